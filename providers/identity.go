@@ -1,0 +1,65 @@
+// Package providers defines the contract between upstream identity sources
+// and the rest of idbroker: the Identity a login produces, the capability
+// interfaces a provider may implement, and the sentinel errors they return.
+//
+// One sub-package exists per upstream kind (static, ldap, oidc, saml). They
+// never import the broker or the STS.
+package providers
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Identity is who a user is, as an upstream source vouched for it.
+//
+// Groups are as the provider normalised them (case folding, DN form); the
+// mapping rules match on them. Attributes carry any further claims or
+// directory attributes the provider was configured to keep.
+type Identity struct {
+	// Provider is the configured name of the provider that authenticated the user.
+	Provider string `json:"provider"`
+	// Subject is stable and unique within the provider (OIDC iss+sub, SAML
+	// NameID, LDAP entryUUID or DN, static user name).
+	Subject string `json:"subject"`
+	// Username is the login name the user typed or the upstream preferred name.
+	Username string `json:"username"`
+	// Email is the user's email address; EmailVerified says the upstream vouched for it.
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	// DisplayName is a human-readable name, when the upstream has one.
+	DisplayName string `json:"display_name,omitempty"`
+	// Groups lists group names and/or DNs the user belongs to.
+	Groups []string `json:"groups,omitempty"`
+	// Attributes holds other claims or attributes kept for rules and tags.
+	Attributes map[string][]string `json:"attributes,omitempty"`
+	// MFA says the upstream reported that the login used multi-factor authentication.
+	MFA bool `json:"mfa"`
+	// AuthTime is when the upstream authenticated the user (zero if unknown).
+	AuthTime time.Time `json:"auth_time,omitempty"`
+	// Expiry is when the upstream assertion or token stops being valid (zero
+	// if unbounded); credential durations are capped by it.
+	Expiry time.Time `json:"expiry,omitempty"`
+}
+
+// PasswordAuthenticator is implemented by providers that check a username and
+// password themselves (static users, LDAP).
+type PasswordAuthenticator interface {
+	// Login authenticates the user. Unknown user and wrong password both
+	// return an error wrapping ErrInvalidCredentials.
+	Login(ctx context.Context, username, password string) (Identity, error)
+}
+
+// Sentinel errors shared by all providers. Implementations wrap them with %w.
+var (
+	// ErrInvalidCredentials means the user could not be authenticated. It is
+	// the same for an unknown user, a wrong password, an empty password and a
+	// locked account, so callers cannot tell them apart.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrUnavailable means the upstream could not be reached or answered in time.
+	ErrUnavailable = errors.New("identity provider unavailable")
+	// ErrConfiguration means the provider is misconfigured (for example an
+	// LDAP search that matches several entries).
+	ErrConfiguration = errors.New("identity provider misconfigured")
+)
