@@ -1,0 +1,38 @@
+#!/bin/sh
+# install-test-deps.sh: install the Debian packages the real-server tests use
+# (OpenLDAP slapd + ldap-utils, redis-server). Called by `make test`.
+#
+# It is idempotent and quiet: when every tool is present it does nothing and
+# prints nothing. It installs only when something is missing AND it runs as
+# root; otherwise it says what is missing and exits 0, so the tests decide
+# (they skip loudly, or fail when CI=true).
+set -eu
+
+missing_ldap=""
+for tool in slapd slapadd slappasswd ldapadd; do
+	if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+		missing_ldap="$missing_ldap $tool"
+	fi
+done
+missing_redis=""
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+	missing_redis="redis-server"
+fi
+
+if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != "0" ]; then
+	echo "install-test-deps: missing:${missing_ldap} ${missing_redis}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
+	exit 0
+fi
+
+apt-get update >/dev/null
+if [ -n "$missing_ldap" ]; then
+	echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slapd ldap-utils >/dev/null
+fi
+if [ -n "$missing_redis" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >/dev/null
+fi
