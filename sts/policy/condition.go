@@ -1,0 +1,526 @@
+package policy
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type family uint8
+
+const (
+	famString family = iota + 1
+	famNumeric
+	famDate
+	famBool
+	famBinary
+	famIP
+	famARN
+	famNull
+)
+
+type cmpOp uint8
+
+const (
+	cmpEq cmpOp = iota
+	cmpLT
+	cmpLE
+	cmpGT
+	cmpGE
+)
+
+type setMode uint8
+
+const (
+	setNone setMode = iota
+	setForAll
+	setForAny
+)
+
+// opInfo describes a base condition operator (without prefix or IfExists).
+type opInfo struct {
+	fam  family
+	cmp  cmpOp
+	neg  bool // the operator is the negation of its positive form
+	fold bool // case-insensitive strings
+	like bool // '*' and '?' are wildcards
+}
+
+// operators is the complete list of §7.3 (lower-cased names).
+var operators = map[string]opInfo{
+	"stringequals":              {fam: famString},
+	"stringnotequals":           {fam: famString, neg: true},
+	"stringequalsignorecase":    {fam: famString, fold: true},
+	"stringnotequalsignorecase": {fam: famString, fold: true, neg: true},
+	"stringlike":                {fam: famString, like: true},
+	"stringnotlike":             {fam: famString, like: true, neg: true},
+	"numericequals":             {fam: famNumeric, cmp: cmpEq},
+	"numericnotequals":          {fam: famNumeric, cmp: cmpEq, neg: true},
+	"numericlessthan":           {fam: famNumeric, cmp: cmpLT},
+	"numericlessthanequals":     {fam: famNumeric, cmp: cmpLE},
+	"numericgreaterthan":        {fam: famNumeric, cmp: cmpGT},
+	"numericgreaterthanequals":  {fam: famNumeric, cmp: cmpGE},
+	"dateequals":                {fam: famDate, cmp: cmpEq},
+	"datenotequals":             {fam: famDate, cmp: cmpEq, neg: true},
+	"datelessthan":              {fam: famDate, cmp: cmpLT},
+	"datelessthanequals":        {fam: famDate, cmp: cmpLE},
+	"dategreaterthan":           {fam: famDate, cmp: cmpGT},
+	"dategreaterthanequals":     {fam: famDate, cmp: cmpGE},
+	"bool":                      {fam: famBool},
+	"binaryequals":              {fam: famBinary},
+	"ipaddress":                 {fam: famIP},
+	"notipaddress":              {fam: famIP, neg: true},
+	"arnequals":                 {fam: famARN, like: true},
+	"arnlike":                   {fam: famARN, like: true},
+	"arnnotequals":              {fam: famARN, like: true, neg: true},
+	"arnnotlike":                {fam: famARN, like: true, neg: true},
+	"null":                      {fam: famNull},
+}
+
+// condition is one (operator, key) pair with its compiled values.
+type condition struct {
+	op       string // as written, for diagnostics
+	key      string // lower-cased context key
+	info     opInfo
+	set      setMode
+	ifExists bool
+
+	strs  []pattern
+	arns  []arnPattern
+	nums  []float64
+	dates []time.Time
+	bools []bool
+	bins  []string // decoded bytes (and the base64 text, see eval)
+	b64   []string
+	nets  []netip.Prefix
+	null  bool
+}
+
+func parseConditions(v *jval, vars bool) ([]condition, error) {
+	if v.kind != jObject {
+		return nil, errors.New("Condition must be an object")
+	}
+	var out []condition
+	seenOps := make(map[string]bool, len(v.obj))
+	for _, of := range v.obj {
+		lop := strings.ToLower(of.key)
+		if seenOps[lop] {
+			return nil, fmt.Errorf("duplicate condition operator %s", quote(of.key))
+		}
+		seenOps[lop] = true
+		set := setNone
+		base := lop
+		switch {
+		case strings.HasPrefix(base, "forallvalues:"):
+			set, base = setForAll, base[len("forallvalues:"):]
+		case strings.HasPrefix(base, "foranyvalue:"):
+			set, base = setForAny, base[len("foranyvalue:"):]
+		}
+		ifExists := false
+		if strings.HasSuffix(base, "ifexists") {
+			ifExists, base = true, strings.TrimSuffix(base, "ifexists")
+		}
+		info, ok := operators[base]
+		if !ok {
+			return nil, fmt.Errorf("unknown condition operator %s", quote(of.key))
+		}
+		if info.fam == famNull && (ifExists || set != setNone) {
+			return nil, fmt.Errorf("condition operator %s: Null takes no IfExists or set prefix", quote(of.key))
+		}
+		if of.val.kind != jObject || len(of.val.obj) == 0 {
+			return nil, fmt.Errorf("condition operator %s must map keys to values", quote(of.key))
+		}
+		seenKeys := make(map[string]bool, len(of.val.obj))
+		for _, kf := range of.val.obj {
+			lk := strings.ToLower(kf.key)
+			if lk == "" {
+				return nil, fmt.Errorf("empty condition key under %s", quote(of.key))
+			}
+			if seenKeys[lk] {
+				return nil, fmt.Errorf("duplicate condition key %s under %s", quote(kf.key), quote(of.key))
+			}
+			seenKeys[lk] = true
+			c := condition{op: of.key, key: lk, info: info, set: set, ifExists: ifExists}
+			vals, err := conditionValues(&kf.val)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", of.key, quote(kf.key), err)
+			}
+			if err := c.compileValues(vals, vars); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", of.key, quote(kf.key), err)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// conditionValues accepts a string, number or boolean, or a non-empty list
+// of them, and returns their text.
+func conditionValues(v *jval) ([]string, error) {
+	scalar := func(e *jval) (string, bool) {
+		switch e.kind {
+		case jString, jNumber:
+			return e.s, true
+		case jBool:
+			return strconv.FormatBool(e.b), true
+		}
+		return "", false
+	}
+	if s, ok := scalar(v); ok {
+		return []string{s}, nil
+	}
+	if v.kind != jArray || len(v.arr) == 0 {
+		return nil, fmt.Errorf("value must be a string, number, boolean or a non-empty list of them, not %s", v.kind)
+	}
+	out := make([]string, 0, len(v.arr))
+	for i := range v.arr {
+		s, ok := scalar(&v.arr[i])
+		if !ok {
+			return nil, fmt.Errorf("list value must be a string, number or boolean, not %s", v.arr[i].kind)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (c *condition) compileValues(vals []string, vars bool) error {
+	switch c.info.fam {
+	case famString:
+		for _, s := range vals {
+			c.strs = append(c.strs, compilePattern(s, compileOpts{wild: c.info.like, vars: vars}))
+		}
+	case famARN:
+		for _, s := range vals {
+			c.arns = append(c.arns, compileARN(s, vars))
+		}
+	case famNumeric:
+		for _, s := range vals {
+			f, err := parseNumber(s)
+			if err != nil {
+				return err
+			}
+			c.nums = append(c.nums, f)
+		}
+	case famDate:
+		for _, s := range vals {
+			t, err := parseDate(s)
+			if err != nil {
+				return err
+			}
+			c.dates = append(c.dates, t)
+		}
+	case famBool:
+		for _, s := range vals {
+			b, err := parseBool(s)
+			if err != nil {
+				return err
+			}
+			c.bools = append(c.bools, b)
+		}
+	case famBinary:
+		for _, s := range vals {
+			d, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return fmt.Errorf("invalid base64 value: %w", err)
+			}
+			c.bins = append(c.bins, string(d))
+			c.b64 = append(c.b64, s)
+		}
+	case famIP:
+		for _, s := range vals {
+			p, err := parseCIDR(s)
+			if err != nil {
+				return err
+			}
+			c.nets = append(c.nets, p)
+		}
+	case famNull:
+		if len(vals) != 1 {
+			return errors.New("Null takes exactly one value")
+		}
+		b, err := parseBool(vals[0])
+		if err != nil {
+			return err
+		}
+		c.null = b
+	}
+	return nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch {
+	case strings.EqualFold(s, "true"):
+		return true, nil
+	case strings.EqualFold(s, "false"):
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid boolean %s", quote(s))
+}
+
+// parseNumber accepts integers and decimals (no hex, no exponent-only
+// oddities beyond what strconv allows, no NaN/Inf).
+func parseNumber(s string) (float64, error) {
+	if s == "" || !isNumeric(s) {
+		return 0, fmt.Errorf("invalid number %s", quote(s))
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("invalid number %s", quote(s))
+	}
+	return f, nil
+}
+
+// isNumeric is a cheap pre-check (digits, sign, point, exponent) so that
+// request values that are not numbers fail without strconv allocating an
+// error.
+func isNumeric(s string) bool {
+	digit := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			digit = true
+		case c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E':
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+// Date layouts accepted for Date* operators (ISO 8601 forms IAM takes).
+var dateLayouts = [...]string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04",
+	"2006-01-02",
+}
+
+// parseDate accepts ISO 8601 (with zone, or UTC when none) or epoch seconds.
+func parseDate(s string) (time.Time, error) {
+	if s != "" && isEpoch(s) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err == nil && !math.IsInf(f, 0) && math.Abs(f) < 1e15 {
+			sec, frac := math.Modf(f)
+			return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+		}
+		return time.Time{}, fmt.Errorf("invalid date %s", quote(s))
+	}
+	if len(s) >= 10 && s[4] == '-' {
+		for _, l := range dateLayouts {
+			if t, err := time.Parse(l, s); err == nil {
+				return t, nil
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid date %s", quote(s))
+}
+
+func isEpoch(s string) bool {
+	digit := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			digit = true
+		case c == '.' || (c == '-' && i == 0):
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+// parseCIDR accepts a CIDR or a bare address (/32 or /128).
+func parseCIDR(s string) (netip.Prefix, error) {
+	if strings.IndexByte(s, '/') >= 0 {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %s", quote(s))
+		}
+		if p.Addr().Is4In6() {
+			bits := p.Bits() - 96
+			if bits < 0 {
+				return netip.Prefix{}, fmt.Errorf("invalid CIDR %s", quote(s))
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), bits)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid IP address %s", quote(s))
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// eval evaluates the condition against ctx (§7.3):
+//   - values for one key are OR-ed; a negated operator is the negation of
+//     its positive form, so its values behave as AND ("matches none");
+//   - key absent: positive false, negated true, IfExists true, Null tests
+//     presence; ForAllValues true and ForAnyValue false for an absent key or
+//     an empty/null value set.
+func (c *condition) eval(ctx *Context) bool {
+	vals, present := ctx.lookup(c.key)
+	if c.info.fam == famNull {
+		return isNullValue(vals, present) == c.null
+	}
+	if !present || len(vals) == 0 {
+		if c.ifExists {
+			return true
+		}
+		switch c.set {
+		case setForAll:
+			return true
+		case setForAny:
+			return false
+		}
+		return c.info.neg
+	}
+	switch c.set {
+	case setForAll:
+		if isNullValue(vals, present) {
+			return true
+		}
+		for _, v := range vals {
+			if c.anyMatch(v, ctx) == c.info.neg {
+				return false
+			}
+		}
+		return true
+	case setForAny:
+		if isNullValue(vals, present) {
+			return false
+		}
+		for _, v := range vals {
+			if c.anyMatch(v, ctx) != c.info.neg {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range vals {
+		if c.anyMatch(v, ctx) {
+			return !c.info.neg
+		}
+	}
+	return c.info.neg
+}
+
+// isNullValue: absent, no values, or only empty strings.
+func isNullValue(vals []string, present bool) bool {
+	if !present {
+		return true
+	}
+	for _, v := range vals {
+		if v != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// anyMatch reports whether request value v matches at least one policy value
+// under the positive form of the operator. A policy value holding an
+// unresolvable variable matches nothing.
+func (c *condition) anyMatch(v string, ctx *Context) bool {
+	switch c.info.fam {
+	case famString:
+		for i := range c.strs {
+			if ok, _ := c.strs[i].match(v, c.info.fold, ctx); ok {
+				return true
+			}
+		}
+	case famARN:
+		for i := range c.arns {
+			if ok, _ := c.arns[i].match(v, ctx); ok {
+				return true
+			}
+		}
+	case famNumeric:
+		if !isNumeric(v) {
+			return false
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) {
+			return false
+		}
+		for _, n := range c.nums {
+			if compare(cmp3(f, n), c.info.cmp) {
+				return true
+			}
+		}
+	case famDate:
+		t, err := parseDate(v)
+		if err != nil {
+			return false
+		}
+		for _, d := range c.dates {
+			if compare(t.Compare(d), c.info.cmp) {
+				return true
+			}
+		}
+	case famBool:
+		b, err := parseBool(v)
+		if err != nil {
+			return false
+		}
+		for _, x := range c.bools {
+			if x == b {
+				return true
+			}
+		}
+	case famBinary:
+		for i := range c.bins {
+			if v == c.bins[i] || v == c.b64[i] {
+				return true
+			}
+		}
+	case famIP:
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return false
+		}
+		a = a.Unmap().WithZone("")
+		for _, n := range c.nets {
+			if n.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cmp3(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compare(c int, op cmpOp) bool {
+	switch op {
+	case cmpEq:
+		return c == 0
+	case cmpLT:
+		return c < 0
+	case cmpLE:
+		return c <= 0
+	case cmpGT:
+		return c > 0
+	case cmpGE:
+		return c >= 0
+	}
+	return false
+}
