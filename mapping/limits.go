@@ -1,0 +1,205 @@
+package mapping
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// AWS limits on what a grant may carry into an STS call.
+const (
+	MaxSessionTags     = 50
+	MaxTagKeyLen       = 128
+	MaxTagValueLen     = 256
+	MinSessionDuration = 900 * time.Second
+	MaxSessionDuration = 12 * time.Hour
+	// DefaultDuration is what AWS issues when no DurationSeconds is given.
+	DefaultDuration = time.Hour
+	minNameLen      = 2
+	maxNameLen      = 64
+)
+
+// tagRune reports whether r is in the AWS tag alphabet [\p{L}\p{Z}\p{N}_.:/=+\-@].
+func tagRune(r rune) bool {
+	switch r {
+	case '_', '.', ':', '/', '=', '+', '-', '@':
+		return true
+	}
+	return unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r)
+}
+
+func checkTagText(what, s string, minLen, maxLen int) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	n := utf8.RuneCountInString(s)
+	if n < minLen || n > maxLen {
+		return fmt.Errorf("%s %s has %d characters, AWS allows %d to %d", what, quote(s), n, minLen, maxLen)
+	}
+	for _, r := range s {
+		if !tagRune(r) {
+			return fmt.Errorf("%s %s contains %q, outside the AWS tag alphabet [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]", what, quote(s), r)
+		}
+	}
+	return nil
+}
+
+// ValidateTagKey checks a session tag key: 1–128 characters of the tag
+// alphabet, not starting with "aws:" in any case.
+func ValidateTagKey(k string) error {
+	if err := checkTagText("tag key", k, 1, MaxTagKeyLen); err != nil {
+		return err
+	}
+	if strings.HasPrefix(strings.ToLower(k), "aws:") {
+		return fmt.Errorf("tag key %s uses the reserved prefix aws:", quote(k))
+	}
+	return nil
+}
+
+// ValidateTagValue checks a session tag value: 0–256 characters of the tag alphabet.
+func ValidateTagValue(v string) error {
+	return checkTagText("tag value", v, 0, MaxTagValueLen)
+}
+
+// ValidateTags checks a whole tag set and its transitive keys.
+func ValidateTags(tags map[string]string, transitive []string) error {
+	if len(tags) > MaxSessionTags {
+		return fmt.Errorf("%d session tags, AWS allows at most %d", len(tags), MaxSessionTags)
+	}
+	lower := make(map[string]bool, len(tags))
+	for k, v := range tags {
+		if err := ValidateTagKey(k); err != nil {
+			return err
+		}
+		if lower[strings.ToLower(k)] {
+			return fmt.Errorf("tag key %s repeats another key in a different case", quote(k))
+		}
+		lower[strings.ToLower(k)] = true
+		if err := ValidateTagValue(v); err != nil {
+			return fmt.Errorf("tag %s: %w", quote(k), err)
+		}
+	}
+	if len(transitive) > MaxSessionTags {
+		return fmt.Errorf("%d transitive tag keys, AWS allows at most %d", len(transitive), MaxSessionTags)
+	}
+	for _, k := range transitive {
+		if _, ok := tags[k]; !ok {
+			return fmt.Errorf("transitive tag key %s is not a session tag", quote(k))
+		}
+	}
+	return nil
+}
+
+// nameRune reports whether c is in [\w+=,.@-] (ASCII \w).
+func nameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		r == '_' || r == '+' || r == '=' || r == ',' || r == '.' || r == '@' || r == '-'
+}
+
+// ValidateSessionName checks a RoleSessionName: 2–64 characters of [\w+=,.@-].
+func ValidateSessionName(s string) error { return checkName("RoleSessionName", s) }
+
+// ValidateSourceIdentity checks a SourceIdentity: 2–64 characters of
+// [\w+=,.@-], not starting with "aws:".
+func ValidateSourceIdentity(s string) error {
+	if err := checkName("SourceIdentity", s); err != nil {
+		return err
+	}
+	if strings.HasPrefix(strings.ToLower(s), "aws:") {
+		return fmt.Errorf("SourceIdentity %s starts with the reserved prefix aws:", quote(s))
+	}
+	return nil
+}
+
+func checkName(what, s string) error {
+	if len(s) < minNameLen || len(s) > maxNameLen {
+		return fmt.Errorf("%s %s has %d bytes, AWS allows %d to %d characters of [\\w+=,.@-]", what, quote(s), len(s), minNameLen, maxNameLen)
+	}
+	for _, r := range s {
+		if !nameRune(r) {
+			return fmt.Errorf("%s %s contains %q, outside [\\w+=,.@-]", what, quote(s), r)
+		}
+	}
+	return nil
+}
+
+// SanitizeSessionName reduces s to a RoleSessionName: every character
+// outside [\w+=,.@-] is dropped and the result is cut to 64 characters. It
+// returns an error when fewer than 2 characters remain.
+func SanitizeSessionName(s string) (string, error) {
+	var b strings.Builder
+	for _, r := range s {
+		if nameRune(r) {
+			b.WriteRune(r)
+			if b.Len() == maxNameLen {
+				break
+			}
+		}
+	}
+	out := b.String()
+	if len(out) < minNameLen {
+		return "", fmt.Errorf("RoleSessionName from %s has fewer than %d characters of [\\w+=,.@-]", quote(s), minNameLen)
+	}
+	return out, nil
+}
+
+// EffectiveDuration negotiates a credential lifetime: the smallest of the
+// requested duration (0 = the AWS default of one hour), the rule's cap
+// (0 = none), the role's maximum (0 = one hour) and the time left until the
+// upstream assertion expires (zero time = no expiry), and never more than 12
+// hours. It is never below 15 minutes, the AWS minimum: if the minimum falls
+// below, 15 minutes is returned and the note says so. The note explains any
+// reduction in words for the user; it is "" when the request is met as is.
+func EffectiveDuration(requested, ruleCap, roleMax time.Duration, upstreamExpiry, now time.Time) (time.Duration, string) {
+	if roleMax <= 0 {
+		roleMax = DefaultRoleMaxDuration
+	}
+	want := requested
+	if want <= 0 {
+		want = DefaultDuration
+	}
+	d, why := want, ""
+	limit := func(v time.Duration, reason string) {
+		if v < d {
+			d, why = v, reason
+		}
+	}
+	limit(MaxSessionDuration, "the AWS maximum of 12h")
+	limit(roleMax, fmt.Sprintf("the role's maximum session duration of %s", roleMax))
+	if ruleCap > 0 {
+		limit(ruleCap, fmt.Sprintf("the rule's cap of %s", ruleCap))
+	}
+	if !upstreamExpiry.IsZero() {
+		left := upstreamExpiry.Sub(now).Truncate(time.Second)
+		limit(left, fmt.Sprintf("the upstream login, which expires in %s", max(left, 0)))
+	}
+	var notes []string
+	if d < want {
+		notes = append(notes, fmt.Sprintf("duration limited to %s by %s", d, why))
+	}
+	if d < MinSessionDuration {
+		d = MinSessionDuration
+		notes = append(notes, fmt.Sprintf("raised to the AWS minimum of %s", MinSessionDuration))
+	}
+	if requested > 0 && d > requested && requested < MinSessionDuration && len(notes) == 1 {
+		// Only the floor applied.
+		notes = []string{fmt.Sprintf("requested %s is below the AWS minimum; issued for %s", requested, MinSessionDuration)}
+	}
+	return d, strings.Join(notes, "; ")
+}
+
+// quote renders a value for a message: Go-quoted (so control characters and
+// terminal escapes are visible, not interpreted) and shortened to 80 bytes.
+func quote(s string) string {
+	const maxShown = 80
+	if len(s) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
