@@ -138,7 +138,7 @@ func (m *Mapper) Map(id providers.Identity) Decision {
 	case n == 0 && !anyMatch && m.def == nil:
 		d.Outcome, d.Reason = OutcomeDeny, "no rule matched"
 	case n == 0:
-		d.Outcome, d.Reason = OutcomeDeny, "rules matched but every grant was dropped (see the rules' dropped reasons)"
+		d.Outcome, d.Reason = OutcomeDeny, "rules matched but every grant was dropped; see dropped in the rule trace"
 	case n == 1:
 		d.Outcome, d.Reason = OutcomeGrant, "one role granted"
 	case policy == AmbiguousFirst:
@@ -341,6 +341,10 @@ func (m *matcher) eval(vals []string, present bool) (bool, string) {
 		parts = append(parts, detail)
 	}
 	has := present && len(vals) > 0
+	shown := quoteList(vals)
+	if !has {
+		shown = "the absent attribute"
+	}
 	anyVal := func(pred func(string) bool) (string, bool) {
 		for _, v := range vals {
 			if pred(v) {
@@ -360,28 +364,28 @@ func (m *matcher) eval(vals []string, present bool) (bool, string) {
 		if _, ok := anyVal(func(v string) bool { return v == *m.equals }); ok {
 			check(true, fmt.Sprintf("a value equals %s", quote(*m.equals)))
 		} else {
-			check(false, fmt.Sprintf("no value of %s equals %s", quoteList(vals), quote(*m.equals)))
+			check(false, fmt.Sprintf("no value of %s equals %s", shown, quote(*m.equals)))
 		}
 	}
 	if m.in != nil {
 		if v, ok := anyVal(func(v string) bool { return slices.Contains(m.in, v) }); ok {
 			check(true, fmt.Sprintf("value %s is in %s", quote(v), quoteList(m.in)))
 		} else {
-			check(false, fmt.Sprintf("no value of %s is in %s", quoteList(vals), quoteList(m.in)))
+			check(false, fmt.Sprintf("no value of %s is in %s", shown, quoteList(m.in)))
 		}
 	}
 	if m.globS != nil {
 		if v, ok := anyVal(m.glob.match); ok {
 			check(true, fmt.Sprintf("value %s matches glob %s", quote(v), quote(*m.globS)))
 		} else {
-			check(false, fmt.Sprintf("no value of %s matches glob %s", quoteList(vals), quote(*m.globS)))
+			check(false, fmt.Sprintf("no value of %s matches glob %s", shown, quote(*m.globS)))
 		}
 	}
 	if m.re != nil {
 		if v, ok := anyVal(m.re.MatchString); ok {
 			check(true, fmt.Sprintf("value %s matches regex %s", quote(v), quote(*m.reS)))
 		} else {
-			check(false, fmt.Sprintf("no value of %s matches regex %s", quoteList(vals), quote(*m.reS)))
+			check(false, fmt.Sprintf("no value of %s matches regex %s", shown, quote(*m.reS)))
 		}
 	}
 	if m.not != nil {
