@@ -145,7 +145,7 @@ func parseDN(s string) ([][]ava, error) {
 				lastKept = len(val)
 				continue
 			}
-			if c == '"' || c == '<' || c == '>' || c == '=' {
+			if c == '"' || c == '<' || c == '>' {
 				return nil, errNotDN
 			}
 			val = append(val, c)
