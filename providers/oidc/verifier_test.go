@@ -1,0 +1,687 @@
+package oidc_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/idbroker/idbroker/providers/oidc"
+	"github.com/idbroker/idbroker/providers/oidc/oidctest"
+)
+
+const clientID = "broker-client"
+
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ`)
+
+// logBuf is a concurrency-safe buffer for a slog JSON handler.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newLogger() (*slog.Logger, *logBuf) {
+	buf := &logBuf{}
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// assertNoSecret fails if the token (or any JWT) appears in the error text
+// or the log buffer.
+func assertNoSecret(t *testing.T, token string, err error, logs *logBuf) {
+	t.Helper()
+	texts := []string{logs.String()}
+	if err != nil {
+		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
+	}
+	for _, s := range texts {
+		if token != "" && strings.Contains(s, token) {
+			t.Errorf("token leaked: %.200s", s)
+		}
+		if len(token) > 40 && strings.Contains(s, token[len(token)-40:]) {
+			t.Errorf("token signature leaked: %.200s", s)
+		}
+		if jwtPattern.MatchString(s) {
+			t.Errorf("JWT-like string leaked: %.200s", s)
+		}
+	}
+}
+
+// classOf names the sentinel in err's chain, checking there is exactly one.
+func classOf(t *testing.T, err error) error {
+	t.Helper()
+	var found []error
+	for _, s := range []error{oidc.ErrExpired, oidc.ErrKeyUnavailable, oidc.ErrAudience, oidc.ErrInvalid} {
+		if errors.Is(err, s) {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("error %v: want exactly one sentinel, found %v", err, found)
+	}
+	return found[0]
+}
+
+type env struct {
+	idp  *oidctest.Server
+	v    *oidc.Verifier
+	logs *logBuf
+	now  time.Time
+}
+
+func newEnv(t *testing.T, cfg oidc.VerifierConfig, opts ...oidctest.Option) *env {
+	t.Helper()
+	now := time.Now().Truncate(time.Second)
+	opts = append([]oidctest.Option{oidctest.WithNow(func() time.Time { return now })}, opts...)
+	idp := oidctest.New(t, opts...)
+	logger, logs := newLogger()
+	cfg.Issuer = idp.Issuer()
+	if cfg.ClientIDs == nil {
+		cfg.ClientIDs = []string{clientID}
+	}
+	cfg.HTTPClient = idp.Client()
+	cfg.Logger = logger
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return now }
+	}
+	v, err := oidc.NewVerifier(cfg)
+	if err != nil {
+		t.Fatalf("NewVerifier: %v", err)
+	}
+	return &env{idp: idp, v: v, logs: logs, now: now}
+}
+
+func (e *env) claims(edit func(map[string]any)) map[string]any {
+	c := e.idp.Claims(clientID)
+	if edit != nil {
+		edit(c)
+	}
+	return c
+}
+
+func seg(v any) string {
+	b, _ := jsonMarshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func TestVerifyHappy(t *testing.T) {
+	for _, alg := range []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"} {
+		t.Run(alg, func(t *testing.T) {
+			e := newEnv(t, oidc.VerifierConfig{}, oidctest.WithAlg(alg))
+			raw := e.idp.Sign(e.claims(func(c map[string]any) { c["amr"] = []any{"pwd", "mfa"}; c["azp"] = clientID }))
+			tok, err := e.v.Verify(context.Background(), raw)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if tok.Issuer != e.idp.Issuer() || tok.Subject != "u-123" || tok.AZP != clientID ||
+				len(tok.Audience) != 1 || tok.Audience[0] != clientID ||
+				!tok.Expiry.Equal(e.now.Add(5*time.Minute)) || !tok.IssuedAt.Equal(e.now) ||
+				strings.Join(tok.AMR, ",") != "pwd,mfa" || tok.Claims["email"] != "alice@example.com" {
+				t.Errorf("unexpected token %+v", tok)
+			}
+			if _, ok := tok.Claims["exp"].(float64); !ok {
+				t.Errorf("exp claim should be float64, got %T", tok.Claims["exp"])
+			}
+			assertNoSecret(t, raw, nil, e.logs)
+		})
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{MaxAge: time.Hour})
+	other := oidctest.New(t) // a second, unrelated issuer
+	sentinel := oidctest.NewSentinel(t)
+	k := e.idp.CurrentKey()
+	evil := e.idp.NewKey("RS256")
+	ecKey := e.idp.NewKey("ES256")
+	e.idp.AddKey(ecKey) // published EC key, for kty/alg mismatch
+	pubDER, _ := x509.MarshalPKIXPublicKey(k.Public())
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	hdr := func(extra map[string]any) map[string]any {
+		h := map[string]any{"kid": k.KID, "typ": "JWT"}
+		maps.Copy(h, extra)
+		return h
+	}
+	base := func() map[string]any { return e.claims(nil) }
+	with := func(edit func(map[string]any)) map[string]any { return e.claims(edit) }
+	now := e.now
+	valid := e.idp.Sign(base())
+
+	cases := []struct {
+		name  string
+		token func() string
+		want  error
+	}{
+		// OIDC-01 alg none.
+		{"alg none", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "none"}), base()) }, oidc.ErrInvalid},
+		{"alg None", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "None"}), base()) }, oidc.ErrInvalid},
+		{"alg nOnE no sig segment", func() string {
+			return strings.TrimSuffix(oidctest.Unsigned(hdr(map[string]any{"alg": "nOnE"}), base()), ".")
+		}, oidc.ErrInvalid},
+		{"alg RS256 empty signature", func() string {
+			return strings.Join(strings.Split(valid, ".")[:2], ".") + "."
+		}, oidc.ErrInvalid},
+		// OIDC-02/03 HMAC confusion.
+		{"HS256 with PEM public key", func() string { return e.idp.SignHMAC("HS256", pubPEM, hdr(nil), base()) }, oidc.ErrInvalid},
+		{"HS256 with PEM without newline", func() string {
+			return e.idp.SignHMAC("HS256", bytes.TrimSpace(pubPEM), hdr(nil), base())
+		}, oidc.ErrInvalid},
+		{"HS256 with DER key", func() string { return e.idp.SignHMAC("HS256", pubDER, hdr(nil), base()) }, oidc.ErrInvalid},
+		{"HS512 with empty-ish key", func() string { return e.idp.SignHMAC("HS512", []byte{0}, hdr(nil), base()) }, oidc.ErrInvalid},
+		{"PS256 refused", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"alg": "PS256"}), base())
+		}, oidc.ErrInvalid},
+		{"one-byte signature", func() string {
+			return strings.Join(strings.Split(valid, ".")[:2], ".") + ".AA"
+		}, oidc.ErrInvalid},
+		{"ES256 zero signature (psychic)", func() string {
+			return seg(map[string]any{"alg": "ES256", "kid": ecKey.KID}) + "." + seg(base()) + "." +
+				base64.RawURLEncoding.EncodeToString(make([]byte, 64))
+		}, oidc.ErrInvalid},
+		// Signature with a known key fails.
+		{"tampered payload", func() string {
+			p := strings.Split(valid, ".")
+			return p[0] + "." + seg(with(func(c map[string]any) { c["sub"] = "admin" })) + "." + p[2]
+		}, oidc.ErrInvalid},
+		{"signed by evil key under good kid", func() string { return e.idp.SignWith(evil, hdr(nil), base()) }, oidc.ErrInvalid},
+		{"RS256 header with EC kid (kty mismatch)", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"kid": ecKey.KID}), base())
+		}, oidc.ErrInvalid},
+		// OIDC-24: expired and badly signed -> signature error.
+		{"expired and badly signed", func() string {
+			return e.idp.SignWith(evil, hdr(nil), with(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() }))
+		}, oidc.ErrInvalid},
+		// OIDC-04 unknown kid.
+		{"unknown kid", func() string { return e.idp.SignWith(evil, hdr(map[string]any{"kid": "does-not-exist"}), base()) }, oidc.ErrKeyUnavailable},
+		{"no kid, several keys", func() string {
+			return e.idp.SignWith(k, map[string]any{"typ": "JWT"}, base())
+		}, oidc.ErrKeyUnavailable},
+		// OIDC-05 header injection; sentinel must see nothing.
+		{"jku to sentinel", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json"}), base())
+		}, oidc.ErrKeyUnavailable},
+		{"x5u to sentinel", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "x5u": sentinel.URL() + "/cert.pem"}), base())
+		}, oidc.ErrKeyUnavailable},
+		{"embedded jwk", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jwk": oidctest.JWK(evil)}), base())
+		}, oidc.ErrKeyUnavailable},
+		{"embedded jwk under good kid", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"jwk": oidctest.JWK(evil)}), base())
+		}, oidc.ErrInvalid},
+		// OIDC-06 kid as injection.
+		{"kid path traversal", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "../../../../dev/null"}), base())
+		}, oidc.ErrKeyUnavailable},
+		{"kid 1KiB", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 1<<10)}), base())
+		}, oidc.ErrInvalid},
+		{"kid not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"kid": 7}), base()) }, oidc.ErrInvalid},
+		// OIDC-08 cross-provider keys.
+		{"kid of another issuer", func() string { return other.Sign(base()) }, oidc.ErrKeyUnavailable},
+		{"valid token of another issuer", func() string { return other.Sign(other.Claims(clientID)) }, oidc.ErrInvalid},
+		// OIDC-09 time claims.
+		{"expired", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["exp"] = now.Add(-oidc.DefaultClockSkew - time.Second).Unix() }))
+		}, oidc.ErrExpired},
+		{"exp missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "exp") })) }, oidc.ErrInvalid},
+		{"exp string", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = "9999999999" })) }, oidc.ErrInvalid},
+		{"exp float", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1.7e9 + 0.5 })) }, oidc.ErrInvalid},
+		{"exp 1e300", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1e300 })) }, oidc.ErrInvalid},
+		{"exp negative", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = -5 })) }, oidc.ErrInvalid},
+		// OIDC-10.
+		{"nbf 6m in future", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["nbf"] = now.Add(6 * time.Minute).Unix() }))
+		}, oidc.ErrInvalid},
+		{"iat 10m in future", func() string {
+			return e.idp.Sign(with(func(c map[string]any) {
+				c["iat"] = now.Add(10 * time.Minute).Unix()
+				c["exp"] = now.Add(15 * time.Minute).Unix()
+			}))
+		}, oidc.ErrInvalid},
+		{"iat missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iat") })) }, oidc.ErrInvalid},
+		{"lifetime 30 days", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["exp"] = now.Add(30 * 24 * time.Hour).Unix() }))
+		}, oidc.ErrInvalid},
+		{"iat older than max age", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["iat"] = now.Add(-3 * time.Hour).Unix() }))
+		}, oidc.ErrInvalid},
+		// OIDC-11 iss.
+		{"iss evil", func() string { return e.idp.Sign(with(func(c map[string]any) { c["iss"] = "https://evil.test" })) }, oidc.ErrInvalid},
+		{"iss trailing slash", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["iss"] = e.idp.Issuer() + "/" }))
+		}, oidc.ErrInvalid},
+		{"iss upper case", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["iss"] = strings.ToUpper(e.idp.Issuer()) }))
+		}, oidc.ErrInvalid},
+		{"iss missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iss") })) }, oidc.ErrInvalid},
+		// OIDC-12 aud/azp.
+		{"wrong aud", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = "other-client" })) }, oidc.ErrAudience},
+		{"aud empty list", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{} })) }, oidc.ErrInvalid},
+		{"aud number", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = 42 })) }, oidc.ErrInvalid},
+		{"several aud, no azp", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{clientID, "other"} }))
+		}, oidc.ErrAudience},
+		{"several aud, azp other", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{"other", clientID}; c["azp"] = "other" }))
+		}, oidc.ErrAudience},
+		{"sub missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "sub") })) }, oidc.ErrInvalid},
+		// OIDC-13 typed JWTs.
+		{"typ at+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "at+jwt"}), base()) }, oidc.ErrInvalid},
+		{"typ logout+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "logout+jwt"}), base()) }, oidc.ErrInvalid},
+		{"crit header", func() string { return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"exp"}, "exp": 1}), base()) }, oidc.ErrInvalid},
+		// OIDC-22 size and form.
+		{"too large", func() string { return e.idp.Sign(with(func(c map[string]any) { c["pad"] = strings.Repeat("x", 70<<10) })) }, oidc.ErrInvalid},
+		{"dots", func() string { return "a" + strings.Repeat(".", 10<<10) }, oidc.ErrInvalid},
+		{"padded base64", func() string {
+			p := strings.Split(valid, ".")
+			return p[0] + "=." + p[1] + "." + p[2]
+		}, oidc.ErrInvalid},
+		{"std base64 chars", func() string {
+			p := strings.Split(valid, ".")
+			return p[0] + "." + p[1] + "+/." + p[2]
+		}, oidc.ErrInvalid},
+		{"JSON serialization", func() string {
+			p := strings.Split(valid, ".")
+			return `{"payload":"` + p[1] + `","protected":"` + p[0] + `","signature":"` + p[2] + `"}`
+		}, oidc.ErrInvalid},
+		{"deep nesting", func() string {
+			return e.idp.Sign(with(func(c map[string]any) {
+				var v any = "x"
+				for range 100 {
+					v = []any{v}
+				}
+				c["deep"] = v
+			}))
+		}, oidc.ErrInvalid},
+		// OIDC-27 JSON semantics: duplicates and case folding.
+		{"duplicate sub", func() string { return signRawPayload(e.idp, k, dupPayload(base(), "sub", "admin")) }, oidc.ErrInvalid},
+		{"case-folded ISS", func() string {
+			c := base()
+			c["ISS"] = c["iss"]
+			c["iss"] = "https://evil.test"
+			return e.idp.Sign(c)
+		}, oidc.ErrInvalid},
+		{"case-folded Aud only", func() string {
+			c := base()
+			c["Aud"] = c["aud"]
+			delete(c, "aud")
+			return e.idp.Sign(c)
+		}, oidc.ErrInvalid},
+		{"empty token", func() string { return "" }, oidc.ErrInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := tc.token()
+			start := time.Now()
+			tok, err := e.v.Verify(context.Background(), raw)
+			if err == nil {
+				t.Fatalf("accepted: %+v", tok)
+			}
+			if got := classOf(t, err); got != tc.want {
+				t.Errorf("class = %v, want %v (error: %v)", got, tc.want, err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			assertNoSecret(t, raw, err, e.logs)
+		})
+	}
+	if sentinel.Hits() != 0 {
+		t.Errorf("egress sentinel saw %d requests", sentinel.Hits())
+	}
+	if h := other.Hits(oidctest.JWKS) + other.Hits(oidctest.Discovery); h != 0 {
+		t.Errorf("other issuer contacted %d times", h)
+	}
+	// Many rejected unknown kids, yet JWKS fetched at most twice (initial + one refresh).
+	if h := e.idp.Hits(oidctest.JWKS); h > 2 {
+		t.Errorf("JWKS fetched %d times", h)
+	}
+	// The verifier still works.
+	if _, err := e.v.Verify(context.Background(), valid); err != nil {
+		t.Errorf("valid token after attacks: %v", err)
+	}
+}
+
+// dupPayload renders claims as JSON with an extra duplicate member.
+func dupPayload(c map[string]any, name, value string) []byte {
+	b, _ := jsonMarshal(c)
+	return append(b[:len(b)-1], []byte(fmt.Sprintf(`,%q:%q}`, name, value))...)
+}
+
+func signRawPayload(idp *oidctest.Server, k oidctest.Key, payload []byte) string {
+	signing := seg(map[string]any{"alg": k.Alg, "kid": k.KID}) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := jwt.GetSigningMethod(k.Alg).Sign(signing, k.Private)
+	if err != nil {
+		panic(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func TestVerifyAudienceChoices(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{ClientIDs: []string{"a", "b"}})
+	cases := []struct {
+		name string
+		aud  any
+		azp  string
+		want error
+	}{
+		{"first id", "a", "", nil},
+		{"second id", "b", "", nil},
+		{"single aud, azp ignored", "b", "elsewhere", nil},
+		{"several aud with azp ours", []any{"x", "b"}, "b", nil},
+		{"several aud with azp other", []any{"a", "x"}, "x", oidc.ErrAudience},
+		{"neither", "c", "", oidc.ErrAudience},
+		{"several, none ours", []any{"c", "d"}, "c", oidc.ErrAudience},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.idp.Claims("")
+			c["aud"] = tc.aud
+			if tc.azp != "" {
+				c["azp"] = tc.azp
+			}
+			raw := e.idp.Sign(c)
+			_, err := e.v.Verify(context.Background(), raw)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if err == nil || classOf(t, err) != tc.want {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			assertNoSecret(t, raw, err, e.logs)
+		})
+	}
+}
+
+func TestVerifyLazyDiscovery(t *testing.T) {
+	// Nothing listens here: NewVerifier must neither block nor fail.
+	logger, logs := newLogger()
+	start := time.Now()
+	v, err := oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: "http://127.0.0.1:1", ClientIDs: []string{clientID}, Logger: logger,
+		DiscoveryRetryInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatalf("NewVerifier: %v", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("NewVerifier took %v", d)
+	}
+	idp := oidctest.New(t)
+	raw := idp.Sign(idp.Claims(clientID))
+	// Issuer mismatch is refused before any network use.
+	if _, err := v.Verify(context.Background(), raw); classOf(t, err) != oidc.ErrInvalid {
+		t.Errorf("want ErrInvalid, got %v", err)
+	}
+	assertNoSecret(t, raw, err, logs)
+}
+
+func TestVerifyDiscoveryRetry(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{DiscoveryRetryInterval: 200 * time.Millisecond})
+	if e.idp.Hits(oidctest.Discovery) != 0 {
+		t.Fatal("discovery at construction")
+	}
+	e.idp.SetFault(oidctest.Discovery, oidctest.Fault{Status: 500, BodySize: 4096})
+	raw := e.idp.Sign(e.claims(nil))
+	for range 5 {
+		_, err := e.v.Verify(context.Background(), raw)
+		if classOf(t, err) != oidc.ErrKeyUnavailable {
+			t.Fatalf("want ErrKeyUnavailable, got %v", err)
+		}
+		assertNoSecret(t, raw, err, e.logs)
+	}
+	if h := e.idp.Hits(oidctest.Discovery); h != 1 {
+		t.Errorf("discovery attempted %d times within the retry interval, want 1", h)
+	}
+	e.idp.ClearFault(oidctest.Discovery)
+	time.Sleep(250 * time.Millisecond)
+	if _, err := e.v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	if h := e.idp.Hits(oidctest.Discovery); h != 2 {
+		t.Errorf("discovery hits = %d, want 2", h)
+	}
+}
+
+func TestVerifyDiscoveryIssuerMismatch(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{})
+	e.idp.SetDiscoveryIssuer("https://evil.test")
+	raw := e.idp.Sign(e.claims(nil))
+	_, err := e.v.Verify(context.Background(), raw)
+	if classOf(t, err) != oidc.ErrKeyUnavailable {
+		t.Fatalf("want ErrKeyUnavailable, got %v", err)
+	}
+	if e.idp.Hits(oidctest.JWKS) != 0 {
+		t.Error("JWKS fetched despite issuer mismatch")
+	}
+}
+
+func TestVerifyJWKSFaults(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault oidctest.Fault
+	}{
+		{"500 with 1MB body", oidctest.Fault{Status: 500, BodySize: 1 << 20}},
+		{"oversized 100MB", oidctest.Fault{BodySize: 100 << 20}},
+		{"invalid JSON", oidctest.Fault{Body: []byte(`{"keys":[`)}},
+		{"no usable keys", oidctest.Fault{Body: []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"k-oct"}]}`)}},
+		{"slow beyond timeout", oidctest.Fault{Delay: 3 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, oidc.VerifierConfig{Timeout: 500 * time.Millisecond, JWKSRefreshInterval: 300 * time.Millisecond})
+			e.idp.SetFault(oidctest.JWKS, tc.fault)
+			raw := e.idp.Sign(e.claims(nil))
+			start := time.Now()
+			_, err := e.v.Verify(context.Background(), raw)
+			if classOf(t, err) != oidc.ErrKeyUnavailable {
+				t.Fatalf("want ErrKeyUnavailable, got %v", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if strings.Contains(err.Error(), "aaaa") || strings.Contains(err.Error(), "injected") {
+				t.Errorf("upstream body echoed: %.200s", err)
+			}
+			assertNoSecret(t, raw, err, e.logs)
+			// Recovery once the fault clears and the interval has passed.
+			e.idp.ClearFault(oidctest.JWKS)
+			time.Sleep(350 * time.Millisecond)
+			if _, err := e.v.Verify(context.Background(), raw); err != nil {
+				t.Fatalf("after recovery: %v", err)
+			}
+		})
+	}
+}
+
+func TestVerifyUnknownKidFlood(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{JWKSRefreshInterval: time.Minute})
+	good := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	evil := e.idp.NewKey("RS256")
+	tokens := make([]string, 1000)
+	for i := range tokens {
+		tokens[i] = e.idp.SignWith(evil, map[string]any{"kid": fmt.Sprintf("kid-%d", i)}, e.claims(nil))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(tokens))
+	for _, raw := range tokens {
+		wg.Go(func() {
+			_, err := e.v.Verify(context.Background(), raw)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil || !errors.Is(err, oidc.ErrKeyUnavailable) {
+			t.Fatalf("want ErrKeyUnavailable, got %v", err)
+		}
+	}
+	if h := e.idp.Hits(oidctest.JWKS); h > 2 {
+		t.Errorf("JWKS fetched %d times for 1000 unknown kids, want <= 2", h)
+	}
+	// Known keys keep working during the flood's aftermath.
+	if _, err := e.v.Verify(context.Background(), good); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+	assertNoSecret(t, tokens[0], nil, e.logs)
+}
+
+func TestVerifyKeyRotation(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{JWKSRefreshInterval: 100 * time.Millisecond})
+	k1 := e.idp.CurrentKey()
+	t1 := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), t1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	e.idp.RotateKey()
+	t2 := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), t2); err != nil {
+		t.Fatalf("rotated key: %v", err)
+	}
+	if h := e.idp.Hits(oidctest.JWKS); h != 2 {
+		t.Errorf("JWKS hits = %d, want 2 (one refresh for the new kid)", h)
+	}
+	// Overlap: k1 still valid.
+	if _, err := e.v.Verify(context.Background(), t1); err != nil {
+		t.Fatalf("old key during overlap: %v", err)
+	}
+	// k1 removed upstream: once a refresh happens (triggered by an unknown
+	// kid), k1 tokens are refused.
+	e.idp.RemoveKey(k1.KID)
+	time.Sleep(150 * time.Millisecond)
+	unknown := e.idp.SignWith(e.idp.NewKey("RS256"), map[string]any{"kid": "k-unknown"}, e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), unknown); !errors.Is(err, oidc.ErrKeyUnavailable) {
+		t.Fatalf("unknown kid: %v", err)
+	}
+	if _, err := e.v.Verify(context.Background(), t1); err == nil {
+		t.Fatal("token of removed key accepted after refresh")
+	}
+}
+
+func TestVerifyDuplicateKid(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{})
+	k := e.idp.CurrentKey()
+	twin := e.idp.NewKey("RS256")
+	twin.KID = k.KID
+	e.idp.AddKey(twin)
+	for _, key := range []oidctest.Key{k, twin} {
+		raw := e.idp.SignWith(key, map[string]any{"kid": k.KID}, e.claims(nil))
+		if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrKeyUnavailable) {
+			t.Errorf("ambiguous kid: want ErrKeyUnavailable, got %v", err)
+		}
+	}
+}
+
+func TestVerifyStaticKeys(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now().Truncate(time.Second)
+	const iss = "https://broker.example.com"
+	v, err := oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: iss, ClientIDs: []string{"sts.amazonaws.com"},
+		StaticKeys: []crypto_PublicKey{&priv.PublicKey},
+		Now:        func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(key *ecdsa.PrivateKey, claims jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+		tok.Header["kid"] = "broker-1"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": iss, "sub": "alice", "aud": "sts.amazonaws.com",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	if _, err := v.Verify(context.Background(), sign(priv, claims())); err != nil {
+		t.Fatalf("static key: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), sign(other, claims())); !errors.Is(err, oidc.ErrInvalid) {
+		t.Errorf("foreign key: %v", err)
+	}
+	c := claims()
+	c["exp"] = now.Add(-time.Hour).Unix()
+	c["iat"] = now.Add(-2 * time.Hour).Unix()
+	if _, err := v.Verify(context.Background(), sign(priv, c)); !errors.Is(err, oidc.ErrExpired) {
+		t.Errorf("expired: %v", err)
+	}
+}
+
+func TestNewVerifierConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  oidc.VerifierConfig
+	}{
+		{"no issuer", oidc.VerifierConfig{ClientIDs: []string{"a"}}},
+		{"http non-loopback", oidc.VerifierConfig{Issuer: "http://idp.example.com", ClientIDs: []string{"a"}}},
+		{"query", oidc.VerifierConfig{Issuer: "https://idp.example.com?x=1", ClientIDs: []string{"a"}}},
+		{"no client ids", oidc.VerifierConfig{Issuer: "https://idp.example.com"}},
+		{"empty client id", oidc.VerifierConfig{Issuer: "https://idp.example.com", ClientIDs: []string{""}}},
+		{"bad static key", oidc.VerifierConfig{Issuer: "https://idp.example.com", ClientIDs: []string{"a"}, StaticKeys: []crypto_PublicKey{"x"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := oidc.NewVerifier(tc.cfg); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
+
+// Keep the TLS client path exercised too.
+func TestVerifyTLS(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{}, oidctest.WithTLS())
+	raw := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	// Without trusting the test CA, discovery fails as key-unavailable.
+	v, _ := oidc.NewVerifier(oidc.VerifierConfig{Issuer: e.idp.Issuer(), ClientIDs: []string{clientID}, HTTPClient: &http.Client{}})
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrKeyUnavailable) {
+		t.Errorf("untrusted TLS: %v", err)
+	}
+}
