@@ -296,9 +296,13 @@ func TestVerifyRejects(t *testing.T) {
 		// OIDC-13 typed JWTs.
 		{"typ at+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "at+jwt"}), base()) }, oidc.ErrInvalid},
 		{"typ logout+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "logout+jwt"}), base()) }, oidc.ErrInvalid},
-		{"crit header", func() string { return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"exp"}, "exp": 1}), base()) }, oidc.ErrInvalid},
+		{"crit header", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"exp"}, "exp": 1}), base())
+		}, oidc.ErrInvalid},
 		// OIDC-22 size and form.
-		{"too large", func() string { return e.idp.Sign(with(func(c map[string]any) { c["pad"] = strings.Repeat("x", 70<<10) })) }, oidc.ErrInvalid},
+		{"too large", func() string {
+			return e.idp.Sign(with(func(c map[string]any) { c["pad"] = strings.Repeat("x", 70<<10) }))
+		}, oidc.ErrInvalid},
 		{"dots", func() string { return "a" + strings.Repeat(".", 10<<10) }, oidc.ErrInvalid},
 		{"padded base64", func() string {
 			p := strings.Split(valid, ".")
