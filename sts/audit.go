@@ -1,0 +1,110 @@
+package sts
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// AuditEvent records one issue or refusal. It never carries a token, an
+// assertion, a secret access key or a session token.
+type AuditEvent struct {
+	Time      time.Time
+	RequestID string // "" for in-process calls
+	SourceIP  string
+	Action    string // e.g. AssumeRoleWithWebIdentity
+	// Outcome is "issued" (credentials minted), "allowed" (a non-minting
+	// action succeeded) or "denied".
+	Outcome string
+	// Code is the AWS error code of a refusal.
+	Code string
+	// Reason is the internal reason of a refusal (for operators; may be
+	// more detailed than the public message).
+	Reason      string
+	RoleARN     string
+	SessionName string
+	// Principal is who asked: the provider ARN and subject for web
+	// identity ("<provider arn>|<sub>"), the caller ARN for signed calls.
+	Principal   string
+	AccessKeyID string // of the minted or presented credentials (not secret)
+	Expiration  time.Time
+}
+
+// reqState is per-request data carried in the context from ServeHTTP to the
+// action implementations.
+type reqState struct {
+	requestID string
+	sourceIP  string
+	audited   bool
+}
+
+type reqStateKey struct{}
+
+func withReqState(ctx context.Context, st *reqState) context.Context {
+	return context.WithValue(ctx, reqStateKey{}, st)
+}
+
+func reqStateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(reqStateKey{}).(*reqState)
+	return st
+}
+
+// emit logs ev and passes it to the audit hook.
+func (s *Service) emit(ctx context.Context, ev AuditEvent) {
+	if ev.Time.IsZero() {
+		ev.Time = s.now().UTC()
+	}
+	if st := reqStateFrom(ctx); st != nil {
+		st.audited = true
+		if ev.RequestID == "" {
+			ev.RequestID = st.requestID
+		}
+		if ev.SourceIP == "" {
+			ev.SourceIP = st.sourceIP
+		}
+	}
+	level := slog.LevelInfo
+	if ev.Outcome == "denied" {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("action", ev.Action),
+		slog.String("outcome", ev.Outcome),
+	}
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("code", ev.Code)
+	add("reason", ev.Reason)
+	add("role_arn", ev.RoleARN)
+	add("session_name", ev.SessionName)
+	add("principal", ev.Principal)
+	add("access_key_id", ev.AccessKeyID)
+	add("request_id", ev.RequestID)
+	add("source_ip", ev.SourceIP)
+	if !ev.Expiration.IsZero() {
+		attrs = append(attrs, slog.Time("expiration", ev.Expiration))
+	}
+	s.log.LogAttrs(ctx, level, "sts audit", attrs...)
+	if s.audit != nil {
+		s.audit(ctx, ev)
+	}
+}
+
+// deny emits a refusal for err and returns err unchanged.
+func (s *Service) deny(ctx context.Context, ev AuditEvent, err error, reason string) error {
+	ev.Outcome = "denied"
+	var ae *Error
+	if errors.As(err, &ae) {
+		ev.Code = ae.Code
+		if reason == "" {
+			reason = ae.Message
+		}
+	}
+	ev.Reason = reason
+	s.emit(ctx, ev)
+	return err
+}

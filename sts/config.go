@@ -1,0 +1,330 @@
+package sts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idbroker/idbroker/sts/policy"
+)
+
+// Config configures a Service. New validates it; every error names the field.
+type Config struct {
+	// AccountID is the 12-digit account the STS plays.
+	AccountID string
+	// Partition is the ARN partition; "" means "aws".
+	Partition string
+	// Region is informational (the STS accepts SigV4 scopes of any region); "" means "us-east-1".
+	Region string
+	// PublicURL is where clients reach the STS (informational).
+	PublicURL string
+	// Roles are the roles that may be assumed.
+	Roles []RoleConfig
+	// ManagedPolicies maps a policy name to its JSON document; its ARN is
+	// arn:<p>:iam::<acct>:policy/<name>.
+	ManagedPolicies map[string][]byte
+	// OIDCProviders are the registered OIDC identity providers.
+	OIDCProviders []OIDCProvider
+	// Keys seals session tokens and derives secrets. Required.
+	Keys *KeyRing
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs and one audit record per issue or
+	// refusal; nil discards. Tokens and secrets are never logged.
+	Logger *slog.Logger
+	// Audit, when set, is called for every issue and every refusal.
+	Audit func(ctx context.Context, ev AuditEvent)
+	// VerifyTimeout bounds a WebIdentityVerifier call; 0 means 10s.
+	VerifyTimeout time.Duration
+}
+
+// RoleConfig is one assumable role.
+type RoleConfig struct {
+	// Name is the role name, 1-64 characters of [\w+=,.@-].
+	Name string
+	// Path is the IAM path, "/" when empty; must start and end with "/".
+	Path string
+	// MaxSessionDuration is 1h..12h; 0 means 1h.
+	MaxSessionDuration time.Duration
+	// TrustPolicy is the role's trust policy (JSON, IAM grammar).
+	TrustPolicy []byte
+	// Policies are inline permission policies (JSON).
+	Policies [][]byte
+	// PolicyARNs are managed policies of this account attached to the role.
+	PolicyARNs []string
+}
+
+// OIDCProvider is a registered OIDC identity provider
+// (arn:<p>:iam::<acct>:oidc-provider/<issuer host+path>).
+type OIDCProvider struct {
+	// Issuer is the exact "iss" of its tokens: https://host[/path]
+	// (http:// only on loopback hosts, for tests and demos).
+	Issuer string
+	// ClientIDs are the accepted audiences (1-100).
+	ClientIDs []string
+	// Verifier verifies the provider's tokens.
+	Verifier WebIdentityVerifier
+}
+
+// Service is the STS. Create it with New; it is safe for concurrent use.
+type Service struct {
+	account, partition, region string
+	now                        func() time.Time
+	log                        *slog.Logger
+	audit                      func(context.Context, AuditEvent)
+	keys                       *KeyRing
+	verifyTimeout              time.Duration
+
+	roles     map[string]*role // by role ARN
+	managed   map[string]*policy.Policy
+	providers map[string]*oidcProvider // by issuer
+
+	issued atomic.Uint64
+
+	mu      sync.RWMutex
+	actions map[string]ActionFunc // registered (broker-only) actions
+}
+
+type role struct {
+	name, path, arn, id string
+	maxDuration         time.Duration
+	trust               *policy.Policy
+	policies            []*policy.Policy // inline then managed
+}
+
+type oidcProvider struct {
+	issuer    string
+	hostPath  string // issuer without scheme: condition-key prefix
+	arn       string
+	clientIDs map[string]bool
+	verifier  WebIdentityVerifier
+}
+
+var (
+	accountPattern    = regexp.MustCompile(`^[0-9]{12}$`)
+	partitionPattern  = regexp.MustCompile(`^aws(-[a-z]+)*$`)
+	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	rolePathPattern   = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
+	policyNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+)
+
+// New validates cfg, parses every policy once and returns the Service.
+func New(cfg Config) (*Service, error) {
+	s := &Service{
+		account:       cfg.AccountID,
+		partition:     cfg.Partition,
+		region:        cfg.Region,
+		now:           cfg.Now,
+		log:           cfg.Logger,
+		audit:         cfg.Audit,
+		keys:          cfg.Keys,
+		verifyTimeout: cfg.VerifyTimeout,
+		roles:         map[string]*role{},
+		managed:       map[string]*policy.Policy{},
+		providers:     map[string]*oidcProvider{},
+		actions:       map[string]ActionFunc{},
+	}
+	if s.partition == "" {
+		s.partition = "aws"
+	}
+	if s.region == "" {
+		s.region = "us-east-1"
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.verifyTimeout == 0 {
+		s.verifyTimeout = 10 * time.Second
+	}
+	if !accountPattern.MatchString(cfg.AccountID) {
+		return nil, fmt.Errorf("sts: AccountID %q: must be 12 digits", cfg.AccountID)
+	}
+	if !partitionPattern.MatchString(s.partition) {
+		return nil, fmt.Errorf("sts: Partition %q: must look like aws, aws-cn, aws-us-gov", s.partition)
+	}
+	if cfg.Keys == nil || cfg.Keys.sealingKey() == nil {
+		return nil, errors.New("sts: Keys: a key ring with at least one key is required")
+	}
+	if s.verifyTimeout < 0 {
+		return nil, errors.New("sts: VerifyTimeout: must not be negative")
+	}
+	for name, doc := range cfg.ManagedPolicies {
+		if !policyNamePattern.MatchString(name) {
+			return nil, fmt.Errorf("sts: ManagedPolicies[%q]: invalid policy name", name)
+		}
+		p, err := policy.Parse(doc, policy.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("sts: ManagedPolicies[%q]: %w", name, err)
+		}
+		arn := s.managedPolicyARN(name)
+		p.SetName(arn)
+		s.managed[arn] = p
+	}
+	seenNames := map[string]bool{}
+	for i, rc := range cfg.Roles {
+		r, err := s.compileRole(rc)
+		if err != nil {
+			return nil, fmt.Errorf("sts: Roles[%d]: %w", i, err)
+		}
+		if seenNames[strings.ToLower(r.name)] {
+			return nil, fmt.Errorf("sts: Roles[%d] %q: duplicate role name (names are case-insensitive)", i, r.name)
+		}
+		seenNames[strings.ToLower(r.name)] = true
+		s.roles[r.arn] = r
+	}
+	for i, pc := range cfg.OIDCProviders {
+		p, err := s.compileOIDCProvider(pc)
+		if err != nil {
+			return nil, fmt.Errorf("sts: OIDCProviders[%d]: %w", i, err)
+		}
+		if _, dup := s.providers[p.issuer]; dup {
+			return nil, fmt.Errorf("sts: OIDCProviders[%d]: duplicate Issuer %q", i, p.issuer)
+		}
+		s.providers[p.issuer] = p
+	}
+	return s, nil
+}
+
+func (s *Service) compileRole(rc RoleConfig) (*role, error) {
+	if !roleNamePattern.MatchString(rc.Name) {
+		return nil, fmt.Errorf("Name %q: must be 1-64 characters of [\\w+=,.@-]", rc.Name)
+	}
+	r := &role{name: rc.Name, path: rc.Path, maxDuration: rc.MaxSessionDuration}
+	if r.path == "" {
+		r.path = "/"
+	}
+	if len(r.path) > 512 || !rolePathPattern.MatchString(r.path) {
+		return nil, fmt.Errorf("role %q: Path %q: must start and end with / (at most 512 printable ASCII characters)", rc.Name, rc.Path)
+	}
+	if r.maxDuration == 0 {
+		r.maxDuration = time.Hour
+	}
+	if r.maxDuration < time.Hour || r.maxDuration > 12*time.Hour || r.maxDuration%time.Second != 0 {
+		return nil, fmt.Errorf("role %q: MaxSessionDuration %v: must be whole seconds between 1h and 12h", rc.Name, rc.MaxSessionDuration)
+	}
+	r.arn = fmt.Sprintf("arn:%s:iam::%s:role%s%s", s.partition, s.account, r.path, r.name)
+	r.id = roleID(s.account, r.arn)
+	if len(rc.TrustPolicy) == 0 {
+		return nil, fmt.Errorf("role %q: TrustPolicy: required", rc.Name)
+	}
+	trust, err := policy.Parse(rc.TrustPolicy, policy.Trust)
+	if err != nil {
+		return nil, fmt.Errorf("role %q: TrustPolicy: %w", rc.Name, err)
+	}
+	trust.SetName(r.arn + " (trust policy)")
+	r.trust = trust
+	for j, doc := range rc.Policies {
+		p, err := policy.Parse(doc, policy.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("role %q: Policies[%d]: %w", rc.Name, j, err)
+		}
+		p.SetName(fmt.Sprintf("%s (inline %d)", r.arn, j))
+		r.policies = append(r.policies, p)
+	}
+	for j, arn := range rc.PolicyARNs {
+		p, ok := s.managed[arn]
+		if !ok {
+			return nil, fmt.Errorf("role %q: PolicyARNs[%d] %q: no such managed policy in ManagedPolicies", rc.Name, j, arn)
+		}
+		r.policies = append(r.policies, p)
+	}
+	return r, nil
+}
+
+func (s *Service) compileOIDCProvider(pc OIDCProvider) (*oidcProvider, error) {
+	u, err := url.Parse(pc.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("Issuer %q: %w", pc.Issuer, err)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("Issuer %q: must be https://host[/path] without query, fragment or user info", pc.Issuer)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("Issuer %q: http:// is allowed only on loopback hosts", pc.Issuer)
+		}
+	default:
+		return nil, fmt.Errorf("Issuer %q: scheme must be https", pc.Issuer)
+	}
+	if len(pc.ClientIDs) == 0 || len(pc.ClientIDs) > 100 {
+		return nil, fmt.Errorf("Issuer %q: ClientIDs: need 1 to 100 client IDs", pc.Issuer)
+	}
+	p := &oidcProvider{issuer: pc.Issuer, verifier: pc.Verifier, clientIDs: map[string]bool{}}
+	for _, id := range pc.ClientIDs {
+		if id == "" || len(id) > 255 {
+			return nil, fmt.Errorf("Issuer %q: ClientIDs: each must be 1-255 characters", pc.Issuer)
+		}
+		p.clientIDs[id] = true
+	}
+	if pc.Verifier == nil {
+		return nil, fmt.Errorf("Issuer %q: Verifier: required", pc.Issuer)
+	}
+	p.hostPath = strings.TrimSuffix(u.Host+u.EscapedPath(), "/")
+	p.arn = fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", s.partition, s.account, p.hostPath)
+	return p, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Service) managedPolicyARN(name string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:policy/%s", s.partition, s.account, name)
+}
+
+// RoleARN is the ARN of a configured role by name ("" if none).
+func (s *Service) RoleARN(name string) string {
+	for _, r := range s.roles {
+		if r.name == name {
+			return r.arn
+		}
+	}
+	return ""
+}
+
+// OIDCProviderARN is the IAM ARN of a registered OIDC provider ("" if none).
+func (s *Service) OIDCProviderARN(issuer string) string {
+	if p := s.providers[issuer]; p != nil {
+		return p.arn
+	}
+	return ""
+}
+
+// Issued is the number of credentials minted since New (for tests and metrics).
+func (s *Service) Issued() uint64 { return s.issued.Load() }
+
+func assumedRoleARN(partition, account, roleName, session string) string {
+	return fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", partition, account, roleName, session)
+}
+
+func roleNameFromARN(arn string) string {
+	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
+		return arn[i+1:]
+	}
+	return ""
+}
+
+func partitionOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 3)
+	if len(parts) < 2 || parts[1] == "" {
+		return "aws"
+	}
+	return parts[1]
+}

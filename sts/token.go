@@ -1,0 +1,157 @@
+package sts
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Session-token wire format (version 1), base64url without padding:
+//
+//	byte 0      version (1)
+//	byte 1      n = length of the key id
+//	bytes 2..   key id (n bytes, ASCII)           } together the AAD
+//	next 12     AES-GCM nonce
+//	rest        AES-256-GCM ciphertext of the JSON tokenClaims, with tag
+//
+// The key id travels in the clear (so the verifier knows which key to use)
+// but is authenticated as additional data together with the version byte.
+const (
+	tokenVersion1 = 1
+	// maxSessionTokenLen caps the encoded token before any parsing (THREATS STS-23).
+	maxSessionTokenLen = 16 << 10
+)
+
+// tokenClaims is the sealed content of a session token.
+type tokenClaims struct {
+	AccessKeyID       string            `json:"k"`
+	Account           string            `json:"a"`
+	RoleARN           string            `json:"r"`
+	RoleID            string            `json:"ri"`
+	SessionName       string            `json:"s"`
+	SourceIdentity    string            `json:"si,omitempty"`
+	Policy            string            `json:"p,omitempty"`
+	PolicyARNs        []string          `json:"pa,omitempty"`
+	Tags              map[string]string `json:"t,omitempty"`
+	TransitiveTagKeys []string          `json:"tt,omitempty"`
+	IssuedAt          int64             `json:"iat"`
+	Expiry            int64             `json:"exp"`
+	Chained           bool              `json:"c,omitempty"`
+	Provider          string            `json:"pv,omitempty"`
+	MFA               bool              `json:"m,omitempty"`
+}
+
+var errBadToken = errors.New("sts: invalid session token")
+
+// newAccessKeyID returns "ASIA" + 16 upper-case base32 characters.
+func newAccessKeyID() (string, error) {
+	var b [10]byte // 80 bits = 16 base32 characters, no padding
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("sts: access key id: %w", err)
+	}
+	return "ASIA" + base32.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// deriveSecret computes the 40-character secret access key of akid under k.
+func (k *ringKey) deriveSecret(akid string) string {
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte(akid))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))[:40]
+}
+
+func tokenAAD(kid string) []byte {
+	aad := make([]byte, 0, 2+len(kid))
+	aad = append(aad, tokenVersion1, byte(len(kid)))
+	return append(aad, kid...)
+}
+
+// seal encrypts c under k into a session token.
+func (k *ringKey) seal(c *tokenClaims) (string, error) {
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("sts: seal session token: %w", err)
+	}
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("sts: seal session token: %w", err)
+	}
+	out := tokenAAD(k.id)
+	out = append(out, nonce...)
+	out = k.aead.Seal(out, nonce, plain, out[:2+len(k.id)])
+	return base64.RawURLEncoding.EncodeToString(out), nil
+}
+
+// openToken authenticates and decrypts a session token. It returns the key
+// that sealed it (for secret derivation). Every failure is errBadToken.
+func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
+	if len(tok) == 0 || len(tok) > maxSessionTokenLen {
+		return nil, nil, errBadToken
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(raw) < 2 || raw[0] != tokenVersion1 {
+		return nil, nil, errBadToken
+	}
+	n := int(raw[1])
+	if len(raw) < 2+n {
+		return nil, nil, errBadToken
+	}
+	rk := k.key(string(raw[2 : 2+n]))
+	if rk == nil {
+		return nil, nil, errBadToken
+	}
+	rest := raw[2+n:]
+	ns := rk.aead.NonceSize()
+	if len(rest) < ns+rk.aead.Overhead() {
+		return nil, nil, errBadToken
+	}
+	plain, err := rk.aead.Open(nil, rest[:ns], rest[ns:], raw[:2+n])
+	if err != nil {
+		return nil, nil, errBadToken
+	}
+	var c tokenClaims
+	if err := json.Unmarshal(plain, &c); err != nil || c.AccessKeyID == "" || c.Expiry == 0 {
+		return nil, nil, errBadToken
+	}
+	return &c, rk, nil
+}
+
+// session converts sealed claims into the public Session.
+func (c *tokenClaims) session() *Session {
+	return &Session{
+		AccessKeyID:       c.AccessKeyID,
+		Account:           c.Account,
+		RoleARN:           c.RoleARN,
+		RoleName:          roleNameFromARN(c.RoleARN),
+		RoleID:            c.RoleID,
+		SessionName:       c.SessionName,
+		SourceIdentity:    c.SourceIdentity,
+		Tags:              c.Tags,
+		TransitiveTagKeys: c.TransitiveTagKeys,
+		Policy:            c.Policy,
+		PolicyARNs:        c.PolicyARNs,
+		IssuedAt:          time.Unix(c.IssuedAt, 0).UTC(),
+		Expiration:        time.Unix(c.Expiry, 0).UTC(),
+		Chained:           c.Chained,
+		MFA:               c.MFA,
+		Provider:          c.Provider,
+	}
+}
+
+// roleID derives the role's unique id ("AROA" + 17 upper-case alphanumerics)
+// from the account and role ARN, so every replica computes the same id.
+func roleID(account, roleARN string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	sum := sha256.Sum256([]byte("idbroker role id\x00" + account + "\x00" + roleARN))
+	out := make([]byte, 0, 21)
+	out = append(out, "AROA"...)
+	for i := 0; i < 17; i++ {
+		out = append(out, alphabet[int(sum[i])%len(alphabet)])
+	}
+	return string(out)
+}

@@ -1,0 +1,103 @@
+package sts
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// WebIdentityVerifier verifies a web identity token (an OIDC ID token) for
+// one registered OIDC provider.
+type WebIdentityVerifier interface {
+	// VerifyWebIdentity checks signature, issuer, audience (one of the
+	// client IDs) and expiry. Errors wrap ErrTokenExpired,
+	// ErrKeyUnavailable, ErrAudience or ErrInvalidToken.
+	VerifyWebIdentity(ctx context.Context, token string) (*WebIdentity, error)
+}
+
+// WebIdentity is a verified web identity token.
+type WebIdentity struct {
+	Issuer, Subject, Audience, AZP string
+	AMR                            []string
+	IssuedAt, Expiry               time.Time
+	Claims                         map[string]any // all claims (https://aws.amazon.com/tags etc.)
+}
+
+// Credentials are minted temporary credentials. Only SecretAccessKey and
+// SessionToken are secret; LogValue redacts them.
+type Credentials struct {
+	AccessKeyID     string    `xml:"AccessKeyId" json:"AccessKeyId"`
+	SecretAccessKey string    `xml:"SecretAccessKey" json:"SecretAccessKey"`
+	SessionToken    string    `xml:"SessionToken" json:"SessionToken"`
+	Expiration      time.Time `xml:"Expiration" json:"Expiration"`
+}
+
+// LogValue implements slog.LogValuer: the secret and token never reach a log.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("access_key_id", c.AccessKeyID),
+		slog.String("secret_access_key", "REDACTED"),
+		slog.String("session_token", "REDACTED"),
+		slog.Time("expiration", c.Expiration),
+	)
+}
+
+// AssumedRoleUser identifies the assumed-role session.
+type AssumedRoleUser struct {
+	AssumedRoleID string `xml:"AssumedRoleId" json:"AssumedRoleId"`
+	Arn           string `xml:"Arn" json:"Arn"`
+}
+
+// Session is what a session token proves, as returned by Authenticate.
+type Session struct {
+	AccessKeyID, Account, RoleARN, RoleName, RoleID, SessionName, SourceIdentity string
+	Tags                                                                         map[string]string
+	TransitiveTagKeys                                                            []string
+	Policy                                                                       string
+	PolicyARNs                                                                   []string
+	IssuedAt, Expiration                                                         time.Time
+	Chained, MFA                                                                 bool
+	Provider                                                                     string
+}
+
+// AssumedRoleID is "<role id>:<session name>" (GetCallerIdentity UserId).
+func (s *Session) AssumedRoleID() string { return s.RoleID + ":" + s.SessionName }
+
+// AssumedRoleARN is "arn:<p>:sts::<acct>:assumed-role/<role name>/<session>"
+// (partition taken from the role ARN).
+func (s *Session) AssumedRoleARN() string {
+	return assumedRoleARN(partitionOf(s.RoleARN), s.Account, s.RoleName, s.SessionName)
+}
+
+// AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request
+// parameters. An empty string means "absent".
+type AssumeRoleWithWebIdentityInput struct {
+	RoleArn          string
+	RoleSessionName  string
+	WebIdentityToken string
+	ProviderId       string
+	Policy           string
+	PolicyArns       []string
+	// DurationSeconds is nil for the default (3600).
+	DurationSeconds *int32
+	// SourceIP is the client address for aws:SourceIp (optional).
+	SourceIP string
+}
+
+// AssumeRoleWithWebIdentityOutput is the AssumeRoleWithWebIdentityResult.
+type AssumeRoleWithWebIdentityOutput struct {
+	Credentials                 Credentials     `xml:"Credentials" json:"Credentials"`
+	SubjectFromWebIdentityToken string          `xml:"SubjectFromWebIdentityToken" json:"SubjectFromWebIdentityToken"`
+	AssumedRoleUser             AssumedRoleUser `xml:"AssumedRoleUser" json:"AssumedRoleUser"`
+	PackedPolicySize            *int            `xml:"PackedPolicySize,omitempty" json:"PackedPolicySize,omitempty"`
+	Provider                    string          `xml:"Provider" json:"Provider"`
+	Audience                    string          `xml:"Audience" json:"Audience"`
+	SourceIdentity              string          `xml:"SourceIdentity,omitempty" json:"SourceIdentity,omitempty"`
+}
+
+// GetCallerIdentityOutput is the GetCallerIdentityResult.
+type GetCallerIdentityOutput struct {
+	Arn     string `xml:"Arn" json:"Arn"`
+	UserID  string `xml:"UserId" json:"UserId"`
+	Account string `xml:"Account" json:"Account"`
+}

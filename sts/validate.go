@@ -1,0 +1,80 @@
+package sts
+
+import (
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+)
+
+var (
+	// Java's \w is ASCII [a-zA-Z_0-9]; Go's RE2 \w is the same.
+	sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+	// arnType: [\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+
+	arnCharsPattern = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{0085}\x{00A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{10000}-\x{10FFFF}]+$`)
+	// sessionPolicyDocumentType: [\u0009\u000A\u000D\u0020-\u00FF]+
+	policyCharsPattern = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+$`)
+	integerPattern     = regexp.MustCompile(`^-?[0-9]+$`)
+	tagPattern         = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+)
+
+const (
+	patternSessionName = `[\w+=,.@-]*`
+	patternARN         = `[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`
+	patternPolicy      = `[\u0009\u000A\u000D\u0020-\u00FF]+`
+
+	minDuration     = 900
+	maxDuration     = 43200
+	defaultDuration = 3600
+	maxPolicyLen    = 2048
+	maxPolicyARNs   = 10
+)
+
+// checkString applies the model's length and pattern constraints to an
+// optional or required string member; "" means absent.
+func (v *validation) checkString(member, value string, required, sensitive bool, minLen, maxLen int, re *regexp.Regexp, pattern string) {
+	if value == "" {
+		if required {
+			v.null(member)
+		}
+		return
+	}
+	n := utf8.RuneCountInString(value)
+	if n < minLen {
+		v.add(member, value, sensitive, "have length greater than or equal to "+strconv.Itoa(minLen))
+	}
+	if n > maxLen {
+		v.add(member, value, sensitive, "have length less than or equal to "+strconv.Itoa(maxLen))
+	}
+	if re != nil && !re.MatchString(value) {
+		v.add(member, value, sensitive, "satisfy regular expression pattern: "+pattern)
+	}
+}
+
+// parseDuration parses the DurationSeconds wire value strictly (decimal
+// integer, no sign tricks, no floats, no hex, no spaces).
+func parseDuration(raw string, v *validation) *int32 {
+	if !integerPattern.MatchString(raw) {
+		v.add("durationSeconds", raw, false, "be an integer")
+		return nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 32)
+	if err != nil {
+		v.add("durationSeconds", raw, false, "be an integer")
+		return nil
+	}
+	d := int32(n)
+	return &d
+}
+
+func (v *validation) checkDuration(d *int32) {
+	if d == nil {
+		return
+	}
+	s := strconv.Itoa(int(*d))
+	if *d < minDuration {
+		v.add("durationSeconds", s, false, "have value greater than or equal to 900")
+	}
+	if *d > maxDuration {
+		v.add("durationSeconds", s, false, "have value less than or equal to 43200")
+	}
+}
