@@ -84,3 +84,9 @@ on_ambiguous: choose
 		t.Fatalf("got %s %v", d.Outcome, grantARNs(d))
 	}
 }
+
+func newStrictDecoder(src string) *yaml.Decoder {
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	return dec
+}
