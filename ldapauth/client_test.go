@@ -38,8 +38,8 @@ func mustNorm(t testing.TB, dn string, fold bool) string {
 func TestAuthenticateTransports(t *testing.T) {
 	s := ldaptest.Get(t, srv)
 	tests := []struct {
-		name  string
-		mod   func(*Config)
+		name string
+		mod  func(*Config)
 	}{
 		{"ldaps", func(c *Config) {}},
 		{"starttls", func(c *Config) { c.URLs = []string{s.URL}; c.StartTLS = true }},
