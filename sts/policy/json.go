@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -66,7 +67,7 @@ var errDuplicateKey = errors.New("duplicate key")
 func decodeJSON(doc []byte) (jval, error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
-	v, err := readValue(dec, 0)
+	v, err := readValue(dec, nil)
 	if err != nil {
 		return jval{}, err
 	}
@@ -76,8 +77,10 @@ func decodeJSON(doc []byte) (jval, error) {
 	return v, nil
 }
 
-func readValue(dec *json.Decoder, depth int) (jval, error) {
-	if depth > maxJSONDepth {
+// readValue reads one value; path holds the keys (and "#i" list indices)
+// leading to it, for duplicate-key reports.
+func readValue(dec *json.Decoder, path []string) (jval, error) {
+	if len(path) > maxJSONDepth {
 		return jval{}, errors.New("JSON nested too deeply")
 	}
 	tok, err := dec.Token()
@@ -100,8 +103,8 @@ func readValue(dec *json.Decoder, depth int) (jval, error) {
 		switch t {
 		case '[':
 			v := jval{kind: jArray}
-			for dec.More() {
-				e, err := readValue(dec, depth+1)
+			for i := 0; dec.More(); i++ {
+				e, err := readValue(dec, append(path, "#"+strconv.Itoa(i)))
 				if err != nil {
 					return jval{}, err
 				}
@@ -124,10 +127,10 @@ func readValue(dec *json.Decoder, depth int) (jval, error) {
 				}
 				for _, f := range v.obj {
 					if f.key == k {
-						return jval{}, &dupKeyError{key: k}
+						return jval{}, &dupKeyError{key: k, path: append([]string(nil), path...)}
 					}
 				}
-				e, err := readValue(dec, depth+1)
+				e, err := readValue(dec, append(path, k))
 				if err != nil {
 					return jval{}, err
 				}
@@ -142,7 +145,35 @@ func readValue(dec *json.Decoder, depth int) (jval, error) {
 	return jval{}, errors.New("unexpected JSON token")
 }
 
-type dupKeyError struct{ key string }
+type dupKeyError struct {
+	key  string
+	path []string // keys and "#i" indices of the object holding key
+}
+
+// location returns the 1-based statement number and the statement element
+// (or document element) the duplicate key is in.
+func (e *dupKeyError) location() (stmt int, field string) {
+	p := append(append([]string(nil), e.path...), e.key)
+	if len(p) == 0 {
+		return 0, ""
+	}
+	if p[0] != "Statement" || len(p) == 1 {
+		return 0, p[0]
+	}
+	rest := p[1:]
+	stmt = 1
+	if strings.HasPrefix(rest[0], "#") {
+		n, err := strconv.Atoi(rest[0][1:])
+		if err != nil {
+			return 0, "Statement"
+		}
+		stmt, rest = n+1, rest[1:]
+	}
+	if len(rest) == 0 {
+		return stmt, ""
+	}
+	return stmt, rest[0]
+}
 
 func (e *dupKeyError) Error() string { return "duplicate key " + quote(e.key) }
 func (e *dupKeyError) Unwrap() error { return errDuplicateKey }

@@ -185,11 +185,13 @@ func Parse(doc []byte, kind Kind) (*Policy, error) {
 	}
 	root, err := decodeJSON(doc)
 	if err != nil {
-		reason := reasonSyntax
-		if errors.Is(err, errDuplicateKey) {
-			reason = reasonDuplicate
+		me := &MalformedError{Reason: reasonSyntax, Err: err}
+		var de *dupKeyError
+		if errors.As(err, &de) {
+			me.Reason = reasonDuplicate
+			me.Statement, me.Field = de.location()
 		}
-		return nil, &MalformedError{Reason: reason, Err: err}
+		return nil, me
 	}
 	if root.kind != jObject {
 		return nil, &MalformedError{Reason: reasonSyntax, Err: errors.New("policy document is not a JSON object")}
