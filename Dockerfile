@@ -1,0 +1,18 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t idbroker .
+# Run:   docker run -p 8080:8080 -v $PWD/config.yaml:/etc/idbroker/config.yaml:ro idbroker
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=container
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/idbroker ./cmd/idbroker
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/idbroker /usr/local/bin/idbroker
+COPY configs/demo.yaml /etc/idbroker/config.yaml
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/idbroker"]
+CMD ["serve", "--config", "/etc/idbroker/config.yaml", "--listen", "0.0.0.0:8080"]

@@ -1,0 +1,174 @@
+// Package broker is idbroker's front door: it drives logins against the
+// upstream providers, maps the identity to roles, lets the user choose among
+// several grants, vouches for the choice to the STS with a short-lived signed
+// token, and delivers the credentials (a web page, JSON for CLIs and apps).
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/providers"
+	"github.com/idbroker/idbroker/sts"
+)
+
+// STS is what the broker needs of the STS: the same call the Query API makes.
+type STS interface {
+	AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput) (*sts.AssumeRoleWithWebIdentityOutput, error)
+}
+
+// Mapper turns an identity into grants (mapping.Mapper).
+type Mapper interface {
+	Map(id providers.Identity) mapping.Decision
+}
+
+// Provider is one configured upstream as the broker sees it. Impl is the
+// provider itself; the broker uses the capability interfaces it implements
+// (providers.PasswordAuthenticator, ...).
+type Provider struct {
+	Name        string
+	Type        string
+	DisplayName string
+	Impl        any
+}
+
+// Config wires a broker.
+type Config struct {
+	// PublicURL is where browsers and clients reach the broker.
+	PublicURL string
+	// Providers in the order they are shown on the sign-in page.
+	Providers []Provider
+	Mapper    Mapper
+	STS       STS
+	// QueryAPI serves the STS Query API (POST / and GET /?Action=…).
+	QueryAPI http.Handler
+	Issuer   *Issuer
+	// CookieKey seals login state (32 bytes).
+	CookieKey []byte
+	// RoleMaxDuration returns a role's maximum session duration (by ARN).
+	RoleMaxDuration func(roleARN string) (time.Duration, bool)
+	// Ready reports whether dependencies (store, providers) are reachable.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Extra routes mounted on the same mux (metrics, pprof).
+	Extra map[string]http.Handler
+}
+
+// Server is the broker's HTTP surface.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	providers map[string]Provider
+	sealer    *sealer
+	secure    bool
+	mux       *http.ServeMux
+	handler   http.Handler
+}
+
+// New validates cfg and builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Mapper == nil || cfg.STS == nil || cfg.Issuer == nil || cfg.QueryAPI == nil {
+		return nil, errors.New("broker: Mapper, STS, QueryAPI and Issuer are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	se, err := newSealer(cfg.CookieKey, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		providers: make(map[string]Provider, len(cfg.Providers)),
+		sealer:    se,
+		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
+	}
+	for _, p := range cfg.Providers {
+		s.providers[p.Name] = p
+	}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves every route of the broker and the STS Query API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", s.serveRoot)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.cfg.Issuer.serveDiscovery)
+	mux.HandleFunc("GET /keys", s.cfg.Issuer.serveKeys)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("POST /api/v1/credentials", s.serveAPICredentials)
+	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
+	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
+	mux.HandleFunc("GET /roles", s.serveRolesForm)
+	mux.HandleFunc("POST /roles", s.serveRolesPost)
+	for pattern, h := range s.cfg.Extra {
+		mux.Handle(pattern, h)
+	}
+	s.mux = mux
+	// Browsers' cross-origin form posts are refused (Sec-Fetch-Site/Origin);
+	// the STS Query API and the JSON API are for non-browser clients and
+	// carry their own authentication, so they are exempt.
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /{$}")
+	cop.AddInsecureBypassPattern("POST /api/v1/credentials")
+	s.handler = securityHeaders(cop.Handler(mux))
+}
+
+// serveRoot is the STS Query API for POST and for GET with an Action, and
+// the sign-in page otherwise.
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost || r.URL.Query().Has("Action") {
+		s.cfg.QueryAPI.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s.serveSignIn(w, r)
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.WarnContext(r.Context(), "not ready", "err", err)
+			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,163 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/providers"
+	"github.com/idbroker/idbroker/sts"
+)
+
+// Session durations the broker negotiates (the STS enforces the same bounds).
+const (
+	minDuration     = 15 * time.Minute
+	defaultDuration = time.Hour
+)
+
+// issued is one set of credentials for one grant.
+type issued struct {
+	Grant          mapping.Grant
+	RoleARN        string
+	AssumedRoleARN string
+	Creds          sts.Credentials
+	Duration       time.Duration
+}
+
+// errDurationTooShort means the caps left less than the STS minimum.
+var errDurationTooShort = errors.New("the session would be shorter than 15 minutes")
+
+// effectiveDuration is min(requested or default, rule cap, role maximum,
+// upstream expiry). The user gets the shorter session rather than an error.
+func (s *Server) effectiveDuration(id providers.Identity, g mapping.Grant, requested time.Duration) (time.Duration, error) {
+	d := requested
+	if d == 0 {
+		d = defaultDuration
+	}
+	if g.MaxDuration > 0 && d > g.MaxDuration {
+		d = g.MaxDuration
+	}
+	if s.cfg.RoleMaxDuration != nil {
+		if max, ok := s.cfg.RoleMaxDuration(g.RoleARN); ok && d > max {
+			d = max
+		}
+	}
+	if !id.Expiry.IsZero() {
+		if left := id.Expiry.Sub(s.now()); left < d {
+			d = left
+		}
+	}
+	d = d.Truncate(time.Second)
+	if d < minDuration {
+		return 0, errDurationTooShort
+	}
+	return d, nil
+}
+
+// issue signs a token for the grant and exchanges it at the STS.
+func (s *Server) issue(ctx context.Context, id providers.Identity, g mapping.Grant, requested time.Duration) (*issued, error) {
+	d, err := s.effectiveDuration(id, g, requested)
+	if err != nil {
+		return nil, err
+	}
+	roleName := roleNameFromARN(g.RoleARN)
+	tok, err := s.cfg.Issuer.Sign(TokenRequest{
+		RoleName:          roleName,
+		Provider:          id.Provider,
+		Username:          id.Username,
+		MFA:               id.MFA,
+		SessionTags:       g.SessionTags,
+		TransitiveTagKeys: g.TransitiveTagKeys,
+		SourceIdentity:    g.SourceIdentity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	secs := int32(d / time.Second)
+	out, err := s.cfg.STS.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn:          g.RoleARN,
+		RoleSessionName:  g.SessionName,
+		WebIdentityToken: tok,
+		DurationSeconds:  &secs,
+	})
+	if err != nil {
+		s.audit(ctx, "issue.refused", id, slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Any("reason", err))
+		return nil, err
+	}
+	s.audit(ctx, "issue", id,
+		slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Int("rule_index", g.RuleIndex),
+		slog.String("access_key_id", out.Credentials.AccessKeyID), slog.Duration("duration", d))
+	return &issued{
+		Grant:          g,
+		RoleARN:        g.RoleARN,
+		AssumedRoleARN: out.AssumedRoleUser.Arn,
+		Creds:          out.Credentials,
+		Duration:       d,
+	}, nil
+}
+
+// roleNameFromARN is the role name without path: arn:aws:iam::1:role/a/b/Name -> Name.
+func roleNameFromARN(arn string) string {
+	_, res, ok := strings.Cut(arn, ":role/")
+	if !ok {
+		return arn
+	}
+	return res[strings.LastIndex(res, "/")+1:]
+}
+
+// pickGrants selects the grants a request names. Each wanted entry is a role
+// name or ARN. With nothing wanted, a single-grant decision is taken as is.
+func pickGrants(dec mapping.Decision, wanted []string) ([]mapping.Grant, error) {
+	if len(dec.Grants) == 0 || dec.Outcome == "deny" {
+		return nil, errNoGrant
+	}
+	if len(wanted) == 0 {
+		if dec.Outcome == "choose" || len(dec.Grants) > 1 {
+			return nil, errChoiceRequired
+		}
+		return dec.Grants[:1], nil
+	}
+	var out []mapping.Grant
+	seen := map[string]bool{}
+	for _, w := range wanted {
+		g, ok := findGrant(dec.Grants, w)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", errNotGranted, w)
+		}
+		if !seen[g.RoleARN] {
+			seen[g.RoleARN] = true
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func findGrant(grants []mapping.Grant, want string) (mapping.Grant, bool) {
+	for _, g := range grants {
+		if g.RoleARN == want || (!strings.HasPrefix(want, "arn:") && roleNameFromARN(g.RoleARN) == want) {
+			return g, true
+		}
+	}
+	return mapping.Grant{}, false
+}
+
+var (
+	errNoGrant        = errors.New("no role is granted to this user")
+	errChoiceRequired = errors.New("several roles are granted: choose one")
+	errNotGranted     = errors.New("role not granted to this user")
+)
+
+// audit records a security event. It never carries a secret: the access
+// key id is public, the secret and session token are never passed here.
+func (s *Server) audit(ctx context.Context, event string, id providers.Identity, attrs ...slog.Attr) {
+	all := append([]slog.Attr{
+		slog.String("event", event),
+		slog.String("provider", id.Provider),
+		slog.String("user", id.Username),
+	}, attrs...)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", all...)
+}

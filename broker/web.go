@@ -1,0 +1,247 @@
+package broker
+
+import (
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/providers"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+const (
+	csrfCookie    = "idb_csrf"
+	pendingCookie = "idb_pending"
+	pendingTTL    = 10 * time.Minute
+	maxFormBody   = 64 << 10
+)
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+// fail shows a plain error page; the private reason goes to the log only.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg, hint string, reason error) {
+	rid := uuid.NewString()
+	s.log.WarnContext(r.Context(), "browser request refused", "request_id", rid, "path", r.URL.Path, "status", status, "reason", reason)
+	s.render(w, status, "error.html", map[string]any{"Title": "Sign-in failed", "Message": msg, "Hint": hint, "RequestID": rid})
+}
+
+// csrf returns the browser's CSRF cookie value, setting a new one if absent,
+// and the token forms must carry.
+func (s *Server) csrf(w http.ResponseWriter, r *http.Request) string {
+	v := ""
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 22 && len(c.Value) <= 64 {
+		v = c.Value
+	} else {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		v = base64.RawURLEncoding.EncodeToString(b)
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	}
+	return s.sealer.csrfToken(v)
+}
+
+func (s *Server) checkCSRF(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	if err != nil {
+		return false
+	}
+	return s.sealer.checkCSRF(c.Value, r.PostFormValue("csrf_token"))
+}
+
+// parseForm reads a bounded urlencoded form body.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		return errors.New("form must be application/x-www-form-urlencoded")
+	}
+	return r.ParseForm()
+}
+
+func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Providers": s.cfg.Providers})
+}
+
+func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.providers[r.PathValue("provider")]
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		return
+	}
+	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		return
+	}
+	s.render(w, http.StatusOK, "login.html", map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r)})
+}
+
+func displayName(p Provider) string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return p.Name
+}
+
+func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, ok := s.providers[r.PathValue("provider")]
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		return
+	}
+	pa, ok := p.Impl.(providers.PasswordAuthenticator)
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		return
+	}
+	if r.URL.RawQuery != "" {
+		// Credentials never belong in a URL (they end up in access logs).
+		s.fail(w, r, http.StatusBadRequest, "The sign-in form was sent the wrong way.", "Use the form on the sign-in page.", errors.New("query string on login post"))
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "The sign-in form could not be read.", "Use the form on the sign-in page.", err)
+		return
+	}
+	if !s.checkCSRF(r) {
+		s.fail(w, r, http.StatusForbidden, "The sign-in form has expired.", "Reload the sign-in page and try again.", errors.New("csrf token mismatch"))
+		return
+	}
+	username, password := r.PostFormValue("username"), r.PostFormValue("password")
+	var id providers.Identity
+	var err error
+	if username == "" || password == "" {
+		err = providers.ErrInvalidCredentials
+	} else {
+		id, err = pa.Login(ctx, username, password)
+	}
+	if err != nil {
+		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.Any("reason", err))
+		msg, status := "Invalid username or password.", http.StatusUnauthorized
+		if errors.Is(err, providers.ErrUnavailable) {
+			msg, status = "The identity provider cannot be reached right now. Try again later.", http.StatusServiceUnavailable
+		}
+		s.render(w, status, "login.html", map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r), "Error": msg, "Username": username})
+		return
+	}
+	s.audit(ctx, "login", id)
+	s.continueLogin(w, r, id)
+}
+
+// continueLogin maps a freshly authenticated identity and either issues the
+// single grant or shows the role chooser.
+func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id providers.Identity) {
+	dec := s.cfg.Mapper.Map(id)
+	switch {
+	case len(dec.Grants) == 0 || dec.Outcome == "deny":
+		s.audit(r.Context(), "issue.refused", id, slog.String("reason", "no grant"), slog.String("decision", dec.Outcome))
+		s.fail(w, r, http.StatusForbidden, "You signed in, but no role is granted to you.", "Ask your administrator for access.", errNoGrant)
+	case dec.Outcome == "choose" || len(dec.Grants) > 1:
+		sealed, err := s.sealer.seal(pendingCookie, id, pendingTTL)
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, "Something went wrong.", "", err)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: sealed, Path: "/roles", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
+		http.Redirect(w, r, "/roles", http.StatusSeeOther)
+	default:
+		s.issuePage(w, r, id, dec.Grants[:1])
+	}
+}
+
+func (s *Server) pending(r *http.Request) (providers.Identity, error) {
+	var id providers.Identity
+	c, err := r.Cookie(pendingCookie)
+	if err != nil {
+		return id, err
+	}
+	return id, s.sealer.open(pendingCookie, c.Value, &id)
+}
+
+func (s *Server) serveRolesForm(w http.ResponseWriter, r *http.Request) {
+	id, err := s.pending(r)
+	if err != nil {
+		s.fail(w, r, http.StatusForbidden, "Your sign-in has expired.", "Sign in again.", err)
+		return
+	}
+	dec := s.cfg.Mapper.Map(id)
+	s.render(w, http.StatusOK, "roles.html", map[string]any{"Title": "Choose a role", "Username": id.Username, "Grants": dec.Grants, "CSRF": s.csrf(w, r)})
+}
+
+func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "The form could not be read.", "", err)
+		return
+	}
+	if !s.checkCSRF(r) {
+		s.fail(w, r, http.StatusForbidden, "The form has expired.", "Sign in again.", errors.New("csrf token mismatch"))
+		return
+	}
+	id, err := s.pending(r)
+	if err != nil {
+		s.fail(w, r, http.StatusForbidden, "Your sign-in has expired.", "Sign in again.", err)
+		return
+	}
+	chosen := r.PostForm["role"]
+	if len(chosen) == 0 {
+		s.fail(w, r, http.StatusBadRequest, "No role was chosen.", "Go back and tick at least one role.", errors.New("no role chosen"))
+		return
+	}
+	grants, err := pickGrants(s.cfg.Mapper.Map(id), chosen)
+	if err != nil {
+		s.audit(r.Context(), "issue.refused", id, slog.Any("reason", err))
+		s.fail(w, r, http.StatusForbidden, "That role is not granted to you.", "", err)
+		return
+	}
+	// The choice is used up: clear the pending login.
+	http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: "", Path: "/roles", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.issuePage(w, r, id, grants)
+}
+
+type issuedView struct {
+	RoleARN, AssumedRoleARN                    string
+	AccessKeyID, SecretAccessKey, SessionToken string
+	Expiration                                 string
+	Duration                                   time.Duration
+	Profile                                    string
+}
+
+// issuePage issues every grant and renders the credentials page. Secrets go
+// in the response body only, never in a URL or a cookie.
+func (s *Server) issuePage(w http.ResponseWriter, r *http.Request, id providers.Identity, grants []mapping.Grant) {
+	var views []issuedView
+	for _, g := range grants {
+		is, err := s.issue(r.Context(), id, g, 0)
+		if err != nil {
+			s.fail(w, r, http.StatusForbidden, "Credentials could not be issued for "+g.RoleARN+".", "", err)
+			return
+		}
+		views = append(views, issuedView{
+			RoleARN: is.RoleARN, AssumedRoleARN: is.AssumedRoleARN,
+			AccessKeyID: is.Creds.AccessKeyID, SecretAccessKey: is.Creds.SecretAccessKey, SessionToken: is.Creds.SessionToken,
+			Expiration: is.Creds.Expiration.UTC().Format(time.RFC3339), Duration: is.Duration,
+			Profile: roleNameFromARN(is.RoleARN),
+		})
+	}
+	s.render(w, http.StatusOK, "credentials.html", map[string]any{"Title": "Your credentials", "Username": id.Username, "Issued": views, "PublicURL": s.cfg.PublicURL})
+}

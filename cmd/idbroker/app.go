@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/providers/static"
+	"github.com/idbroker/idbroker/sts"
+)
+
+// app is a fully wired broker + STS, ready to serve.
+type app struct {
+	cfg     *fileConfig
+	handler http.Handler
+	sts     *sts.Service
+	mapper  *mapping.Mapper
+	broker  *broker.Server
+	close   func()
+}
+
+// secrets are the key material an app runs with.
+type secrets struct {
+	ring   *sts.KeyRing
+	broker *broker.Keys
+}
+
+func loadSecrets(cfg *fileConfig, log *slog.Logger) (*secrets, error) {
+	if cfg.Keys.Dir == "" {
+		log.Warn("keys.dir is empty: generating keys in memory; credentials will not survive a restart (demo only)")
+		return generateSecrets()
+	}
+	ring, err := sts.LoadKeyRing(cfg.Keys.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("keys.dir: %w", err)
+	}
+	bk, err := broker.LoadKeys(cfg.Keys.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("keys.dir: %w", err)
+	}
+	return &secrets{ring: ring, broker: bk}, nil
+}
+
+func generateSecrets() (*secrets, error) {
+	ring, err := sts.GenerateKeyRing()
+	if err != nil {
+		return nil, err
+	}
+	bk, err := broker.GenerateKeys()
+	if err != nil {
+		return nil, err
+	}
+	return &secrets{ring: ring, broker: bk}, nil
+}
+
+// publicURL is server.public_url, or the URL that follows server.listen.
+func (c *fileConfig) publicURL() string {
+	if c.Server.PublicURL != "" {
+		return strings.TrimSuffix(c.Server.PublicURL, "/")
+	}
+	return publicURLFor(c.Server.Listen, c.Server.TLS.CertFile != "")
+}
+
+func (c *fileConfig) roleARN(r roleConfig) string {
+	path := r.Path
+	if path == "" {
+		path = "/"
+	}
+	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", c.Partition, c.AccountID, path, r.Name)
+}
+
+// assemble builds the STS, the mapper, the providers and the broker from a
+// validated configuration. It makes no network call: upstream discovery is
+// lazy, so a provider that is down does not stop the broker.
+func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
+	var errs []error
+	pub := cfg.publicURL()
+	issuer, err := broker.NewIssuer(pub, sec.broker.Signing, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	// The STS: roles (each trusting the broker unless told otherwise), named
+	// policies, and the OIDC providers it trusts, the broker first.
+	stsCfg := sts.Config{
+		AccountID: cfg.AccountID, Partition: cfg.Partition, Region: cfg.Region,
+		PublicURL: pub, Keys: sec.ring, Logger: log,
+		ManagedPolicies: map[string][]byte{},
+	}
+	for _, p := range cfg.Policies {
+		stsCfg.ManagedPolicies[p.Name] = p.Document.JSON
+	}
+	for i, r := range cfg.Roles {
+		rc := sts.RoleConfig{
+			Name: r.Name, Path: r.Path, MaxSessionDuration: time.Duration(r.MaxSessionDuration),
+			PolicyARNs: r.PolicyARNs,
+		}
+		for _, p := range r.Policies {
+			rc.Policies = append(rc.Policies, p.JSON)
+		}
+		var trust []byte
+		if r.TrustPolicy != nil {
+			trust = r.TrustPolicy.JSON
+		}
+		if r.TrustBroker == nil || *r.TrustBroker {
+			trust, err = withBrokerTrust(trust, cfg.Partition, cfg.AccountID, issuer.HostPath(), r.Name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("roles[%d].trust_policy: %w", i, err))
+				continue
+			}
+		}
+		if len(trust) == 0 {
+			errs = append(errs, fmt.Errorf("roles[%d].trust_policy: missing (and trust_broker is false, so nobody could assume the role)", i))
+			continue
+		}
+		rc.TrustPolicy = trust
+		stsCfg.Roles = append(stsCfg.Roles, rc)
+	}
+	brokerVerifier, err := newWebIdentityVerifier(issuer.URL(), []string{broker.Audience}, issuer.PublicKeys())
+	if err != nil {
+		return nil, err
+	}
+	stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), ClientIDs: []string{broker.Audience}, Verifier: brokerVerifier})
+	for i, p := range cfg.STS.OIDCProviders {
+		v, err := newWebIdentityVerifier(p.Issuer, p.ClientIDs, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sts.oidc_providers[%d]: %w", i, err))
+			continue
+		}
+		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: p.Issuer, ClientIDs: p.ClientIDs, Verifier: v})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	svc, err := sts.New(stsCfg)
+	if err != nil {
+		return nil, fmt.Errorf("sts: %w", err)
+	}
+
+	// Mapping rules, compiled against the roles.
+	env := mapping.Env{AccountID: cfg.AccountID, Partition: cfg.Partition, Roles: map[string]mapping.RoleInfo{}}
+	roleMax := map[string]time.Duration{}
+	for _, r := range cfg.Roles {
+		max := time.Duration(r.MaxSessionDuration)
+		if max == 0 {
+			max = time.Hour
+		}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
+		roleMax[cfg.roleARN(r)] = max
+	}
+	for _, p := range cfg.Providers {
+		env.Providers = append(env.Providers, p.Name)
+	}
+	mapper, err := mapping.Compile(cfg.Mapping, env)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+
+	// Upstream providers.
+	var bps []broker.Provider
+	for i, p := range cfg.Providers {
+		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName}
+		switch p.Type {
+		case "static":
+			bp.Impl, err = static.New(p.Name, *p.Static)
+		default:
+			err = fmt.Errorf("type %q is not supported yet", p.Type)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("providers[%d]: %w", i, err))
+			continue
+		}
+		bps = append(bps, bp)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	issued := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idbroker_sts_credentials_issued_total", Help: "Credentials issued by the STS."},
+		func() float64 { return float64(svc.Issued()) })
+	reg.MustRegister(issued)
+	extra := map[string]http.Handler{"GET /metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	if cfg.Server.Pprof {
+		extra["GET /debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		extra["GET /debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		extra["GET /debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+		extra["GET /debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+	}
+
+	b, err := broker.New(broker.Config{
+		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
+		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
+		RoleMaxDuration: func(arn string) (time.Duration, bool) { d, ok := roleMax[arn]; return d, ok },
+		Ready:           func(context.Context) error { return nil },
+		Extra:           extra,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, close: func() {}}, nil
+}
+
+// withBrokerTrust appends to a trust policy the statement that lets the
+// broker's own tokens assume the role: Federated = the broker's OIDC
+// provider, audience = the broker's client id, and a subject that names
+// this role, so a token minted for one role cannot assume another.
+func withBrokerTrust(trust []byte, partition, account, hostPath, roleName string) ([]byte, error) {
+	stmt := map[string]any{
+		"Sid":       "TrustIdbrokerBroker",
+		"Effect":    "Allow",
+		"Principal": map[string]any{"Federated": fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", partition, account, hostPath)},
+		"Action":    []string{"sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"},
+		"Condition": map[string]any{
+			"StringEquals": map[string]any{hostPath + ":aud": broker.Audience},
+			"StringLike":   map[string]any{hostPath + ":sub": roleName + "/*"},
+		},
+	}
+	doc := map[string]any{"Version": "2012-10-17"}
+	if len(trust) > 0 {
+		if err := json.Unmarshal(trust, &doc); err != nil {
+			return nil, fmt.Errorf("not valid JSON: %w", err)
+		}
+	}
+	var stmts []any
+	switch s := doc["Statement"].(type) {
+	case nil:
+	case []any:
+		stmts = s
+	case map[string]any:
+		stmts = []any{s}
+	default:
+		return nil, errors.New("Statement must be an object or a list")
+	}
+	doc["Statement"] = append(stmts, stmt)
+	return json.Marshal(doc)
+}

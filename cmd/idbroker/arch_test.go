@@ -1,0 +1,93 @@
+package main
+
+import (
+	"go/build"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const modulePath = "github.com/idbroker/idbroker"
+
+// houseRules lists, per package prefix, the packages of ours it must not
+// import (DESIGN.md "Rules of the house").
+var houseRules = []struct {
+	pkg       string
+	forbidden []string
+	onlyOurs  []string // when set: the only packages of ours it may import
+}{
+	{pkg: "sts", forbidden: []string{"broker", "providers", "mapping", "ldapauth", "cmd", "internal"}},
+	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
+	{pkg: "ldapauth", onlyOurs: []string{"ldapauth"}},
+	{pkg: "mapping", onlyOurs: []string{"mapping", "providers"}},
+	{pkg: "broker", forbidden: []string{"cmd"}},
+}
+
+func under(importPath, prefix string) bool {
+	p := modulePath + "/" + prefix
+	return importPath == p || strings.HasPrefix(importPath, p+"/")
+}
+
+// TestHouseRules fails when an import crosses the package boundaries.
+func TestHouseRules(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.Default.ImportDir(path, 0)
+		if err != nil {
+			return nil // no Go files here
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		imports := append(append(append([]string{}, pkg.Imports...), pkg.TestImports...), pkg.XTestImports...)
+		for _, rule := range houseRules {
+			if rel != rule.pkg && !strings.HasPrefix(rel, rule.pkg+"/") {
+				continue
+			}
+			checked++
+			for _, imp := range imports {
+				if !strings.HasPrefix(imp, modulePath+"/") {
+					continue
+				}
+				for _, f := range rule.forbidden {
+					if under(imp, f) {
+						t.Errorf("%s imports %s: %s must not import %s", rel, imp, rule.pkg, f)
+					}
+				}
+				if rule.onlyOurs != nil {
+					ok := false
+					for _, a := range rule.onlyOurs {
+						ok = ok || under(imp, a)
+					}
+					if !ok {
+						t.Errorf("%s imports %s: %s may import only %v of ours", rel, imp, rule.pkg, rule.onlyOurs)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 4 {
+		t.Fatalf("checked only %d packages: is the tree where the test expects it?", checked)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatal("go.mod not found at the repository root")
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/configs"
+	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/sts"
+)
+
+func newLogger(cfg loggingConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadServeConfig reads --config, or the embedded demo when it is empty,
+// and applies --listen.
+func loadServeConfig(path, listen string) (*fileConfig, error) {
+	data := configs.Demo
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	cfg, err := parseConfig(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		if _, _, err := net.SplitHostPort(listen); err != nil {
+			return nil, fmt.Errorf("--listen: %q is not host:port", listen)
+		}
+		cfg.Server.Listen = listen
+	}
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded demo)")
+	listen := fs.String("listen", "", "listen address host:port (overrides server.listen)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadServeConfig(*path, *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "idbroker:", err)
+		return 1
+	}
+	log := newLogger(cfg.Logging, stderr)
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully. When
+// ready is not nil it receives the bound address once listening.
+func serve(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- string) error {
+	sec, err := loadSecrets(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	// With port 0 the public URL follows the port actually bound.
+	cfg.Server.Listen = ln.Addr().String()
+	a, err := assemble(cfg, sec, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Server.TLS.CertFile != "" {
+			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("idbroker listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(), "version", buildVersion())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file to check")
+	online := fs.Bool("online", false, "also contact the upstream providers")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "idbroker config check: --config FILE is required")
+		return 2
+	}
+	cfg, err := loadConfigFile(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	sec, err := generateSecrets()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	a, err := assemble(cfg, sec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintln(stderr, "configuration problems:\n  - "+strings.ReplaceAll(err.Error(), "\n", "\n  - "))
+		return 1
+	}
+	failed := 0
+	if results := a.mapper.RunTests(cfg.Mapping.Tests); len(results) > 0 {
+		report, _ := mapping.FormatTestResults(results)
+		fmt.Fprint(stdout, report)
+		for _, r := range results {
+			if !r.Passed {
+				failed++
+			}
+		}
+	}
+	if *online {
+		fmt.Fprintln(stdout, "online checks: no provider needs one")
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "%d rule test(s) failed\n", failed)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d providers, %d roles, %d rules, %d rule tests)\n", *path, len(cfg.Providers), len(cfg.Roles), len(cfg.Mapping.Rules), len(cfg.Mapping.Tests))
+	return 0
+}
+
+func runKeysInit(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: idbroker keys init DIR")
+		return 2
+	}
+	dir := args[0]
+	if err := sts.InitKeyDir(dir); err != nil {
+		fmt.Fprintln(stderr, "idbroker keys init:", err)
+		return 1
+	}
+	if err := broker.InitKeyDir(dir); err != nil {
+		fmt.Fprintln(stderr, "idbroker keys init:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "keys written to %s (set keys.dir: %s)\n", dir, dir)
+	return 0
+}
+
+func runHashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "idbroker hash-password:", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "idbroker hash-password: empty password")
+		return 1
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		fmt.Fprintln(stderr, "idbroker hash-password:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, string(h))
+	return 0
+}

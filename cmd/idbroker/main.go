@@ -1,0 +1,104 @@
+// Command idbroker is an identity broker with its own AWS-compatible STS:
+// people sign in with LDAP, SAML or OIDC and leave with temporary keys.
+//
+//	idbroker serve [--config FILE] [--listen ADDR]
+//	idbroker config check --config FILE
+//	idbroker keys init DIR
+//	idbroker policy simulate|validate …
+//	idbroker hash-password
+//	idbroker version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: idbroker <command> [flags]
+
+commands:
+  serve [--config FILE] [--listen ADDR]   run the broker and STS (no --config: the embedded demo)
+  config check --config FILE             validate a configuration file offline and run its rule tests
+  explain --config FILE --identity FILE  show how the rules map an identity to roles
+  keys init DIR                          create a key directory (STS session keys, broker keys)
+  policy simulate < request.json         evaluate IAM policies for one request
+  policy validate FILE...                check IAM policy documents
+  hash-password                          read a password on stdin, print a bcrypt hash for static users
+  version                                print the version
+`
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "config":
+		if len(args) > 1 && args[1] == "check" {
+			return runConfigCheck(ctx, args[2:], stdout, stderr)
+		}
+	case "explain":
+		return runExplain(ctx, args[1:], stdout, stderr)
+	case "keys":
+		if len(args) > 1 && args[1] == "init" {
+			return runKeysInit(args[2:], stdout, stderr)
+		}
+	case "policy":
+		return runPolicy(args[1:], stdin, stdout, stderr)
+	case "hash-password":
+		return runHashPassword(stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "idbroker", buildVersion())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "idbroker: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", ""
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			return "devel+" + rev + dirty + " " + bi.GoVersion
+		}
+		return "devel " + bi.GoVersion
+	}
+	return "devel"
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// duration is a time.Duration written as a Go duration string ("1h", "15m").
+type duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration must be a string such as 1h or 15m", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q: use Go durations such as 1h or 15m", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// policyDoc is an IAM policy document written either as a JSON string or as
+// the same structure in YAML; it is kept as JSON bytes.
+type policyDoc struct {
+	JSON []byte
+	Line int
+}
+
+// UnmarshalYAML converts the node to JSON.
+func (p *policyDoc) UnmarshalYAML(n *yaml.Node) error {
+	p.Line = n.Line
+	if n.Kind == yaml.ScalarNode {
+		p.JSON = []byte(n.Value)
+		return nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("line %d: policy cannot be expressed as JSON: %w", n.Line, err)
+	}
+	p.JSON = b
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every scalar value of the tree with the
+// variable's value. Expansion happens after parsing, so a value can never
+// change the YAML structure. An unset variable is an error naming the key.
+func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), errs *[]error) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.SequenceNode {
+				p = fmt.Sprintf("%s[%d]", path, i)
+			}
+			expandEnv(c, p, lookup, errs)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandEnv(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup, errs)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := m[2 : len(m)-1]
+			v, ok := lookup(name)
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%s: environment variable %s is not set", path, name))
+			}
+			return v
+		})
+		// A value that came from the environment is a string, whatever it looks like.
+		n.Tag = "!!str"
+		n.Style = yaml.DoubleQuotedStyle
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// keyChecker reports keys that no field of the target type accepts.
+type keyChecker struct {
+	// special lets a type decide its schema from the node (providers pick
+	// their fields by their "type" key).
+	special map[reflect.Type]func(n *yaml.Node) []reflect.Type
+}
+
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
+
+func (kc keyChecker) check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			kc.check(c, t, path, errs)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		return
+	}
+	if f, ok := kc.special[t]; ok {
+		if n.Kind == yaml.MappingNode {
+			kc.checkMapping(n, f(n), path, errs)
+		}
+		return
+	}
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind == yaml.MappingNode {
+			kc.checkMapping(n, []reflect.Type{t}, path, errs)
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				kc.check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			}
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				kc.check(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), errs)
+			}
+		}
+	}
+}
+
+// checkMapping checks the keys of n against the union of the fields of types.
+func (kc keyChecker) checkMapping(n *yaml.Node, types []reflect.Type, path string, errs *[]error) {
+	fields := map[string]reflect.Type{}
+	for _, t := range types {
+		collectFields(t, fields)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		ft, ok := fields[k]
+		if !ok {
+			*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", joinPath(path, k), n.Content[i].Line))
+			continue
+		}
+		kc.check(n.Content[i+1], ft, joinPath(path, k), errs)
+	}
+}
+
+func collectFields(t reflect.Type, out map[string]reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(opts, "inline") || (f.Anonymous && name == "") {
+			collectFields(f.Type, out)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+}
+
+// yamlTypeErrors splits a yaml.TypeError into one error per problem.
+func yamlTypeErrors(err error) []error {
+	var te *yaml.TypeError
+	if ok := asTypeError(err, &te); ok {
+		out := make([]error, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			out = append(out, fmt.Errorf("%s", e))
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func asTypeError(err error, target **yaml.TypeError) bool {
+	te, ok := err.(*yaml.TypeError)
+	if ok {
+		*target = te
+	}
+	return ok
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
