@@ -104,7 +104,7 @@ func parseSigV4(r *http.Request) (*sigV4Parts, error) {
 			}
 		}
 		var missing []string
-		for _, name := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date", "X-Amz-Expires"} {
+		for _, name := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
 			if q.Get(name) == "" {
 				missing = append(missing, name)
 			}
@@ -119,11 +119,15 @@ func parseSigV4(r *http.Request) (*sigV4Parts, error) {
 		p.signedHeadersRaw = q.Get("X-Amz-SignedHeaders")
 		p.signature = q.Get("X-Amz-Signature")
 		p.amzDateRaw = q.Get("X-Amz-Date")
-		secs, err := strconv.Atoi(q.Get("X-Amz-Expires"))
-		if err != nil || secs < 1 || time.Duration(secs)*time.Second > maxPresignTTL {
-			return nil, errIncompleteSignature("X-Amz-Expires must be an integer between 1 and 604800")
+		// X-Amz-Expires is optional (the SDK's STS presigner omits it):
+		// without it the usual 15-minute skew window applies.
+		if q.Has("X-Amz-Expires") {
+			secs, err := strconv.Atoi(q.Get("X-Amz-Expires"))
+			if err != nil || secs < 1 || time.Duration(secs)*time.Second > maxPresignTTL {
+				return nil, errIncompleteSignature("X-Amz-Expires must be an integer between 1 and 604800")
+			}
+			p.expires = time.Duration(secs) * time.Second
 		}
-		p.expires = time.Duration(secs) * time.Second
 		p.token, p.tokenPresent = q.Get("X-Amz-Security-Token"), q.Has("X-Amz-Security-Token")
 	} else {
 		alg, rest, _ := strings.Cut(strings.TrimSpace(auths[0]), " ")
@@ -228,7 +232,7 @@ func checkSigV4Time(p *sigV4Parts, now time.Time) error {
 		return errSignatureMismatch("Signature not yet current: " + p.amzDateRaw + " is still later than " +
 			now.Add(maxSkew).Format(amzDateFormat) + " (" + now.Format(amzDateFormat) + " + 15 min.)")
 	}
-	if p.presigned {
+	if p.presigned && p.expires > 0 {
 		if !now.Before(p.amzDate.Add(p.expires)) {
 			return newError(http.StatusBadRequest, "RequestExpired", "Request has expired")
 		}
