@@ -67,15 +67,15 @@ func normalizeGroup(s string, caseSensitive bool) group {
 	if rdns, err := parseDN(s); err == nil {
 		g := group{orig: s, dn: true}
 		for i, rdn := range rdns {
+			if i == 0 {
+				g.first = rdn[0].value
+			}
+			// Multi-valued RDNs: order AVAs by type (stable, as patterns do).
+			slices.SortStableFunc(rdn, func(x, y ava) int { return strings.Compare(x.typ, y.typ) })
 			avas := make([]string, len(rdn))
 			for j, a := range rdn {
-				v := fold(a.value)
-				if i == 0 && j == 0 {
-					g.first = a.value
-				}
-				avas[j] = a.typ + "=" + escapeDNValue(v)
+				avas[j] = a.typ + "=" + escapeDNValue(fold(a.value))
 			}
-			slices.Sort(avas)
 			g.rdns = append(g.rdns, strings.Join(avas, "+"))
 		}
 		return g
