@@ -104,7 +104,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
-	d := &dialer{startTLS: c.StartTLS, tlsBase: tc, timeout: c.DialTimeout, reqTO: c.RequestTimeout}
+	d := &dialer{startTLS: c.StartTLS, tlsBase: tc, timeout: c.DialTimeout}
 	for _, raw := range c.URLs {
 		u, err := parseURL(raw)
 		if err != nil {

@@ -82,7 +82,6 @@ type dialer struct {
 	startTLS  bool
 	tlsBase   *tls.Config
 	timeout   time.Duration
-	reqTO     time.Duration
 	preferred atomic.Int32
 }
 

@@ -198,7 +198,19 @@ func Get(tb testing.TB, srv *Server) *Server {
 	return srv
 }
 
+// EnvSlapd, when set, names the slapd binary to use (set it to a missing
+// path to exercise the "not available" behaviour).
+const EnvSlapd = "LDAPTEST_SLAPD"
+
 func findTool(name string) (string, error) {
+	if name == "slapd" {
+		if p := os.Getenv(EnvSlapd); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("%s=%s: %w", EnvSlapd, p, err)
+			}
+			return p, nil
+		}
+	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
