@@ -272,7 +272,7 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 			continue
 		}
 		cr.emailRaw = append(cr.emailRaw, d)
-		cr.emailDom = append(cr.emailDom, compileNameGlob(strings.ToLower(d)))
+		cr.emailDom = append(cr.emailDom, compileNameGlob(Fold(d)))
 	}
 
 	// Outcomes.

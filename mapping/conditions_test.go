@@ -247,3 +247,13 @@ func TestEmailSubdomainGlob(t *testing.T) {
 		}
 	}
 }
+
+func TestEmailDomainLookalike(t *testing.T) {
+	m := mustCompile(t, "rules:\n  - name: r\n    when: {email_domain: korp.org}\n    roles: [ReadOnly]\n")
+	for email, want := range map[string]bool{"a@KORP.org": true, "a@\u212Aorp.org": false, "a@korp.orgſ": false} {
+		d := m.Map(providers.Identity{Username: "al", Email: email, EmailVerified: true})
+		if got := d.Outcome == OutcomeGrant; got != want {
+			t.Errorf("%q: %v want %v", email, got, want)
+		}
+	}
+}

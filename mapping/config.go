@@ -78,7 +78,11 @@ type Rule struct {
 	// SessionName is a template for the RoleSessionName; default the username.
 	// The result is reduced to [\w+=,.@-] and cut to 64 characters.
 	SessionName string `yaml:"session_name"`
-	// SessionTags maps tag keys to value templates.
+	// SessionTags maps tag keys to value templates (see TemplateData).
+	// Templates are parsed at load; at login a template that fails, or a
+	// value outside the AWS limits, drops the rule's grants with the reason
+	// in the trace. {{ .Attributes.x }} fails when x is absent;
+	// {{ index .Attributes "x" }} renders "".
 	SessionTags map[string]string `yaml:"session_tags"`
 	// TransitiveTagKeys must be keys of SessionTags.
 	TransitiveTagKeys []string `yaml:"transitive_tag_keys"`
@@ -92,6 +96,15 @@ type Rule struct {
 type When struct {
 	// Provider is one provider name or a list; the login's provider must be one of them.
 	Provider StringList `yaml:"provider"`
+	// Group patterns are a plain name or an LDAP DN, either possibly with
+	// the wildcards * and ? (escape them with \). Names match names and DNs
+	// match DNs: "admins" does not match "cn=admins,ou=groups". Both sides
+	// are normalised first: DN spacing and escaping are canonicalised,
+	// attribute types lower-cased, and values and names case-folded with
+	// Fold unless case_sensitive_groups is set. In a DN pattern a wildcard
+	// stays inside one RDN value, so "cn=*-admins,ou=groups,dc=x" matches
+	// "CN=Web-Admins, OU=Groups, DC=x" but not "cn=u,ou=web-admins,ou=groups,dc=x".
+	//
 	// GroupsAny: at least one of the user's groups matches one of the patterns.
 	GroupsAny []string `yaml:"groups_any"`
 	// GroupsAll: every pattern is matched by at least one of the user's groups.
@@ -105,7 +118,8 @@ type When struct {
 	// EmailDomain is one domain or a list (globs allowed, e.g. "*.example.org").
 	// It only ever matches a verified email.
 	EmailDomain StringList `yaml:"email_domain"`
-	// MFA, when set, must equal Identity.MFA.
+	// MFA, when set, must equal Identity.MFA (mfa: true requires MFA;
+	// mfa: false matches only logins without it).
 	MFA *bool `yaml:"mfa"`
 }
 
@@ -122,7 +136,8 @@ type Matcher struct {
 	Regex *string `yaml:"regex"`
 	// Exists: true needs at least one value, false needs none.
 	Exists *bool `yaml:"exists"`
-	// Not negates a whole matcher.
+	// Not negates a whole matcher. Note that not: {equals: x} also holds
+	// when the attribute is absent; add exists: true to require it.
 	Not *Matcher `yaml:"not"`
 }
 
