@@ -122,6 +122,7 @@ type discoveryMeta struct {
 	JWKSURL             string   `json:"jwks_uri"`
 	IssParamSupported   bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
+	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
 }
 
 // NewVerifier checks the configuration and returns a Verifier. It performs
