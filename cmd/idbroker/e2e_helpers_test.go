@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"testing"
 )
 
@@ -24,3 +25,5 @@ func unsignedToken(claims map[string]any) string {
 	c, _ := json.Marshal(claims)
 	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + "."
 }
+
+func nil2discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

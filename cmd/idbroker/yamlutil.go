@@ -92,6 +92,11 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), er
 	}
 }
 
+var linePrefix = regexp.MustCompile(`^line \d+: `)
+
+// stripLine drops yaml's "line N: " prefix when the key path says more.
+func stripLine(msg string) string { return linePrefix.ReplaceAllString(msg, "") }
+
 func joinPath(path, key string) string {
 	if path == "" {
 		return key
@@ -130,7 +135,18 @@ func (kc keyChecker) check(n *yaml.Node, t reflect.Type, path string, errs *[]er
 		}
 		return
 	}
-	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t == nodeType {
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// Run the type's own decoder first: its error names the key here,
+		// and the node is blanked so the real decode carries on and reports
+		// the other problems too.
+		u := reflect.New(t).Interface().(yaml.Unmarshaler)
+		if err := u.UnmarshalYAML(n); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %s", path, stripLine(err.Error())))
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+		}
 		return
 	}
 	switch t.Kind() {
