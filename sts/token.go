@@ -93,7 +93,7 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 	if len(tok) == 0 || len(tok) > maxSessionTokenLen {
 		return nil, nil, errBadToken
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(raw) < 2 || raw[0] != tokenVersion1 {
 		return nil, nil, errBadToken
 	}

@@ -1,0 +1,401 @@
+package sts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+const trustAnyOIDC = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/idp.example.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`
+
+func testService(t *testing.T, kr *KeyRing, now func() time.Time) *Service {
+	t.Helper()
+	s, err := New(Config{AccountID: "123456789012", Keys: kr, Now: now,
+		Roles: []RoleConfig{{Name: "r", TrustPolicy: []byte(trustAnyOIDC)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mintFor(t *testing.T, s *Service, d time.Duration) Credentials {
+	t.Helper()
+	r := s.roles["arn:aws:iam::123456789012:role/r"]
+	c, _, err := s.mint(mintParams{role: r, sessionName: "s", duration: d, now: s.now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// signedCallerIdentity builds a GetCallerIdentity request signed by the SDK signer.
+func signedCallerIdentity(t *testing.T, c Credentials, at time.Time) (*http.Request, []byte) {
+	t.Helper()
+	body := []byte("Action=GetCallerIdentity&Version=2011-06-15")
+	req := httptest.NewRequest(http.MethodPost, "http://sts.test:8443/", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken},
+		req, hex.EncodeToString(sum[:]), "sts", "us-east-1", at); err != nil {
+		t.Fatal(err)
+	}
+	return req, body
+}
+
+// TestKeyRotation is THREATS STS-22: tokens sealed by an old key keep
+// verifying after rotation, new tokens use the new key, and removing the old
+// key invalidates its tokens.
+func TestKeyRotation(t *testing.T) {
+	kr, err := GenerateKeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s := testService(t, kr, func() time.Time { return now })
+	oldKey := kr.ActiveKeyID()
+	old := mintFor(t, s, time.Hour)
+
+	newKey, err := kr.Rotate(now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kr.ActiveKeyID() != newKey || newKey <= oldKey {
+		t.Fatalf("active key %q after rotation to %q (old %q)", kr.ActiveKeyID(), newKey, oldKey)
+	}
+	fresh := mintFor(t, s, time.Hour)
+	for name, c := range map[string]Credentials{"old": old, "new": fresh} {
+		req, body := signedCallerIdentity(t, c, now)
+		if _, err := s.Authenticate(req, body); err != nil {
+			t.Errorf("%s token after rotation: %v", name, err)
+		}
+	}
+	if _, rk, err := kr.openToken(fresh.SessionToken); err != nil || rk.id != newKey {
+		t.Errorf("fresh token sealed by %v, want %s (%v)", rk, newKey, err)
+	}
+	if err := kr.RemoveKey(newKey); err == nil {
+		t.Error("removing the sealing key succeeded")
+	}
+	if err := kr.RemoveKey(oldKey); err != nil {
+		t.Fatal(err)
+	}
+	req, body := signedCallerIdentity(t, old, now)
+	if _, err := s.Authenticate(req, body); err == nil || err.(*Error).Code != "InvalidClientTokenId" {
+		t.Errorf("old token after key removal: %v", err)
+	}
+	// A different key ring (another deployment) never accepts our tokens.
+	other, _ := GenerateKeyRing()
+	s2 := testService(t, other, func() time.Time { return now })
+	req, body = signedCallerIdentity(t, fresh, now)
+	if _, err := s2.Authenticate(req, body); err == nil || err.(*Error).Code != "InvalidClientTokenId" {
+		t.Errorf("foreign key ring: %v", err)
+	}
+}
+
+func TestExpiryBoundary(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	now := time.Now().Truncate(time.Second)
+	clock := now
+	s := testService(t, kr, func() time.Time { return clock })
+	c := mintFor(t, s, 900*time.Second)
+	for _, tc := range []struct {
+		at   time.Time
+		code string
+	}{
+		{now.Add(899 * time.Second), ""},
+		{now.Add(900 * time.Second), "ExpiredToken"}, // now == exp is expired
+		{now.Add(901 * time.Second), "ExpiredToken"},
+	} {
+		clock = tc.at
+		req, body := signedCallerIdentity(t, c, tc.at)
+		_, err := s.Authenticate(req, body)
+		got := ""
+		if err != nil {
+			got = err.(*Error).Code
+		}
+		if got != tc.code {
+			t.Errorf("at exp%+v: got %q want %q", tc.at.Sub(c.Expiration), got, tc.code)
+		}
+	}
+}
+
+func TestKeyDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	if _, err := LoadKeyRing(dir); err == nil {
+		t.Error("loading a missing dir succeeded")
+	}
+	if err := InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("dir mode %v", fi.Mode().Perm())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.key"))
+	if len(files) != 1 {
+		t.Fatalf("key files %v", files)
+	}
+	if fi, _ := os.Stat(files[0]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v", fi.Mode().Perm())
+	}
+	kr, err := LoadKeyRing(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := kr.ActiveKeyID()
+	// Rotation: a second key (distinct id even within the same second).
+	time.Sleep(1100 * time.Millisecond)
+	if err := InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("ignored"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kr2, err := LoadKeyRing(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := kr2.KeyIDs(); len(ids) != 2 || ids[0] != first || kr2.ActiveKeyID() != ids[1] {
+		t.Errorf("ids %v active %s", ids, kr2.ActiveKeyID())
+	}
+	// Two loads of the same dir agree (replicas): a token from one opens in the other.
+	s1 := testService(t, kr2, time.Now)
+	c := mintFor(t, s1, time.Hour)
+	kr3, _ := LoadKeyRing(dir)
+	if _, _, err := kr3.openToken(c.SessionToken); err != nil {
+		t.Errorf("replica cannot open token: %v", err)
+	}
+	// Insecure permissions and garbage are refused, naming the file.
+	bad := filepath.Join(dir, "20990101T000000Z-deadbeef.key")
+	if err := os.WriteFile(bad, []byte("not base64!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKeyRing(dir); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("garbage key: %v", err)
+	}
+	if err := os.Chmod(bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKeyRing(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable key: %v", err)
+	}
+}
+
+func TestOpenTokenHostile(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	s := testService(t, kr, time.Now)
+	good := mintFor(t, s, time.Hour).SessionToken
+	for name, tok := range map[string]string{
+		"empty":         "",
+		"oversized":     strings.Repeat("A", maxSessionTokenLen+1),
+		"not base64":    "!!!!",
+		"one byte":      "AQ",
+		"bad version":   "Ag" + good[2:],
+		"kid too long":  "Af8",
+		"truncated":     good[:len(good)/2],
+		"flipped last":  good[:len(good)-1] + string("AB"[map[bool]int{true: 1}[good[len(good)-1] == 'A']]),
+		"appended junk": good + "AAAA",
+	} {
+		if _, _, err := kr.openToken(tok); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, _, err := kr.openToken(good); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+}
+
+func TestNewConfigErrors(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	base := func() Config {
+		return Config{AccountID: "123456789012", Keys: kr, Roles: []RoleConfig{{Name: "r", TrustPolicy: []byte(trustAnyOIDC)}}}
+	}
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"account", func(c *Config) { c.AccountID = "12" }, "AccountID"},
+		{"keys", func(c *Config) { c.Keys = nil }, "Keys"},
+		{"partition", func(c *Config) { c.Partition = "gcp" }, "Partition"},
+		{"role name", func(c *Config) { c.Roles[0].Name = "a b" }, "Roles[0]"},
+		{"trust policy", func(c *Config) { c.Roles[0].TrustPolicy = []byte(`{"Statement":[`) }, `role "r": TrustPolicy`},
+		{"trust missing", func(c *Config) { c.Roles[0].TrustPolicy = nil }, `role "r": TrustPolicy: required`},
+		{"permission policy", func(c *Config) { c.Roles[0].Policies = [][]byte{[]byte(`{}`)} }, `role "r": Policies[0]`},
+		{"max duration", func(c *Config) { c.Roles[0].MaxSessionDuration = 13 * time.Hour }, "MaxSessionDuration"},
+		{"path", func(c *Config) { c.Roles[0].Path = "noslash" }, "Path"},
+		{"duplicate role", func(c *Config) { c.Roles = append(c.Roles, RoleConfig{Name: "R", TrustPolicy: []byte(trustAnyOIDC)}) }, "duplicate role name"},
+		{"unknown managed", func(c *Config) { c.Roles[0].PolicyARNs = []string{"arn:aws:iam::123456789012:policy/x"} }, "PolicyARNs[0]"},
+		{"managed malformed", func(c *Config) { c.ManagedPolicies = map[string][]byte{"m": []byte("[")} }, `ManagedPolicies["m"]`},
+		{"issuer scheme", func(c *Config) {
+			c.OIDCProviders = []OIDCProvider{{Issuer: "http://idp.example.com", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}}
+		}, "OIDCProviders[0]: Issuer"},
+		{"issuer query", func(c *Config) {
+			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com/?x=1", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}}
+		}, "OIDCProviders[0]"},
+		{"no client ids", func(c *Config) {
+			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com", Verifier: nopVerifier{}}}
+		}, "ClientIDs"},
+		{"no verifier", func(c *Config) {
+			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com", ClientIDs: []string{"a"}}}
+		}, "Verifier"},
+		{"duplicate issuer", func(c *Config) {
+			p := OIDCProvider{Issuer: "https://idp.example.com", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}
+			c.OIDCProviders = []OIDCProvider{p, p}
+		}, "duplicate Issuer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.mod(&cfg)
+			_, err := New(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := New(base()); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
+type nopVerifier struct{}
+
+func (nopVerifier) VerifyWebIdentity(context.Context, string) (*WebIdentity, error) {
+	return nil, ErrInvalidToken
+}
+
+func TestIdentifiers(t *testing.T) {
+	a := roleID("123456789012", "arn:aws:iam::123456789012:role/x")
+	if a != roleID("123456789012", "arn:aws:iam::123456789012:role/x") || len(a) != 21 || !strings.HasPrefix(a, "AROA") || strings.ToUpper(a) != a {
+		t.Errorf("role id %q", a)
+	}
+	if a == roleID("123456789012", "arn:aws:iam::123456789012:role/y") {
+		t.Error("role ids collide")
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		k, err := newAccessKeyID()
+		if err != nil || len(k) != 20 || seen[k] {
+			t.Fatalf("access key %q %v", k, err)
+		}
+		seen[k] = true
+	}
+}
+
+type ldapResult struct {
+	XMLName xml.Name `xml:"ignored"`
+	User    string   `xml:"User"`
+	Groups  []string `xml:"Groups>member"`
+}
+
+// TestRegisterAction: a broker-only action gets parsed parameters and list
+// helpers, and its result is wrapped in the AWS envelope.
+func TestRegisterAction(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	s := testService(t, kr, time.Now)
+	s.RegisterAction("AssumeRoleWithLDAPIdentity", func(ctx context.Context, req *Request) (any, error) {
+		if req.Get("LDAPPassword") == "bad" {
+			return nil, errAccessDenied("Authentication failed")
+		}
+		groups, err := req.List("Groups")
+		if err != nil {
+			return nil, err
+		}
+		tags, err := req.StructList("Tags", "Key", "Value")
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) != 2 || tags[0]["Key"] != "a" || tags[1]["Value"] != "2" || req.SourceIP == "" || req.HTTP == nil {
+			t.Errorf("tags %v ip %q", tags, req.SourceIP)
+		}
+		return ldapResult{User: req.Get("LDAPUsername"), Groups: groups}, nil
+	})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	post := func(body string) (int, string) {
+		resp, err := srv.Client().Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	code, body := post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&LDAPUsername=alice&LDAPPassword=pw" +
+		"&Groups.member.2=ops&Groups.member.1=dev&Tags.member.2.Key=b&Tags.member.2.Value=2&Tags.member.1.Key=a&Tags.member.1.Value=1")
+	want := `<AssumeRoleWithLDAPIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithLDAPIdentityResult><User>alice</User><Groups><member>dev</member><member>ops</member></Groups></AssumeRoleWithLDAPIdentityResult><ResponseMetadata><RequestId>`
+	if code != 200 || !strings.HasPrefix(body, want) {
+		t.Errorf("%d %s", code, body)
+	}
+	code, body = post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&LDAPUsername=alice&LDAPPassword=bad")
+	if code != 403 || !strings.Contains(body, "<Code>AccessDenied</Code>") || strings.Contains(body, "bad") {
+		t.Errorf("%d %s", code, body)
+	}
+	code, body = post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&Groups.member.0=x")
+	if code != 400 || !strings.Contains(body, "ValidationError") {
+		t.Errorf("bad index: %d %s", code, body)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a built-in did not panic")
+		}
+	}()
+	s.RegisterAction("GetCallerIdentity", func(context.Context, *Request) (any, error) { return nil, nil })
+}
+
+func TestPrefersJSON(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                                  false,
+		"*/*":                               false,
+		"application/json":                  true,
+		"application/json, */*":             true,
+		"text/xml, application/json":        false,
+		"text/xml;q=0.5, application/json":  true,
+		"application/json;q=0":              false,
+		"application/xml, application/json": false,
+	} {
+		var h []string
+		if accept != "" {
+			h = []string{accept}
+		}
+		if got := prefersJSON(h); got != want {
+			t.Errorf("%q: got %v", accept, got)
+		}
+	}
+}
+
+// TestCanonicalQueryMatchesSDK signs awkward query strings with the SDK and
+// verifies them with our canonicalisation.
+func TestCanonicalQueryMatchesSDK(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	now := time.Now()
+	s := testService(t, kr, func() time.Time { return now })
+	c := mintFor(t, s, time.Hour)
+	for _, q := range []string{
+		"Action=GetCallerIdentity&Version=2011-06-15",
+		"Version=2011-06-15&Action=GetCallerIdentity&b=2&a=1&a=0",
+		"Action=GetCallerIdentity&Version=2011-06-15&sp=a%20b&plus=a%2Bb&u=%C3%A9&t=~-._&empty=",
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://sts.test/?"+q, nil)
+		sum := sha256.Sum256(nil)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken},
+			req, hex.EncodeToString(sum[:]), "sts", "ap-south-1", now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Authenticate(req, nil); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
