@@ -26,7 +26,10 @@
 package mapping
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +64,29 @@ type Config struct {
 	// Tests are identities with the decision the rules must produce for
 	// them; see Mapper.RunTests.
 	Tests []Test `yaml:"tests"`
+}
+
+// ParseConfig decodes a YAML document holding the mapping keys only
+// (rules, on_ambiguous, …), refusing unknown keys. The broker's own
+// configuration embeds Config instead.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("mapping: decode: %w", err)
+	}
+	return cfg, nil
+}
+
+// Check compiles cfg and runs its tests: what "config check" needs. The
+// error is a compile error; failing tests are in the results.
+func Check(cfg Config, env Env) (*Mapper, []TestResult, error) {
+	m, err := Compile(cfg, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.RunTests(cfg.Tests), nil
 }
 
 // Rule maps identities that satisfy When to Roles.

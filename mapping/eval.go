@@ -38,10 +38,31 @@ type Grant struct {
 	SessionTags       map[string]string
 	TransitiveTagKeys []string
 	// MaxDuration is the smaller of the rule's duration and the role's
-	// maximum; see EffectiveDuration for the negotiation with the request.
+	// maximum; see Grant.EffectiveDuration for the negotiation with the request.
 	MaxDuration time.Duration
+	// RuleDuration is the rule's cap (0 = none) and RoleMaxDuration the
+	// role's maximum; MaxDuration is derived from them.
+	RuleDuration    time.Duration
+	RoleMaxDuration time.Duration
 	// SourceIdentity is "" unless the rule sets source_identity.
 	SourceIdentity string
+}
+
+// EffectiveDuration negotiates the credential lifetime for this grant: see
+// the function EffectiveDuration. upstreamExpiry is Identity.Expiry.
+func (g Grant) EffectiveDuration(requested time.Duration, upstreamExpiry, now time.Time) (time.Duration, string) {
+	return EffectiveDuration(requested, g.RuleDuration, g.RoleMaxDuration, upstreamExpiry, now)
+}
+
+// Grant returns the grant for roleARN, if the decision offers it (use it
+// to check the role a user chose among several).
+func (d Decision) Grant(roleARN string) (Grant, bool) {
+	for _, g := range d.Grants {
+		if g.RoleARN == roleARN {
+			return g, true
+		}
+	}
+	return Grant{}, false
 }
 
 // RuleTrace says what one rule did.
@@ -213,6 +234,7 @@ func (m *Mapper) grantsFor(r *rule, id *providers.Identity, matched *group) ([]G
 			RoleARN: role.arn, RoleName: role.name, Rule: r.name, RuleIndex: r.index,
 			SessionName: sessionName, SessionTags: maps.Clone(tags),
 			TransitiveTagKeys: slices.Clone(r.transitive), MaxDuration: maxDur,
+			RuleDuration: r.duration, RoleMaxDuration: role.maxDur,
 			SourceIdentity: sourceID,
 		})
 	}

@@ -440,3 +440,40 @@ func TestRunTestsReportsProblems(t *testing.T) {
 		t.Fatalf("%q", f)
 	}
 }
+
+func TestGrantHelpers(t *testing.T) {
+	m := mustCompile(t, "rules:\n  - {name: r, roles: [Admin, Developer], duration: 90m}\n")
+	d := m.Map(providers.Identity{Username: "al"})
+	g, ok := d.Grant(arn("Developer"))
+	if !ok || g.RoleARN != arn("Developer") || g.MaxDuration != 90*time.Minute || g.RoleMaxDuration != 2*time.Hour || g.RuleDuration != 90*time.Minute {
+		t.Fatalf("%+v %v", g, ok)
+	}
+	if _, ok := d.Grant(arn("ReadOnly")); ok {
+		t.Fatal("Grant found a role not offered")
+	}
+	now := time.Now()
+	dur, note := g.EffectiveDuration(3*time.Hour, time.Time{}, now)
+	if dur != 90*time.Minute || !strings.Contains(note, "rule's cap") {
+		t.Fatalf("%s %q", dur, note)
+	}
+}
+
+func TestParseConfigAndCheck(t *testing.T) {
+	cfg, err := ParseConfig([]byte("rules:\n  - {name: r, roles: [Admin]}\ntests:\n  - {name: t, identity: {username: al}, expect: {decision: grant, roles: [Admin]}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res, err := Check(cfg, testEnv())
+	if err != nil || len(res) != 1 || !res[0].Passed {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if _, err := ParseConfig([]byte("rules: []\nextra: 1\n")); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	if cfg, err := ParseConfig(nil); err != nil || len(cfg.Rules) != 0 {
+		t.Fatalf("empty: %v", err)
+	}
+	if _, _, err := Check(Config{Rules: []Rule{{Name: "r", Roles: []string{"Nope"}}}}, testEnv()); err == nil {
+		t.Fatal("Check compiled a bad config")
+	}
+}
