@@ -108,3 +108,9 @@ func (s *Service) deny(ctx context.Context, ev AuditEvent, err error, reason str
 	s.emit(ctx, ev)
 	return err
 }
+
+// Audit records an event from a registered action (ActionFunc) through the
+// same logger and hook as the STS's own events. Within a Query API request
+// it fills RequestID and SourceIP and stops ServeHTTP from adding a generic
+// refusal event for the same request. Never put a token or secret in ev.
+func (s *Service) Audit(ctx context.Context, ev AuditEvent) { s.emit(ctx, ev) }
