@@ -221,17 +221,22 @@ func Sign(t testing.TB, el *etree.Element, key *rsa.PrivateKey, cert *x509.Certi
 	if err != nil {
 		t.Fatalf("samltest: sign: %v", err)
 	}
-	sig := signed.ChildElements()[len(signed.ChildElements())-1]
-	signed.RemoveChild(sig)
+	// goxmldsig appends the Signature to a copy without fixing etree's
+	// parent/index bookkeeping: re-insert it into a fresh copy of el.
+	sig, ok := signed.Child[len(signed.Child)-1].(*etree.Element)
+	if !ok {
+		t.Fatalf("samltest: no signature produced")
+	}
+	out := el.Copy()
 	pos := 0
-	for idx, c := range signed.Child {
+	for idx, c := range out.Child {
 		if e, ok := c.(*etree.Element); ok && e.Tag == "Issuer" {
 			pos = idx + 1
 			break
 		}
 	}
-	signed.InsertChildAt(pos, sig)
-	return signed
+	out.InsertChildAt(pos, sig)
+	return out
 }
 
 // Encrypt wraps a (signed) assertion in an EncryptedAssertion for cert
