@@ -102,16 +102,8 @@ func nameRune(r rune) bool {
 func ValidateSessionName(s string) error { return checkName("RoleSessionName", s) }
 
 // ValidateSourceIdentity checks a SourceIdentity: 2–64 characters of
-// [\w+=,.@-], not starting with "aws:".
-func ValidateSourceIdentity(s string) error {
-	if err := checkName("SourceIdentity", s); err != nil {
-		return err
-	}
-	if strings.HasPrefix(strings.ToLower(s), "aws:") {
-		return fmt.Errorf("SourceIdentity %s starts with the reserved prefix aws:", quote(s))
-	}
-	return nil
-}
+// [\w+=,.@-] (which also rules out the reserved prefix "aws:").
+func ValidateSourceIdentity(s string) error { return checkName("SourceIdentity", s) }
 
 func checkName(what, s string) error {
 	if len(s) < minNameLen || len(s) > maxNameLen {

@@ -279,15 +279,6 @@ func compileNameGlob(p string) glob {
 	return g
 }
 
-func (g glob) hasWildcard() bool {
-	for _, t := range g {
-		if t.kind != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // match reports whether s matches the whole pattern. '?' matches one rune.
 // It runs in O(len(g)*len(s)) time at worst.
 func (g glob) match(s string) bool {

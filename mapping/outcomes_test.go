@@ -477,3 +477,34 @@ func TestParseConfigAndCheck(t *testing.T) {
 		t.Fatal("Check compiled a bad config")
 	}
 }
+
+// TestConcurrentMap runs one Mapper from many goroutines (run with -race).
+func TestConcurrentMap(t *testing.T) {
+	m, err := Compile(loadFile(t, "admins.yaml"), testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := providers.Identity{Provider: "corp", Username: "al", Groups: []string{"developers", "cn=x-admins,ou=groups,dc=example,dc=org"},
+		Attributes: map[string][]string{"departmentNumber": {"eng"}}}
+	done := make(chan Decision)
+	for range 8 {
+		go func() { done <- m.Map(id) }()
+	}
+	for range 8 {
+		if d := <-done; d.Outcome != OutcomeChoose || len(d.Grants) != 2 || d.Grants[0].SessionTags["department"] != "eng" {
+			t.Errorf("%s %+v", d.Outcome, d.Grants)
+		}
+	}
+}
+
+func TestManyGroupsTraceIsBounded(t *testing.T) {
+	m := mustCompile(t, "rules:\n  - {name: r, when: {groups_any: [admins]}, roles: [Admin]}\n")
+	groups := make([]string, 1000)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("cn=g%d,ou=groups,dc=x", i)
+	}
+	d := m.Map(providers.Identity{Username: "al", Groups: groups})
+	if d.Outcome != OutcomeDeny || !strings.Contains(d.Rules[0].Reason, "… 990 more") || len(d.Rules[0].Reason) > 2000 {
+		t.Fatalf("%d bytes: %s", len(d.Rules[0].Reason), d.Rules[0].Reason)
+	}
+}
