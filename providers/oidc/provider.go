@@ -192,8 +192,8 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 // client_id or allowed_audiences), sharing this provider's key cache.
 func (p *Provider) Verifier() *Verifier { return p.directV }
 
-func (p *Provider) oauth2Config(prov *gooidc.Provider, meta discoveryMeta) *oauth2.Config {
-	ep := prov.Endpoint()
+func (p *Provider) oauth2Config(meta discoveryMeta) *oauth2.Config {
+	ep := oauth2.Endpoint{AuthURL: meta.AuthURL, TokenURL: meta.TokenURL}
 	// A fixed auth style: auto-detection would retry a refused code a
 	// second time with the other style. Basic is the spec default.
 	ep.AuthStyle = oauth2.AuthStyleInHeader
@@ -215,15 +215,15 @@ func (p *Provider) oauth2Config(prov *gooidc.Provider, meta discoveryMeta) *oaut
 
 // discover runs (or reuses) discovery and refuses a provider that
 // advertises PKCE methods without S256.
-func (p *Provider) discover(ctx context.Context) (*gooidc.Provider, discoveryMeta, error) {
-	prov, meta, err := p.src.discover(ctx)
+func (p *Provider) discover(ctx context.Context) (discoveryMeta, error) {
+	meta, err := p.src.discover(ctx)
 	if err != nil {
-		return nil, meta, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+		return meta, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
 	}
 	if len(meta.CodeChallengeMethod) > 0 && !slices.Contains(meta.CodeChallengeMethod, "S256") {
-		return nil, meta, fmt.Errorf("%w: oidc provider %q does not support PKCE S256", providers.ErrConfiguration, p.cfg.Name)
+		return meta, fmt.Errorf("%w: oidc provider %q does not support PKCE S256", providers.ErrConfiguration, p.cfg.Name)
 	}
-	return prov, meta, nil
+	return meta, nil
 }
 
 // AuthURL returns the authorization URL for a login: response_type=code,
@@ -233,11 +233,11 @@ func (p *Provider) AuthURL(ctx context.Context, state, nonce, verifier string) (
 	if state == "" || nonce == "" || verifier == "" {
 		return "", errors.New("oidc: state, nonce and PKCE verifier are required")
 	}
-	prov, meta, err := p.discover(ctx)
+	meta, err := p.discover(ctx)
 	if err != nil {
 		return "", err
 	}
-	return p.oauth2Config(prov, meta).AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+	return p.oauth2Config(meta).AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
 }
 
 // AuthCodeURL is AuthURL with a background context bounded by the
@@ -274,7 +274,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce, callback
 	if code == "" || verifier == "" || nonce == "" {
 		return reject(ErrInvalid, "code, PKCE verifier and nonce are required")
 	}
-	prov, meta, err := p.discover(ctx)
+	meta, err := p.discover(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -288,7 +288,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce, callback
 	}
 	xctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, p.client), p.timeout)
 	defer cancel()
-	tok, err := p.oauth2Config(prov, meta).Exchange(xctx, code, oauth2.VerifierOption(verifier))
+	tok, err := p.oauth2Config(meta).Exchange(xctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
@@ -323,7 +323,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce, callback
 	}
 	claims := t.Claims
 	if p.cfg.UseUserinfo {
-		ui, err := p.userinfo(ctx, meta, prov, tok.AccessToken)
+		ui, err := p.userinfo(ctx, meta, tok.AccessToken)
 		if err != nil {
 			return fail(err)
 		}
@@ -419,8 +419,8 @@ func (p *Provider) callJSON(ctx context.Context, method, endpoint, accessToken s
 	return normalizeNumbers(obj).(map[string]any), nil
 }
 
-func (p *Provider) userinfo(ctx context.Context, _ discoveryMeta, prov *gooidc.Provider, accessToken string) (map[string]any, error) {
-	ep := prov.UserInfoEndpoint()
+func (p *Provider) userinfo(ctx context.Context, meta discoveryMeta, accessToken string) (map[string]any, error) {
+	ep := meta.UserInfoURL
 	if ep == "" {
 		return nil, fmt.Errorf("%w: oidc provider %q has no userinfo endpoint", providers.ErrConfiguration, p.cfg.Name)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,13 +113,17 @@ type source struct {
 	keySet *tokenKeySet
 	oidcV  *gooidc.IDTokenVerifier // set at construction for static keys
 
-	discGate gate
-	mu       sync.RWMutex
-	provider *gooidc.Provider
-	meta     discoveryMeta
+	discGate   gate
+	mu         sync.RWMutex
+	discovered bool
+	meta       discoveryMeta
 }
 
 type discoveryMeta struct {
+	Issuer              string   `json:"issuer"`
+	AuthURL             string   `json:"authorization_endpoint"`
+	TokenURL            string   `json:"token_endpoint"`
+	UserInfoURL         string   `json:"userinfo_endpoint"`
 	JWKSURL             string   `json:"jwks_uri"`
 	IssParamSupported   bool     `json:"authorization_response_iss_parameter_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
@@ -267,30 +272,20 @@ func isLoopback(host string) bool {
 
 // discover runs OIDC discovery once successfully; failures are retried on
 // later calls, throttled.
-func (s *source) discover(ctx context.Context) (*gooidc.Provider, discoveryMeta, error) {
+func (s *source) discover(ctx context.Context) (discoveryMeta, error) {
 	s.mu.RLock()
-	p, m := s.provider, s.meta
+	done, m := s.discovered, s.meta
 	s.mu.RUnlock()
-	if p != nil {
-		return p, m, nil
+	if done {
+		return m, nil
 	}
 	err := s.discGate.run(ctx, s.timeout, func(ctx context.Context) error {
-		prov, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.client), s.issuer)
+		meta, err := fetchDiscovery(ctx, s.client, s.issuer)
 		if err != nil {
-			return fmt.Errorf("discovery: %w", err)
-		}
-		var meta discoveryMeta
-		if err := prov.Claims(&meta); err != nil {
-			return fmt.Errorf("discovery document: %w", err)
-		}
-		if meta.JWKSURL == "" {
-			return errors.New("discovery document has no jwks_uri")
-		}
-		if u, err := url.Parse(meta.JWKSURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
-			return errors.New("discovery document has a jwks_uri that is not https")
+			return err
 		}
 		s.mu.Lock()
-		s.provider, s.meta = prov, meta
+		s.meta, s.discovered = meta, true
 		s.mu.Unlock()
 		return nil
 	})
@@ -298,11 +293,63 @@ func (s *source) discover(ctx context.Context) (*gooidc.Provider, discoveryMeta,
 		if !errors.Is(err, errThrottled) {
 			s.logger.Warn("oidc: discovery failed", "issuer", s.issuer, "error", err.Error())
 		}
-		return nil, discoveryMeta{}, wrapErr(ErrKeyUnavailable, err, "issuer %s", s.issuer)
+		return discoveryMeta{}, wrapErr(ErrKeyUnavailable, err, "issuer %s", s.issuer)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.provider, s.meta, nil
+	return s.meta, nil
+}
+
+// fetchDiscovery GETs <issuer>/.well-known/openid-configuration and checks
+// that it names exactly this issuer and https (or loopback http) endpoints.
+// The upstream body is never echoed in errors.
+func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (discoveryMeta, error) {
+	var meta discoveryMeta
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return meta, fmt.Errorf("discovery request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return meta, fmt.Errorf("discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp)
+	if err != nil {
+		return meta, fmt.Errorf("reading discovery document: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return meta, fmt.Errorf("discovery: HTTP status %d", resp.StatusCode)
+	}
+	if err := json.Unmarshal(body, &meta); err != nil {
+		return meta, fmt.Errorf("decoding discovery document: %w", err)
+	}
+	if meta.Issuer != issuer {
+		return meta, fmt.Errorf("discovery document names issuer %s, not %s", quote(meta.Issuer), issuer)
+	}
+	for name, ep := range map[string]string{"jwks_uri": meta.JWKSURL, "authorization_endpoint": meta.AuthURL, "token_endpoint": meta.TokenURL, "userinfo_endpoint": meta.UserInfoURL} {
+		if ep == "" && name != "userinfo_endpoint" {
+			return meta, fmt.Errorf("discovery document has no %s", name)
+		}
+		if ep != "" && checkEndpointURL(ep) != nil {
+			return meta, fmt.Errorf("discovery document: %s is not an https URL", name)
+		}
+	}
+	return meta, nil
+}
+
+// checkEndpointURL requires an absolute https URL (http on loopback).
+func checkEndpointURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return errors.New("must be an absolute URL")
+	}
+	if u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return nil
+	}
+	return errors.New("must use https:// (http:// only for loopback addresses)")
 }
 
 // Verify checks raw's form, algorithm, signature (with this issuer's keys
@@ -318,7 +365,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 		return nil, err
 	}
 	if v.src.keySet.remote != nil {
-		if _, _, err := v.src.discover(ctx); err != nil {
+		if _, err := v.src.discover(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -463,7 +463,13 @@ func TestVerifyDiscoveryRetry(t *testing.T) {
 		if classOf(t, err) != oidc.ErrKeyUnavailable {
 			t.Fatalf("want ErrKeyUnavailable, got %v", err)
 		}
+		if len(err.Error()) > 300 || strings.Contains(err.Error(), "aaaa") {
+			t.Errorf("upstream body echoed: %.300s", err)
+		}
 		assertNoSecret(t, raw, err, e.logs)
+	}
+	if strings.Contains(e.logs.String(), "aaaa") {
+		t.Error("upstream body logged")
 	}
 	if h := e.idp.Hits(oidctest.Discovery); h != 1 {
 		t.Errorf("discovery attempted %d times within the retry interval, want 1", h)
@@ -541,7 +547,7 @@ func TestVerifyUnknownKidFlood(t *testing.T) {
 		tokens[i] = e.idp.SignWith(evil, map[string]any{"kid": fmt.Sprintf("kid-%d", i)}, e.claims(nil))
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, len(tokens))
+	errs := make(chan error, len(tokens)+50)
 	for _, raw := range tokens {
 		wg.Go(func() {
 			_, err := e.v.Verify(context.Background(), raw)
@@ -549,6 +555,11 @@ func TestVerifyUnknownKidFlood(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// And sequentially, where single-flight alone would not help.
+	for _, raw := range tokens[:50] {
+		_, err := e.v.Verify(context.Background(), raw)
+		errs <- err
+	}
 	close(errs)
 	for err := range errs {
 		if err == nil || !errors.Is(err, oidc.ErrKeyUnavailable) {
