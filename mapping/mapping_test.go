@@ -90,3 +90,26 @@ func newStrictDecoder(src string) *yaml.Decoder {
 	dec.KnownFields(true)
 	return dec
 }
+
+// TestInlineEmbedding shows how the broker's root config embeds Config.
+func TestInlineEmbedding(t *testing.T) {
+	type root struct {
+		AccountID string `yaml:"account_id"`
+		Config    `yaml:",inline"`
+	}
+	src := "account_id: \"123456789012\"\nrules:\n  - {name: r, roles: [Admin]}\non_ambiguous: deny\ntests:\n  - {name: t, identity: {username: al, email_verified: true, attributes: {dept: eng, multi: [a, b]}}, expect: {decision: grant}}\n"
+	var r root
+	if err := newStrictDecoder(src).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.AccountID != testAccount || len(r.Rules) != 1 || r.OnAmbiguous != "deny" || len(r.Tests) != 1 {
+		t.Fatalf("%+v", r)
+	}
+	id := r.Tests[0].Identity.Identity()
+	if !id.EmailVerified || id.Attributes["dept"][0] != "eng" || len(id.Attributes["multi"]) != 2 {
+		t.Fatalf("%+v", id)
+	}
+	if err := newStrictDecoder(src + "bogus: 1\n").Decode(&r); err == nil {
+		t.Fatal("unknown root key accepted")
+	}
+}
