@@ -372,3 +372,60 @@ func TestEndlessPagingCookie(t *testing.T) {
 		t.Errorf("%d searches", n)
 	}
 }
+
+// The protocol work for an unknown user matches a wrong password: service
+// bind, search, then one more bind (the dummy one). An empty password or an
+// impossible username sends nothing at all.
+func TestEquivalentWorkOnTheWire(t *testing.T) {
+	tests := []struct {
+		name, user, pass string
+		found            bool
+		wantOps          []ber.Tag
+	}{
+		{"wrong password", "alice", "wrong", true, []ber.Tag{opBindRequest, opSearchRequest, opBindRequest}},
+		{"unknown user", "nobody", "wrong", false, []ber.Tag{opBindRequest, opSearchRequest, opBindRequest}},
+		{"empty password", "alice", "", true, nil},
+		{"NUL username", "al\x00ice", "pw", true, nil},
+		{"long username", strings.Repeat("x", 300), "pw", true, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var binds atomic.Int32
+			f := &fakeServer{handle: func(id int64, op ber.Tag, req *ber.Packet) []*ber.Packet {
+				switch op {
+				case opBindRequest:
+					if binds.Add(1) == 1 { // the service bind
+						return []*ber.Packet{envelope(id, ldapResult(opBindResponse, 0, ""))}
+					}
+					return []*ber.Packet{envelope(id, ldapResult(opBindResponse, 49, ""))}
+				case opSearchRequest:
+					out := []*ber.Packet{}
+					if tc.found {
+						e := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 4, nil, "entry")
+						e.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "uid=alice,dc=example,dc=org", "dn"))
+						e.AppendChild(ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attrs"))
+						out = append(out, envelope(id, e))
+					}
+					return append(out, envelope(id, ldapResult(opSearchResultDone, 0, "")))
+				}
+				return nil
+			}}
+			c, _ := newClient(t, faultConfig(startFake(t, f)))
+			_, err := c.Authenticate(context.Background(), tc.user, tc.pass)
+			if !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("err = %v", err)
+			}
+			f.mu.Lock()
+			got := append([]ber.Tag(nil), f.ops...)
+			f.mu.Unlock()
+			if len(got) != len(tc.wantOps) {
+				t.Fatalf("ops = %v, want %v", got, tc.wantOps)
+			}
+			for i := range got {
+				if got[i] != tc.wantOps[i] {
+					t.Fatalf("ops = %v, want %v", got, tc.wantOps)
+				}
+			}
+		})
+	}
+}
