@@ -89,6 +89,11 @@ func newFixture(t *testing.T, mod func(*saml.Config)) *fixture {
 
 func newFixtureIdP(t *testing.T, name string, idp *samltest.IdP, mod func(*saml.Config)) *fixture {
 	t.Helper()
+	return newFixtureURL(t, name, idp, publicURL, mod)
+}
+
+func newFixtureURL(t *testing.T, name string, idp *samltest.IdP, pub string, mod func(*saml.Config)) *fixture {
+	t.Helper()
 	if idp == nil {
 		k, c := cachedKey(t, "idp")
 		idp = samltest.NewIdP(t, samltest.WithKeyPair(k, c))
@@ -106,7 +111,7 @@ func newFixtureIdP(t *testing.T, name string, idp *samltest.IdP, mod func(*saml.
 		mod(&cfg)
 	}
 	p, err := saml.New(cfg, saml.Options{
-		Name: name, PublicURL: publicURL, Key: spKey, Certificate: spCert,
+		Name: name, PublicURL: pub, Key: spKey, Certificate: spCert,
 		ReplayCache: f.cache, Now: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -195,3 +200,5 @@ func checkLogs(t *testing.T, logs string) {
 		}
 	}
 }
+
+var zeroIdentity providers.Identity

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	crewjam "github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
 )
 
 // User is who the test IdP logs in.
@@ -44,6 +45,7 @@ type IdP struct {
 	// URL is the base URL of its HTTP server; SSOURL its SingleSignOnService.
 	URL, SSOURL string
 
+	sha1   bool
 	server *httptest.Server
 	idp    *crewjam.IdentityProvider
 
@@ -60,6 +62,9 @@ type Option func(*IdP)
 func WithKeyPair(key *rsa.PrivateKey, cert *x509.Certificate) Option {
 	return func(i *IdP) { i.Key, i.Cert = key, cert }
 }
+
+// WithSHA1 makes the HTTP IdP sign with RSA-SHA1 (crewjam's own default).
+func WithSHA1() Option { return func(i *IdP) { i.sha1 = true } }
 
 // NewIdP starts an IdP on a loopback httptest server (closed at test end).
 // It serves /metadata and /sso (HTTP-Redirect and HTTP-POST bindings).
@@ -89,6 +94,10 @@ func NewIdP(t testing.TB, opts ...Option) *IdP {
 		ServiceProviderProvider: (*spProvider)(i),
 		SessionProvider:         (*sessionProvider)(i),
 		AssertionMaker:          (*assertionMaker)(i),
+		SignatureMethod:         dsig.RSASHA256SignatureMethod,
+	}
+	if i.sha1 {
+		i.idp.SignatureMethod = dsig.RSASHA1SignatureMethod
 	}
 	mux.HandleFunc("/metadata", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/samlmetadata+xml")
@@ -100,7 +109,16 @@ func NewIdP(t testing.TB, opts ...Option) *IdP {
 		i.mu.Unlock()
 		i.idp.ServeSSO(w, r)
 	})
+	mux.HandleFunc("/initiate", func(w http.ResponseWriter, r *http.Request) {
+		i.idp.ServeIDPInitiated(w, r, r.URL.Query().Get("sp"), r.URL.Query().Get("RelayState"))
+	})
 	return i
+}
+
+// InitiateURL starts an IdP-initiated login to the registered SP spEntityID:
+// fetching it returns the auto-post form carrying an unsolicited Response.
+func (i *IdP) InitiateURL(spEntityID, relayState string) string {
+	return i.URL + "/initiate?" + url.Values{"sp": {spEntityID}, "RelayState": {relayState}}.Encode()
 }
 
 // Metadata returns the IdP metadata XML.
