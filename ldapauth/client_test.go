@@ -460,3 +460,26 @@ func TestServerRestartAndDown(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 }
+
+// Every reuse probes (idle > 1ns) or replaces (older than lifetime) pooled
+// connections; logins keep working.
+func TestHealthCheckAndLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"probe every reuse", func(c *Config) { c.HealthCheckIdle = time.Nanosecond }},
+		{"replace every reuse", func(c *Config) { c.MaxConnLifetime = time.Nanosecond }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			tc.mod(&cfg)
+			c, _ := newClient(t, cfg)
+			for i := 0; i < 3; i++ {
+				if _, err := c.Authenticate(context.Background(), "carol", ldaptest.Carol.Password); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,5 +428,38 @@ func TestEquivalentWorkOnTheWire(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Hanging servers must not leak goroutines or connections once the client
+// is closed.
+func TestNoGoroutineLeakOnHang(t *testing.T) {
+	f := &fakeServer{handle: func(id int64, op ber.Tag, _ *ber.Packet) []*ber.Packet { return nil }}
+	url := startFake(t, f)
+	before := runtime.NumGoroutine()
+	cfg := faultConfig(url)
+	cfg.RequestTimeout = 200 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Authenticate(context.Background(), "alice", "pw"); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("err = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	_ = c.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("goroutines: %d before, %d after", before, n)
 	}
 }
