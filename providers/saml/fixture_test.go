@@ -202,3 +202,5 @@ func checkLogs(t *testing.T, logs string) {
 }
 
 var zeroIdentity providers.Identity
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

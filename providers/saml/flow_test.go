@@ -227,9 +227,9 @@ func TestHostileDocuments(t *testing.T) {
 		doc  string
 		want error
 	}{
-		"SAML-42 billion laughs": {`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>` + strings.Replace(good, userID, "&lol2;", 1), saml.ErrMalformed},
-		"SAML-42 external DTD":   {`<!DOCTYPE r [<!ENTITY % sp SYSTEM "` + sentinel.URL + `/attacker.dtd">%sp;]>` + good, saml.ErrMalformed},
-		"SAML-42 file entity":    {`<!DOCTYPE r [<!ENTITY heh SYSTEM "file:///etc/passwd">]>` + strings.Replace(good, userID, "&heh;", 1), saml.ErrMalformed},
+		"SAML-42 billion laughs":       {`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>` + strings.Replace(good, userID, "&lol2;", 1), saml.ErrMalformed},
+		"SAML-42 external DTD":         {`<!DOCTYPE r [<!ENTITY % sp SYSTEM "` + sentinel.URL + `/attacker.dtd">%sp;]>` + good, saml.ErrMalformed},
+		"SAML-42 file entity":          {`<!DOCTYPE r [<!ENTITY heh SYSTEM "file:///etc/passwd">]>` + strings.Replace(good, userID, "&heh;", 1), saml.ErrMalformed},
 		"SAML-28 DOCTYPE differential": {`<!DOCTYPE response SYSTEM 'x"><!--'>` + good + `<![CDATA[-->` + good + `<!--]]>-->`, saml.ErrMalformed},
 		"SAML-27 colon attribute":      {strings.Replace(good, "<samlp:Response ", `<samlp:Response ::foo="bar" `, 1), saml.ErrMalformed},
 		"SAML-30 trailing garbage":     {good + "<x/>", saml.ErrMalformed},

@@ -240,7 +240,9 @@ func TestNegative(t *testing.T) {
 			s.SignerKey, s.SignerCert = k, samltest.CloneCert(&testing.T{}, f.idp.Cert, k)
 		}},
 		{name: "SAML-20 bare RSAKeyValue", want: saml.ErrSignature,
-			spec: func(f *fixture, s *samltest.ResponseSpec) { s.SignerKey, s.SignerCert = cachedKey(&testing.T{}, "evil") },
+			spec: func(f *fixture, s *samltest.ResponseSpec) {
+				s.SignerKey, s.SignerCert = cachedKey(&testing.T{}, "evil")
+			},
 			mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
 				ki := sigOf(assertionOf(doc)).SelectElement("KeyInfo")
 				for _, c := range ki.ChildElements() {

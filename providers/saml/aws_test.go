@@ -1,0 +1,247 @@
+package saml_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/idbroker/idbroker/providers/saml"
+	"github.com/idbroker/idbroker/providers/saml/samltest"
+)
+
+type awsFixture struct {
+	idp  *samltest.IdP
+	v    *saml.AWSVerifier
+	now  time.Time
+	logs *logBuffer
+}
+
+func newAWSFixture(t *testing.T, mod func(*saml.AWSVerifierConfig)) *awsFixture {
+	t.Helper()
+	k, c := cachedKey(t, "idp")
+	f := &awsFixture{idp: samltest.NewIdP(t, samltest.WithKeyPair(k, c)), now: time.Now().UTC().Truncate(time.Second), logs: &logBuffer{}}
+	spKey, _ := cachedKey(t, "sp")
+	cfg := saml.AWSVerifierConfig{
+		Metadata:      saml.MetadataSource{XML: string(f.idp.Metadata())},
+		ReplayCache:   saml.NewMemoryReplayCache(func() time.Time { return f.now }),
+		DecryptionKey: spKey,
+		Now:           func() time.Time { return f.now },
+		Logger:        slog.New(slog.NewJSONHandler(f.logs, nil)),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	v, err := saml.NewAWSVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.v = v
+	return f
+}
+
+func (f *awsFixture) spec() samltest.ResponseSpec {
+	return samltest.ResponseSpec{
+		Now:          f.now,
+		Destination:  saml.AWSRecipient,
+		Recipient:    saml.AWSRecipient,
+		Audiences:    []string{saml.AWSAudience},
+		NameID:       userID,
+		NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+		Sign:         samltest.SignResponse,
+		Attributes: []samltest.Attribute{
+			{Name: "https://aws.amazon.com/SAML/Attributes/Role", Values: []string{"arn:aws:iam::123456789012:role/Dev,arn:aws:iam::123456789012:saml-provider/Corp"}},
+			{Name: "https://aws.amazon.com/SAML/Attributes/RoleSessionName", Values: []string{"alice"}},
+		},
+	}
+}
+
+func (f *awsFixture) b64(t *testing.T, mod func(*samltest.ResponseSpec)) string {
+	s := f.spec()
+	if mod != nil {
+		mod(&s)
+	}
+	return samltest.Encode(samltest.XML(t, f.idp.BuildResponse(t, s)))
+}
+
+func TestAWSModeAccepts(t *testing.T) {
+	for _, sign := range []samltest.Signing{samltest.SignResponse, samltest.SignAssertion, samltest.SignBoth} {
+		f := newAWSFixture(t, nil)
+		spKeyCert := func() (*testing.T, bool) { return t, true }
+		_, _ = spKeyCert()
+		_, spCert := cachedKey(t, "sp")
+		for _, enc := range []bool{false, true} {
+			b64 := f.b64(t, func(s *samltest.ResponseSpec) {
+				s.Sign = sign
+				s.SessionNotOnOrAfter = f.now.Add(2 * time.Hour)
+				if enc {
+					s.EncryptTo = spCert
+				}
+			})
+			a, err := f.v.Verify(context.Background(), b64)
+			if err != nil {
+				t.Fatalf("sign=%d enc=%v: %v", sign, enc, err)
+			}
+			if a.Issuer != f.idp.EntityID || a.NameID != userID || a.Recipient != saml.AWSRecipient ||
+				a.NameIDFormat != "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" ||
+				len(a.Audiences) != 1 || a.Audiences[0] != saml.AWSAudience || a.Encrypted != enc ||
+				!a.SessionNotOnOrAfter.Equal(f.now.Add(2*time.Hour)) || len(a.Attributes) != 2 || a.ID == "" {
+				t.Fatalf("assertion %+v", a)
+			}
+		}
+	}
+}
+
+func TestAWSModeRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(f *awsFixture, s *samltest.ResponseSpec)
+		want error
+	}{
+		{"our ACS as recipient", func(f *awsFixture, s *samltest.ResponseSpec) { s.Recipient = "https://broker.example/saml/corp/acs" }, saml.ErrRecipient},
+		{"wrong destination", func(f *awsFixture, s *samltest.ResponseSpec) { s.Destination = "https://broker.example/sts" }, saml.ErrRecipient},
+		{"wrong audience", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.Audiences = []string{"https://broker.example/saml/corp/metadata"}
+		}, saml.ErrAudience},
+		{"issued 6 minutes ago", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.Now = f.now.Add(-6 * time.Minute)
+			s.Lifetime = time.Hour
+		}, saml.ErrExpired},
+		{"expired", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.Now = f.now.Add(-3 * time.Minute)
+			s.Lifetime = time.Minute
+		}, saml.ErrExpired},
+		{"two SubjectConfirmations", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.Modify = func(_, a *etree.Element) {
+				subj := a.SelectElement("Subject")
+				subj.AddChild(subj.SelectElement("SubjectConfirmation").Copy())
+			}
+		}, saml.ErrMalformed},
+		{"evil signer", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.SignerKey, s.SignerCert = cachedKey(&testing.T{}, "evil")
+		}, saml.ErrSignature},
+		{"unsigned", func(f *awsFixture, s *samltest.ResponseSpec) { s.Sign = samltest.SignNone }, saml.ErrSignature},
+		{"wrong issuer", func(f *awsFixture, s *samltest.ResponseSpec) { s.Issuer = "https://other-idp.example" }, saml.ErrIssuer},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newAWSFixture(t, nil)
+			a, err := f.v.Verify(context.Background(), f.b64(t, func(s *samltest.ResponseSpec) { c.mod(f, s) }))
+			if err == nil || !errorsIs(err, c.want) {
+				t.Fatalf("got %v (%+v), want %v", err, a, c.want)
+			}
+			checkLogs(t, f.logs.String())
+		})
+	}
+}
+
+func TestAWSModeIssueWindow(t *testing.T) {
+	// Redeemed 4 minutes after issue: accepted (AWS allows 5).
+	f := newAWSFixture(t, nil)
+	if _, err := f.v.Verify(context.Background(), f.b64(t, func(s *samltest.ResponseSpec) { s.Now = f.now.Add(-4 * time.Minute) })); err != nil {
+		t.Fatal(err)
+	}
+	// A verifier configured with a 1 minute window refuses it.
+	g := newAWSFixture(t, func(c *saml.AWSVerifierConfig) { c.MaxIssueAge = time.Minute; c.ClockSkew = time.Second })
+	_, err := g.v.Verify(context.Background(), g.b64(t, func(s *samltest.ResponseSpec) { s.Now = g.now.Add(-4 * time.Minute) }))
+	if !errorsIs(err, saml.ErrExpired) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAWSModeReplayAndScope(t *testing.T) {
+	f := newAWSFixture(t, nil)
+	b64 := f.b64(t, nil)
+	ctx := context.Background()
+	if _, err := f.v.Verify(ctx, b64, saml.WithReplayScope("arn:aws:iam::123456789012:role/Dev")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.v.Verify(ctx, b64, saml.WithReplayScope("arn:aws:iam::123456789012:role/Dev")); !errorsIs(err, saml.ErrReplay) {
+		t.Fatalf("replay: %v", err)
+	}
+	if _, err := f.v.Verify(ctx, b64, saml.WithReplayScope("arn:aws:iam::123456789012:role/Ops")); err != nil {
+		t.Fatalf("other scope: %v", err)
+	}
+	if _, err := f.v.Verify(ctx, b64); err != nil {
+		t.Fatalf("unscoped first use: %v", err)
+	}
+	if _, err := f.v.Verify(ctx, b64); !errorsIs(err, saml.ErrReplay) {
+		t.Fatalf("unscoped replay: %v", err)
+	}
+}
+
+func TestAWSModeSizeLimit(t *testing.T) {
+	f := newAWSFixture(t, nil)
+	_, err := f.v.Verify(context.Background(), strings.Repeat("A", 100001))
+	if !errorsIs(err, saml.ErrTooLarge) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = f.v.Verify(context.Background(), "bm90IHhtbA==")
+	if !errorsIs(err, saml.ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAWSModeOwnRecipient(t *testing.T) {
+	const own = "https://broker.example/sts/saml"
+	f := newAWSFixture(t, func(c *saml.AWSVerifierConfig) {
+		c.Recipients = []string{saml.AWSRecipient, own}
+		c.Audiences = []string{saml.AWSAudience, "https://broker.example/sts"}
+	})
+	a, err := f.v.Verify(context.Background(), f.b64(t, func(s *samltest.ResponseSpec) {
+		s.Recipient, s.Destination, s.Audiences = own, own, []string{"https://broker.example/sts"}
+	}))
+	if err != nil || a.Recipient != own {
+		t.Fatalf("%v %+v", err, a)
+	}
+}
+
+func TestAWSModeMetadataURL(t *testing.T) {
+	k, c := cachedKey(t, "idp")
+	idp := samltest.NewIdP(t, samltest.WithKeyPair(k, c))
+	var hits atomic.Int32
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if fail.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(idp.Metadata())
+	}))
+	defer srv.Close()
+	now := time.Now().UTC()
+	v, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
+		Metadata:    saml.MetadataSource{URL: srv.URL + "/md", Refresh: time.Hour},
+		ReplayCache: saml.NewMemoryReplayCache(nil),
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("metadata fetched at construction")
+	}
+	spec := samltest.ResponseSpec{Now: now, Destination: saml.AWSRecipient, Recipient: saml.AWSRecipient, Audiences: []string{saml.AWSAudience}, Sign: samltest.SignResponse}
+	if _, err := v.Verify(context.Background(), samltest.Encode(samltest.XML(t, idp.BuildResponse(t, spec)))); err != nil {
+		t.Fatal(err)
+	}
+	// Fetch failures keep the last good copy.
+	fail.Store(true)
+	if err := v.Refresh(context.Background()); err == nil {
+		t.Fatal("refresh against a failing server succeeded")
+	}
+	if _, err := v.Verify(context.Background(), samltest.Encode(samltest.XML(t, idp.BuildResponse(t, spec)))); err != nil {
+		t.Fatalf("after failed refresh: %v", err)
+	}
+	// Plain http to a non-loopback host is refused.
+	if _, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{Metadata: saml.MetadataSource{URL: "http://idp.example/md"}, ReplayCache: saml.NewMemoryReplayCache(nil)}); err == nil {
+		t.Fatal("http metadata URL accepted")
+	}
+}
