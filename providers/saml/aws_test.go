@@ -109,8 +109,8 @@ func TestAWSModeRejects(t *testing.T) {
 		{"wrong audience", func(f *awsFixture, s *samltest.ResponseSpec) {
 			s.Audiences = []string{"https://broker.example/saml/corp/metadata"}
 		}, saml.ErrAudience},
-		{"issued 6 minutes ago", func(f *awsFixture, s *samltest.ResponseSpec) {
-			s.Now = f.now.Add(-6 * time.Minute)
+		{"issued 7 minutes ago (5m + 60s skew)", func(f *awsFixture, s *samltest.ResponseSpec) {
+			s.Now = f.now.Add(-7 * time.Minute)
 			s.Lifetime = time.Hour
 		}, saml.ErrExpired},
 		{"expired", func(f *awsFixture, s *samltest.ResponseSpec) {
