@@ -51,35 +51,65 @@ type opInfo struct {
 	like bool // '*' and '?' are wildcards
 }
 
-// operators is the complete list of §7.3 (lower-cased names).
-var operators = map[string]opInfo{
-	"stringequals":              {fam: famString},
-	"stringnotequals":           {fam: famString, neg: true},
-	"stringequalsignorecase":    {fam: famString, fold: true},
-	"stringnotequalsignorecase": {fam: famString, fold: true, neg: true},
-	"stringlike":                {fam: famString, like: true},
-	"stringnotlike":             {fam: famString, like: true, neg: true},
-	"numericequals":             {fam: famNumeric, cmp: cmpEq},
-	"numericnotequals":          {fam: famNumeric, cmp: cmpEq, neg: true},
-	"numericlessthan":           {fam: famNumeric, cmp: cmpLT},
-	"numericlessthanequals":     {fam: famNumeric, cmp: cmpLE},
-	"numericgreaterthan":        {fam: famNumeric, cmp: cmpGT},
-	"numericgreaterthanequals":  {fam: famNumeric, cmp: cmpGE},
-	"dateequals":                {fam: famDate, cmp: cmpEq},
-	"datenotequals":             {fam: famDate, cmp: cmpEq, neg: true},
-	"datelessthan":              {fam: famDate, cmp: cmpLT},
-	"datelessthanequals":        {fam: famDate, cmp: cmpLE},
-	"dategreaterthan":           {fam: famDate, cmp: cmpGT},
-	"dategreaterthanequals":     {fam: famDate, cmp: cmpGE},
-	"bool":                      {fam: famBool},
-	"binaryequals":              {fam: famBinary},
-	"ipaddress":                 {fam: famIP},
-	"notipaddress":              {fam: famIP, neg: true},
-	"arnequals":                 {fam: famARN, like: true},
-	"arnlike":                   {fam: famARN, like: true},
-	"arnnotequals":              {fam: famARN, like: true, neg: true},
-	"arnnotlike":                {fam: famARN, like: true, neg: true},
-	"null":                      {fam: famNull},
+// lookupOperator finds a base operator of §7.3 by its lower-cased name.
+func lookupOperator(name string) (opInfo, bool) {
+	switch name {
+	case "stringequals":
+		return opInfo{fam: famString}, true
+	case "stringnotequals":
+		return opInfo{fam: famString, neg: true}, true
+	case "stringequalsignorecase":
+		return opInfo{fam: famString, fold: true}, true
+	case "stringnotequalsignorecase":
+		return opInfo{fam: famString, fold: true, neg: true}, true
+	case "stringlike":
+		return opInfo{fam: famString, like: true}, true
+	case "stringnotlike":
+		return opInfo{fam: famString, like: true, neg: true}, true
+	case "numericequals":
+		return opInfo{fam: famNumeric, cmp: cmpEq}, true
+	case "numericnotequals":
+		return opInfo{fam: famNumeric, cmp: cmpEq, neg: true}, true
+	case "numericlessthan":
+		return opInfo{fam: famNumeric, cmp: cmpLT}, true
+	case "numericlessthanequals":
+		return opInfo{fam: famNumeric, cmp: cmpLE}, true
+	case "numericgreaterthan":
+		return opInfo{fam: famNumeric, cmp: cmpGT}, true
+	case "numericgreaterthanequals":
+		return opInfo{fam: famNumeric, cmp: cmpGE}, true
+	case "dateequals":
+		return opInfo{fam: famDate, cmp: cmpEq}, true
+	case "datenotequals":
+		return opInfo{fam: famDate, cmp: cmpEq, neg: true}, true
+	case "datelessthan":
+		return opInfo{fam: famDate, cmp: cmpLT}, true
+	case "datelessthanequals":
+		return opInfo{fam: famDate, cmp: cmpLE}, true
+	case "dategreaterthan":
+		return opInfo{fam: famDate, cmp: cmpGT}, true
+	case "dategreaterthanequals":
+		return opInfo{fam: famDate, cmp: cmpGE}, true
+	case "bool":
+		return opInfo{fam: famBool}, true
+	case "binaryequals":
+		return opInfo{fam: famBinary}, true
+	case "ipaddress":
+		return opInfo{fam: famIP}, true
+	case "notipaddress":
+		return opInfo{fam: famIP, neg: true}, true
+	case "arnequals":
+		return opInfo{fam: famARN, like: true}, true
+	case "arnlike":
+		return opInfo{fam: famARN, like: true}, true
+	case "arnnotequals":
+		return opInfo{fam: famARN, like: true, neg: true}, true
+	case "arnnotlike":
+		return opInfo{fam: famARN, like: true, neg: true}, true
+	case "null":
+		return opInfo{fam: famNull}, true
+	}
+	return opInfo{}, false
 }
 
 // condition is one (operator, key) pair with its compiled values.
@@ -125,7 +155,7 @@ func parseConditions(v *jval, vars bool) ([]condition, error) {
 		if strings.HasSuffix(base, "ifexists") {
 			ifExists, base = true, strings.TrimSuffix(base, "ifexists")
 		}
-		info, ok := operators[base]
+		info, ok := lookupOperator(base)
 		if !ok {
 			return nil, fmt.Errorf("unknown condition operator %s", quote(of.key))
 		}
@@ -293,16 +323,6 @@ func isNumeric(s string) bool {
 	return digit
 }
 
-// Date layouts accepted for Date* operators (ISO 8601 forms IAM takes).
-var dateLayouts = [...]string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05Z0700",
-	"2006-01-02T15:04Z07:00",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
 // parseDate accepts ISO 8601 (with zone, or UTC when none) or epoch seconds.
 func parseDate(s string) (time.Time, error) {
 	if s != "" && isEpoch(s) {
@@ -313,8 +333,17 @@ func parseDate(s string) (time.Time, error) {
 		}
 		return time.Time{}, fmt.Errorf("invalid date %s", quote(s))
 	}
+	// ISO 8601 forms IAM takes; no zone means UTC.
+	layouts := [...]string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05Z0700",
+		"2006-01-02T15:04Z07:00",
+		"2006-01-02T15:04:05.999999999",
+		"2006-01-02T15:04",
+		"2006-01-02",
+	}
 	if len(s) >= 10 && s[4] == '-' {
-		for _, l := range dateLayouts {
+		for _, l := range layouts {
 			if t, err := time.Parse(l, s); err == nil {
 				return t, nil
 			}

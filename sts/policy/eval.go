@@ -61,6 +61,9 @@ type Result struct {
 // r.Principal. Evaluation does no parsing; it allocates only to report
 // matched statements.
 func (p *Policy) Evaluate(r *Request) Result {
+	if p == nil || r == nil {
+		return Result{Decision: ImplicitDeny}
+	}
 	var allows, denies []Match
 	for i := range p.stmts {
 		st := &p.stmts[i]

@@ -175,7 +175,7 @@ func TestAWSDocExamples(t *testing.T) {
 				 "NotAction":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ListVirtualMFADevices","iam:ResyncMFADevice","sts:GetSessionToken"],
 				 "Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}`},
 			checks: []check{
-				{"s3:GetObject", "*", nil, ExplicitDeny, "p0/DenyAllExceptListedIfNoMFA/Deny"},                                        // long-term keys: key absent
+				{"s3:GetObject", "*", nil, ExplicitDeny, "p0/DenyAllExceptListedIfNoMFA/Deny"},                                           // long-term keys: key absent
 				{"s3:GetObject", "*", ctxm{"aws:MultiFactorAuthPresent": {"false"}}, ExplicitDeny, "p0/DenyAllExceptListedIfNoMFA/Deny"}, // session without MFA
 				{"s3:GetObject", "*", ctxm{"aws:MultiFactorAuthPresent": {"true"}}, Allow, "p0/AllowAll/Allow"},
 				{"iam:EnableMFADevice", "*", nil, Allow, "p0/AllowAll/Allow"},
