@@ -481,3 +481,43 @@ func TestAuthURLNeedsS256(t *testing.T) {
 	}
 	_ = maps.Clone[map[string]any]
 }
+
+func TestPKCEDowngradeRefused(t *testing.T) {
+	f := newFlow(t, nil, oidctest.WithDiscovery(func(doc map[string]any) {
+		doc["code_challenge_methods_supported"] = []string{"plain"}
+	}))
+	_, err := f.p.AuthURL(context.Background(), "s", "n", oauth2.GenerateVerifier())
+	if !errors.Is(err, providers.ErrConfiguration) {
+		t.Fatalf("plain-only PKCE provider: %v", err)
+	}
+	if _, err := f.p.Exchange(context.Background(), "code", "verifier", "nonce", ""); !errors.Is(err, providers.ErrConfiguration) {
+		t.Fatalf("Exchange: %v", err)
+	}
+	if f.idp.Hits(oidctest.Token) != 0 {
+		t.Error("code sent to a provider without S256")
+	}
+}
+
+func TestDiscoveryEndpointChecks(t *testing.T) {
+	sentinel := oidctest.NewSentinel(t)
+	cases := []struct {
+		name string
+		edit func(map[string]any)
+	}{
+		{"jwks_uri not https", func(d map[string]any) { d["jwks_uri"] = "http://jwks.example.com/keys" }},
+		{"no token endpoint", func(d map[string]any) { delete(d, "token_endpoint") }},
+		{"issuer with trailing slash", func(d map[string]any) { d["issuer"] = d["issuer"].(string) + "/" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFlow(t, nil, oidctest.WithDiscovery(tc.edit))
+			_, err := f.p.IdentityFromToken(context.Background(), f.idp.Sign(f.idp.Claims("broker")))
+			if !errors.Is(err, providers.ErrUnavailable) || !errors.Is(err, oidc.ErrKeyUnavailable) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+	if sentinel.Hits() != 0 {
+		t.Error("sentinel contacted")
+	}
+}

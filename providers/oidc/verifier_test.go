@@ -700,3 +700,67 @@ func TestVerifyTLS(t *testing.T) {
 		t.Errorf("untrusted TLS: %v", err)
 	}
 }
+
+func TestVerifyLastKnownGoodKeys(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{KeysTTL: 50 * time.Millisecond, JWKSRefreshInterval: 10 * time.Millisecond})
+	raw := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	e.idp.SetFault(oidctest.JWKS, oidctest.Fault{Status: 503})
+	time.Sleep(100 * time.Millisecond)
+	// Stale keys, refresh fails: a known kid still verifies (within the hard TTL).
+	if _, err := e.v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("known kid while JWKS down: %v", err)
+	}
+	if e.idp.Hits(oidctest.JWKS) < 2 {
+		t.Error("stale keys were not refreshed")
+	}
+	if !strings.Contains(e.logs.String(), "JWKS refresh failed") {
+		t.Error("failed refresh not logged")
+	}
+	assertNoSecret(t, raw, nil, e.logs)
+}
+
+func TestVerifyCallerCancel(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{Timeout: 3 * time.Second})
+	e.idp.SetFault(oidctest.JWKS, oidctest.Fault{Delay: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := e.v.Verify(ctx, e.idp.Sign(e.claims(nil)))
+	if !errors.Is(err, oidc.ErrKeyUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("caller waited %v", d)
+	}
+}
+
+// FuzzVerify feeds arbitrary strings to a static-key verifier: it must
+// never panic and never accept.
+func FuzzVerify(f *testing.F) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Unix(1_800_000_000, 0)
+	v, err := oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: "https://broker.example.com", ClientIDs: []string{"c"},
+		StaticKeys: []crypto_PublicKey{&priv.PublicKey}, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": "https://broker.example.com", "sub": "s", "aud": "c", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	raw, _ := good.SignedString(priv)
+	f.Add(raw)
+	f.Add(raw[:len(raw)-2])
+	f.Add("eyJhbGciOiJub25lIn0.eyJ9.")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := v.Verify(context.Background(), s)
+		if err == nil && s != raw {
+			t.Fatalf("accepted a mutated token: %+v", tok)
+		}
+	})
+}

@@ -101,6 +101,13 @@ func WithUser(claims map[string]any) Option { return func(s *Server) { s.user = 
 // redirect and advertise it in discovery.
 func WithIssParameter() Option { return func(s *Server) { s.issParam = true } }
 
+// WithDiscovery installs a hook that edits the discovery document before
+// it is served (to drop S256 from code_challenge_methods_supported, point
+// jwks_uri elsewhere, ...).
+func WithDiscovery(edit func(doc map[string]any)) Option {
+	return func(s *Server) { s.discoEdit = edit }
+}
+
 // WithNow sets the server's clock for iat/exp (default time.Now).
 func WithNow(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -109,13 +116,14 @@ func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.life
 
 // Server is a running test issuer.
 type Server struct {
-	t        testing.TB
-	srv      *httptest.Server
-	tls      bool
-	alg      string
-	now      func() time.Time
-	lifetime time.Duration
-	issParam bool
+	t         testing.TB
+	srv       *httptest.Server
+	tls       bool
+	alg       string
+	now       func() time.Time
+	lifetime  time.Duration
+	issParam  bool
+	discoEdit func(map[string]any)
 
 	clientID, clientSecret string
 
@@ -517,6 +525,9 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	}
 	if s.issParam {
 		doc["authorization_response_iss_parameter_supported"] = true
+	}
+	if s.discoEdit != nil {
+		s.discoEdit(doc)
 	}
 	writeJSON(w, http.StatusOK, doc)
 }
