@@ -13,8 +13,8 @@ import (
 // null (see Null and ForAllValues).
 //
 // A Context is not safe for concurrent mutation; concurrent evaluations that
-// only read it are fine. The zero value is not usable: call NewContext. A nil
-// *Context reads as empty.
+// only read it are fine. The zero value is an empty context; a nil *Context
+// reads as empty.
 type Context struct {
 	m map[string][]string
 }
@@ -24,11 +24,17 @@ func NewContext() *Context { return &Context{m: make(map[string][]string)} }
 
 // Set replaces the values of key. The values slice is copied.
 func (c *Context) Set(key string, values ...string) {
+	if c.m == nil {
+		c.m = make(map[string][]string)
+	}
 	c.m[strings.ToLower(key)] = append([]string(nil), values...)
 }
 
 // Add appends values to key.
 func (c *Context) Add(key string, values ...string) {
+	if c.m == nil {
+		c.m = make(map[string][]string)
+	}
 	k := strings.ToLower(key)
 	c.m[k] = append(c.m[k], values...)
 }

@@ -13,6 +13,10 @@ import (
 // (document, statement list, statement, Condition, operator, key values).
 const maxJSONDepth = 16
 
+// smallObject is the member count up to which duplicate keys are found by a
+// linear scan.
+const smallObject = 8
+
 type jkind uint8
 
 const (
@@ -116,6 +120,7 @@ func readValue(dec *json.Decoder, path []string) (jval, error) {
 			return v, nil
 		case '{':
 			v := jval{kind: jObject}
+			var seen map[string]bool
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -125,10 +130,26 @@ func readValue(dec *json.Decoder, path []string) (jval, error) {
 				if !ok {
 					return jval{}, errors.New("object key is not a string")
 				}
-				for _, f := range v.obj {
-					if f.key == k {
-						return jval{}, &dupKeyError{key: k, path: append([]string(nil), path...)}
+				dup := false
+				if seen != nil {
+					dup = seen[k]
+					seen[k] = true
+				} else {
+					for _, f := range v.obj {
+						dup = dup || f.key == k
 					}
+					if len(v.obj) >= smallObject {
+						// Large objects switch to a set so that a hostile
+						// document cannot make duplicate detection quadratic.
+						seen = make(map[string]bool, 2*smallObject)
+						for _, f := range v.obj {
+							seen[f.key] = true
+						}
+						seen[k] = true
+					}
+				}
+				if dup {
+					return jval{}, &dupKeyError{key: k, path: append([]string(nil), path...)}
 				}
 				e, err := readValue(dec, append(path, k))
 				if err != nil {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -169,5 +170,29 @@ func TestNameAndKindStrings(t *testing.T) {
 		if d.String() != want {
 			t.Errorf("%d.String() = %s", d, d.String())
 		}
+	}
+}
+
+// Duplicate detection stays correct (and linear) in large objects.
+func TestDuplicateKeyLargeObject(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{`)
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, `"k%d":"v",`, i)
+	}
+	b.WriteString(`"k4321":"again"}}}}`)
+	_, err := Parse([]byte(b.String()), Identity)
+	me := asMalformed(t, err)
+	if me.Reason != reasonDuplicate || me.Statement != 1 || me.Field != "Condition" || !strings.Contains(err.Error(), `"k4321"`) {
+		t.Fatalf("got %v", err)
+	}
+	ok := strings.Replace(b.String(), `"k4321":"again"`, `"k5000":"v"`, 1)
+	if _, err := Parse([]byte(ok), Identity); err != nil {
+		t.Fatal(err)
+	}
+	var zero Context
+	zero.Set("a", "b")
+	if v, _ := zero.Get("A"); len(v) != 1 {
+		t.Fatal("zero Context not usable")
 	}
 }
