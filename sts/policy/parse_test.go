@@ -91,6 +91,8 @@ func TestParseMalformed(t *testing.T) {
 		{"identity with Principal", Identity, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}`, reasonHasPrincipal, 1, "Principal"},
 		{"identity with NotPrincipal", Identity, `{"Statement":{"Effect":"Allow","NotPrincipal":"*","Action":"*","Resource":"*"}}`, reasonHasPrincipal, 1, "NotPrincipal"},
 		{"trust without Principal", Trust, `{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}`, reasonNoPrincipal, 1, "Principal"},
+		{"trust with non-STS action", Trust, `{"Statement":{"Effect":"Allow","Principal":"*","Action":["sts:AssumeRole","s3:GetObject"]}}`, reasonTrustAction, 1, "Action"},
+		{"trust with Action star", Trust, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"*"}}`, reasonTrustAction, 1, "Action"},
 		{"trust with Resource", Trust, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Resource":"*"}}`, reasonProhibitedRes, 1, "Resource"},
 		{"trust with NotResource", Trust, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","NotResource":"*"}}`, reasonProhibitedRes, 1, "NotResource"},
 		{"trust with NotPrincipal", Trust, `{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}`, reasonBadPrincipal, 1, "NotPrincipal"},

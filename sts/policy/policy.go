@@ -14,6 +14,9 @@
 //     base64) make the document malformed instead of a condition that never
 //     matches, since a never-matching Deny would fail open;
 //   - unknown condition operators and unknown elements are malformed;
+//   - a trust policy may only name sts: actions;
+//   - Bool takes literal "true"/"false" only (the IAM pages disagree on
+//     whether variables are allowed there);
 //   - the value a policy variable resolves to is matched literally: '*' or
 //     '?' inside a tag value is not a wildcard;
 //   - an unresolvable variable in NotResource keeps an Allow statement from
@@ -125,6 +128,7 @@ const (
 	reasonTooLarge      = "Policy document exceeds the maximum size."
 	reasonBothElements  = "Statement has both an element and its negation."
 	reasonProhibitedRes = "Has prohibited field Resource."
+	reasonTrustAction   = "AssumeRole policy may only specify STS AssumeRole actions."
 )
 
 // Policy is a parsed, validated and compiled policy document. It is
@@ -377,6 +381,9 @@ func parseStatement(v *jval, idx int, kind Kind, vars bool) (statement, error) {
 	for _, a := range acts {
 		if err := validateAction(a); err != nil {
 			return st, bad(err.Error(), afield, fmt.Errorf("action %s", quote(a)))
+		}
+		if kind == Trust && !strings.HasPrefix(strings.ToLower(a), "sts:") {
+			return st, bad(reasonTrustAction, afield, fmt.Errorf("action %s", quote(a)))
 		}
 		st.actions = append(st.actions, compilePattern(a, compileOpts{wild: true, lower: true}))
 	}
