@@ -247,7 +247,9 @@ func inspectResponse(root *etree.Element) (*responseStructure, error) {
 				return fail(ErrMalformed, "nested Response element")
 			}
 		case "RetrievalMethod":
-			return fail(ErrMalformed, "RetrievalMethod refused")
+			if err := checkRetrievalMethod(el); err != nil {
+				return err
+			}
 		}
 		for _, c := range el.ChildElements() {
 			if err := walk(c, false); err != nil {
@@ -287,6 +289,19 @@ func inspectResponse(root *etree.Element) (*responseStructure, error) {
 		st.signatures = append(st.signatures, sigSite{sig: s, parent: p})
 	}
 	return st, nil
+}
+
+// checkRetrievalMethod allows only the same-document pointer from
+// EncryptedData/KeyInfo to its EncryptedKey (as Okta sends); it is never
+// dereferenced. Anything else (remote URIs, signature KeyInfo) is refused.
+func checkRetrievalMethod(el *etree.Element) error {
+	uri, _ := attr(el, "URI")
+	ki := el.Parent()
+	if !strings.HasPrefix(uri, "#") || ki == nil || ki.Tag != "KeyInfo" || ki.Parent() == nil ||
+		ki.Parent().Tag != "EncryptedData" || ki.Parent().NamespaceURI() != nsXMLEnc {
+		return fail(ErrMalformed, "RetrievalMethod refused")
+	}
+	return nil
 }
 
 // checkIDs records the ID-like attributes of el and refuses duplicates.
@@ -666,7 +681,9 @@ func inspectAssertion(root *etree.Element) error {
 				return fail(ErrSignature, "signature on an unexpected element")
 			}
 		case "RetrievalMethod":
-			return fail(ErrMalformed, "RetrievalMethod refused")
+			if err := checkRetrievalMethod(el); err != nil {
+				return err
+			}
 		}
 		for _, c := range el.ChildElements() {
 			if err := walk(c, false); err != nil {

@@ -446,6 +446,17 @@ func TestNegative(t *testing.T) {
 				}
 				doc.Root().AddChild(ea)
 			}},
+		{name: "SAML-52 remote RetrievalMethod for the key", sign: samltest.SignAssertion, want: saml.ErrMalformed,
+			spec: func(f *fixture, s *samltest.ResponseSpec) { s.EncryptTo = f.spCert },
+			mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
+				ki := doc.Root().FindElement("./EncryptedAssertion/EncryptedData/KeyInfo")
+				ki.CreateElement("ds:RetrievalMethod").CreateAttr("URI", "http://127.0.0.1:1/key")
+			}},
+		{name: "SAML-52 encrypted plus plain assertion", sign: samltest.SignAssertion, want: saml.ErrMalformed,
+			spec: func(f *fixture, s *samltest.ResponseSpec) { s.EncryptTo = f.spCert },
+			mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
+				doc.Root().AddChild(assertionOf(f.build(t, nil)))
+			}},
 		{name: "SAML-50a bad CBC padding", sign: samltest.SignAssertion, want: saml.ErrSignature,
 			spec: func(f *fixture, s *samltest.ResponseSpec) { s.EncryptTo = f.spCert },
 			mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
