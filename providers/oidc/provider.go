@@ -87,8 +87,8 @@ func (c *Config) Validate() error {
 		bad("client_id", "must be set")
 	}
 	if c.RedirectURL != "" {
-		if u, err := url.Parse(c.RedirectURL); err != nil || !u.IsAbs() || (u.Scheme != "https" && u.Scheme != "http") || u.Fragment != "" {
-			bad("redirect_url", "must be an absolute http(s) URL without fragment")
+		if u, err := url.Parse(c.RedirectURL); err != nil || u.Fragment != "" || checkEndpointURL(c.RedirectURL) != nil {
+			bad("redirect_url", "must be an absolute https:// URL without fragment (http:// only for loopback)")
 		}
 	}
 	if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, "openid") {
@@ -103,7 +103,7 @@ func (c *Config) Validate() error {
 		bad("groups_claim", "invalid claim path %q", c.GroupsClaim)
 	}
 	if c.OverageEndpoint != "" {
-		if err := checkIssuerURL(c.OverageEndpoint); err != nil && !strings.Contains(err.Error(), "query") {
+		if err := checkEndpointURL(c.OverageEndpoint); err != nil {
 			bad("overage_endpoint", "%v", err)
 		}
 	}
@@ -586,8 +586,8 @@ func (p *Provider) identity(t *Token, claims map[string]any, groups []string) pr
 	}
 	id.Attributes = map[string][]string{}
 	for k, v := range claims {
-		if skippedAttributes[k] {
-			continue
+		if skippedAttributes[k] || (k == "email" && !id.EmailVerified) {
+			continue // an unverified email must not reach rules through attributes
 		}
 		switch tv := v.(type) {
 		case string:

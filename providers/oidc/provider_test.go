@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/oidc"
@@ -348,7 +349,7 @@ func TestIdentityClaims(t *testing.T) {
 		{"email_verified as string is unverified", nil,
 			map[string]any{"sub": "s1", "email": "ceo@corp.example", "email_verified": "true"},
 			func(t *testing.T, id providers.Identity) {
-				if id.EmailVerified || id.Username != "s1" {
+				if id.EmailVerified || id.Username != "s1" || id.Attributes["email"] != nil {
 					t.Errorf("identity %+v", id)
 				}
 			}},
@@ -438,6 +439,9 @@ func TestConfigValidate(t *testing.T) {
 		{"http issuer", func(c *oidc.Config) { c.Issuer = "http://idp.example.com" }, []string{"issuer"}},
 		{"missing issuer and client", func(c *oidc.Config) { c.Issuer, c.ClientID = "", "" }, []string{"issuer", "client_id"}},
 		{"bad redirect", func(c *oidc.Config) { c.RedirectURL = "/relative" }, []string{"redirect_url"}},
+		{"http redirect", func(c *oidc.Config) { c.RedirectURL = "http://broker.example.com/cb" }, []string{"redirect_url"}},
+		{"several bad keys", func(c *oidc.Config) { c.Issuer = "ftp://x"; c.Scopes = []string{"email"}; c.Timeout = -1 },
+			[]string{"issuer", "scopes", "timeout"}},
 		{"scopes without openid", func(c *oidc.Config) { c.Scopes = []string{"email"} }, []string{"scopes"}},
 		{"bad groups path", func(c *oidc.Config) { c.GroupsClaim = "a..b" }, []string{"groups_claim"}},
 		{"http overage", func(c *oidc.Config) { c.OverageEndpoint = "http://graph.example.com/x" }, []string{"overage_endpoint"}},
@@ -519,5 +523,35 @@ func TestDiscoveryEndpointChecks(t *testing.T) {
 	}
 	if sentinel.Hits() != 0 {
 		t.Error("sentinel contacted")
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	doc := `
+name: corp
+issuer: https://idp.example.com/realms/corp
+client_id: broker
+client_secret: s3cret
+scopes: [openid, email, profile, groups]
+groups_claim: realm_access.roles
+username_claim: upn
+use_userinfo: true
+overage_endpoint: https://graph.example.com/v1.0/me/getMemberObjects
+allowed_audiences: [mobile]
+insecure_skip_email_verified: false
+timeout: 3s
+clock_skew: 30s
+max_token_age: 1h
+`
+	var c oidc.Config
+	if err := yaml.Unmarshal([]byte(doc), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Timeout != 3*time.Second || c.ClockSkew != 30*time.Second || c.MaxTokenAge != time.Hour ||
+		c.GroupsClaim != "realm_access.roles" || !c.UseUserinfo || len(c.AllowedAudiences) != 1 || len(c.Scopes) != 4 {
+		t.Errorf("decoded %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
 	}
 }
