@@ -304,6 +304,10 @@ type arnPattern struct {
 	any  bool // "*"
 	segs []pattern
 	raw  string
+	// prefix, when every segment but the last is a plain literal, is those
+	// segments joined with their colons ("arn:aws:s3:::"): matching is then
+	// one prefix comparison and the last segment.
+	prefix string
 }
 
 // compileARN compiles an ARN pattern. Variables are honoured only in the
@@ -327,6 +331,17 @@ func compileARN(s string, vars bool) arnPattern {
 		ap.segs = append(ap.segs, compilePattern(rest[:j], compileOpts{wild: true}))
 		rest = rest[j+1:]
 	}
+	if n := len(ap.segs); n >= 2 {
+		var b strings.Builder
+		for _, sp := range ap.segs[:n-1] {
+			if sp.kind != pExact {
+				return ap
+			}
+			b.WriteString(sp.lit)
+			b.WriteByte(':')
+		}
+		ap.prefix = b.String()
+	}
 	return ap
 }
 
@@ -335,6 +350,14 @@ func compileARN(s string, vars bool) arnPattern {
 func (ap *arnPattern) match(s string, ctx *Context) (ok, unresolved bool) {
 	if ap.any {
 		return true, false
+	}
+	if ap.prefix != "" {
+		// Literal segments hold no colon, so a prefix match is a match of
+		// each of them, and the rest of s is the last segment.
+		if !strings.HasPrefix(s, ap.prefix) {
+			return false, false
+		}
+		return ap.segs[len(ap.segs)-1].match(s[len(ap.prefix):], false, ctx)
 	}
 	rest := s
 	for i := range ap.segs {
