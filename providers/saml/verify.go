@@ -197,6 +197,9 @@ func (v *verifier) verify(ctx context.Context, doc []byte, req verifyRequest) (*
 	if err := v.readAssertion(assertionEl, out, req, now); err != nil {
 		return nil, err
 	}
+	if irt, ok := attr(resp, "InResponseTo"); ok && !v.aws && irt != out.InResponseTo {
+		return nil, fail(ErrInResponseTo, "Response and assertion InResponseTo differ")
+	}
 
 	// Replay: claimed only once everything else holds.
 	key := req.idp.entityID + "\x00" + out.ID

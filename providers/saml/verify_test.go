@@ -219,6 +219,9 @@ func TestNegative(t *testing.T) {
 		{name: "SAML-16 unsigned envelope InResponseTo swapped", ids: []string{"REQ-ATTACKER"}, want: saml.ErrInResponseTo, mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
 			doc.Root().SelectAttr("InResponseTo").Value = "REQ-ATTACKER"
 		}},
+		{name: "SAML-16 envelope InResponseTo differs, request of assertion outstanding", want: saml.ErrInResponseTo, mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
+			doc.Root().SelectAttr("InResponseTo").Value = "REQ-OTHER"
+		}},
 		{name: "SAML-17 encrypted plus unsigned assertion", sign: samltest.SignBoth, want: saml.ErrMalformed,
 			spec: func(f *fixture, s *samltest.ResponseSpec) { s.EncryptTo = f.spCert },
 			mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
