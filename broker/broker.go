@@ -28,6 +28,16 @@ type Mapper interface {
 	Map(id providers.Identity) mapping.Decision
 }
 
+// Store is the shared state the broker uses (internal/store implements it).
+type Store interface {
+	Claim(ctx context.Context, key string, until time.Time) (bool, error)
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	Get(ctx context.Context, key string) (int64, error)
+	SetTTL(ctx context.Context, key string, value int64, ttl time.Duration) error
+	TTL(ctx context.Context, key string) (time.Duration, error)
+	Delete(ctx context.Context, key string) error
+}
+
 // Provider is one configured upstream as the broker sees it. Impl is the
 // provider itself; the broker uses the capability interfaces it implements
 // (providers.PasswordAuthenticator, ...).
@@ -53,6 +63,8 @@ type Config struct {
 	CookieKey []byte
 	// RoleMaxDuration returns a role's maximum session duration (by ARN).
 	RoleMaxDuration func(roleARN string) (time.Duration, bool)
+	// Store holds replay caches and login failure counters shared by replicas.
+	Store Store
 	// Ready reports whether dependencies (store, providers) are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger

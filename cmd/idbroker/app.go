@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
-	"github.com/idbroker/idbroker/providers/static"
 	"github.com/idbroker/idbroker/sts"
 )
 
@@ -28,6 +27,7 @@ type app struct {
 	sts     *sts.Service
 	mapper  *mapping.Mapper
 	broker  *broker.Server
+	store   store.Store
 	close   func()
 }
 
@@ -168,15 +168,27 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 
+	// The shared state store.
+	var st store.Store
+	switch cfg.Store.Type {
+	case "redis":
+		r, err := store.NewRedis(cfg.Store.URL)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		st = r
+	default:
+		st = store.NewMemory(nil)
+	}
+
 	// Upstream providers.
 	var bps []broker.Provider
 	for i, p := range cfg.Providers {
 		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName}
-		switch p.Type {
-		case "static":
-			bp.Impl, err = static.New(p.Name, *p.Static)
-		default:
-			err = fmt.Errorf("type %q is not supported yet", p.Type)
+		if kind, ok := providerKinds()[p.Type]; ok {
+			bp.Impl, err = kind.build(buildEnv{cfg: cfg, log: log, publicURL: pub, store: st}, p)
+		} else {
+			err = fmt.Errorf("type %q is not supported", p.Type)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("providers[%d]: %w", i, err))
@@ -206,13 +218,14 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
 		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
 		RoleMaxDuration: func(arn string) (time.Duration, bool) { d, ok := roleMax[arn]; return d, ok },
-		Ready:           func(context.Context) error { return nil },
+		Store:           st,
+		Ready:           st.Ping,
 		Extra:           extra,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, close: func() {}}, nil
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, close: func() { _ = st.Close() }}, nil
 }
 
 // withBrokerTrust appends to a trust policy the statement that lets the

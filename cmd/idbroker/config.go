@@ -14,7 +14,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/mapping"
-	"github.com/idbroker/idbroker/providers/static"
 )
 
 // fileConfig is the YAML configuration file (see configs/ for examples).
@@ -69,18 +68,15 @@ type loggingConfig struct {
 }
 
 // providerConfig is one upstream identity source. The keys besides name,
-// type and display_name depend on the type.
+// type and display_name depend on the type; they decode into Settings, whose
+// Go type the provider kind declares (see providerKinds).
 type providerConfig struct {
 	Name        string `yaml:"name"`
 	Type        string `yaml:"type"`
 	DisplayName string `yaml:"display_name"`
 
-	Static *static.Config `yaml:"-"`
-}
-
-// providerTypes maps a provider type to the struct its extra keys decode into.
-var providerTypes = map[string]reflect.Type{
-	"static": reflect.TypeOf(static.Config{}),
+	// Settings points at the kind's settings struct (nil for unknown types).
+	Settings any `yaml:"-"`
 }
 
 type providerHeader struct {
@@ -104,12 +100,12 @@ func (p *providerConfig) UnmarshalYAML(n *yaml.Node) error {
 		}
 		rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
 	}
-	switch h.Type {
-	case "static":
-		p.Static = new(static.Config)
-		return rest.Decode(p.Static)
+	kind, ok := providerKinds()[h.Type]
+	if !ok {
+		return nil // reported by validate
 	}
-	return nil // unknown types are reported by validate
+	p.Settings = reflect.New(kind.settings).Interface()
+	return rest.Decode(p.Settings)
 }
 
 type roleConfig struct {
@@ -164,8 +160,8 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*fileConfi
 			ts := []reflect.Type{reflect.TypeOf(providerHeader{})}
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if n.Content[i].Value == "type" {
-					if t, ok := providerTypes[n.Content[i+1].Value]; ok {
-						ts = append(ts, t)
+					if k, ok := providerKinds()[n.Content[i+1].Value]; ok {
+						ts = append(ts, k.settings)
 					}
 				}
 			}
@@ -311,17 +307,16 @@ func (c *fileConfig) validate() []error {
 			add(key+".name", "%q is used by another provider", p.Name)
 		}
 		names[p.Name] = true
-		switch p.Type {
-		case "static":
-			if p.Static != nil {
-				for _, err := range p.Static.Validate() {
-					errs = append(errs, fmt.Errorf("%s.%w", key, err))
-				}
+		kind, ok := providerKinds()[p.Type]
+		switch {
+		case p.Type == "":
+			add(key+".type", "missing (one of %s)", providerKindNames())
+		case !ok:
+			add(key+".type", "%q is not a provider type (one of %s)", p.Type, providerKindNames())
+		case p.Settings != nil:
+			for _, err := range kind.validate(p.Settings) {
+				errs = append(errs, fmt.Errorf("%s.%w", key, err))
 			}
-		case "":
-			add(key+".type", "missing (one of static, ldap, oidc, saml)")
-		default:
-			add(key+".type", "%q is not a provider type (one of static, ldap, oidc, saml)", p.Type)
 		}
 	}
 

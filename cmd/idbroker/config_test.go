@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/idbroker/idbroker/configs"
+	"github.com/idbroker/idbroker/providers/static"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -108,7 +109,7 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := cfg.Providers[0].Static.Users[0]
+	u := cfg.Providers[0].Settings.(*static.Config).Users[0]
 	if u.Username != "x\n  groups: [admins]" || len(u.Groups) != 0 {
 		t.Fatalf("expansion changed the structure: %+v", u)
 	}
