@@ -96,14 +96,8 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept a username and password")
 		return
 	}
-	if req.Username == "" || req.Password == "" {
-		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: req.Username}, slog.String("reason", "empty username or password"))
-		writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
-		return
-	}
-	id, err := pa.Login(ctx, req.Username, req.Password)
+	id, err := s.passwordLogin(ctx, p, pa, req.Username, req.Password, clientIP(r))
 	if err != nil {
-		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: req.Username}, slog.Any("reason", err))
 		if errors.Is(err, providers.ErrUnavailable) {
 			writeAPIError(w, http.StatusServiceUnavailable, "ProviderUnavailable", "the identity provider cannot be reached; try again later")
 			return
@@ -111,7 +105,6 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
 		return
 	}
-	s.audit(ctx, "login", id)
 	wanted := req.Roles
 	if req.Role != "" {
 		wanted = append([]string{req.Role}, wanted...)

@@ -128,15 +128,8 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
-	var id providers.Identity
-	var err error
-	if username == "" || password == "" {
-		err = providers.ErrInvalidCredentials
-	} else {
-		id, err = pa.Login(ctx, username, password)
-	}
+	id, err := s.passwordLogin(ctx, p, pa, username, password, clientIP(r))
 	if err != nil {
-		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.Any("reason", err))
 		msg, status := "Invalid username or password.", http.StatusUnauthorized
 		if errors.Is(err, providers.ErrUnavailable) {
 			msg, status = "The identity provider cannot be reached right now. Try again later.", http.StatusServiceUnavailable
@@ -144,7 +137,6 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, status, "login.html", map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r), "Error": msg, "Username": username})
 		return
 	}
-	s.audit(ctx, "login", id)
 	s.continueLogin(w, r, id)
 }
 

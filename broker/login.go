@@ -1,0 +1,42 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/idbroker/idbroker/providers"
+)
+
+// passwordLogin authenticates a username and password at a provider for the
+// browser form, the JSON API and broker-only STS actions alike. Every
+// refusal is audited; the returned error wraps providers.ErrInvalidCredentials
+// (one answer for unknown user, wrong or empty password) or
+// providers.ErrUnavailable.
+func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
+	var (
+		id  providers.Identity
+		err error
+	)
+	if username == "" || password == "" {
+		err = providers.ErrInvalidCredentials
+	} else {
+		id, err = pa.Login(ctx, username, password)
+	}
+	if err != nil {
+		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.String("client_ip", clientIP), slog.Any("reason", err))
+		return providers.Identity{}, err
+	}
+	s.audit(ctx, "login", id, slog.String("client_ip", clientIP))
+	return id, nil
+}
+
+// clientIP is the request's peer address (proxies are not trusted here).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
