@@ -18,13 +18,14 @@ import (
 
 // Config is the provider block of a static provider:
 //
-//   - name: demo
-//     type: static
-//     users:
-//   - username: alice
-//     password_hash: "$2a$10$..."   # bcrypt; make one with `idbroker hash-password`
-//     email: alice@example.org
-//     groups: [developers]
+//	providers:
+//	  - name: demo
+//	    type: static
+//	    users:
+//	      - username: alice
+//	        password_hash: "$2a$10$..."   # bcrypt; make one with `idbroker hash-password`
+//	        email: alice@example.org
+//	        groups: [developers]
 type Config struct {
 	Users []User `yaml:"users"`
 }
