@@ -2,7 +2,10 @@ package policy
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse: Parse never panics, every error is a *MalformedError, and a
@@ -64,4 +67,54 @@ func FuzzEvaluate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzGlob checks the wildcard matcher against regexp (a differential
+// oracle): '*' is any run, '?' one character, the rest literal.
+func FuzzGlob(f *testing.F) {
+	for _, s := range [][2]string{
+		{"a*b?c", "axxbyc"}, {"*", ""}, {"?", "é"}, {"*a*a*a*b", "aaaaaaaaaaaaaaaa"},
+		{"s3:get*", "S3:GetObject"}, {"x?y", "x\u212ay"}, {"**", "abc"}, {"", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pat, s string) {
+		if !utf8.ValidString(pat) || !utf8.ValidString(s) || len(pat) > 64 || len(s) > 256 {
+			return
+		}
+		var re strings.Builder
+		re.WriteString(`^(?s:`)
+		for _, r := range pat {
+			switch r {
+			case '*':
+				re.WriteString(`.*`)
+			case '?':
+				re.WriteString(`.`)
+			default:
+				re.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+		re.WriteString(`)$`)
+		p := compilePattern(pat, compileOpts{wild: true})
+		got, _ := p.match(s, false, nil)
+		if want := regexp.MustCompile(re.String()).MatchString(s); got != want {
+			t.Fatalf("match(%q, %q) = %v, regexp says %v", pat, s, got, want)
+		}
+		if isASCII(pat) && isASCII(s) {
+			pl := compilePattern(pat, compileOpts{wild: true, lower: true})
+			got, _ := pl.match(s, true, nil)
+			if want := regexp.MustCompile(`(?i)` + re.String()).MatchString(s); got != want {
+				t.Fatalf("fold match(%q, %q) = %v, regexp says %v", pat, s, got, want)
+			}
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
