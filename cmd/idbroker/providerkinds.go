@@ -34,6 +34,7 @@ type buildEnv struct {
 func providerKinds() map[string]providerKind {
 	return map[string]providerKind{
 		"static": staticKind(),
+		"oidc":   oidcKind(),
 	}
 }
 
