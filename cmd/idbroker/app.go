@@ -35,6 +35,9 @@ type app struct {
 type secrets struct {
 	ring   *sts.KeyRing
 	broker *broker.Keys
+	// store, when set, is an already running state store to reuse (a reload
+	// keeps replay caches and lock-outs); nil makes one from the config.
+	store store.Store
 }
 
 func loadSecrets(cfg *fileConfig, log *slog.Logger) (*secrets, error) {
@@ -169,9 +172,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	}
 
 	// The shared state store.
-	var st store.Store
-	switch cfg.Store.Type {
-	case "redis":
+	st := sec.store
+	ownStore := st == nil
+	switch {
+	case st != nil:
+		// kept across a reload
+	case cfg.Store.Type == "redis":
 		r, err := store.NewRedis(cfg.Store.URL)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
@@ -225,7 +231,11 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, close: func() { _ = st.Close() }}, nil
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, close: func() {
+		if ownStore {
+			_ = st.Close()
+		}
+	}}, nil
 }
 
 // withBrokerTrust appends to a trust policy the statement that lets the

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -69,7 +71,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	log := newLogger(cfg.Logging, stderr)
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := func() (*fileConfig, error) { return loadServeConfig(*path, *listen) }
+	if err := serveReloading(ctx, cfg, log, nil, hup, reload); err != nil {
 		log.Error("serve failed", "err", err)
 		return 1
 	}
@@ -79,6 +85,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // serve runs the server until ctx is done, then shuts down gracefully. When
 // ready is not nil it receives the bound address once listening.
 func serve(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- string) error {
+	return serveReloading(ctx, cfg, log, ready, nil, nil)
+}
+
+// serveReloading is serve with configuration reload: every value received
+// on trigger re-reads the configuration and swaps the handler atomically. A
+// bad file keeps the running configuration.
+func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- string, trigger <-chan os.Signal, reload func() (*fileConfig, error)) error {
 	sec, err := loadSecrets(cfg, log)
 	if err != nil {
 		return err
@@ -94,9 +107,15 @@ func serve(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	current := &swapHandler{}
+	current.set(a)
+	defer func() { current.closeAll() }()
+	current.track(a.close)
+	if trigger != nil && reload != nil {
+		go reloadLoop(ctx, trigger, reload, cfg, sec, log, current)
+	}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           current,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
