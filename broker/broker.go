@@ -61,8 +61,6 @@ type Config struct {
 	Issuer   *Issuer
 	// CookieKey seals login state (32 bytes).
 	CookieKey []byte
-	// RoleMaxDuration returns a role's maximum session duration (by ARN).
-	RoleMaxDuration func(roleARN string) (time.Duration, bool)
 	// Store holds replay caches and login failure counters shared by replicas.
 	Store Store
 	// Ready reports whether dependencies (store, providers) are reachable.

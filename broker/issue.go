@@ -14,10 +14,7 @@ import (
 )
 
 // Session durations the broker negotiates (the STS enforces the same bounds).
-const (
-	minDuration     = 15 * time.Minute
-	defaultDuration = time.Hour
-)
+const minDuration = 15 * time.Minute
 
 // issued is one set of credentials for one grant.
 type issued struct {
@@ -26,41 +23,30 @@ type issued struct {
 	AssumedRoleARN string
 	Creds          sts.Credentials
 	Duration       time.Duration
+	// DurationNote says why the session is shorter than asked ("" if not).
+	DurationNote string
 }
 
 // errDurationTooShort means the caps left less than the STS minimum.
 var errDurationTooShort = errors.New("the session would be shorter than 15 minutes")
 
 // effectiveDuration is min(requested or default, rule cap, role maximum,
-// upstream expiry). The user gets the shorter session rather than an error.
-func (s *Server) effectiveDuration(id providers.Identity, g mapping.Grant, requested time.Duration) (time.Duration, error) {
-	d := requested
-	if d == 0 {
-		d = defaultDuration
+// upstream expiry), negotiated by the mapping package: the user gets the
+// shorter session and a note saying why, rather than an error. A login whose
+// upstream session ends in less than the AWS minimum is refused: keys must
+// not outlive the login they came from.
+func (s *Server) effectiveDuration(id providers.Identity, g mapping.Grant, requested time.Duration) (time.Duration, string, error) {
+	now := s.now()
+	if !id.Expiry.IsZero() && id.Expiry.Sub(now) < minDuration {
+		return 0, "", errDurationTooShort
 	}
-	if g.MaxDuration > 0 && d > g.MaxDuration {
-		d = g.MaxDuration
-	}
-	if s.cfg.RoleMaxDuration != nil {
-		if max, ok := s.cfg.RoleMaxDuration(g.RoleARN); ok && d > max {
-			d = max
-		}
-	}
-	if !id.Expiry.IsZero() {
-		if left := id.Expiry.Sub(s.now()); left < d {
-			d = left
-		}
-	}
-	d = d.Truncate(time.Second)
-	if d < minDuration {
-		return 0, errDurationTooShort
-	}
-	return d, nil
+	d, note := g.EffectiveDuration(requested, id.Expiry, now)
+	return d, note, nil
 }
 
 // issue signs a token for the grant and exchanges it at the STS.
 func (s *Server) issue(ctx context.Context, id providers.Identity, g mapping.Grant, requested time.Duration) (*issued, error) {
-	d, err := s.effectiveDuration(id, g, requested)
+	d, note, err := s.effectiveDuration(id, g, requested)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +83,7 @@ func (s *Server) issue(ctx context.Context, id providers.Identity, g mapping.Gra
 		AssumedRoleARN: out.AssumedRoleUser.Arn,
 		Creds:          out.Credentials,
 		Duration:       d,
+		DurationNote:   note,
 	}, nil
 }
 

@@ -215,6 +215,7 @@ type issuedView struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
 	Expiration                                 string
 	Duration                                   time.Duration
+	DurationNote                               string
 	Profile                                    string
 }
 
@@ -231,7 +232,7 @@ func (s *Server) issuePage(w http.ResponseWriter, r *http.Request, id providers.
 		views = append(views, issuedView{
 			RoleARN: is.RoleARN, AssumedRoleARN: is.AssumedRoleARN,
 			AccessKeyID: is.Creds.AccessKeyID, SecretAccessKey: is.Creds.SecretAccessKey, SessionToken: is.Creds.SessionToken,
-			Expiration: is.Creds.Expiration.UTC().Format(time.RFC3339), Duration: is.Duration,
+			Expiration: is.Creds.Expiration.UTC().Format(time.RFC3339), Duration: is.Duration, DurationNote: is.DurationNote,
 			Profile: roleNameFromARN(is.RoleARN),
 		})
 	}

@@ -154,14 +154,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 
 	// Mapping rules, compiled against the roles.
 	env := mapping.Env{AccountID: cfg.AccountID, Partition: cfg.Partition, Roles: map[string]mapping.RoleInfo{}}
-	roleMax := map[string]time.Duration{}
 	for _, r := range cfg.Roles {
 		max := time.Duration(r.MaxSessionDuration)
 		if max == 0 {
 			max = time.Hour
 		}
 		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
-		roleMax[cfg.roleARN(r)] = max
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)
@@ -223,10 +221,9 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
 		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
-		RoleMaxDuration: func(arn string) (time.Duration, bool) { d, ok := roleMax[arn]; return d, ok },
-		Store:           st,
-		Ready:           st.Ping,
-		Extra:           extra,
+		Store: st,
+		Ready: st.Ping,
+		Extra: extra,
 	})
 	if err != nil {
 		return nil, err
