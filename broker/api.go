@@ -21,6 +21,7 @@ type credentialsRequest struct {
 	Provider        string   `json:"provider"`
 	Username        string   `json:"username"`
 	Password        string   `json:"password"`
+	IDToken         string   `json:"id_token"`
 	Role            string   `json:"role"`
 	Roles           []string `json:"roles"`
 	DurationSeconds int64    `json:"duration_seconds"`
@@ -89,6 +90,10 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.DurationSeconds != 0 && (req.DurationSeconds < 900 || req.DurationSeconds > 43200) {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "duration_seconds must be between 900 and 43200")
+		return
+	}
+	if req.IDToken != "" {
+		s.serveAPIToken(w, r, p, req)
 		return
 	}
 	pa, ok := p.Impl.(providers.PasswordAuthenticator)

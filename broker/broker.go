@@ -63,6 +63,8 @@ type Config struct {
 	CookieKey []byte
 	// Store holds replay caches and login failure counters shared by replicas.
 	Store Store
+	// LoginProtection throttles password guessing (see lockout.go).
+	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -78,6 +80,7 @@ type Server struct {
 	now       func() time.Time
 	providers map[string]Provider
 	sealer    *sealer
+	lockout   *lockout
 	secure    bool
 	mux       *http.ServeMux
 	handler   http.Handler
@@ -98,12 +101,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	lo, err := newLockout(cfg.LoginProtection, cfg.Store, cfg.Providers, cfg.Logger, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		providers: make(map[string]Provider, len(cfg.Providers)),
 		sealer:    se,
+		lockout:   lo,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	for _, p := range cfg.Providers {
@@ -129,6 +137,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /api/v1/credentials", s.serveAPICredentials)
 	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
 	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
+	mux.HandleFunc("GET /oidc/{provider}/callback", s.serveOIDCCallback)
+	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
 	mux.HandleFunc("GET /roles", s.serveRolesForm)
 	mux.HandleFunc("POST /roles", s.serveRolesPost)
 	for pattern, h := range s.cfg.Extra {
@@ -141,6 +151,7 @@ func (s *Server) routes() {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /{$}")
 	cop.AddInsecureBypassPattern("POST /api/v1/credentials")
+	cop.AddInsecureBypassPattern("POST /oauth2/token")
 	s.handler = securityHeaders(cop.Handler(mux))
 }
 

@@ -88,6 +88,10 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
 		return
 	}
+	if cf, ok := p.Impl.(CodeFlowProvider); ok {
+		s.startCodeFlow(w, r, p, cf)
+		return
+	}
 	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
 		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
 		return
