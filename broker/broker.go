@@ -63,6 +63,8 @@ type Config struct {
 	CookieKey []byte
 	// Store holds replay caches and login failure counters shared by replicas.
 	Store Store
+	// LoginProtection throttles password guessing (see lockout.go).
+	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -78,6 +80,7 @@ type Server struct {
 	now       func() time.Time
 	providers map[string]Provider
 	sealer    *sealer
+	lockout   *lockout
 	secure    bool
 	mux       *http.ServeMux
 	handler   http.Handler
@@ -98,12 +101,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	lo, err := newLockout(cfg.LoginProtection, cfg.Store, cfg.Providers, cfg.Logger, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		providers: make(map[string]Provider, len(cfg.Providers)),
 		sealer:    se,
+		lockout:   lo,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	for _, p := range cfg.Providers {

@@ -19,11 +19,15 @@ func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.Pas
 		id  providers.Identity
 		err error
 	)
-	if username == "" || password == "" {
-		err = providers.ErrInvalidCredentials
-	} else {
-		id, err = pa.Login(ctx, username, password)
-	}
+	// Brute-force protection (lockout.go) wraps every attempt, the empty
+	// ones included: it counts refusals and refuses locked accounts with
+	// the wrong-password answer, without calling the provider.
+	id, err = s.lockout.guard(ctx, p.Name, username, clientIP, func() (providers.Identity, error) {
+		if username == "" || password == "" {
+			return providers.Identity{}, providers.ErrInvalidCredentials
+		}
+		return pa.Login(ctx, username, password)
+	})
 	if err != nil {
 		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.String("client_ip", clientIP), slog.Any("reason", err))
 		return providers.Identity{}, err
