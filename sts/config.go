@@ -33,6 +33,12 @@ type Config struct {
 	ManagedPolicies map[string][]byte
 	// OIDCProviders are the registered OIDC identity providers.
 	OIDCProviders []OIDCProvider
+	// SAMLProviders are the registered SAML identity providers
+	// (AssumeRoleWithSAML). The broker adds its own as "idbroker".
+	SAMLProviders []SAMLProvider
+	// SAMLReplayCache remembers redeemed SAML assertions; required when
+	// SAMLProviders is not empty (internal/store.Store implements it).
+	SAMLReplayCache ReplayCache
 	// Keys seals session tokens and derives secrets. Required.
 	Keys *KeyRing
 	// Now is the clock; nil means time.Now.
@@ -83,9 +89,12 @@ type Service struct {
 	keys                       *KeyRing
 	verifyTimeout              time.Duration
 
-	roles     map[string]*role // by role ARN
-	managed   map[string]*policy.Policy
-	providers map[string]*oidcProvider // by issuer
+	roles         map[string]*role // by role ARN
+	managed       map[string]*policy.Policy
+	providers     map[string]*oidcProvider // by issuer
+	samlProviders []*samlProvider
+	samlByARN     map[string]*samlProvider
+	replay        ReplayCache
 
 	issued atomic.Uint64
 
@@ -130,6 +139,8 @@ func New(cfg Config) (*Service, error) {
 		roles:         map[string]*role{},
 		managed:       map[string]*policy.Policy{},
 		providers:     map[string]*oidcProvider{},
+		samlByARN:     map[string]*samlProvider{},
+		replay:        cfg.SAMLReplayCache,
 		actions:       map[string]ActionFunc{},
 	}
 	if s.partition == "" {
@@ -192,6 +203,20 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("sts: OIDCProviders[%d]: duplicate Issuer %q", i, p.issuer)
 		}
 		s.providers[p.issuer] = p
+	}
+	for i, pc := range cfg.SAMLProviders {
+		p, err := s.compileSAMLProvider(pc)
+		if err != nil {
+			return nil, fmt.Errorf("sts: SAMLProviders[%d]: %w", i, err)
+		}
+		if _, dup := s.samlByARN[p.arn]; dup {
+			return nil, fmt.Errorf("sts: SAMLProviders[%d]: duplicate Name %q", i, p.name)
+		}
+		s.samlByARN[p.arn] = p
+		s.samlProviders = append(s.samlProviders, p)
+	}
+	if len(s.samlProviders) > 0 && s.replay == nil {
+		return nil, errors.New("sts: SAMLReplayCache: required when SAMLProviders are registered")
 	}
 	return s, nil
 }

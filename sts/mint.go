@@ -27,6 +27,7 @@ type mintParams struct {
 	duration                    time.Duration
 	chained, mfa                bool
 	provider                    string
+	federated                   map[string][]string
 	now                         time.Time
 }
 
@@ -48,6 +49,7 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 		SessionName: p.sessionName, SourceIdentity: p.sourceIdentity,
 		Policy: p.policy, PolicyARNs: p.policyARNs, Tags: p.tags, TransitiveTagKeys: p.transitive,
 		IssuedAt: now.Unix(), Expiry: exp.Unix(), Chained: p.chained, Provider: p.provider, MFA: p.mfa,
+		Federated: p.federated,
 	}
 	tok, err := key.seal(c)
 	if err != nil {

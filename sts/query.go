@@ -171,6 +171,18 @@ func (s *Service) builtin(name string) ActionFunc {
 		return s.handleAssumeRoleWithWebIdentity
 	case "GetCallerIdentity":
 		return s.handleGetCallerIdentity
+	case actionSAML:
+		return s.handleAssumeRoleWithSAML
+	case actionAssumeRole:
+		return s.handleAssumeRole
+	case "GetAccessKeyInfo":
+		return s.handleGetAccessKeyInfo
+	case "GetSessionToken":
+		return s.handleGetSessionToken
+	case "GetFederationToken":
+		return s.handleGetFederationToken
+	case "DecodeAuthorizationMessage":
+		return s.handleDecodeAuthorizationMessage
 	}
 	return nil
 }

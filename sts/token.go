@@ -45,6 +45,9 @@ type tokenClaims struct {
 	Chained           bool              `json:"c,omitempty"`
 	Provider          string            `json:"pv,omitempty"`
 	MFA               bool              `json:"m,omitempty"`
+	// Federated are the provider condition keys kept for later requests
+	// (saml:sub, saml:sub_type, saml:namequalifier; <oidc host>:sub, :aud, :amr).
+	Federated map[string][]string `json:"fk,omitempty"`
 }
 
 var errBadToken = errors.New("sts: invalid session token")
@@ -140,6 +143,7 @@ func (c *tokenClaims) session() *Session {
 		Chained:           c.Chained,
 		MFA:               c.MFA,
 		Provider:          c.Provider,
+		FederatedKeys:     c.Federated,
 	}
 }
 

@@ -58,6 +58,11 @@ type Session struct {
 	IssuedAt, Expiration                                                         time.Time
 	Chained, MFA                                                                 bool
 	Provider                                                                     string
+	// FederatedKeys are the identity provider's condition keys that stay
+	// available to later requests and chained AssumeRole calls (STS-SPEC
+	// §5.5, §6.3): saml:sub, saml:sub_type, saml:namequalifier for SAML;
+	// <provider>:sub, :aud, :amr for web identity.
+	FederatedKeys map[string][]string
 }
 
 // AssumedRoleID is "<role id>:<session name>" (GetCallerIdentity UserId).

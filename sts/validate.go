@@ -3,6 +3,7 @@ package sts
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,6 +16,8 @@ var (
 	policyCharsPattern = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+$`)
 	integerPattern     = regexp.MustCompile(`^-?[0-9]+$`)
 	tagPattern         = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	// samlProviderNamePattern: IAM SAMLProviderNameType.
+	samlProviderNamePattern = regexp.MustCompile(`^[\w._-]{1,128}$`)
 )
 
 const (
@@ -27,6 +30,7 @@ const (
 	defaultDuration = 3600
 	maxPolicyLen    = 2048
 	maxPolicyARNs   = 10
+	maxTags         = 50
 )
 
 // checkString applies the model's length and pattern constraints to an
@@ -76,5 +80,15 @@ func (v *validation) checkDuration(d *int32) {
 	}
 	if *d > maxDuration {
 		v.add("durationSeconds", s, false, "have value less than or equal to 43200")
+	}
+}
+
+// checkPolicyArns applies the PolicyArns list constraints.
+func (v *validation) checkPolicyArns(arns []string) {
+	if len(arns) > maxPolicyARNs {
+		v.add("policyArns", "["+strings.Join(arns, ", ")+"]", false, "have length less than or equal to 10")
+	}
+	for i, arn := range arns {
+		v.checkString("policyArns."+strconv.Itoa(i+1)+".member.arn", arn, true, false, 20, 2048, arnCharsPattern, patternARN)
 	}
 }

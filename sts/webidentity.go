@@ -58,12 +58,7 @@ func validateWebIdentityInput(in *AssumeRoleWithWebIdentityInput) error {
 	v.checkString("providerId", in.ProviderId, false, false, 4, 2048, nil, "")
 	v.checkString("policy", in.Policy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
 	v.checkDuration(in.DurationSeconds)
-	if len(in.PolicyArns) > maxPolicyARNs {
-		v.add("policyArns", "["+strings.Join(in.PolicyArns, ", ")+"]", false, "have length less than or equal to 10")
-	}
-	for i, arn := range in.PolicyArns {
-		v.checkString("policyArns."+strconv.Itoa(i+1)+".member.arn", arn, true, false, 20, 2048, arnCharsPattern, patternARN)
-	}
+	v.checkPolicyArns(in.PolicyArns)
 	return v.err()
 }
 
@@ -196,6 +191,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: policyARNs, tags: tags, transitive: transitive,
 		duration: duration, provider: prov.arn, now: now,
+		federated: webIdentityKeys(pfx, id),
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "sts: mint", "err", err)
@@ -377,4 +373,14 @@ func checkSourceIdentity(si string) error {
 		return fmt.Errorf("invalid source identity %q", si)
 	}
 	return nil
+}
+
+// webIdentityKeys are the provider keys that stay available to later
+// requests of a web identity session (STS-SPEC §6.3: amr, aud, sub).
+func webIdentityKeys(pfx string, id *WebIdentity) map[string][]string {
+	m := map[string][]string{pfx + "aud": {id.Audience}, pfx + "sub": {id.Subject}}
+	if len(id.AMR) > 0 {
+		m[pfx+"amr"] = id.AMR
+	}
+	return m
 }
