@@ -95,6 +95,22 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	// The shared state store.
+	st := sec.store
+	ownStore := st == nil
+	switch {
+	case st != nil:
+		// kept across a reload
+	case cfg.Store.Type == "redis":
+		r, err := store.NewRedis(cfg.Store.URL)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		st = r
+	default:
+		st = store.NewMemory(nil)
+	}
+
 	// The STS: roles (each trusting the broker unless told otherwise), named
 	// policies, and the OIDC providers it trusts, the broker first.
 	stsCfg := sts.Config{
@@ -144,6 +160,18 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		}
 		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: p.Issuer, ClientIDs: p.ClientIDs, Verifier: v})
 	}
+	// SAML providers for AssumeRoleWithSAML; redeemed assertions are
+	// remembered in the shared store. (The broker's own "idbroker" SAML IdP
+	// is appended to stsCfg.SAMLProviders by its wiring.)
+	stsCfg.SAMLReplayCache = st
+	for i, p := range cfg.STS.SAMLProviders {
+		v, err := newSAMLAssertionVerifier(p, pub, cfg.Region, st, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sts.saml_providers[%d]: %w", i, err))
+			continue
+		}
+		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: p.Name, Verifier: v})
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -167,22 +195,6 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	mapper, err := mapping.Compile(cfg.Mapping, env)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
-	}
-
-	// The shared state store.
-	st := sec.store
-	ownStore := st == nil
-	switch {
-	case st != nil:
-		// kept across a reload
-	case cfg.Store.Type == "redis":
-		r, err := store.NewRedis(cfg.Store.URL)
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		st = r
-	default:
-		st = store.NewMemory(nil)
 	}
 
 	// Upstream providers.
