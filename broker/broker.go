@@ -71,6 +71,11 @@ type Config struct {
 	Now    func() time.Time
 	// Extra routes mounted on the same mux (metrics, pprof).
 	Extra map[string]http.Handler
+	// SAMLIdP is the broker as a SAML IdP towards its own STS (serves
+	// /saml/idp/metadata); with SAMLRedeem set, SAML logins are redeemed
+	// with AssumeRoleWithSAML instead of a JWT (see samlidp.go).
+	SAMLIdP    *SAMLIdP
+	SAMLRedeem SAMLRedeemer
 }
 
 // Server is the broker's HTTP surface.
@@ -115,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	for _, p := range cfg.Providers {
+		if err := checkSAMLProviderName(p); err != nil {
+			return nil, err
+		}
 		s.providers[p.Name] = p
 	}
 	s.routes()
@@ -141,6 +149,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
 	mux.HandleFunc("GET /roles", s.serveRolesForm)
 	mux.HandleFunc("POST /roles", s.serveRolesPost)
+	mux.HandleFunc("GET /saml/{provider}/metadata", s.serveSAMLMetadata)
+	mux.HandleFunc("POST /saml/{provider}/acs", s.serveSAMLACS)
+	mux.HandleFunc("GET /saml/idp/metadata", s.serveSAMLIdPMetadata)
 	for pattern, h := range s.cfg.Extra {
 		mux.Handle(pattern, h)
 	}
@@ -152,6 +163,9 @@ func (s *Server) routes() {
 	cop.AddInsecureBypassPattern("POST /{$}")
 	cop.AddInsecureBypassPattern("POST /api/v1/credentials")
 	cop.AddInsecureBypassPattern("POST /oauth2/token")
+	// The IdP posts SAML Responses cross-site by design; the signature and
+	// the sealed request-tracking cookie protect the ACS.
+	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
 	s.handler = securityHeaders(cop.Handler(mux))
 }
 

@@ -92,6 +92,10 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 		s.startCodeFlow(w, r, p, cf)
 		return
 	}
+	if sp, ok := p.Impl.(SAMLServiceProvider); ok {
+		s.startSAMLLogin(w, r, p, sp)
+		return
+	}
 	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
 		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
 		return
@@ -228,7 +232,7 @@ type issuedView struct {
 func (s *Server) issuePage(w http.ResponseWriter, r *http.Request, id providers.Identity, grants []mapping.Grant) {
 	var views []issuedView
 	for _, g := range grants {
-		is, err := s.issue(r.Context(), id, g, 0)
+		is, err := s.issueBrowser(r.Context(), id, g)
 		if err != nil {
 			s.fail(w, r, http.StatusForbidden, "Credentials could not be issued for "+g.RoleARN+".", "", err)
 			return
