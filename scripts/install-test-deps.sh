@@ -1,6 +1,6 @@
 #!/bin/sh
 # install-test-deps.sh: install the Debian packages the real-server tests use
-# (OpenLDAP slapd + ldap-utils, redis-server). Called by `make test`.
+# (OpenLDAP slapd + ldap-utils, redis-server, xmlsec1). Called by `make test`.
 #
 # It is idempotent and quiet: when every tool is present it does nothing and
 # prints nothing. It installs only when something is missing AND it runs as
@@ -19,12 +19,17 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
 	missing_redis="redis-server"
 fi
 
-if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ]; then
+missing_xmlsec=""
+if ! command -v xmlsec1 >/dev/null 2>&1; then
+	missing_xmlsec="xmlsec1"
+fi
+
+if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != "0" ]; then
-	echo "install-test-deps: missing:${missing_ldap} ${missing_redis}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
+	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
 	exit 0
 fi
 
@@ -35,4 +40,7 @@ if [ -n "$missing_ldap" ]; then
 fi
 if [ -n "$missing_redis" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >/dev/null
+fi
+if [ -n "$missing_xmlsec" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xmlsec1 >/dev/null
 fi
