@@ -71,6 +71,17 @@ type Config struct {
 	Now    func() time.Time
 	// Extra routes mounted on the same mux (metrics, pprof).
 	Extra map[string]http.Handler
+	// Authenticator verifies SigV4 requests signed with credentials the
+	// STS minted (the STS itself); the decision and explain APIs need it.
+	Authenticator SessionAuthenticator
+	// Decider serves POST /api/v1/authorize (see authorize.go); nil leaves
+	// the route out.
+	Decider Decider
+	// Explainer serves GET /api/v1/explain to sessions of AdminRoleARNs
+	// (see explainapi.go); nil leaves the route out.
+	Explainer Explainer
+	// AdminRoleARNs are the roles whose sessions may use the explain API.
+	AdminRoleARNs []string
 	// SAMLIdP is the broker as a SAML IdP towards its own STS (serves
 	// /saml/idp/metadata); with SAMLRedeem set, SAML logins are redeemed
 	// with AssumeRoleWithSAML instead of a JWT (see samlidp.go).
@@ -166,6 +177,7 @@ func (s *Server) routes() {
 	// The IdP posts SAML Responses cross-site by design; the signature and
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
+	s.decisionRoutes(mux, cop)
 	s.handler = securityHeaders(cop.Handler(mux))
 }
 

@@ -236,6 +236,8 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Store: st,
 		Ready: st.Ping,
 		Extra: extra,
+		// The decision API and the administrators' explain API.
+		Authenticator: svc, Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
 	})
 	if err != nil {
 		return nil, err

@@ -31,6 +31,14 @@ type fileConfig struct {
 	Roles     []roleConfig     `yaml:"roles"`
 	Policies  []namedPolicy    `yaml:"policies"`
 	STS       stsConfig        `yaml:"sts"`
+	Admin     adminConfig      `yaml:"admin"`
+}
+
+// adminConfig names who may use the administrators' APIs (GET
+// /api/v1/explain): sessions of these roles, signed in with SigV4.
+type adminConfig struct {
+	// Roles are role names of the roles section.
+	Roles []string `yaml:"roles"`
 }
 
 type serverConfig struct {
@@ -357,6 +365,12 @@ func (c *fileConfig) validate() []error {
 		}
 	}
 
+	for i, name := range c.Admin.Roles {
+		if !roleNames[strings.ToLower(name)] {
+			add(fmt.Sprintf("admin.roles[%d]", i), "%q is not a role of the roles section", name)
+		}
+	}
+
 	samlNames := map[string]bool{}
 	for i, p := range c.STS.SAMLProviders {
 		key := fmt.Sprintf("sts.saml_providers[%d]", i)
@@ -424,6 +438,21 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// adminRoleARNs are the ARNs of the roles named in admin.roles (names are
+// matched case-insensitively, as IAM does).
+func (c *fileConfig) adminRoleARNs() []string {
+	var out []string
+	for _, name := range c.Admin.Roles {
+		for _, r := range c.Roles {
+			if strings.EqualFold(r.Name, name) {
+				out = append(out, c.roleARN(r))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // loadConfigFile reads, expands and validates a configuration file.
