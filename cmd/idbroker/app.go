@@ -238,11 +238,17 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Extra: extra,
 		// The decision API and the administrators' explain API.
 		Authenticator: svc, Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
+
+		LoginProtection: cfg.LoginProtection.broker(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
+		return nil, err
+	}
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, close: func() {
+		closeProviders(bps)
 		if ownStore {
 			_ = st.Close()
 		}

@@ -153,7 +153,7 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	return nil
 }
 
-func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file to check")
@@ -191,7 +191,10 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if *online {
-		fmt.Fprintln(stdout, "online checks: no provider needs one")
+		if n := checkLDAPProviders(ctx, cfg, stdout); n > 0 {
+			fmt.Fprintf(stderr, "%d online check(s) failed\n", n)
+			return 1
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "%d rule test(s) failed\n", failed)

@@ -32,6 +32,9 @@ type fileConfig struct {
 	Policies  []namedPolicy    `yaml:"policies"`
 	STS       stsConfig        `yaml:"sts"`
 	Admin     adminConfig      `yaml:"admin"`
+
+	// LoginProtection throttles password guessing (loginprotection.go).
+	LoginProtection loginProtectionConfig `yaml:"login_protection"`
 }
 
 // adminConfig names who may use the administrators' APIs (GET
@@ -137,6 +140,10 @@ type namedPolicy struct {
 type stsConfig struct {
 	SAMLProviders []stsSAMLProvider `yaml:"saml_providers"`
 	OIDCProviders []stsOIDCProvider `yaml:"oidc_providers"`
+
+	// LDAPProvider names the ldap provider behind AssumeRoleWithLDAPIdentity
+	// (default: the only one).
+	LDAPProvider string `yaml:"ldap_provider"`
 }
 
 type stsSAMLProvider struct {
@@ -223,6 +230,7 @@ func (c *fileConfig) applyDefaults() {
 	if c.Logging.Format == "" {
 		c.Logging.Format = "text"
 	}
+	c.LoginProtection.applyDefaults()
 }
 
 // publicURLFor is the URL the server is reached at when server.public_url is
@@ -410,6 +418,8 @@ func (c *fileConfig) validate() []error {
 			}
 		}
 	}
+	errs = append(errs, c.LoginProtection.validate()...)
+	errs = append(errs, c.validateLDAPSTS()...)
 	return errs
 }
 

@@ -33,6 +33,7 @@ type buildEnv struct {
 // providerKinds lists the provider types this binary supports.
 func providerKinds() map[string]providerKind {
 	return map[string]providerKind{
+		"ldap":   ldapKind(),
 		"static": staticKind(),
 		"oidc":   oidcKind(),
 	}
