@@ -58,6 +58,7 @@ func runExplain(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	defer a.close()
 	ex := a.mapper.Explain(id)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
