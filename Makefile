@@ -28,7 +28,7 @@ unit:
 
 # Real AWS clients (Debian's awscli and boto3) against a running server.
 clients: build
-	@sh scripts/clients-test.sh bin/idbroker
+	@bash scripts/clients-test.sh bin/idbroker
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/idbroker ./cmd/idbroker
