@@ -97,6 +97,8 @@ type Service struct {
 	replay        ReplayCache
 
 	issued atomic.Uint64
+	// sigKeys caches derived SigV4 signing keys (see signingKeyCache).
+	sigKeys signingKeyCache
 
 	mu      sync.RWMutex
 	actions map[string]ActionFunc // registered (broker-only) actions

@@ -74,11 +74,19 @@ func (s *Service) Authenticate(r *http.Request, body []byte) (*Session, error) {
 	canonical := canonicalRequest(r, p, payloadHash)
 	scope := p.date + "/" + p.region + "/" + p.service + "/" + p.terminator
 	sts := sigV4Algorithm + "\n" + p.amzDateRaw + "\n" + scope + "\n" + hexSHA256([]byte(canonical))
-	k := signingKey(key.deriveSecret(p.akid), p.date, p.region, p.service)
+	secret := key.deriveSecret(p.akid)
+	kid := newSigningKeyID(secret, p.date, p.region)
+	k, cached := s.sigKeys.get(kid)
+	if !cached {
+		k = signingKey(secret, p.date, p.region, p.service)
+	}
 	want := hmacSHA256(k, []byte(sts))
 	got, err := hex.DecodeString(p.signature)
 	if err != nil || !hmac.Equal(want, got) {
 		return nil, errSignatureMismatch("")
+	}
+	if !cached {
+		s.sigKeys.put(kid, k)
 	}
 	return claims.session(), nil
 }
