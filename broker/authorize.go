@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,19 +14,27 @@ import (
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
-// Decider answers authorization questions about sessions the STS minted
-// (cmd/idbroker adapts sts.Service to it).
+// Decider decides requests made with credentials the STS minted
+// (sts.Service implements it).
 type Decider interface {
-	// OpenSession returns the session a session token proves, after
-	// checking that the token is authentic, was minted for accessKeyID and
-	// has not expired. Errors are *sts.Error (InvalidClientTokenId,
-	// ExpiredToken).
-	OpenSession(accessKeyID, sessionToken string) (*sts.Session, error)
 	// Authorize decides whether sess may perform action on resource: the
 	// role's permission policies intersected with the session policies,
 	// explicit deny first. reqCtx holds the caller's request context keys;
-	// the STS adds the keys it derives from the session and the clock.
-	Authorize(ctx context.Context, sess *sts.Session, action, resource string, reqCtx *policy.Context) (policy.Result, error)
+	// the STS sets the keys it derives from the session and its clock,
+	// overriding any of reqCtx. An error means the session cannot be
+	// evaluated (its role is gone): the API answers ImplicitDeny.
+	Authorize(sess *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error)
+}
+
+// TokenVerifier is implemented by a Decider that can verify a bare session
+// token (the plain form of the decision API). Without it only the signed
+// form works and the plain form answers 501 NotImplemented.
+type TokenVerifier interface {
+	// SessionFromToken returns the session a session token proves after
+	// checking that the token is authentic, was minted for accessKeyID and
+	// has not expired. Errors are *sts.Error (InvalidClientTokenId,
+	// ExpiredToken).
+	SessionFromToken(accessKeyID, sessionToken string) (*sts.Session, error)
 }
 
 // authorizeRequest is the body of POST /api/v1/authorize. In the signed form
@@ -170,18 +177,25 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 				"sign the request with SigV4, or give access_key_id and session_token")
 			return
 		}
-		sess, err = s.cfg.Decider.OpenSession(req.AccessKeyID, req.SessionToken)
+		tv, ok := s.cfg.Decider.(TokenVerifier)
+		if !ok {
+			writeAPIError(w, http.StatusNotImplemented, "NotImplemented",
+				"this STS cannot verify a bare session token: sign the request with SigV4 (service sts) instead")
+			return
+		}
+		sess, err = tv.SessionFromToken(req.AccessKeyID, req.SessionToken)
 	}
 	if err != nil {
 		s.auditAPI(ctx, "authorize.refused", r, nil, slog.String("form", form), slog.Any("reason", err))
 		writeSTSError(w, err)
 		return
 	}
-	res, err := s.cfg.Decider.Authorize(ctx, sess, req.Action, req.Resource, reqCtx)
+	res, err := s.cfg.Decider.Authorize(sess, req.Action, req.Resource, reqCtx)
 	if err != nil {
-		s.auditAPI(ctx, "authorize.refused", r, sess, slog.String("form", form), slog.Any("reason", err))
-		writeSTSError(w, err)
-		return
+		// The session cannot be evaluated (its role or a session policy
+		// is no longer configured): that is a deny, and worth a warning.
+		s.log.WarnContext(ctx, "authorize: session cannot be evaluated", "principal", sess.AssumedRoleARN(), "err", err)
+		res = policy.Result{Decision: policy.ImplicitDeny}
 	}
 	out := authorizeResponse{Decision: res.Decision.String(), Matched: make([]authorizeMatch, 0, len(res.Matched))}
 	for _, m := range res.Matched {
@@ -194,7 +208,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 
 // parseAuthorizeQuestion checks action, resource and context and builds the
 // caller's part of the request context.
-func parseAuthorizeQuestion(req *authorizeRequest) (*policy.Context, error) {
+func parseAuthorizeQuestion(req *authorizeRequest) (map[string][]string, error) {
 	switch {
 	case req.Action == "":
 		return nil, errors.New("action is required (service:Action, e.g. s3:GetObject)")
@@ -207,7 +221,7 @@ func parseAuthorizeQuestion(req *authorizeRequest) (*policy.Context, error) {
 	case len(req.Context) > maxContextKeys:
 		return nil, fmt.Errorf("context has more than %d keys", maxContextKeys)
 	}
-	reqCtx := policy.NewContext()
+	reqCtx := make(map[string][]string, len(req.Context))
 	seen := make(map[string]string, len(req.Context))
 	for k, raw := range req.Context {
 		lk := strings.ToLower(k)
@@ -225,7 +239,7 @@ func parseAuthorizeQuestion(req *authorizeRequest) (*policy.Context, error) {
 		if err != nil {
 			return nil, fmt.Errorf("context key %q: %w", k, err)
 		}
-		reqCtx.Set(k, vals...)
+		reqCtx[k] = vals
 	}
 	return reqCtx, nil
 }

@@ -237,7 +237,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Ready: st.Ping,
 		Extra: extra,
 		// The decision API and the administrators' explain API.
-		Authenticator: svc, Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
+		Authenticator: svc, Decider: svc, Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
 	})
