@@ -22,8 +22,9 @@ import (
 const (
 	apiVersion   = "2011-06-15"
 	xmlNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
-	// MaxBodyBytes caps a Query API request body.
-	MaxBodyBytes = 64 << 10
+	// MaxBodyBytes caps a Query API request body: room for a 100,000-character
+	// SAMLAssertion after form encoding (THREATS SAML-43).
+	MaxBodyBytes = 256 << 10
 	// maxListMembers bounds X.member.N lists.
 	maxListMembers = 1000
 )
