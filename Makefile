@@ -33,8 +33,13 @@ clients: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/idbroker ./cmd/idbroker
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sts/... ./mapping/...
+# Load figures of every flow against its floor (BENCHMARKS.md), then the Go
+# micro-benchmarks. BENCH_FLAGS=--duration=3s for a quicker look.
+BENCH_FLAGS ?= --conns 64,256 --duration 10s --rss-conns 1000
+bench: build
+	$(GO) build -o bin/idbroker-bench ./cmd/idbroker-bench
+	bin/idbroker-bench --server bin/idbroker $(BENCH_FLAGS) --json bin/bench.json
+	$(GO) test -run '^$$' -bench . -benchmem ./sts/... ./mapping/... ./ldapauth/
 
 docker:
 	docker build -t idbroker:$(VERSION) .
