@@ -134,7 +134,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			trust = r.TrustPolicy.JSON
 		}
 		if r.TrustBroker == nil || *r.TrustBroker {
-			trust, err = withBrokerTrust(trust, cfg.Partition, cfg.AccountID, issuer.HostPath(), r.Name)
+			trust, err = withBrokerTrust(trust, cfg.Partition, cfg.AccountID, issuer.HostPath(), pub+"/saml", r.Name)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("roles[%d].trust_policy: %w", i, err))
 				continue
@@ -202,7 +202,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	for i, p := range cfg.Providers {
 		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName}
 		if kind, ok := providerKinds()[p.Type]; ok {
-			bp.Impl, err = kind.build(buildEnv{cfg: cfg, log: log, publicURL: pub, store: st}, p)
+			bp.Impl, err = kind.build(buildEnv{cfg: cfg, log: log, publicURL: pub, store: st, keys: sec.broker}, p)
 		} else {
 			err = fmt.Errorf("type %q is not supported", p.Type)
 		}
@@ -230,7 +230,17 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
+	// The broker as a SAML IdP towards its own STS (SAML logins).
+	samlIdP, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{
+		PublicURL: pub, ProviderARN: brokerSAMLProviderARN(cfg.Partition, cfg.AccountID),
+		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	b, err := broker.New(broker.Config{
+		SAMLIdP:   samlIdP,
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
 		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st,
@@ -255,11 +265,19 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	}}, nil
 }
 
-// withBrokerTrust appends to a trust policy the statement that lets the
-// broker's own tokens assume the role: Federated = the broker's OIDC
-// provider, audience = the broker's client id, and a subject that names
-// this role, so a token minted for one role cannot assume another.
-func withBrokerTrust(trust []byte, partition, account, hostPath, roleName string) ([]byte, error) {
+// brokerSAMLProviderARN is the broker's own SAML provider in the STS.
+func brokerSAMLProviderARN(partition, account string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:saml-provider/%s", partition, account, broker.SAMLIdPProviderName)
+}
+
+// withBrokerTrust appends to a trust policy the statements that let the
+// broker assume the role for a user. For JWTs (OIDC and LDAP logins):
+// Federated = the broker's OIDC provider, audience = the broker's client id,
+// and a subject that names this role, so a token minted for one role cannot
+// assume another. For SAML logins the same with the broker's SAML provider:
+// SAML:aud is the Recipient (<public_url>/saml) and SAML:sub, the NameID the
+// broker chooses (broker.Subject), starts with the role name.
+func withBrokerTrust(trust []byte, partition, account, hostPath, samlRecipient, roleName string) ([]byte, error) {
 	stmt := map[string]any{
 		"Sid":       "TrustIdbrokerBroker",
 		"Effect":    "Allow",
@@ -286,6 +304,16 @@ func withBrokerTrust(trust []byte, partition, account, hostPath, roleName string
 	default:
 		return nil, errors.New("Statement must be an object or a list")
 	}
-	doc["Statement"] = append(stmts, stmt)
+	samlStmt := map[string]any{
+		"Sid":       "TrustIdbrokerBrokerSAML",
+		"Effect":    "Allow",
+		"Principal": map[string]any{"Federated": brokerSAMLProviderARN(partition, account)},
+		"Action":    []string{"sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"},
+		"Condition": map[string]any{
+			"StringEquals": map[string]any{"SAML:aud": samlRecipient},
+			"StringLike":   map[string]any{"SAML:sub": roleName + "/*"},
+		},
+	}
+	doc["Statement"] = append(stmts, stmt, samlStmt)
 	return json.Marshal(doc)
 }

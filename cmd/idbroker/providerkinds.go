@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/store"
 )
 
@@ -28,12 +29,15 @@ type buildEnv struct {
 	log       *slog.Logger
 	publicURL string
 	store     store.Store
+	// keys are the broker's own keys (the SAML pair signs for SAML SPs).
+	keys *broker.Keys
 }
 
 // providerKinds lists the provider types this binary supports.
 func providerKinds() map[string]providerKind {
 	return map[string]providerKind{
 		"ldap":   ldapKind(),
+		"saml":   samlKind(),
 		"static": staticKind(),
 		"oidc":   oidcKind(),
 	}
