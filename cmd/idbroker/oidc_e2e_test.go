@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 )
@@ -232,6 +234,15 @@ func TestOIDCBrowserLogin(t *testing.T) {
 		for _, v := range []string{q.Get("state"), q.Get("nonce")} {
 			if strings.Contains(c.Value, v) {
 				t.Error("state or nonce readable in the cookie")
+			}
+		}
+		// Nothing in the request chooses where the browser goes (WEB-02).
+		for _, q := range []string{"redirect_uri=https://evil.example/cb", "next=//evil.example", "return_to=%2F%09%2Fevil.example", "state=chosen"} {
+			p := b.get(b.noFollow, ts.URL+"/login/corp?"+q)
+			u, _ := url.Parse(p.resp.Header.Get("Location"))
+			if p.status != http.StatusFound || !strings.HasPrefix(u.String(), corp.URL(oidctest.Authorize)+"?") ||
+				u.Query().Get("redirect_uri") != ts.URL+"/oidc/corp/callback" || u.Query().Get("state") == "chosen" {
+				t.Errorf("?%s: %d to %s", q, p.status, u)
 			}
 		}
 		// A second login gets fresh values.
@@ -762,6 +773,9 @@ func TestOIDCTokenExchange(t *testing.T) {
 		{"overage to the sentinel (no access token to resolve it)", "corp", corp.Sign(overage), 401, "InvalidToken"},
 		{"duplicate groups claim in another case", "corp", corp.Sign(dupGroups), 200, ""},
 		{"garbage", "corp", "not.a.jwt", 401, "InvalidToken"},
+		{"access token typ at+jwt", "corp", corp.SignWith(corp.CurrentKey(), map[string]any{"kid": corp.CurrentKey().KID, "typ": "at+jwt"}, mobile("ops")), 401, "InvalidToken"},
+		{"a million dots", "corp", "a" + strings.Repeat(".", 50000), 401, "InvalidToken"},
+		{"duplicate groups key", "corp", signRawPayload(t, corp, dupPayload(t, mobile("ops"))), 401, "InvalidToken"},
 	}
 	for _, tc := range hostile {
 		t.Run("api/"+tc.name, func(t *testing.T) {
@@ -872,6 +886,30 @@ func TestOIDCTokenExchange(t *testing.T) {
 		}
 	})
 	ts.assertNoSecrets(t, append(secrets, oidcClientSecret)...)
+}
+
+// dupPayload renders claims as JSON with a second "groups" member
+// (["dev"] first, then the claims' own), the last-wins trap of encoding/json.
+func dupPayload(t *testing.T, claims map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(`{"groups":["dev"],`), b[1:]...)
+}
+
+// signRawPayload signs an exact payload with the issuer's current RS256 key.
+func signRawPayload(t *testing.T, idp *oidctest.Server, payload []byte) string {
+	t.Helper()
+	k := idp.CurrentKey()
+	h, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": k.KID, "typ": "JWT"})
+	signing := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := jwt.SigningMethodRS256.Sign(signing, k.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // corpLike is a well-formed token from an issuer nobody configured.
