@@ -44,6 +44,7 @@ type floor struct {
 	hash    []byte // bcrypt hash of the bench user's password
 	pass    string
 	now     func() time.Time
+	ldap    *ldapFloor // nil: no directory
 }
 
 // floorClaims mirrors the fields the real STS seals into a session token.
@@ -104,6 +105,8 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.webIdentity(w, form)
 	case "GetCallerIdentity":
 		f.callerIdentity(w, r, body)
+	case "AssumeRoleWithLDAPIdentity":
+		f.serveLDAP(w, form)
 	default:
 		stsError(w, http.StatusBadRequest, "InvalidAction")
 	}
@@ -204,16 +207,20 @@ func (f *floor) webIdentity(w http.ResponseWriter, form url.Values) {
 		stsError(w, http.StatusBadRequest, "InvalidIdentityToken")
 		return
 	}
-	session := form.Get("RoleSessionName")
+	f.writeCredentials(w, "AssumeRoleWithWebIdentity", form.Get("RoleSessionName"))
+}
+
+// writeCredentials mints and writes the result of a credential action.
+func (f *floor) writeCredentials(w http.ResponseWriter, op, session string) {
 	akid, secret, token, exp, err := f.mint(session)
 	if err != nil {
 		stsError(w, http.StatusInternalServerError, "InternalFailure")
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml")
-	_, _ = io.WriteString(w, `<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>`+
+	_, _ = io.WriteString(w, `<`+op+`Response><`+op+`Result><Credentials><AccessKeyId>`+
 		akid+`</AccessKeyId><SecretAccessKey>`+secret+`</SecretAccessKey><SessionToken>`+token+
-		`</SessionToken><Expiration>`+exp.Format(time.RFC3339)+`</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`)
+		`</SessionToken><Expiration>`+exp.Format(time.RFC3339)+`</Expiration></Credentials></`+op+`Result></`+op+`Response>`)
 }
 
 // callerIdentity checks the SigV4 signature of a header-signed request.
@@ -330,6 +337,11 @@ func serveFloor(ctx context.Context, args floorArgs, stdout io.Writer) error {
 	f, err := newFloor(args.issuer, pub, []byte(args.bcryptHash), benchPassword)
 	if err != nil {
 		return err
+	}
+	if args.ldapURL != "" {
+		if f.ldap, err = newLDAPFloor(ldapDir{URL: args.ldapURL, CAFile: args.ldapCAFile}); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", args.listen)
 	if err != nil {

@@ -49,7 +49,7 @@ func flows() []flowDef {
 		{name: "web-identity", prepare: prepareWebIdentity},
 		{name: "caller-identity", prepare: prepareCallerIdentity},
 		{name: "saml", prepare: probeOnly("AssumeRoleWithSAML")},
-		{name: "ldap", prepare: probeOnly("AssumeRoleWithLDAPIdentity")},
+		{name: "ldap", prepare: prepareLDAP},
 		{name: "api-login", prepare: prepareAPILogin},
 	}
 }
