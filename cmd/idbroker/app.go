@@ -172,6 +172,20 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		}
 		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: p.Name, Verifier: v})
 	}
+	// The broker as a SAML IdP towards its own STS: SAML logins are
+	// redeemed with AssumeRoleWithSAML at saml-provider/idbroker.
+	samlIdP, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{
+		PublicURL: pub, ProviderARN: brokerSAMLProviderARN(cfg.Partition, cfg.AccountID),
+		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
+	})
+	if err != nil {
+		return nil, err
+	}
+	brokerSAML, err := newBrokerSAMLVerifier(samlIdP, st, log)
+	if err != nil {
+		return nil, err
+	}
+	stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: broker.SAMLIdPProviderName, Verifier: brokerSAML})
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -230,17 +244,8 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
-	// The broker as a SAML IdP towards its own STS (SAML logins).
-	samlIdP, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{
-		PublicURL: pub, ProviderARN: brokerSAMLProviderARN(cfg.Partition, cfg.AccountID),
-		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
-	})
-	if err != nil {
-		return nil, err
-	}
-
 	b, err := broker.New(broker.Config{
-		SAMLIdP:   samlIdP,
+		SAMLIdP: samlIdP, SAMLRedeem: samlRedeemer(svc),
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
 		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st,

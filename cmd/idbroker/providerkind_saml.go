@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"time"
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
+	"github.com/idbroker/idbroker/sts"
 )
 
 // samlSettings is a SAML provider block: providers/saml.Config (idp_metadata_url
@@ -109,4 +111,37 @@ func (p prefixedReplay) Claim(ctx context.Context, key string, until time.Time) 
 		return false, errors.New("no state store configured")
 	}
 	return p.store.Claim(ctx, p.prefix+key, until)
+}
+
+// newBrokerSAMLVerifier verifies the broker's own SAML Responses for the
+// STS (saml-provider/idbroker): the broker's IdP metadata, Recipient
+// <public_url>/saml only, AWS's audience, and the hardened providers/saml
+// checks (exactly one assertion, signature placement, 5-minute window,
+// replay per role).
+func newBrokerSAMLVerifier(idp *broker.SAMLIdP, st replayStore, log *slog.Logger) (*samlAssertionVerifier, error) {
+	v, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
+		Metadata:    saml.MetadataSource{XML: string(idp.Metadata())},
+		Recipients:  []string{idp.Recipient()},
+		Audiences:   []string{saml.AWSAudience},
+		ReplayCache: prefixedReplay{store: st, prefix: "saml-broker\x00"},
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker SAML provider: %w", err)
+	}
+	return &samlAssertionVerifier{v: v}, nil
+}
+
+// samlRedeemer adapts sts.Service.AssumeRoleWithSAML for the broker.
+func samlRedeemer(svc *sts.Service) broker.SAMLRedeemer {
+	return func(ctx context.Context, roleARN, principalARN, samlResponse string, d time.Duration) (sts.Credentials, string, error) {
+		secs := int32(d / time.Second)
+		out, err := svc.AssumeRoleWithSAML(ctx, &sts.AssumeRoleWithSAMLInput{
+			RoleArn: roleARN, PrincipalArn: principalARN, SAMLAssertion: samlResponse, DurationSeconds: &secs,
+		})
+		if err != nil {
+			return sts.Credentials{}, "", err
+		}
+		return out.Credentials, out.AssumedRoleUser.Arn, nil
+	}
 }

@@ -225,6 +225,13 @@ func TestSAMLSignIn(t *testing.T) {
 		samlPostACS(t, client, acs, url.Values{"SAMLResponse": {resp}}).refused(t, http.StatusForbidden)
 	})
 
+	t.Run("redeemed through AssumeRoleWithSAML", func(t *testing.T) {
+		logs := ts.Logs.String()
+		if !strings.Contains(logs, `"via":"saml"`) || !strings.Contains(logs, "AssumeRoleWithSAML") {
+			t.Error("SAML logins were not redeemed with the broker's SAML Response")
+		}
+	})
+
 	t.Run("unknown provider", func(t *testing.T) {
 		if status, _ := newBrowser(t, ts.URL).get("/saml/nope/metadata"); status != 404 {
 			t.Errorf("metadata of unknown provider: %d", status)
