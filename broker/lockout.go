@@ -127,9 +127,7 @@ func newLockout(cfg LoginProtection, st Store, provs []Provider, log *slog.Logge
 	}
 	l := &lockout{cfg: cfg, store: st, log: log, latency: make(map[string]*atomic.Int64, len(provs))}
 	for _, p := range provs {
-		v := &atomic.Int64{}
-		v.Store(lockoutInitialDelayMicros)
-		l.latency[p.Name] = v
+		l.latency[p.Name] = &atomic.Int64{} // 0: no sample yet
 	}
 	return l, nil
 }
@@ -258,7 +256,10 @@ func (l *lockout) observe(provider string, d time.Duration) {
 	us := min(d, lockoutMaxDelay).Microseconds()
 	for {
 		old := v.Load()
-		next := old + (us-old)/8
+		next := us
+		if old > 0 {
+			next = old + (us-old)/8
+		}
 		if v.CompareAndSwap(old, next) {
 			return
 		}
@@ -269,7 +270,7 @@ func (l *lockout) observe(provider string, d time.Duration) {
 // locked account cannot be told from a wrong password by timing.
 func (l *lockout) delay(ctx context.Context, provider string) {
 	us := int64(lockoutInitialDelayMicros)
-	if v := l.latency[provider]; v != nil {
+	if v := l.latency[provider]; v != nil && v.Load() > 0 {
 		us = v.Load()
 	}
 	d := time.Duration(float64(us)*(0.85+0.3*rand.Float64())) * time.Microsecond
