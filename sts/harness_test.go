@@ -223,6 +223,12 @@ func trustPolicy(iss *testIssuer, extra string) string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with a hook that may add roles, providers, etc.
+func newEnvWith(t *testing.T, mod func(e *env, cfg *sts.Config)) *env {
+	t.Helper()
 	clk := &clock{}
 	iss := newTestIssuer(t)
 	keys, err := sts.GenerateKeyRing()
@@ -237,7 +243,7 @@ func newEnv(t *testing.T) *env {
 	  "Action":["sts:AssumeRoleWithWebIdentity","sts:TagSession","sts:SetSourceIdentity"],
 	  "Condition":{"StringEquals":{"` + hp + `:aud":"` + testClientID + `"}}}]}`
 	perm := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
-	svc, err := sts.New(sts.Config{
+	cfg := sts.Config{
 		AccountID: testAccount,
 		Keys:      keys,
 		Now:       clk.Now,
@@ -254,7 +260,11 @@ func newEnv(t *testing.T) *env {
 			{Name: "tagged", TrustPolicy: []byte(tagTrust), PolicyARNs: []string{"arn:aws:iam::" + testAccount + ":policy/ReadOnly"}},
 		},
 		OIDCProviders: []sts.OIDCProvider{{Issuer: iss.URL(), ClientIDs: []string{testClientID}, Verifier: newGoOIDCVerifier(t, iss, clk)}},
-	})
+	}
+	if mod != nil {
+		mod(e, &cfg)
+	}
+	svc, err := sts.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
