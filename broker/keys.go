@@ -19,7 +19,7 @@ import (
 // Key file names inside keys.dir.
 const (
 	signingKeyFile = "broker-signing.pem" // ECDSA P-256 (PKCS#8): signs the broker's JWTs
-	cookieKeyFile  = "broker-cookie.key"  // 32 random bytes: seals cookies and CSRF tokens
+	cookieKeyFile  = "broker-cookie.bin"  // 32 random bytes: seals cookies and CSRF tokens (not "*.key": the STS key ring owns those names)
 	samlKeyFile    = "broker-saml.pem"    // RSA-2048 (PKCS#8): signs the broker's SAML Responses and AuthnRequests, decrypts assertions
 	samlCertFile   = "broker-saml.crt"    // self-signed certificate for samlKeyFile (published in SAML metadata)
 )

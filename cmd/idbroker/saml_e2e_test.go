@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"html"
@@ -14,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/beevik/etree"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
+	"github.com/idbroker/idbroker/sts"
 )
 
 // samlBrokerConfig runs two upstream IdPs side by side: okta (metadata URL,
@@ -485,4 +490,88 @@ func samlDecode(t *testing.T, b64 string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestBrokerSAMLAssertionBoundToRole: the trust statement for the broker's
+// SAML provider binds an assertion to one role (SAML:sub starts with the
+// role name) and to the broker's STS (SAML:aud); aws-sdk-go-v2 redeems the
+// broker's own Responses at the Query API.
+func TestBrokerSAMLAssertionBoundToRole(t *testing.T) {
+	dir := t.TempDir()
+	if err := broker.InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := sts.InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := broker.LoadKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, []byte(fmt.Sprintf(`
+account_id: "123456789012"
+keys: {dir: %q}
+roles:
+  - name: Developer
+  - name: Admin
+`, dir)))
+	const providerARN = "arn:aws:iam::123456789012:saml-provider/idbroker"
+	idp, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{PublicURL: ts.URL, ProviderARN: providerARN, Key: keys.SAMLKey, Certificate: keys.SAMLCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := broker.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{PublicURL: ts.URL, ProviderARN: providerARN, Key: other.SAMLKey, Certificate: other.SAMLCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The metadata the broker serves is the one the STS trusts.
+	if status, md := newBrowser(t, ts.URL).get("/saml/idp/metadata"); status != 200 || !strings.Contains(md, `entityID="`+ts.URL+`/saml/idp/metadata"`) {
+		t.Fatalf("IdP metadata %d:\n%s", status, md)
+	}
+	role := func(name string) string { return "arn:aws:iam::123456789012:role/" + name }
+	sign := func(i *broker.SAMLIdP, roleARN, nameID string) string {
+		b64, err := i.Sign(broker.SAMLAssertionRequest{RoleARN: roleARN, NameID: nameID, SessionName: "alice", Duration: 20 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b64
+	}
+	redeem := func(roleARN, assertion string) (*awssts.AssumeRoleWithSAMLOutput, error) {
+		return stsClient(ts.URL, nil).AssumeRoleWithSAML(context.Background(), &awssts.AssumeRoleWithSAMLInput{
+			RoleArn: aws.String(roleARN), PrincipalArn: aws.String(providerARN), SAMLAssertion: aws.String(assertion),
+		})
+	}
+	good := sign(idp, role("Developer"), broker.Subject("Developer", "okta", "alice"))
+	out, err := redeem(role("Developer"), good)
+	if err != nil {
+		t.Fatalf("the broker's own assertion: %v", err)
+	}
+	if *out.Audience != ts.URL+"/saml" || *out.Issuer != ts.URL+"/saml/idp/metadata" {
+		t.Errorf("audience %q issuer %q", *out.Audience, *out.Issuer)
+	}
+	if d := time.Until(*out.Credentials.Expiration); d > 21*time.Minute || d < 19*time.Minute {
+		t.Errorf("session lasts %v, want the SessionDuration of 20m", d)
+	}
+	if arn := callerARN(t, ts.URL, *out.Credentials.AccessKeyId, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken); arn != "arn:aws:sts::123456789012:assumed-role/Developer/alice" {
+		t.Errorf("caller %q", arn)
+	}
+	for _, tc := range []struct {
+		name, role, assertion, code string
+	}{
+		{"replayed", role("Developer"), good, "InvalidIdentityToken"},
+		{"subject names another role", role("Admin"), sign(idp, role("Admin"), broker.Subject("Developer", "okta", "alice")), "AccessDenied"},
+		{"role attribute names another role", role("Admin"), sign(idp, role("Developer"), broker.Subject("Admin", "okta", "alice")), "AccessDenied"},
+		{"signed by another key", role("Developer"), sign(forger, role("Developer"), broker.Subject("Developer", "okta", "alice")), "InvalidIdentityToken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := redeem(tc.role, tc.assertion); apiCode(err) != tc.code {
+				t.Fatalf("got %v, want %s", err, tc.code)
+			}
+		})
+	}
+	ts.assertNoSecrets(t, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken)
 }
