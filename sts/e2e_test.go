@@ -317,7 +317,7 @@ func TestQueryRefusals(t *testing.T) {
 		{name: "11 policy arns", body: with(policyArns(11)...), code: "ValidationError", status: 400, msg: "less than or equal to 10"},
 		{name: "unknown policy arn", body: with("PolicyArns.member.1.arn", "arn:aws:iam::"+testAccount+":policy/Nope"), code: "MalformedPolicyDocument", status: 400},
 		{name: "other-account policy arn", body: with("PolicyArns.member.1.arn", "arn:aws:iam::210987654321:policy/ReadOnly"), code: "MalformedPolicyDocument", status: 400},
-		{name: "body over 64 KiB", body: with("Padding", strings.Repeat("x", 70<<10)), code: "RequestEntityTooLarge", status: 413},
+		{name: "body over MaxBodyBytes", body: with("Padding", strings.Repeat("x", 256<<10+1)), code: "RequestEntityTooLarge", status: 413},
 		{name: "unsigned GetCallerIdentity", body: form("Action", "GetCallerIdentity", "Version", "2011-06-15"), code: "MissingAuthenticationToken", status: 403, msg: "Request is missing Authentication Token"},
 	}
 	for _, c := range cases {
