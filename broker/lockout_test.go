@@ -1,0 +1,253 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idbroker/idbroker/internal/store"
+	"github.com/idbroker/idbroker/providers"
+)
+
+// fakeClock is a settable clock for the memory store.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// upstream is a password provider that counts its calls: "right" is the
+// only good password.
+type upstream struct {
+	mu    sync.Mutex
+	calls int
+	down  bool
+}
+
+func (u *upstream) login(user, pass string) func() (providers.Identity, error) {
+	return func() (providers.Identity, error) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		u.calls++
+		switch {
+		case u.down:
+			return providers.Identity{}, providers.ErrUnavailable
+		case pass == "right":
+			return providers.Identity{Provider: "corp", Username: user}, nil
+		}
+		return providers.Identity{}, providers.ErrInvalidCredentials
+	}
+}
+
+func newTestLockout(t *testing.T, cfg LoginProtection, st Store) *lockout {
+	t.Helper()
+	l, err := newLockout(cfg, st, []Provider{{Name: "corp"}}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLockoutLocksDoublesAndResets(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st := store.NewMemory(clock.now)
+	l := newTestLockout(t, LoginProtection{Window: time.Hour, UserThreshold: 3, IPThreshold: 100, LockDuration: time.Minute, MaxLockDuration: 5 * time.Minute}, st)
+	up := &upstream{}
+	ctx := context.Background()
+	try := func(user, pass string) error {
+		_, err := l.guard(ctx, "corp", user, "192.0.2.1", up.login(user, pass))
+		return err
+	}
+
+	for i := range 3 {
+		if err := try("alice", "wrong"); !errors.Is(err, providers.ErrInvalidCredentials) || errors.Is(err, errLocked) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	calls := up.calls
+	// Locked: the right password is refused like a wrong one, upstream untouched.
+	for _, user := range []string{"alice", "ALICE", " alice "} {
+		if err := try(user, "right"); !errors.Is(err, providers.ErrInvalidCredentials) || !errors.Is(err, errLocked) {
+			t.Fatalf("%q while locked: %v", user, err)
+		}
+	}
+	if up.calls != calls {
+		t.Fatalf("upstream called %d times while locked", up.calls-calls)
+	}
+	// Another account is not locked.
+	if err := try("bob", "right"); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+
+	// Each further lock doubles, up to the cap: 1m, 2m, 4m, 5m, 5m.
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
+		ttl, err := st.TTL(ctx, l.buckets("corp", "alice", "")[0].key("lock"))
+		if err != nil || ttl != want {
+			t.Fatalf("lock %d lasts %v (err %v), want %v", i+1, ttl, err, want)
+		}
+		clock.add(want - time.Second)
+		if err := try("alice", "right"); !errors.Is(err, errLocked) {
+			t.Fatalf("lock %d ended early: %v", i+1, err)
+		}
+		clock.add(time.Second)
+		// Still over the threshold in the window: one more failure re-locks.
+		if err := try("alice", "wrong"); errors.Is(err, errLocked) || !errors.Is(err, providers.ErrInvalidCredentials) {
+			t.Fatalf("after lock %d: %v", i+1, err)
+		}
+	}
+
+	// A success resets the account: three new failures are needed, and
+	// the next lock is the first one again.
+	clock.add(10 * time.Minute)
+	if err := try("alice", "right"); err != nil {
+		t.Fatalf("after the last lock: %v", err)
+	}
+	for range 2 {
+		_ = try("alice", "wrong")
+	}
+	if err := try("alice", "right"); err != nil {
+		t.Fatalf("two failures after a success must not lock: %v", err)
+	}
+	for range 3 {
+		_ = try("alice", "wrong")
+	}
+	if ttl, _ := st.TTL(ctx, l.buckets("corp", "alice", "")[0].key("lock")); ttl != time.Minute {
+		t.Fatalf("first lock after a reset lasts %v", ttl)
+	}
+}
+
+func TestLockoutPerAddress(t *testing.T) {
+	st := store.NewMemory(nil)
+	l := newTestLockout(t, LoginProtection{UserThreshold: 100, IPThreshold: 3}, st)
+	up := &upstream{}
+	ctx := context.Background()
+	cases := []struct {
+		name, ip   string
+		wantLocked bool
+	}{
+		{"spray 1", "2001:db8:1:2:aaaa::1", false},
+		{"spray 2", "2001:db8:1:2:bbbb::2", false},
+		{"spray 3 (same /64)", "2001:db8:1:2:cccc::3", false},
+		{"same /64 is locked", "2001:db8:1:2::99", true},
+		{"other /64 is not", "2001:db8:1:3::1", false},
+		{"IPv4 is not", "192.0.2.7", false},
+	}
+	for i, tc := range cases {
+		pass := "wrong"
+		if tc.wantLocked || i > 3 {
+			pass = "right"
+		}
+		_, err := l.guard(ctx, "corp", "user"+tc.name, tc.ip, up.login("u", pass))
+		if errors.Is(err, errLocked) != tc.wantLocked {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// A good login does not clear the address.
+	if _, err := l.guard(ctx, "corp", "x", "2001:db8:1:2::5", up.login("x", "right")); !errors.Is(err, errLocked) {
+		t.Fatalf("address unlocked: %v", err)
+	}
+}
+
+// brokenStore fails every call (a fault, not a protocol peer).
+type brokenStore struct{ Store }
+
+var errStoreDown = errors.New("connection refused")
+
+func (brokenStore) Get(context.Context, string) (int64, error) { return 0, errStoreDown }
+func (brokenStore) Incr(context.Context, string, time.Duration) (int64, error) {
+	return 0, errStoreDown
+}
+func (brokenStore) Delete(context.Context, string) error { return errStoreDown }
+
+// failAfterCheck reads fine and fails to count.
+type failAfterCheck struct{ *store.Memory }
+
+func (failAfterCheck) Incr(context.Context, string, time.Duration) (int64, error) {
+	return 0, errStoreDown
+}
+
+func TestLockoutFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		st        Store
+		pass      string
+		wantErr   error
+		wantCalls int
+	}{
+		{"store down before the login", brokenStore{}, "right", providers.ErrUnavailable, 0},
+		{"cannot count a failure", failAfterCheck{store.NewMemory(nil)}, "wrong", providers.ErrUnavailable, 1},
+		{"success with a store that cannot reset", brokenResetStore{store.NewMemory(nil)}, "right", nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := &upstream{}
+			l := newTestLockout(t, LoginProtection{}, tc.st)
+			_, err := l.guard(ctx, "corp", "alice", "192.0.2.1", up.login("alice", tc.pass))
+			if (tc.wantErr == nil) != (err == nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Fatalf("got %v, want %v", err, tc.wantErr)
+			}
+			if up.calls != tc.wantCalls {
+				t.Fatalf("upstream called %d times, want %d", up.calls, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// brokenResetStore works but cannot delete.
+type brokenResetStore struct{ *store.Memory }
+
+func (brokenResetStore) Delete(context.Context, string) error { return errStoreDown }
+
+func TestLockoutDisabledAndConfig(t *testing.T) {
+	up := &upstream{}
+	l := newTestLockout(t, LoginProtection{Disabled: true, UserThreshold: 1}, brokenStore{})
+	for range 3 {
+		if _, err := l.guard(context.Background(), "corp", "a", "192.0.2.1", up.login("a", "wrong")); errors.Is(err, errLocked) || errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("disabled protection interfered: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  LoginProtection
+		want int
+	}{
+		{"defaults", LoginProtection{}, 0},
+		{"negative threshold", LoginProtection{UserThreshold: -1, IPThreshold: -2}, 2},
+		{"cap below first lock", LoginProtection{LockDuration: 2 * time.Hour}, 1},
+		{"tiny window", LoginProtection{Window: time.Millisecond}, 1},
+	} {
+		if got := len(tc.cfg.Validate()); got != tc.want {
+			t.Errorf("%s: %d errors (%v), want %d", tc.name, got, tc.cfg.Validate(), tc.want)
+		}
+	}
+	if addressKey("not an ip") != "raw:not an ip" || addressKey("::ffff:192.0.2.1") != "192.0.2.1" {
+		t.Errorf("address keys: %q %q", addressKey("not an ip"), addressKey("::ffff:192.0.2.1"))
+	}
+}
+
+func TestLockoutDelayFollowsUpstream(t *testing.T) {
+	l := newTestLockout(t, LoginProtection{}, store.NewMemory(nil))
+	l.observe("corp", 20*time.Millisecond)
+	l.observe("corp", 10*time.Microsecond) // a local refusal: ignored
+	start := time.Now()
+	l.delay(context.Background(), "corp")
+	if took := time.Since(start); took < 15*time.Millisecond || took > 200*time.Millisecond {
+		t.Fatalf("delay %v, want about 20ms", took)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start = time.Now()
+	l.delay(ctx, "corp")
+	if took := time.Since(start); took > 10*time.Millisecond {
+		t.Fatalf("delay ignores a cancelled context: %v", took)
+	}
+}
