@@ -27,6 +27,7 @@ import (
 	"github.com/idbroker/idbroker/internal/store/redistest"
 	"github.com/idbroker/idbroker/ldapauth"
 	"github.com/idbroker/idbroker/ldapauth/ldaptest"
+	"github.com/idbroker/idbroker/mapping"
 )
 
 // Role ARNs of the LDAP test configuration.
@@ -768,4 +769,40 @@ func BenchmarkLDAPIdentity(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestLDAPExampleConfig: configs/ldap-example.yaml is valid, builds, and
+// its rule tests pass.
+func TestLDAPExampleConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "configs", "ldap-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) { return "example-bind-password", k == "LDAP_BIND_PASSWORD" }
+	cfg, err := parseConfig(data, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.stsLDAPProvider() != "corp" || cfg.LoginProtection.broker().UserThreshold != 5 {
+		t.Errorf("ldap provider %q, protection %+v", cfg.stsLDAPProvider(), cfg.LoginProtection)
+	}
+	sec, err := generateSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assemble(cfg, sec, nil2discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	results := a.mapper.RunTests(cfg.Mapping.Tests)
+	if len(results) != 3 {
+		t.Fatalf("%d rule tests", len(results))
+	}
+	if report, ok := mapping.FormatTestResults(results); !ok {
+		t.Fatalf("rule tests fail:\n%s", report)
+	}
+	if _, err := parseConfig(data, noEnv); err == nil || !strings.Contains(err.Error(), "LDAP_BIND_PASSWORD") {
+		t.Errorf("unset ${LDAP_BIND_PASSWORD}: %v", err)
+	}
 }
