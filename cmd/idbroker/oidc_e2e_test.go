@@ -62,11 +62,11 @@ roles:
 `, corp.Issuer(), other.Issuer(), oidcClientSecret))
 }
 
-// newIdP is an oidctest issuer whose ID tokens live an hour (the broker
-// caps sessions at the upstream token's expiry) and whose client secret is
-// a canary.
+// newIdP is an oidctest issuer with Keycloak-like 5-minute ID tokens (an ID
+// token's exp does not bound the session the broker issues) and a client
+// secret that is a canary.
 func newIdP(t *testing.T, opts ...oidctest.Option) *oidctest.Server {
-	return oidctest.New(t, append([]oidctest.Option{oidctest.WithClient("test-client", oidcClientSecret), oidctest.WithTokenLifetime(time.Hour)}, opts...)...)
+	return oidctest.New(t, append([]oidctest.Option{oidctest.WithClient("test-client", oidcClientSecret), oidctest.WithTokenLifetime(5 * time.Minute)}, opts...)...)
 }
 
 // oidcBrowser is a browser with a cookie jar. follow follows every

@@ -549,7 +549,10 @@ func (p *Provider) identity(t *Token, claims map[string]any, groups []string) pr
 		Provider: p.cfg.Name,
 		Subject:  t.Issuer + "#" + t.Subject,
 		Groups:   groups,
-		Expiry:   t.Expiry,
+		// Expiry stays zero: an ID token's exp bounds when the token may be
+		// presented, not the user's session (Keycloak's are 5 minutes). AWS
+		// does not cap web-identity sessions by it either; SAML's
+		// SessionNotOnOrAfter, which does end a session, sets Expiry there.
 	}
 	id.Email, _ = claims["email"].(string)
 	if id.Email != "" {

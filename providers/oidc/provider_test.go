@@ -123,7 +123,7 @@ func TestCodeFlowHappy(t *testing.T) {
 	want := providers.Identity{
 		Provider: "corp", Subject: f.idp.Issuer() + "#u-123", Username: "alice",
 		Email: "alice@example.com", EmailVerified: true, DisplayName: "Alice Example",
-		Groups: []string{"dev", "ops"}, MFA: true, AuthTime: authTime.UTC(), Expiry: f.now.Add(5 * time.Minute).UTC(),
+		Groups: []string{"dev", "ops"}, MFA: true, AuthTime: authTime.UTC(),
 	}
 	if id.Provider != want.Provider || id.Subject != want.Subject || id.Username != want.Username ||
 		id.Email != want.Email || id.EmailVerified != want.EmailVerified || id.DisplayName != want.DisplayName ||
