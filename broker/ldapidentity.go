@@ -125,7 +125,9 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 	}
 
 	// The usual issuing path, with this request's session policy and
-	// client address added to the in-process STS call.
+	// client address added to the in-process STS call: a shallow copy of
+	// the server whose STS is wrapped for this request only. (Server holds
+	// no lock; go vet's copylocks check would flag one added later.)
 	w := &sessionSTS{STS: s.cfg.STS, policy: policy, sourceIP: req.SourceIP}
 	view := *s
 	view.cfg.STS = w
