@@ -170,7 +170,7 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*fileConfi
 	}
 	var errs []error
 	expandEnv(&doc, "", lookupEnv, &errs)
-	kc := keyChecker{special: map[reflect.Type]func(*yaml.Node) []reflect.Type{
+	kc := keyChecker{lines: map[int]string{}, special: map[reflect.Type]func(*yaml.Node) []reflect.Type{
 		reflect.TypeOf(providerConfig{}): func(n *yaml.Node) []reflect.Type {
 			ts := []reflect.Type{reflect.TypeOf(providerHeader{})}
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -186,7 +186,7 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*fileConfi
 	kc.check(&doc, reflect.TypeOf(fileConfig{}), "", &errs)
 	var cfg fileConfig
 	if err := doc.Decode(&cfg); err != nil {
-		errs = append(errs, yamlTypeErrors(err)...)
+		errs = append(errs, yamlTypeErrors(err, kc.lines)...)
 	}
 	cfg.applyDefaults()
 	errs = append(errs, cfg.validate()...)

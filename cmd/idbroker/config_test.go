@@ -124,3 +124,27 @@ func TestListenOverrideMovesPublicURL(t *testing.T) {
 		t.Fatalf("public URL %q", got)
 	}
 }
+
+// TestTypeErrorsNameTheKey: yaml's own type errors are reported by key path.
+func TestTypeErrorsNameTheKey(t *testing.T) {
+	_, err := parseConfig([]byte(`
+account_id: "123456789012"
+server:
+  pprof: maybe
+providers:
+  - name: corp
+    type: oidc
+    issuer: https://idp.example.com
+    client_id: x
+    client_secret: y
+    timeout: soon
+`), noEnv)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"server.pprof: cannot unmarshal", "providers[0].timeout: cannot unmarshal"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not in:\n%v", want, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -106,6 +107,9 @@ func joinPath(path, key string) string {
 
 // keyChecker reports keys that no field of the target type accepts.
 type keyChecker struct {
+	// lines maps the line of each key to its path, so yaml's own type
+	// errors ("line 8: cannot unmarshal …") can name the key.
+	lines map[int]string
 	// special lets a type decide its schema from the node (providers pick
 	// their fields by their "type" key).
 	special map[reflect.Type]func(n *yaml.Node) []reflect.Type
@@ -177,6 +181,11 @@ func (kc keyChecker) checkMapping(n *yaml.Node, types []reflect.Type, path strin
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i].Value
+		if kc.lines != nil {
+			if _, seen := kc.lines[n.Content[i].Line]; !seen {
+				kc.lines[n.Content[i].Line] = joinPath(path, k)
+			}
+		}
 		ft, ok := fields[k]
 		if !ok {
 			*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", joinPath(path, k), n.Content[i].Line))
@@ -211,13 +220,23 @@ func collectFields(t reflect.Type, out map[string]reflect.Type) {
 	}
 }
 
-// yamlTypeErrors splits a yaml.TypeError into one error per problem.
-func yamlTypeErrors(err error) []error {
+var lineNum = regexp.MustCompile(`^line (\d+): `)
+
+// yamlTypeErrors splits a yaml.TypeError into one error per problem, naming
+// the key instead of the line where it can.
+func yamlTypeErrors(err error, lines map[int]string) []error {
 	var te *yaml.TypeError
 	if ok := asTypeError(err, &te); ok {
 		out := make([]error, 0, len(te.Errors))
 		for _, e := range te.Errors {
-			out = append(out, fmt.Errorf("%s", e))
+			if m := lineNum.FindStringSubmatch(e); m != nil {
+				var n int
+				fmt.Sscan(m[1], &n)
+				if path, ok := lines[n]; ok {
+					e = fmt.Sprintf("%s: %s (line %d)", path, e[len(m[0]):], n)
+				}
+			}
+			out = append(out, errors.New(e))
 		}
 		return out
 	}
