@@ -24,16 +24,10 @@ type Decider interface {
 	// overriding any of reqCtx. An error means the session cannot be
 	// evaluated (its role is gone): the API answers ImplicitDeny.
 	Authorize(sess *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error)
-}
-
-// TokenVerifier is implemented by a Decider that can verify a bare session
-// token (the plain form of the decision API). Without it only the signed
-// form works and the plain form answers 501 NotImplemented.
-type TokenVerifier interface {
-	// SessionFromToken returns the session a session token proves after
-	// checking that the token is authentic, was minted for accessKeyID and
-	// has not expired. Errors are *sts.Error (InvalidClientTokenId,
-	// ExpiredToken).
+	// SessionFromToken returns the session a bare session token proves (the
+	// plain form of the decision API) after checking that the token is
+	// authentic, was minted for accessKeyID and has not expired. Errors are
+	// *sts.Error (InvalidClientTokenId, ExpiredToken).
 	SessionFromToken(accessKeyID, sessionToken string) (*sts.Session, error)
 }
 
@@ -177,13 +171,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 				"sign the request with SigV4, or give access_key_id and session_token")
 			return
 		}
-		tv, ok := s.cfg.Decider.(TokenVerifier)
-		if !ok {
-			writeAPIError(w, http.StatusNotImplemented, "NotImplemented",
-				"this STS cannot verify a bare session token: sign the request with SigV4 (service sts) instead")
-			return
-		}
-		sess, err = tv.SessionFromToken(req.AccessKeyID, req.SessionToken)
+		sess, err = s.cfg.Decider.SessionFromToken(req.AccessKeyID, req.SessionToken)
 	}
 	if err != nil {
 		s.auditAPI(ctx, "authorize.refused", r, nil, slog.String("form", form), slog.Any("reason", err))

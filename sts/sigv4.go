@@ -50,22 +50,12 @@ func (s *Service) Authenticate(r *http.Request, body []byte) (*Session, error) {
 	if err := checkSigV4Time(p, now); err != nil {
 		return nil, err
 	}
-	if !p.tokenPresent || !strings.HasPrefix(p.akid, "ASIA") {
-		// No long-term keys exist here; a temporary key needs its token.
+	if !p.tokenPresent {
 		return nil, errInvalidClientToken()
 	}
-	if len(p.token) > maxSessionTokenLen {
-		return nil, newError(http.StatusBadRequest, "InvalidParameterValue", "The security token included in the request is too large")
-	}
-	claims, key, err := s.keys.openToken(p.token)
+	claims, key, err := s.openSession(p.akid, p.token, now)
 	if err != nil {
-		return nil, errInvalidClientToken()
-	}
-	if !hmac.Equal([]byte(claims.AccessKeyID), []byte(p.akid)) {
-		return nil, errInvalidClientToken()
-	}
-	if !now.Before(time.Unix(claims.Expiry, 0)) {
-		return nil, errExpiredToken()
+		return nil, err
 	}
 	payloadHash, err := payloadHash(r, p, body)
 	if err != nil {

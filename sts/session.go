@@ -1,0 +1,45 @@
+package sts
+
+import (
+	"crypto/hmac"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// openSession checks a session token presented with an access key id: size
+// cap, a genuine token sealed by a key of the ring, the access key id bound
+// inside it, and expiry (expired at exactly its Expiration). Errors are the
+// AWS codes of STS-SPEC §3.
+func (s *Service) openSession(accessKeyID, token string, now time.Time) (*tokenClaims, *ringKey, error) {
+	if token == "" || !strings.HasPrefix(accessKeyID, "ASIA") {
+		// No long-term keys exist here; a temporary key needs its token.
+		return nil, nil, errInvalidClientToken()
+	}
+	if len(token) > maxSessionTokenLen {
+		return nil, nil, newError(http.StatusBadRequest, "InvalidParameterValue", "The security token included in the request is too large")
+	}
+	claims, key, err := s.keys.openToken(token)
+	if err != nil {
+		return nil, nil, errInvalidClientToken()
+	}
+	if !hmac.Equal([]byte(claims.AccessKeyID), []byte(accessKeyID)) {
+		return nil, nil, errInvalidClientToken()
+	}
+	if !now.Before(time.Unix(claims.Expiry, 0)) {
+		return nil, nil, errExpiredToken()
+	}
+	return claims, key, nil
+}
+
+// SessionFromToken returns the session a token proves, without a request
+// signature: it proves possession of the session token only (not of the
+// secret key), so callers should prefer Authenticate on a signed request.
+// Errors are *Error: InvalidClientTokenId, ExpiredToken, InvalidParameterValue.
+func (s *Service) SessionFromToken(accessKeyID, sessionToken string) (*Session, error) {
+	claims, _, err := s.openSession(accessKeyID, sessionToken, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	return claims.session(), nil
+}
