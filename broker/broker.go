@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -61,6 +62,8 @@ type Config struct {
 	Issuer   *Issuer
 	// CookieKey seals login state (32 bytes).
 	CookieKey []byte
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	// Store holds replay caches and login failure counters shared by replicas.
 	Store Store
 	// LoginProtection throttles password guessing (see lockout.go).
@@ -178,7 +181,7 @@ func (s *Server) routes() {
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
 	s.decisionRoutes(mux, cop)
-	s.handler = securityHeaders(cop.Handler(mux))
+	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(cop.Handler(mux)))
 }
 
 // serveRoot is the STS Query API for POST and for GET with an Action, and

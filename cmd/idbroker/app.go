@@ -248,7 +248,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		SAMLIdP: samlIdP, SAMLRedeem: samlRedeemer(svc),
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
 		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
-		Store: st,
+		Store: st, TrustedProxies: cfg.trustedProxies(),
 		Ready: st.Ping,
 		Extra: extra,
 		// The decision API and the administrators' explain API.

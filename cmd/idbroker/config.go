@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -448,6 +449,17 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// trustedProxies parses server.trusted_proxies (validated already).
+func (c *fileConfig) trustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, cidr := range c.Server.TrustedProxies {
+		if p, err := netip.ParsePrefix(cidr); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // adminRoleARNs are the ARNs of the roles named in admin.roles (names are
