@@ -1,104 +1,14 @@
 package oidc
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 )
 
 const maxJSONDepth = 32
-
-// decodeObject decodes a JSON object strictly: member names are matched
-// exactly (no case folding), duplicate names at any level are an error,
-// nesting is bounded, and nothing may follow the object. Numbers become
-// json.Number so that time claims can be checked for integer form; see
-// normalizeNumbers for the values handed to callers.
-func decodeObject(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("decoding JSON: %w", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("JSON value is not an object")
-	}
-	obj, err := decodeMembers(dec, 1)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after JSON object")
-	}
-	return obj, nil
-}
-
-func decodeValue(dec *json.Decoder, depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("JSON nested too deeply")
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("decoding JSON: %w", err)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return decodeMembers(dec, depth+1)
-		case '[':
-			arr := []any{}
-			for dec.More() {
-				v, err := decodeValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				arr = append(arr, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, fmt.Errorf("decoding JSON: %w", err)
-			}
-			return arr, nil
-		}
-		return nil, errors.New("unexpected JSON delimiter")
-	default:
-		return t, nil
-	}
-}
-
-func decodeMembers(dec *json.Decoder, depth int) (map[string]any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("JSON nested too deeply")
-	}
-	obj := map[string]any{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("decoding JSON: %w", err)
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return nil, errors.New("JSON object member name is not a string")
-		}
-		if _, dup := obj[name]; dup {
-			return nil, fmt.Errorf("duplicate JSON member %s", quote(name))
-		}
-		v, err := decodeValue(dec, depth)
-		if err != nil {
-			return nil, err
-		}
-		obj[name] = v
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("decoding JSON: %w", err)
-	}
-	return obj, nil
-}
 
 // normalizeNumbers replaces json.Number values by float64 (what
 // encoding/json would produce), in place, so Claims looks like an ordinary

@@ -6,10 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"sync"
 	"time"
@@ -274,45 +279,25 @@ func (c *keyCache) cached(kid string) (cands []jose.JSONWebKey, fresh, usable bo
 	return nil, fresh, usable
 }
 
-// tokenKeySet implements go-oidc's KeySet for one issuer, over either a
-// JWKS cache or static keys. It records the class of its failure in the
-// context so Verify can classify an error go-oidc flattens with %v.
+// tokenKeySet holds one issuer's keys: a JWKS cache or static keys.
 type tokenKeySet struct {
 	remote *keyCache
 	static []crypto.PublicKey
 }
 
-type failSlotKey struct{}
-
-type failSlot struct{ err error }
-
-func (s *tokenKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	slot, _ := ctx.Value(failSlotKey{}).(*failSlot)
-	payload, err := s.verify(ctx, raw)
-	if err != nil && slot != nil {
-		slot.err = err
-	}
-	return payload, err
-}
-
-func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
-	if err != nil {
-		return nil, wrapErr(ErrInvalid, err, "malformed JWS")
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, errorf(ErrInvalid, "expected exactly one signature")
-	}
-	hdr := jws.Signatures[0].Protected
-	alg := hdr.Algorithm
+// verify checks the signature of a prechecked token over its raw signing
+// input with a key of this issuer that fits the algorithm (kid selects the
+// JWKS key; static keys are tried in order).
+func (s *tokenKeySet) verify(ctx context.Context, jws *compactJWS) error {
+	alg := jws.alg
 	if !algAllowed(alg) {
-		return nil, errorf(ErrInvalid, "algorithm %s not allowed", quote(alg))
+		return errorf(ErrInvalid, "algorithm %s not allowed", quote(alg))
 	}
 	var keys []crypto.PublicKey
 	if s.remote != nil {
-		jwks, err := s.remote.lookup(ctx, hdr.KeyID)
+		jwks, err := s.remote.lookup(ctx, jws.kid)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, k := range jwks {
 			if k.Algorithm != "" && k.Algorithm != alg {
@@ -329,12 +314,70 @@ func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
 			continue
 		}
 		tried++
-		if payload, err := jws.Verify(k); err == nil {
-			return payload, nil
+		if verifySignature(k, alg, jws.signingInput, jws.sig) {
+			return nil
 		}
 	}
 	if tried == 0 {
-		return nil, errorf(ErrInvalid, "no key of the right type for algorithm %s", alg)
+		return errorf(ErrInvalid, "no key of the right type for algorithm %s", alg)
 	}
-	return nil, errorf(ErrInvalid, "signature verification failed")
+	return errorf(ErrInvalid, "signature verification failed")
+}
+
+// verifySignature checks a JWS signature (RFC 7518 §3.3 RSASSA-PKCS1-v1_5,
+// §3.4 ECDSA with the fixed-size R||S encoding). key must fit alg
+// (keyFitsAlg).
+func verifySignature(key crypto.PublicKey, alg, signingInput string, sig []byte) bool {
+	var (
+		h      crypto.Hash
+		digest []byte
+	)
+	switch alg[2:] {
+	case "256":
+		sum := sha256.Sum256([]byte(signingInput))
+		h, digest = crypto.SHA256, sum[:]
+	case "384":
+		sum := sha512.Sum384([]byte(signingInput))
+		h, digest = crypto.SHA384, sum[:]
+	case "512":
+		sum := sha512.Sum512([]byte(signingInput))
+		h, digest = crypto.SHA512, sum[:]
+	default:
+		return false
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return alg[:2] == "RS" && rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
+	case *ecdsa.PublicKey:
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if alg[:2] != "ES" || len(sig) != 2*size {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:size])
+		ss := new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(k, digest, r, ss)
+	}
+	return false
+}
+
+// verifyAccessTokenHash checks an ID token's at_hash against the access
+// token (OIDC Core §3.1.3.6): the left half of the hash of the access
+// token with the token's signature hash, base64url.
+func verifyAccessTokenHash(alg, atHash, accessToken string) bool {
+	var sum []byte
+	switch alg {
+	case "RS256", "ES256":
+		s := sha256.Sum256([]byte(accessToken))
+		sum = s[:]
+	case "RS384", "ES384":
+		s := sha512.Sum384([]byte(accessToken))
+		sum = s[:]
+	case "RS512", "ES512":
+		s := sha512.Sum512([]byte(accessToken))
+		sum = s[:]
+	default:
+		return false
+	}
+	want := base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+	return atHash != "" && subtle.ConstantTimeCompare([]byte(want), []byte(atHash)) == 1
 }

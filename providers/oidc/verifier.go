@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
 // Defaults for VerifierConfig.
@@ -88,7 +86,7 @@ type Token struct {
 	// refused; numbers are float64 as with encoding/json.
 	Claims map[string]any
 
-	idToken *gooidc.IDToken
+	alg string // the JWS algorithm, for at_hash
 }
 
 // Verifier verifies JWTs from one issuer. It is safe for concurrent use.
@@ -111,7 +109,6 @@ type source struct {
 	logger  *slog.Logger
 
 	keySet *tokenKeySet
-	oidcV  *gooidc.IDTokenVerifier // set at construction for static keys
 
 	discGate   gate
 	mu         sync.RWMutex
@@ -217,17 +214,6 @@ func newSource(cfg VerifierConfig) (*source, error) {
 		}
 		s.keySet = &tokenKeySet{remote: kc}
 	}
-	algs := make([]string, len(allowedAlgs))
-	for i, a := range allowedAlgs {
-		algs[i] = string(a)
-	}
-	// Audience, expiry and nbf are checked by Verify itself on strictly
-	// decoded claims; go-oidc checks alg, signature and issuer.
-	s.oidcV = gooidc.NewVerifier(cfg.Issuer, s.keySet, &gooidc.Config{
-		SkipClientIDCheck:    true,
-		SkipExpiryCheck:      true,
-		SupportedSigningAlgs: algs,
-	})
 	return s, nil
 }
 
@@ -361,7 +347,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
-	if _, err := precheck(raw, v.src.issuer); err != nil {
+	// The token is decoded once: header and claims strictly (precheck),
+	// then the signature is checked over the raw signing input with this
+	// issuer's keys, and only then are the claims looked at.
+	jws, err := precheck(raw, v.src.issuer)
+	if err != nil {
 		return nil, err
 	}
 	if v.src.keySet.remote != nil {
@@ -369,35 +359,30 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 			return nil, err
 		}
 	}
-	slot := &failSlot{}
-	idt, err := v.src.oidcV.Verify(context.WithValue(ctx, failSlotKey{}, slot), raw)
-	if err != nil {
-		if slot.err != nil {
-			return nil, slot.err
-		}
-		return nil, wrapErr(ErrInvalid, err, "")
+	if err := v.src.keySet.verify(ctx, jws); err != nil {
+		return nil, err
 	}
-	// Re-decode the now authenticated payload strictly: go-oidc decodes
-	// with encoding/json, which folds case and keeps the last duplicate.
-	payload, err := payloadOf(raw)
+	tok, err := v.checkClaims(jws.claims)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := decodeObject(payload)
-	if err != nil {
-		return nil, wrapErr(ErrInvalid, err, "claims")
-	}
-	tok, err := v.checkClaims(claims)
-	if err != nil {
-		return nil, err
-	}
-	tok.idToken = idt
+	tok.alg = jws.alg
 	return tok, nil
 }
 
+// compactJWS is a token split and decoded by precheck; the signature is
+// not yet verified.
+type compactJWS struct {
+	alg, kid     string
+	signingInput string // header "." payload, as sent
+	sig          []byte
+	claims       map[string]any // strictly decoded, numbers as json.Number
+}
+
 // precheck enforces the compact form, size and header rules before any key
-// lookup, and rejects tokens of another issuer without touching the keys.
-func precheck(raw, issuer string) (map[string]any, error) {
+// lookup, decodes header and claims strictly, and rejects tokens of another
+// issuer without touching the keys.
+func precheck(raw, issuer string) (*compactJWS, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, errorf(ErrInvalid, "token larger than %d bytes", MaxTokenBytes)
 	}
@@ -407,10 +392,9 @@ func precheck(raw, issuer string) (map[string]any, error) {
 	if strings.Count(raw, ".") != 2 {
 		return nil, errorf(ErrInvalid, "not a compact JWS (3 dot-separated parts)")
 	}
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return nil, errorf(ErrInvalid, "not a compact JWS (3 dot-separated parts)")
-	}
+	d1 := strings.IndexByte(raw, '.')
+	d2 := d1 + 1 + strings.IndexByte(raw[d1+1:], '.')
+	parts := [3]string{raw[:d1], raw[d1+1 : d2], raw[d2+1:]}
 	for i, p := range parts {
 		if p == "" {
 			return nil, errorf(ErrInvalid, "empty JWS segment %d", i)
@@ -446,7 +430,8 @@ func precheck(raw, issuer string) (map[string]any, error) {
 	if typ, present, err := stringClaim(hdr, "typ"); err != nil || (present && !typeAllowed(typ)) {
 		return nil, errorf(ErrInvalid, "token type %s not accepted", quote(typ))
 	}
-	if kid, present, err := stringClaim(hdr, "kid"); err != nil || (present && (kid == "" || len(kid) > maxKIDBytes)) {
+	kid, present, err := stringClaim(hdr, "kid")
+	if err != nil || (present && (kid == "" || len(kid) > maxKIDBytes)) {
 		return nil, errorf(ErrInvalid, "kid is not a short non-empty string")
 	}
 	pb, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
@@ -461,7 +446,11 @@ func precheck(raw, issuer string) (map[string]any, error) {
 	if err != nil || iss != issuer {
 		return nil, errorf(ErrInvalid, "issuer %s is not %s", quote(iss), issuer)
 	}
-	return claims, nil
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	if err != nil {
+		return nil, wrapErr(ErrInvalid, err, "signature encoding")
+	}
+	return &compactJWS{alg: alg, kid: kid, signingInput: raw[:d2], sig: sig, claims: claims}, nil
 }
 
 // typeAllowed accepts an absent typ or a plain JWT type; explicitly typed
@@ -472,18 +461,6 @@ func typeAllowed(typ string) bool {
 		return true
 	}
 	return false
-}
-
-func payloadOf(raw string) ([]byte, error) {
-	parts := strings.SplitN(raw, ".", 3)
-	if len(parts) != 3 {
-		return nil, errorf(ErrInvalid, "not a compact JWS")
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
-	if err != nil {
-		return nil, wrapErr(ErrInvalid, err, "payload encoding")
-	}
-	return b, nil
 }
 
 func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
@@ -523,6 +500,9 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 	t.IssuedAt = iat
 	nbf, nbfPresent, err := numericDate(claims, "nbf")
 	if err != nil {
+		return nil, wrapErr(ErrInvalid, err, "")
+	}
+	if err := checkOIDCClaimTypes(claims); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "")
 	}
 
@@ -568,3 +548,49 @@ func (v *Verifier) acceptsClient(id string) bool {
 
 // Issuer returns the issuer this verifier accepts.
 func (v *Verifier) Issuer() string { return v.src.issuer }
+
+// checkOIDCClaimTypes refuses what go-oidc's claim decoding refused when it
+// verified tokens for us: a non-string nonce or at_hash, and distributed
+// claims whose _claim_names do not name a source in _claim_sources.
+func checkOIDCClaimTypes(claims map[string]any) error {
+	for _, name := range []string{"nonce", "at_hash"} {
+		if _, _, err := stringClaim(claims, name); err != nil {
+			return err
+		}
+	}
+	var sources map[string]any
+	if raw, ok := claims["_claim_sources"]; ok {
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return errors.New("claim _claim_sources is not an object")
+		}
+		for _, src := range m {
+			obj, ok := src.(map[string]any)
+			if !ok {
+				return errors.New("claim _claim_sources has a non-object source")
+			}
+			for _, f := range []string{"endpoint", "access_token"} {
+				if _, _, err := stringClaim(obj, f); err != nil {
+					return errors.New("claim _claim_sources has a non-string " + f)
+				}
+			}
+		}
+		sources = m
+	}
+	if raw, ok := claims["_claim_names"]; ok {
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return errors.New("claim _claim_names is not an object")
+		}
+		for _, src := range m {
+			name, ok := src.(string)
+			if !ok || name == "" {
+				return errors.New("claim _claim_names has an empty or non-string source")
+			}
+			if _, ok := sources[name]; !ok {
+				return errors.New("claim _claim_names names a source missing from _claim_sources")
+			}
+		}
+	}
+	return nil
+}
