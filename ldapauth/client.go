@@ -37,7 +37,7 @@ type Client struct {
 	dummyDN string
 }
 
-// Result is a successful authentication.
+// Result is a successful authentication (or look-up) of a user.
 type Result struct {
 	// DN is the user's DN, normalised (attribute types lower-cased, values
 	// RFC 4514 escaped; ASCII case-folded unless CaseSensitive).
@@ -174,13 +174,10 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 	if password == "" {
 		return nil, fmt.Errorf("ldapauth: empty password refused before bind: %w", ErrInvalidCredentials)
 	}
-	if !ValidUsername(username) {
-		return nil, fmt.Errorf("ldapauth: username refused: %w", ErrInvalidCredentials)
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoginTimeout)
 	defer cancel()
 
-	entry, err := c.findUser(ctx, username)
+	entry, err := c.userEntry(ctx, username)
 	if errors.Is(err, errNoSuchUser) {
 		c.dummyBind(ctx, password)
 		return nil, fmt.Errorf("ldapauth: %w", ErrInvalidCredentials)
@@ -202,7 +199,45 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 		}
 		return nil, classify("ldapauth: user bind", err)
 	}
+	return c.resolve(ctx, entry)
+}
 
+// Lookup returns what Authenticate would return for username, without a
+// password: the same service-account user search (same filter escaping,
+// same exactly-one-entry rule) and group resolution, bounded by the same
+// LoginTimeout, but no user bind. It is for administrators' tools (such as
+// `idbroker explain --user`), never for a request path: it proves nothing
+// about who is asking.
+//
+// An unknown user or an impossible username returns an error wrapping
+// ErrInvalidCredentials whose text says "no such user" (or "username
+// refused"); other errors wrap ErrUnavailable or ErrConfiguration.
+func (c *Client) Lookup(ctx context.Context, username string) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoginTimeout)
+	defer cancel()
+	entry, err := c.userEntry(ctx, username)
+	if errors.Is(err, errNoSuchUser) {
+		return nil, fmt.Errorf("ldapauth: %w: %w", errNoSuchUser, ErrInvalidCredentials)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.resolve(ctx, entry)
+}
+
+// userEntry is the first half of Authenticate and Lookup: it refuses
+// impossible usernames (ErrInvalidCredentials) and finds the user's entry
+// with the service account (errNoSuchUser when there is none).
+func (c *Client) userEntry(ctx context.Context, username string) (*ldap.Entry, error) {
+	if !ValidUsername(username) {
+		return nil, fmt.Errorf("ldapauth: username refused: %w", ErrInvalidCredentials)
+	}
+	return c.findUser(ctx, username)
+}
+
+// resolve is the second half of Authenticate and Lookup: the Result for a
+// found entry, with its groups resolved by the service account.
+func (c *Client) resolve(ctx context.Context, entry *ldap.Entry) (*Result, error) {
 	res := c.resultFromEntry(entry)
 	groups, warnings, err := c.groups(ctx, entry, res.Username)
 	if err != nil {

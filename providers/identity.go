@@ -51,6 +51,19 @@ type PasswordAuthenticator interface {
 	Login(ctx context.Context, username, password string) (Identity, error)
 }
 
+// Lookuper is implemented by providers that can find a user without a
+// password (static users, LDAP through the service account). It is for
+// administrators' tools such as `idbroker explain --provider P --user U`
+// and must never be reachable from an HTTP route: a look-up proves nothing
+// about who is asking.
+type Lookuper interface {
+	// Lookup returns the Identity a successful login of username would
+	// produce. An unknown user returns an error wrapping
+	// ErrInvalidCredentials (the administrator is told "no such user");
+	// other errors wrap ErrUnavailable or ErrConfiguration.
+	Lookup(ctx context.Context, username string) (Identity, error)
+}
+
 // Sentinel errors shared by all providers. Implementations wrap them with %w.
 var (
 	// ErrInvalidCredentials means the user could not be authenticated. It is

@@ -1,5 +1,6 @@
 // Package ldap is the LDAP provider: it adapts ldapauth (the LDAP client) to
-// providers.PasswordAuthenticator and providers.Identity.
+// providers.PasswordAuthenticator, providers.Lookuper (for administrators'
+// tools) and providers.Identity.
 //
 // A provider block (keys below are relative to it; `name` and `type` belong
 // to the composition root):
@@ -220,7 +221,10 @@ type Provider struct {
 	log    *slog.Logger
 }
 
-var _ providers.PasswordAuthenticator = (*Provider)(nil)
+var (
+	_ providers.PasswordAuthenticator = (*Provider)(nil)
+	_ providers.Lookuper              = (*Provider)(nil)
+)
 
 // New validates cfg and builds the provider. It does not contact the
 // directory (see Check). logger may be nil.
@@ -254,8 +258,27 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
 	}
+	return p.identity(ctx, "login", res, username), nil
+}
+
+// Lookup returns the identity Login would return for username, found with
+// the service account and without a user bind (ldapauth.Client.Lookup). It
+// is for administrators' tools (`idbroker explain --provider --user`), never
+// for an HTTP route. An unknown user returns an error wrapping
+// providers.ErrInvalidCredentials whose text says "no such user".
+func (p *Provider) Lookup(ctx context.Context, username string) (providers.Identity, error) {
+	res, err := p.client.Lookup(ctx, username)
+	if err != nil {
+		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
+	}
+	return p.identity(ctx, "lookup", res, username), nil
+}
+
+// identity builds the Identity of a login or look-up (op names it in the
+// warnings logged).
+func (p *Provider) identity(ctx context.Context, op string, res *ldapauth.Result, username string) providers.Identity {
 	for _, w := range res.Warnings {
-		p.log.WarnContext(ctx, "ldap login warning", slog.String("warning", w))
+		p.log.WarnContext(ctx, "ldap "+op+" warning", slog.String("warning", w))
 	}
 	id := providers.Identity{
 		Provider:    p.name,
@@ -285,7 +308,7 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 		id.Attributes = map[string][]string{}
 	}
 	id.Attributes["dn"] = []string{res.DN}
-	return id, nil
+	return id
 }
 
 // mapErr translates ldapauth's sentinels into the providers ones, keeping

@@ -75,7 +75,10 @@ type Provider struct {
 	once  sync.Once
 }
 
-var _ providers.PasswordAuthenticator = (*Provider)(nil)
+var (
+	_ providers.PasswordAuthenticator = (*Provider)(nil)
+	_ providers.Lookuper              = (*Provider)(nil)
+)
 
 // New builds the provider from a validated Config.
 func New(name string, cfg Config) (*Provider, error) {
@@ -118,6 +121,26 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 	if !ok || password == "" || cmpErr != nil {
 		return providers.Identity{}, providers.ErrInvalidCredentials
 	}
+	return p.identity(u), nil
+}
+
+// Lookup returns the identity Login would return for username, without a
+// password. It is for administrators' tools (`idbroker explain --provider
+// --user`), never for an HTTP route. An unknown user returns an error
+// wrapping providers.ErrInvalidCredentials whose text says "no such user".
+func (p *Provider) Lookup(ctx context.Context, username string) (providers.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Identity{}, fmt.Errorf("static lookup: %w", err)
+	}
+	u, ok := p.users[username]
+	if !ok {
+		return providers.Identity{}, fmt.Errorf("static provider %q: no such user: %w", p.name, providers.ErrInvalidCredentials)
+	}
+	return p.identity(u), nil
+}
+
+// identity is the Identity of a successful login (or look-up) of u.
+func (p *Provider) identity(u User) providers.Identity {
 	id := providers.Identity{
 		Provider:      p.name,
 		Subject:       u.Username,
@@ -135,5 +158,5 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 			id.Attributes[k] = append([]string(nil), v...)
 		}
 	}
-	return id, nil
+	return id
 }
