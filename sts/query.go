@@ -353,6 +353,21 @@ func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJ
 		writeBody(w, http.StatusOK, "application/json", reqID, bytes.TrimRight(buf.Bytes(), "\n"))
 		return
 	}
+	b, ok := appendResultXML(make([]byte, 0, 1536), op, result, reqID)
+	if !ok {
+		var err error
+		if b, err = encodeResultXML(op, result, reqID); err != nil {
+			writeError(w, errInternal(), reqID, asJSON)
+			return
+		}
+	}
+	writeBody(w, http.StatusOK, "text/xml", reqID, b)
+}
+
+// encodeResultXML renders any result with encoding/xml inside
+// <{op}Response xmlns=…><{op}Result>…</{op}Result><ResponseMetadata>….
+func encodeResultXML(op string, result any, reqID string) ([]byte, error) {
+	var buf bytes.Buffer
 	enc := xml.NewEncoder(&buf)
 	start := xml.StartElement{Name: xml.Name{Local: op + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: xmlNamespace}}}
 	resultStart := xml.StartElement{Name: xml.Name{Local: op + "Result"}}
@@ -374,10 +389,9 @@ func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJ
 		err = enc.Flush()
 	}
 	if err != nil {
-		writeError(w, errInternal(), reqID, asJSON)
-		return
+		return nil, err
 	}
-	writeBody(w, http.StatusOK, "text/xml", reqID, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 type errorBody struct {
