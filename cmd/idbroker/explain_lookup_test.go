@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net"
 	"os"
 	"path/filepath"
@@ -293,5 +296,49 @@ roles:
 	code, out, errOut := runCmd(t, "explain", "--config", cfg, "--provider", "demo", "--user", "alice")
 	if code != 0 || !strings.Contains(out, "  MATCHED     rules[0] devs\n") {
 		t.Fatalf("demo alice: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// providers.Lookuper finds users without a password: only the explain
+// command may use it. No code of the broker (every HTTP route) or of the
+// server's wiring may name it or declare an interface with a Lookup method.
+func TestLookuperOnlyInExplain(t *testing.T) {
+	allowed := map[string]bool{"explain.go": true}
+	checked := 0
+	for _, dir := range []string{"../../broker", "."} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") || dir == "." && allowed[filepath.Base(f)] {
+				continue
+			}
+			file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			ast.Inspect(file, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "Lookuper" {
+						t.Errorf("%s names providers.Lookuper: password-less look-ups must stay out of the server", f)
+					}
+				case *ast.InterfaceType:
+					for _, m := range n.Methods.List {
+						for _, name := range m.Names {
+							if name.Name == "Lookup" {
+								t.Errorf("%s declares an interface with Lookup", f)
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d files: wrong directory?", checked)
 	}
 }
