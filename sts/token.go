@@ -12,18 +12,23 @@ import (
 	"time"
 )
 
-// Session-token wire format (version 1), base64url without padding:
+// Session-token wire format, base64url without padding:
 //
-//	byte 0      version (1)
+//	byte 0      version (1 or 2)
 //	byte 1      n = length of the key id
 //	bytes 2..   key id (n bytes, ASCII)           } together the AAD
 //	next 12     AES-GCM nonce
-//	rest        AES-256-GCM ciphertext of the JSON tokenClaims, with tag
+//	rest        AES-256-GCM ciphertext of the claims, with tag
 //
-// The key id travels in the clear (so the verifier knows which key to use)
-// but is authenticated as additional data together with the version byte.
+// Version 1 seals the JSON of tokenClaims; version 2 (sealed since issue
+// #9) the compact binary encoding of claims2.go, which opens several times
+// faster. Both are read. The key id travels in the clear (so the verifier
+// knows which key to use) but is authenticated as additional data together
+// with the version byte, so a token cannot be re-labelled to the other
+// version.
 const (
 	tokenVersion1 = 1
+	tokenVersion2 = 2
 	// maxSessionTokenLen caps the encoded token before any parsing (THREATS STS-23).
 	maxSessionTokenLen = 16 << 10
 )
@@ -68,24 +73,39 @@ func (k *ringKey) deriveSecret(akid string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))[:40]
 }
 
-func tokenAAD(kid string) []byte {
-	aad := make([]byte, 0, 2+len(kid))
-	aad = append(aad, tokenVersion1, byte(len(kid)))
+func tokenAAD(version byte, kid string, extra int) []byte {
+	aad := make([]byte, 0, 2+len(kid)+extra)
+	aad = append(aad, version, byte(len(kid)))
 	return append(aad, kid...)
 }
 
-// seal encrypts c under k into a session token.
+// seal encrypts c under k into a (version 2) session token.
 func (k *ringKey) seal(c *tokenClaims) (string, error) {
+	plain, err := c.appendBinary(make([]byte, 0, 256))
+	if err != nil {
+		return "", fmt.Errorf("sts: seal session token: %w", err)
+	}
+	return k.sealPlain(tokenVersion2, plain)
+}
+
+// sealV1 seals c in the version 1 (JSON) format; kept for tests of the
+// old-token path.
+func (k *ringKey) sealV1(c *tokenClaims) (string, error) {
 	plain, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	nonce := make([]byte, k.aead.NonceSize())
+	return k.sealPlain(tokenVersion1, plain)
+}
+
+func (k *ringKey) sealPlain(version byte, plain []byte) (string, error) {
+	ns := k.aead.NonceSize()
+	out := tokenAAD(version, k.id, ns+len(plain)+k.aead.Overhead())
+	out = out[:len(out)+ns]
+	nonce := out[2+len(k.id):]
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	out := tokenAAD(k.id)
-	out = append(out, nonce...)
 	out = k.aead.Seal(out, nonce, plain, out[:2+len(k.id)])
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
@@ -97,7 +117,7 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 		return nil, nil, errBadToken
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(raw) < 2 || raw[0] != tokenVersion1 {
+	if err != nil || len(raw) < 2 || (raw[0] != tokenVersion1 && raw[0] != tokenVersion2) {
 		return nil, nil, errBadToken
 	}
 	n := int(raw[1])
@@ -113,12 +133,18 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 	if len(rest) < ns+rk.aead.Overhead() {
 		return nil, nil, errBadToken
 	}
-	plain, err := rk.aead.Open(nil, rest[:ns], rest[ns:], raw[:2+n])
+	// Decrypt in place: raw is ours.
+	plain, err := rk.aead.Open(rest[ns:ns], rest[:ns], rest[ns:], raw[:2+n])
 	if err != nil {
 		return nil, nil, errBadToken
 	}
 	var c tokenClaims
-	if err := json.Unmarshal(plain, &c); err != nil || c.AccessKeyID == "" || c.Expiry == 0 {
+	if raw[0] == tokenVersion1 {
+		err = json.Unmarshal(plain, &c)
+	} else {
+		err = c.decodeBinary(plain)
+	}
+	if err != nil || c.AccessKeyID == "" || c.Expiry == 0 {
 		return nil, nil, errBadToken
 	}
 	return &c, rk, nil
