@@ -2,7 +2,8 @@
 // people sign in with LDAP, SAML or OIDC and leave with temporary keys.
 //
 //	idbroker serve [--config FILE] [--listen ADDR]
-//	idbroker config check --config FILE
+//	idbroker config check --config FILE [--online]
+//	idbroker explain --config FILE (--identity FILE | --provider NAME --user NAME) [--json]
 //	idbroker keys init DIR
 //	idbroker policy simulate|validate …
 //	idbroker hash-password
@@ -33,8 +34,11 @@ const usage = `usage: idbroker <command> [flags]
 
 commands:
   serve [--config FILE] [--listen ADDR]   run the broker and STS (no --config: the embedded demo)
-  config check --config FILE             validate a configuration file offline and run its rule tests
+  config check --config FILE [--online]  validate a configuration file and run its rule tests
+                                         (--online: also bind and search each LDAP directory)
   explain --config FILE --identity FILE  show how the rules map an identity to roles
+  explain --config FILE --provider NAME --user NAME
+                                         the same for a user looked up in the provider (LDAP, static)
   keys init DIR                          create a key directory (STS session keys, broker keys)
   policy simulate < request.json         evaluate IAM policies for one request
   policy validate FILE...                check IAM policy documents
