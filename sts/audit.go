@@ -68,27 +68,24 @@ func (s *Service) emit(ctx context.Context, ev AuditEvent) {
 	if ev.Outcome == "denied" {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
-		slog.String("action", ev.Action),
-		slog.String("outcome", ev.Outcome),
-	}
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
+	if s.log.Enabled(ctx, level) {
+		// One array for every attribute (no growth, no closure).
+		var buf [11]slog.Attr
+		attrs := append(buf[:0], slog.String("action", ev.Action), slog.String("outcome", ev.Outcome))
+		for _, kv := range [...]struct{ k, v string }{
+			{"code", ev.Code}, {"reason", ev.Reason}, {"role_arn", ev.RoleARN},
+			{"session_name", ev.SessionName}, {"principal", ev.Principal},
+			{"access_key_id", ev.AccessKeyID}, {"request_id", ev.RequestID}, {"source_ip", ev.SourceIP},
+		} {
+			if kv.v != "" {
+				attrs = append(attrs, slog.String(kv.k, kv.v))
+			}
 		}
+		if !ev.Expiration.IsZero() {
+			attrs = append(attrs, slog.Time("expiration", ev.Expiration))
+		}
+		s.log.LogAttrs(ctx, level, "sts audit", attrs...)
 	}
-	add("code", ev.Code)
-	add("reason", ev.Reason)
-	add("role_arn", ev.RoleARN)
-	add("session_name", ev.SessionName)
-	add("principal", ev.Principal)
-	add("access_key_id", ev.AccessKeyID)
-	add("request_id", ev.RequestID)
-	add("source_ip", ev.SourceIP)
-	if !ev.Expiration.IsZero() {
-		attrs = append(attrs, slog.Time("expiration", ev.Expiration))
-	}
-	s.log.LogAttrs(ctx, level, "sts audit", attrs...)
 	if s.audit != nil {
 		s.audit(ctx, ev)
 	}

@@ -156,3 +156,16 @@ func BenchmarkWriteResult(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAuditEmit is one "issued" audit line through a JSON handler.
+func BenchmarkAuditEmit(b *testing.B) {
+	s := benchService(b)
+	ctx := withReqState(context.Background(), &reqState{requestID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", sourceIP: "127.0.0.1"})
+	ev := AuditEvent{Action: actionWebIdentity, Outcome: "issued", RoleARN: "arn:aws:iam::123456789012:role/r", SessionName: "bench",
+		Principal: "arn:aws:iam::123456789012:oidc-provider/idp.example.com|repo:acme/app", AccessKeyID: "ASIAABCDEFGHIJKLMNOP",
+		Expiration: time.Now().Add(time.Hour)}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.emit(ctx, ev)
+	}
+}
