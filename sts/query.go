@@ -268,8 +268,12 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 		if err != nil {
 			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form")
 		}
-		for k, vs := range form {
-			params[k] = append(params[k], vs...)
+		if len(params) == 0 {
+			params = form // the usual POST: nothing to merge
+		} else {
+			for k, vs := range form {
+				params[k] = append(params[k], vs...)
+			}
 		}
 	}
 	// A parameter given twice with different values (query and body, or
