@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,6 +91,31 @@ func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
 // (or spec.SignerKey) and returns the document.
 func (i *IdP) BuildResponse(t testing.TB, spec ResponseSpec) *etree.Document {
 	t.Helper()
+	doc, err := buildResponse(i.EntityID, i.Key, i.Cert, spec)
+	if err != nil {
+		t.Fatalf("samltest: %v", err)
+	}
+	return doc
+}
+
+// BuildSignedResponse is BuildResponse without a test: it builds the
+// Response for spec as the IdP entityID signing with key and cert (unless
+// spec.SignerKey overrides them) and returns the serialised XML. It is for
+// load generators that mint many Responses outside a test (each call makes
+// fresh IDs unless spec sets them). Safe for concurrent use.
+func BuildSignedResponse(entityID string, key *rsa.PrivateKey, cert *x509.Certificate, spec ResponseSpec) ([]byte, error) {
+	doc, err := buildResponse(entityID, key, cert, spec)
+	if err != nil {
+		return nil, err
+	}
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("samltest: %w", err)
+	}
+	return b, nil
+}
+
+func buildResponse(entityID string, key *rsa.PrivateKey, cert *x509.Certificate, spec ResponseSpec) (*etree.Document, error) {
 	if spec.Now.IsZero() {
 		spec.Now = time.Now()
 	}
@@ -96,7 +123,7 @@ func (i *IdP) BuildResponse(t testing.TB, spec ResponseSpec) *etree.Document {
 		spec.Lifetime = 5 * time.Minute
 	}
 	if spec.Issuer == "" {
-		spec.Issuer = i.EntityID
+		spec.Issuer = entityID
 	}
 	if spec.ResponseID == "" {
 		spec.ResponseID = RandomID()
@@ -113,7 +140,6 @@ func (i *IdP) BuildResponse(t testing.TB, spec ResponseSpec) *etree.Document {
 	if spec.AuthnContextClassRef == "" {
 		spec.AuthnContextClassRef = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 	}
-	key, cert := i.Key, i.Cert
 	if spec.SignerKey != nil {
 		key, cert = spec.SignerKey, spec.SignerCert
 	}
@@ -187,26 +213,43 @@ func (i *IdP) BuildResponse(t testing.TB, spec ResponseSpec) *etree.Document {
 	if spec.Modify != nil {
 		spec.Modify(resp, a)
 	}
+	var err error
 	if spec.Sign == SignAssertion || spec.Sign == SignBoth {
-		a = Sign(t, a, key, cert, spec.SHA1)
+		if a, err = sign(a, key, cert, spec.SHA1); err != nil {
+			return nil, err
+		}
 	}
 	if spec.EncryptTo != nil {
-		resp.AddChild(Encrypt(t, a, spec.EncryptTo))
+		ea, err := encrypt(a, spec.EncryptTo)
+		if err != nil {
+			return nil, err
+		}
+		resp.AddChild(ea)
 	} else {
 		resp.AddChild(a)
 	}
 	if spec.Sign == SignResponse || spec.Sign == SignBoth {
-		resp = Sign(t, resp, key, cert, spec.SHA1)
+		if resp, err = sign(resp, key, cert, spec.SHA1); err != nil {
+			return nil, err
+		}
 	}
 	doc := etree.NewDocument()
 	doc.SetRoot(resp)
-	return doc
+	return doc, nil
 }
 
 // Sign returns el with an enveloped signature (exclusive C14N, RSA-SHA256 or
 // RSA-SHA1) placed right after its Issuer, as the SAML schema wants.
 func Sign(t testing.TB, el *etree.Element, key *rsa.PrivateKey, cert *x509.Certificate, sha1 bool) *etree.Element {
 	t.Helper()
+	out, err := sign(el, key, cert, sha1)
+	if err != nil {
+		t.Fatalf("samltest: %v", err)
+	}
+	return out
+}
+
+func sign(el *etree.Element, key *rsa.PrivateKey, cert *x509.Certificate, sha1 bool) (*etree.Element, error) {
 	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore(tls.Certificate{
 		Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert,
 	}))
@@ -214,18 +257,18 @@ func Sign(t testing.TB, el *etree.Element, key *rsa.PrivateKey, cert *x509.Certi
 	if sha1 {
 		ctx.Hash = crypto.SHA1
 		if err := ctx.SetSignatureMethod(dsig.RSASHA1SignatureMethod); err != nil {
-			t.Fatalf("samltest: %v", err)
+			return nil, err
 		}
 	}
 	signed, err := ctx.SignEnveloped(el)
 	if err != nil {
-		t.Fatalf("samltest: sign: %v", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	// goxmldsig appends the Signature to a copy without fixing etree's
 	// parent/index bookkeeping: re-insert it into a fresh copy of el.
 	sig, ok := signed.Child[len(signed.Child)-1].(*etree.Element)
 	if !ok {
-		t.Fatalf("samltest: no signature produced")
+		return nil, errors.New("no signature produced")
 	}
 	out := el.Copy()
 	pos := 0
@@ -236,30 +279,38 @@ func Sign(t testing.TB, el *etree.Element, key *rsa.PrivateKey, cert *x509.Certi
 		}
 	}
 	out.InsertChildAt(pos, sig)
-	return out
+	return out, nil
 }
 
 // Encrypt wraps a (signed) assertion in an EncryptedAssertion for cert
 // (RSA-OAEP key transport, AES-256-CBC data encryption; crewjam's GCM encrypter is unusable).
 func Encrypt(t testing.TB, assertion *etree.Element, cert *x509.Certificate) *etree.Element {
 	t.Helper()
+	ea, err := encrypt(assertion, cert)
+	if err != nil {
+		t.Fatalf("samltest: %v", err)
+	}
+	return ea
+}
+
+func encrypt(assertion *etree.Element, cert *x509.Certificate) (*etree.Element, error) {
 	d := etree.NewDocument()
 	d.SetRoot(assertion.Copy())
 	plain, err := d.WriteToBytes()
 	if err != nil {
-		t.Fatalf("samltest: %v", err)
+		return nil, err
 	}
 	enc := xmlenc.OAEP()
 	enc.BlockCipher = xmlenc.AES256CBC
 	ed, err := enc.Encrypt(cert, plain, nil)
 	if err != nil {
-		t.Fatalf("samltest: encrypt: %v", err)
+		return nil, fmt.Errorf("encrypt: %w", err)
 	}
 	ed.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
 	ea := etree.NewElement("saml:EncryptedAssertion")
 	ea.CreateAttr("xmlns:saml", NSAssertion)
 	ea.AddChild(ed)
-	return ea
+	return ea, nil
 }
 
 // XML serialises doc.
