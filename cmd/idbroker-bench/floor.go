@@ -45,6 +45,7 @@ type floor struct {
 	pass    string
 	now     func() time.Time
 	ldap    *ldapFloor // nil: no directory
+	saml    *floorSAML // nil: no SAML IdP
 }
 
 // floorClaims mirrors the fields the real STS seals into a session token.
@@ -86,7 +87,7 @@ func newFloor(issuerURL string, pub *rsa.PublicKey, bcryptHash []byte, password 
 // ServeHTTP dispatches like the real server: the Query API on POST /, the
 // JSON credential API on /api/v1/credentials.
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
 	if err != nil {
 		http.Error(w, "body", http.StatusBadRequest)
 		return
@@ -107,6 +108,8 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.callerIdentity(w, r, body)
 	case "AssumeRoleWithLDAPIdentity":
 		f.serveLDAP(w, form)
+	case "AssumeRoleWithSAML":
+		f.serveSAML(w, form)
 	default:
 		stsError(w, http.StatusBadRequest, "InvalidAction")
 	}
@@ -340,6 +343,11 @@ func serveFloor(ctx context.Context, args floorArgs, stdout io.Writer) error {
 	}
 	if args.ldapURL != "" {
 		if f.ldap, err = newLDAPFloor(ldapDir{URL: args.ldapURL, CAFile: args.ldapCAFile}); err != nil {
+			return err
+		}
+	}
+	if args.samlCert != "" {
+		if f.saml, err = loadFloorSAML(args.samlCert); err != nil {
 			return err
 		}
 	}

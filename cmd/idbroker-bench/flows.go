@@ -48,7 +48,7 @@ func flows() []flowDef {
 	return []flowDef{
 		{name: "web-identity", prepare: prepareWebIdentity},
 		{name: "caller-identity", prepare: prepareCallerIdentity},
-		{name: "saml", prepare: probeOnly("AssumeRoleWithSAML")},
+		{name: "saml", prepare: prepareSAML},
 		{name: "ldap", prepare: prepareLDAP},
 		{name: "api-login", prepare: prepareAPILogin},
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // genFunc appends one complete HTTP/1.1 request to buf and returns it. Each
-// connection owns its generator (no locking): seq counts its requests.
+// connection owns its generator (no locking): seq counts its requests. A nil
+// result ends the connection's loop (a pool of single-use requests is used up).
 type genFunc func(buf []byte, seq int) []byte
 
 // checkFunc classifies a response: "" for success, otherwise the error
@@ -37,19 +38,22 @@ type loadSpec struct {
 
 // loadResult is what one run measured (driver side).
 type loadResult struct {
-	Requests  uint64            `json:"requests"`
-	OK        uint64            `json:"ok"`
-	Errors    map[string]uint64 `json:"errors"`
-	Elapsed   time.Duration     `json:"-"`
-	ReqPerSec float64           `json:"req_per_sec"`
-	P50       time.Duration     `json:"-"`
-	P90       time.Duration     `json:"-"`
-	P99       time.Duration     `json:"-"`
-	Max       time.Duration     `json:"-"`
-	P50ms     float64           `json:"p50_ms"`
-	P90ms     float64           `json:"p90_ms"`
-	P99ms     float64           `json:"p99_ms"`
-	MaxMs     float64           `json:"max_ms"`
+	Requests uint64 `json:"requests"`
+	// WarmupRequests were sent before the measured interval (not in the
+	// figures; counted so per-request server CPU can include them).
+	WarmupRequests uint64            `json:"warmup_requests"`
+	OK             uint64            `json:"ok"`
+	Errors         map[string]uint64 `json:"errors"`
+	Elapsed        time.Duration     `json:"-"`
+	ReqPerSec      float64           `json:"req_per_sec"`
+	P50            time.Duration     `json:"-"`
+	P90            time.Duration     `json:"-"`
+	P99            time.Duration     `json:"-"`
+	Max            time.Duration     `json:"-"`
+	P50ms          float64           `json:"p50_ms"`
+	P90ms          float64           `json:"p90_ms"`
+	P99ms          float64           `json:"p99_ms"`
+	MaxMs          float64           `json:"max_ms"`
 }
 
 // maxSamplesPerConn bounds the latency samples one connection keeps; at
@@ -58,6 +62,7 @@ const maxSamplesPerConn = 1 << 20
 
 type connStats struct {
 	requests, ok uint64
+	warm         uint64
 	errors       map[string]uint64
 	lat          []time.Duration
 }
@@ -89,6 +94,7 @@ func runLoad(spec loadSpec) loadResult {
 	var all []time.Duration
 	for _, st := range stats {
 		res.Requests += st.requests
+		res.WarmupRequests += st.warm
 		res.OK += st.ok
 		for k, v := range st.errors {
 			res.Errors[k] += v
@@ -153,6 +159,9 @@ func drive(addr string, gen genFunc, check checkFunc, st *connStats, maxReq int,
 		// Bound every exchange: a hung server cannot hold the run.
 		_ = conn.SetDeadline(deadline.Add(10 * time.Second))
 		req = gen(req[:0], seq)
+		if req == nil {
+			return // the generator has nothing more to send
+		}
 		t0 := time.Now()
 		var (
 			status  int
@@ -164,6 +173,7 @@ func drive(addr string, gen genFunc, check checkFunc, st *connStats, maxReq int,
 		}
 		lat := time.Since(t0)
 		if t0.Before(measureFrom) {
+			st.warm++
 			if err != nil || closing {
 				_ = conn.Close()
 				conn = nil

@@ -53,6 +53,7 @@ func main() {
 type floorArgs struct {
 	listen, issuer, bcryptHash string
 	ldapURL, ldapCAFile        string
+	samlCert                   string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(&fa.bcryptHash, "bcrypt-hash", "", "bcrypt hash of the bench user's password")
 			fs.StringVar(&fa.ldapURL, "ldap-url", "", "ldaps:// URL of the bench directory (ldap floor)")
 			fs.StringVar(&fa.ldapCAFile, "ldap-ca-file", "", "CA certificate of the bench directory")
+			fs.StringVar(&fa.samlCert, "saml-cert", "", "PEM certificate of the bench SAML IdP (saml floor)")
 			if err := fs.Parse(args[1:]); err != nil {
 				return 2
 			}
@@ -91,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per flow and concurrency")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each run")
 	fs.IntVar(&o.maxRequests, "max-requests", 1_000_000, "upper bound of requests per connection per run")
+	fs.IntVar(&o.samlPool, "saml-pool", 16000, "signed SAML Responses minted before each saml run (each is used once)")
 	fs.IntVar(&o.rssConns, "rss-conns", 1000, "connections of the final web-identity RSS run (0 = none)")
 	fs.BoolVar(&o.noFloor, "no-floor", false, "do not run the floor servers")
 	fs.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
@@ -129,6 +132,7 @@ type options struct {
 	flows, conns               string
 	duration, warmup           time.Duration
 	maxRequests, rssConns      int
+	samlPool                   int
 	noFloor                    bool
 	jsonOut, profileDir, note  string
 }
@@ -143,6 +147,11 @@ type bench struct {
 	// ldap is the bench directory; nil with ldapSkip saying why.
 	ldap     *ldapDir
 	ldapSkip string
+	// saml is the bench SAML IdP; nil with samlSkip saying why. samlPool
+	// holds the Responses of the last idbroker saml run.
+	saml     *samlIdP
+	samlSkip string
+	samlPool []string
 }
 
 // report is the whole output.
@@ -224,6 +233,7 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 
 	server := target{kind: "idbroker", addr: o.addr}
 	pid := o.pid
+	b.samlSkip = "the saml flow needs --server (the driver registers its IdP in the server's config)"
 	if o.server != "" {
 		dir, err := os.MkdirTemp("", "idbroker-bench-")
 		if err != nil {
@@ -234,8 +244,13 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		if err != nil {
 			return nil, err
 		}
+		if wanted["saml"] {
+			if b.saml, err = newSAMLIdP(dir); err != nil {
+				return nil, err
+			}
+		}
 		cfgPath := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(cfgPath, []byte(benchConfig(server.addr, b.issuer.url, string(b.hash), b.ldap)), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(benchConfig(server.addr, b.issuer.url, string(b.hash), b.ldap, b.saml)), 0o600); err != nil {
 			return nil, err
 		}
 		srv, err := startServer(ctx, o.server, cfgPath, server.addr)
@@ -254,6 +269,9 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		args := []string{"--issuer", b.issuer.url, "--bcrypt-hash", string(b.hash)}
 		if b.ldap != nil {
 			args = append(args, "--ldap-url", b.ldap.URL, "--ldap-ca-file", b.ldap.CAFile)
+		}
+		if b.saml != nil {
+			args = append(args, "--saml-cert", b.saml.certPath)
 		}
 		fl, err = startFloor(ctx, self, args)
 		if err != nil {
@@ -350,8 +368,8 @@ func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pid, conns int
 		if err == nil {
 			r.PeakRSSMiB = float64(after.HWMKiB) / 1024
 			if total > 0 {
-				// Includes the warm-up requests' CPU; they are ~10% of a run.
-				r.ServerCPUus = float64(after.CPUTicks-before.CPUTicks) * (1e6 / clkTck) / (total * (1 + b.opts.warmup.Seconds()/b.opts.duration.Seconds()))
+				// The server's CPU covers the warm-up requests too.
+				r.ServerCPUus = float64(after.CPUTicks-before.CPUTicks) * (1e6 / clkTck) / (total + float64(res.WarmupRequests))
 				r.DiskBytesPerReq = float64(after.WriteBytes-before.WriteBytes) / total
 				r.WriteBytesPerOK = float64(after.WriteChar-before.WriteChar) / total
 			}
@@ -531,16 +549,27 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "idbroker-bench config:", err)
 		return 1
 	}
-	fmt.Fprint(stdout, benchConfig(*listen, "http://"+*issuerListen, string(hash), nil))
+	fmt.Fprint(stdout, benchConfig(*listen, "http://"+*issuerListen, string(hash), nil, nil))
 	return 0
 }
 
 // benchConfig is the idbroker configuration the flows need: the bench
 // issuer registered in sts.oidc_providers, a role trusting it (and the
-// broker), a static user with a cheap hash, pprof on.
-func benchConfig(listen, issuerURL, hash string, dir *ldapDir) string {
+// broker), a static user with a cheap hash, pprof on; with idp, the bench
+// SAML IdP in sts.saml_providers and trusted by the role.
+func benchConfig(listen, issuerURL, hash string, dir *ldapDir, idp *samlIdP) string {
 	hostPath := strings.TrimPrefix(issuerURL, "http://")
-	var ldapProvider, ldapRule, ldapSTS string
+	var ldapProvider, ldapRule, ldapSTS, samlTrust, samlSTS string
+	if idp != nil {
+		samlTrust = fmt.Sprintf(`        - Sid: TrustBenchSAMLIdP
+          Effect: Allow
+          Principal: {Federated: %q}
+          Action: sts:AssumeRoleWithSAML
+          Condition:
+            StringEquals: {"SAML:aud": %q}
+`, samlProviderARN, samlRecipient)
+		samlSTS = fmt.Sprintf("  saml_providers:\n    - name: %s\n      metadata_file: %s\n", samlProviderName, idp.metadataPath)
+	}
 	if dir != nil {
 		ldapProvider = fmt.Sprintf(`  - name: %s
     type: ldap
@@ -589,13 +618,13 @@ providers:
           Action: sts:AssumeRoleWithWebIdentity
           Condition:
             StringEquals: {"%[8]s:aud": %[9]q}
-    policies:
+%[13]s    policies:
       - Version: "2012-10-17"
         Statement: [{Effect: Allow, Action: "sts:GetCallerIdentity", Resource: "*"}]
 sts:
   oidc_providers:
     - issuer: %[2]s
       client_ids: [%[9]s]
-%[12]s`, listen, issuerURL, hash, benchAccount, benchUser, benchRegion, benchRole, hostPath, benchAudience,
-		ldapProvider, ldapRule, ldapSTS)
+%[12]s%[14]s`, listen, issuerURL, hash, benchAccount, benchUser, benchRegion, benchRole, hostPath, benchAudience,
+		ldapProvider, ldapRule, ldapSTS, samlTrust, samlSTS)
 }
