@@ -2,8 +2,6 @@ package sts
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -238,42 +236,6 @@ func (s *Service) mapVerifyError(err error, peek *jwtPeek) *Error {
 	default:
 		return errInvalidIdentityToken("Invalid web identity token")
 	}
-}
-
-// jwtPeek is the unverified part of a JWT used for routing and messages.
-type jwtPeek struct {
-	Iss string
-	Exp *int64
-}
-
-// peekJWT reads iss (and exp) from a compact JWS without verifying it.
-// The token length is already capped by validation.
-func peekJWT(tok string) (*jwtPeek, error) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return nil, errors.New("not three segments")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, errors.New("payload is not base64url")
-	}
-	var claims struct {
-		Iss any `json:"iss"`
-		Exp any `json:"exp"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, errors.New("payload is not a JSON object")
-	}
-	iss, ok := claims.Iss.(string)
-	if !ok || iss == "" {
-		return nil, errors.New("no iss")
-	}
-	p := &jwtPeek{Iss: iss}
-	if f, ok := claims.Exp.(float64); ok && f > 0 && f < 1e12 {
-		e := int64(f)
-		p.Exp = &e
-	}
-	return p, nil
 }
 
 // tagsFromClaims reads session tags from the https://aws.amazon.com/tags
