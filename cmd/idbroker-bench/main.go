@@ -98,6 +98,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.noFloor, "no-floor", false, "do not run the floor servers")
 	fs.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "save CPU and allocation profiles of idbroker (needs server.pprof) here")
+	fs.Func("server-env", "KEY=VALUE added to the started server's environment (repeatable; e.g. GOMEMLIMIT=80MiB)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		o.serverEnv = append(o.serverEnv, v)
+		return nil
+	})
 	fs.StringVar(&o.note, "note", "", "free text recorded with the results (e.g. 'machine busy')")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -135,6 +142,7 @@ type options struct {
 	samlPool                   int
 	noFloor                    bool
 	jsonOut, profileDir, note  string
+	serverEnv                  []string
 }
 
 // bench is the shared state of one benchmark run.
@@ -156,16 +164,17 @@ type bench struct {
 
 // report is the whole output.
 type report struct {
-	Date        string  `json:"date"`
-	Commit      string  `json:"commit"`
-	CPUModel    string  `json:"cpu_model"`
-	Cores       int     `json:"cores"`
-	GoVersion   string  `json:"go_version"`
-	LoadStart   string  `json:"loadavg_start"`
-	LoadEnd     string  `json:"loadavg_end"`
-	Note        string  `json:"note,omitempty"`
-	DurationSec float64 `json:"duration_sec"`
-	Rows        []row   `json:"rows"`
+	Date        string   `json:"date"`
+	Commit      string   `json:"commit"`
+	CPUModel    string   `json:"cpu_model"`
+	Cores       int      `json:"cores"`
+	GoVersion   string   `json:"go_version"`
+	LoadStart   string   `json:"loadavg_start"`
+	LoadEnd     string   `json:"loadavg_end"`
+	Note        string   `json:"note,omitempty"`
+	ServerEnv   []string `json:"server_env,omitempty"`
+	DurationSec float64  `json:"duration_sec"`
+	Rows        []row    `json:"rows"`
 }
 
 // row is one flow x target x concurrency.
@@ -201,7 +210,7 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		}
 	}
 	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Commit: gitCommit(), CPUModel: cpuModel(),
-		Cores: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAvg(), Note: o.note,
+		Cores: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAvg(), Note: o.note, ServerEnv: o.serverEnv,
 		DurationSec: o.duration.Seconds()}
 
 	b := &bench{opts: o, log: log}
@@ -253,7 +262,7 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		if err := os.WriteFile(cfgPath, []byte(benchConfig(server.addr, b.issuer.url, string(b.hash), b.ldap, b.saml)), 0o600); err != nil {
 			return nil, err
 		}
-		srv, err := startServer(ctx, o.server, cfgPath, server.addr)
+		srv, err := startServer(ctx, o.server, cfgPath, server.addr, o.serverEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -462,6 +471,9 @@ func printTable(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "# %s  commit %s  %s x%d  %s  load %s -> %s\n", rep.Date, rep.Commit, rep.CPUModel, rep.Cores, rep.GoVersion, rep.LoadStart, rep.LoadEnd)
 	if rep.Note != "" {
 		fmt.Fprintf(w, "# note: %s\n", rep.Note)
+	}
+	if len(rep.ServerEnv) > 0 {
+		fmt.Fprintf(w, "# server environment: %s\n", strings.Join(rep.ServerEnv, " "))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "flow\ttarget\tconns\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\tpeak RSS MiB\tRSS start->end\tsrv CPU us/req\tdisk B/req\tof floor\tp99/floor\t")

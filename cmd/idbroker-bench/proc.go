@@ -173,8 +173,11 @@ func (c *child) stop() {
 
 // startServer runs the idbroker binary with the bench configuration and
 // waits until /healthz answers.
-func startServer(ctx context.Context, bin, configPath, addr string) (*child, error) {
+func startServer(ctx context.Context, bin, configPath, addr string, env []string) (*child, error) {
 	cmd := exec.CommandContext(ctx, bin, "serve", "--config", configPath)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
