@@ -370,6 +370,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 	return tok, nil
 }
 
+// b64url is the strict unpadded base64url decoding of JWS segments.
+var b64url = base64.RawURLEncoding.Strict()
+
 // compactJWS is a token split and decoded by precheck; the signature is
 // not yet verified.
 type compactJWS struct {
@@ -399,14 +402,14 @@ func precheck(raw, issuer string) (*compactJWS, error) {
 		if p == "" {
 			return nil, errorf(ErrInvalid, "empty JWS segment %d", i)
 		}
-		for j := 0; j < len(p); j++ {
-			c := p[j]
-			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return nil, errorf(ErrInvalid, "JWS segment %d is not base64url", i)
-			}
-		}
 	}
-	hb, err := base64.RawURLEncoding.Strict().DecodeString(parts[0])
+	// b64url refuses every byte outside the base64url alphabet, padding
+	// and non-zero trailing bits, except CR and LF, which the decoder
+	// skips: refuse those here.
+	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
+		return nil, errorf(ErrInvalid, "JWS segment is not base64url")
+	}
+	hb, err := b64url.DecodeString(parts[0])
 	if err != nil {
 		return nil, wrapErr(ErrInvalid, err, "header encoding")
 	}
@@ -434,7 +437,7 @@ func precheck(raw, issuer string) (*compactJWS, error) {
 	if err != nil || (present && (kid == "" || len(kid) > maxKIDBytes)) {
 		return nil, errorf(ErrInvalid, "kid is not a short non-empty string")
 	}
-	pb, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	pb, err := b64url.DecodeString(parts[1])
 	if err != nil {
 		return nil, wrapErr(ErrInvalid, err, "payload encoding")
 	}
@@ -446,7 +449,7 @@ func precheck(raw, issuer string) (*compactJWS, error) {
 	if err != nil || iss != issuer {
 		return nil, errorf(ErrInvalid, "issuer %s is not %s", quote(iss), issuer)
 	}
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	sig, err := b64url.DecodeString(parts[2])
 	if err != nil {
 		return nil, wrapErr(ErrInvalid, err, "signature encoding")
 	}

@@ -121,3 +121,31 @@ func TestVerifyOIDCClaimTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRefusesNonBase64URL: every byte outside the unpadded base64url
+// alphabet, in any segment, is refused before any key is used, including
+// CR and LF (which Go's base64 decoder would otherwise skip) and padding.
+func TestVerifyRefusesNonBase64URL(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{})
+	good := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	d1 := strings.IndexByte(good, '.')
+	d2 := d1 + 1 + strings.IndexByte(good[d1+1:], '.')
+	for _, pos := range []int{5, d1 + 5, d2 + 5, len(good)} {
+		for _, ins := range []string{"\n", "\r", "\r\n", " ", "=", "==", "+", "/", "\x00", "é", "%"} {
+			tok := good[:pos] + ins + good[pos:]
+			_, err := e.v.Verify(context.Background(), tok)
+			if err == nil {
+				t.Fatalf("%q inserted at %d: accepted", ins, pos)
+			}
+			if got := classOf(t, err); got != oidc.ErrInvalid {
+				t.Fatalf("%q inserted at %d: class %v", ins, pos, got)
+			}
+		}
+	}
+	if n := e.idp.Hits("jwks"); n > 1 {
+		t.Fatalf("malformed tokens caused JWKS fetches (%d)", n)
+	}
+}
