@@ -243,7 +243,7 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 	var body []byte
 	if r.Body != nil {
 		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		body, err = readBody(w, r)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -260,8 +260,7 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 		if r.Method != http.MethodPost {
 			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "A %s request must not have a body", r.Method)
 		}
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/x-www-form-urlencoded" {
+		if !isFormContentType(r.Header.Get("Content-Type")) {
 			return nil, newError(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Content-Type must be application/x-www-form-urlencoded")
 		}
 		form, err := url.ParseQuery(string(body))
@@ -302,6 +301,47 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 		return req, newError(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version %s", action, version)
 	}
 	return req, nil
+}
+
+// readBody reads the request body, at most MaxBodyBytes (a larger body
+// fails with *http.MaxBytesError). A declared Content-Length within the
+// limit is read into one buffer of that size instead of a growing one.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
+		// One byte more than declared, so that a body longer than its
+		// Content-Length (possible with a hand-built Request) is still read
+		// to the end as io.ReadAll would.
+		buf := make([]byte, 0, n+1)
+		for {
+			m, err := rd.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+			if len(buf) == cap(buf) {
+				rest, err := io.ReadAll(rd)
+				return append(buf, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(rd)
+}
+
+// isFormContentType reports whether a Content-Type header is
+// application/x-www-form-urlencoded (parameters allowed), as
+// mime.ParseMediaType would decide, without its allocations for the two
+// forms SDKs send.
+func isFormContentType(ct string) bool {
+	switch ct {
+	case "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8":
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 func remoteIP(r *http.Request) string {
@@ -430,11 +470,12 @@ func writeError(w http.ResponseWriter, e *Error, reqID string, asJSON bool) {
 }
 
 func writeBody(w http.ResponseWriter, status int, contentType, reqID string, body []byte) {
+	// Keys in canonical form (what Header.Set would store), set directly.
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("x-amzn-RequestId", reqID)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = []string{contentType}
+	h["X-Amzn-Requestid"] = []string{reqID}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = []string{"no-store"}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -49,9 +49,53 @@ func (v *validation) checkString(member, value string, required, sensitive bool,
 	if n > maxLen {
 		v.add(member, value, sensitive, "have length less than or equal to "+strconv.Itoa(maxLen))
 	}
-	if re != nil && !re.MatchString(value) {
+	if re != nil && !matchPattern(re, value) {
 		v.add(member, value, sensitive, "satisfy regular expression pattern: "+pattern)
 	}
+}
+
+// asciiClass is, for a pattern of the form ^[class]*$ or ^[class]+$, which
+// ASCII bytes the class admits, computed from the regexp itself. For a
+// non-empty all-ASCII string such a pattern matches exactly when every
+// byte is admitted; other strings go to the regexp.
+type asciiClass [128]bool
+
+func classOf(re *regexp.Regexp) *asciiClass {
+	var c asciiClass
+	for b := range c {
+		c[b] = re.MatchString(string(rune(b)))
+	}
+	return &c
+}
+
+var (
+	arnASCII         = classOf(arnCharsPattern)
+	sessionNameASCII = classOf(sessionNamePattern)
+)
+
+// matchPattern is re.MatchString(s), answered from the ASCII tables for
+// the two patterns on every request (role ARNs, session names).
+func matchPattern(re *regexp.Regexp, s string) bool {
+	var c *asciiClass
+	switch re {
+	case arnCharsPattern:
+		c = arnASCII
+	case sessionNamePattern:
+		c = sessionNameASCII
+	}
+	if c == nil || s == "" {
+		return re.MatchString(s)
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= utf8.RuneSelf {
+			return re.MatchString(s)
+		}
+		if !c[b] {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDuration parses the DurationSeconds wire value strictly (decimal
