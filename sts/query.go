@@ -397,7 +397,7 @@ func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJ
 		writeBody(w, http.StatusOK, "application/json", reqID, bytes.TrimRight(buf.Bytes(), "\n"))
 		return
 	}
-	b, ok := appendResultXML(make([]byte, 0, 1536), op, result, reqID)
+	b, ok := appendResultXML(make([]byte, 0, resultSizeHint(result)), op, result, reqID)
 	if !ok {
 		var err error
 		if b, err = encodeResultXML(op, result, reqID); err != nil {

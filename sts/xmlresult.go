@@ -70,6 +70,25 @@ func appendResultXML(dst []byte, op string, result any, reqID string) ([]byte, b
 	return dst, false
 }
 
+// resultSizeHint is the buffer size that holds a templated result without
+// growing when no field needs escaping.
+func resultSizeHint(result any) int {
+	const fixed = 768 // tags, namespace, request id, time
+	switch r := result.(type) {
+	case *AssumeRoleWithWebIdentityOutput:
+		if r != nil {
+			return fixed + len(r.Credentials.AccessKeyID) + len(r.Credentials.SecretAccessKey) + len(r.Credentials.SessionToken) +
+				len(r.SubjectFromWebIdentityToken) + len(r.AssumedRoleUser.AssumedRoleID) + len(r.AssumedRoleUser.Arn) +
+				len(r.Provider) + len(r.Audience) + len(r.SourceIdentity)
+		}
+	case *GetCallerIdentityOutput:
+		if r != nil {
+			return fixed + len(r.Arn) + len(r.UserID) + len(r.Account)
+		}
+	}
+	return fixed
+}
+
 // appendTimeXML renders t as encoding/xml does (time.Time's MarshalText:
 // RFC 3339 with nanoseconds). Years outside [0,9999] make MarshalText
 // fail; those are left to encoding/xml (ok = false).

@@ -92,6 +92,26 @@ func TestResultTemplateMatchesEncodingXML(t *testing.T) {
 	}
 }
 
+// TestResultSizeHint: the hint holds a result whose fields need no
+// escaping, so rendering does not grow the buffer.
+func TestResultSizeHint(t *testing.T) {
+	long := strings.Repeat("t", 4000)
+	for _, r := range []struct {
+		op  string
+		res any
+	}{
+		{actionWebIdentity, webOut("plain", nil, time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC))},
+		{actionWebIdentity, webOut(long, nil, time.Now())},
+		{"GetCallerIdentity", &GetCallerIdentityOutput{Arn: long, UserID: "u", Account: "123456789012"}},
+	} {
+		hint := resultSizeHint(r.res)
+		b, ok := appendResultXML(make([]byte, 0, hint), r.op, r.res, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+		if !ok || cap(b) != hint {
+			t.Errorf("%T: rendered %d bytes, hint %d, capacity now %d", r.res, len(b), hint, cap(b))
+		}
+	}
+}
+
 func TestResultTemplateFallsBack(t *testing.T) {
 	for _, tc := range []struct {
 		op     string
