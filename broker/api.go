@@ -110,16 +110,18 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
 		return
 	}
+	s.respondCredentials(w, r, id, req)
+}
+
+// respondCredentials maps the identity, picks the grants the request names
+// (role, roles) and issues them. With "roles" the answer is a JSON list.
+func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id providers.Identity, req credentialsRequest) {
 	wanted := req.Roles
 	if req.Role != "" {
 		wanted = append([]string{req.Role}, wanted...)
 	}
-	s.respondCredentials(w, r, id, wanted, time.Duration(req.DurationSeconds)*time.Second, len(req.Roles) > 0)
-}
-
-// respondCredentials maps the identity, picks the grants and issues them.
-// With asList the answer is a JSON list (the API's "roles" form).
-func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id providers.Identity, wanted []string, d time.Duration, asList bool) {
+	d := time.Duration(req.DurationSeconds) * time.Second
+	asList := len(req.Roles) > 0
 	ctx := r.Context()
 	dec := s.cfg.Mapper.Map(id)
 	grants, err := pickGrants(dec, wanted)

@@ -237,11 +237,7 @@ func (s *Server) serveAPIToken(w http.ResponseWriter, r *http.Request, p Provide
 		writeAPIError(w, http.StatusUnauthorized, "InvalidToken", "the ID token was refused")
 		return
 	}
-	wanted := req.Roles
-	if req.Role != "" {
-		wanted = append([]string{req.Role}, wanted...)
-	}
-	s.respondCredentials(w, r, id, wanted, time.Duration(req.DurationSeconds)*time.Second, len(req.Roles) > 0)
+	s.respondCredentials(w, r, id, req)
 }
 
 // sanitizeParam keeps an upstream error code printable and short for the log.

@@ -28,7 +28,9 @@ type app struct {
 	mapper  *mapping.Mapper
 	broker  *broker.Server
 	store   store.Store
-	close   func()
+	// providers are the upstream providers as built (the broker serves them).
+	providers []broker.Provider
+	close     func()
 }
 
 // secrets are the key material an app runs with.
@@ -82,6 +84,16 @@ func (c *fileConfig) roleARN(r roleConfig) string {
 		path = "/"
 	}
 	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", c.Partition, c.AccountID, path, r.Name)
+}
+
+// assembleOffline builds the app with throwaway keys and no logging, for
+// commands that inspect a configuration (config check, explain).
+func assembleOffline(cfg *fileConfig) (*app, error) {
+	sec, err := generateSecrets()
+	if err != nil {
+		return nil, err
+	}
+	return assemble(cfg, sec, slog.New(slog.DiscardHandler))
 }
 
 // assemble builds the STS, the mapper, the providers and the broker from a
@@ -262,7 +274,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, close: func() {
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, close: func() {
 		closeProviders(bps)
 		if ownStore {
 			_ = st.Close()

@@ -170,12 +170,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	sec, err := generateSecrets()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	a, err := assemble(cfg, sec, slog.New(slog.DiscardHandler))
+	a, err := assembleOffline(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "configuration problems:\n  - "+strings.ReplaceAll(err.Error(), "\n", "\n  - "))
 		return 1

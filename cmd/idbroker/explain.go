@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 )
@@ -73,12 +73,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 1
 		}
 	}
-	sec, err := generateSecrets()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	a, err := assemble(cfg, sec, slog.New(slog.DiscardHandler))
+	a, err := assembleOffline(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -87,7 +82,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if lookup {
 		lctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		id, err = lookupIdentity(lctx, a, sec, *provName, *user)
+		id, err = lookupIdentity(lctx, a, *provName, *user)
 		if err != nil {
 			fmt.Fprintln(stderr, "explain:", err)
 			return 1
@@ -144,32 +139,24 @@ func readIdentityFile(name string) (providers.Identity, error) {
 // configuration exactly as assemble builds it (same kind, same store and
 // keys), and closed before returning. Only providers implementing
 // providers.Lookuper can look users up.
-func lookupIdentity(ctx context.Context, a *app, sec *secrets, name, user string) (providers.Identity, error) {
-	var pc *providerConfig
-	var names []string
-	for i := range a.cfg.Providers {
-		names = append(names, a.cfg.Providers[i].Name)
-		if a.cfg.Providers[i].Name == name {
-			pc = &a.cfg.Providers[i]
+func lookupIdentity(ctx context.Context, a *app, name, user string) (providers.Identity, error) {
+	var (
+		p     *broker.Provider
+		names []string
+	)
+	for i := range a.providers {
+		names = append(names, a.providers[i].Name)
+		if a.providers[i].Name == name {
+			p = &a.providers[i]
 		}
 	}
-	if pc == nil {
+	if p == nil {
 		return providers.Identity{}, fmt.Errorf("no provider %q in the configuration (providers: %s)", name, strings.Join(names, ", "))
 	}
-	kind, ok := providerKinds()[pc.Type]
-	if !ok {
-		return providers.Identity{}, fmt.Errorf("provider %s: type %q is not supported", name, pc.Type)
-	}
-	impl, err := kind.build(buildEnv{cfg: a.cfg, log: slog.New(slog.DiscardHandler), publicURL: a.cfg.publicURL(), store: a.store, keys: sec.broker}, *pc)
-	if err != nil {
-		return providers.Identity{}, fmt.Errorf("provider %s: %w", name, err)
-	}
-	if c, ok := impl.(io.Closer); ok {
-		defer func() { _ = c.Close() }()
-	}
+	impl, pcType := p.Impl, p.Type
 	lk, ok := impl.(providers.Lookuper)
 	if !ok {
-		return providers.Identity{}, fmt.Errorf("provider %s (%s) cannot look users up; use --identity", name, pc.Type)
+		return providers.Identity{}, fmt.Errorf("provider %s (%s) cannot look users up; use --identity", name, pcType)
 	}
 	id, err := lk.Lookup(ctx, user)
 	switch {
