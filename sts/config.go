@@ -99,6 +99,8 @@ type Service struct {
 	issued atomic.Uint64
 	// sigKeys caches derived SigV4 signing keys (see signingKeyCache).
 	sigKeys signingKeyCache
+	// resultBufs recycles the buffers of template-rendered results (*[]byte).
+	resultBufs sync.Pool
 
 	mu      sync.RWMutex
 	actions map[string]ActionFunc // registered (broker-only) actions

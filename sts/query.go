@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -231,7 +232,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae, reqID, wantJSON)
 		return
 	}
-	writeResult(w, req.Action, result, reqID, wantJSON)
+	writeResult(w, req.Action, result, reqID, wantJSON, &s.resultBufs)
 }
 
 // parse reads and merges the parameters and checks Action and Version.
@@ -383,7 +384,10 @@ type responseMetadata struct {
 	RequestID string `xml:"RequestId" json:"RequestId"`
 }
 
-func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJSON bool) {
+// writeResult writes a successful result. bufs (may be nil) recycles the
+// buffers of templated XML results: ResponseWriter.Write has copied or sent
+// the bytes when it returns, and every use overwrites from the start.
+func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJSON bool, bufs *sync.Pool) {
 	var buf bytes.Buffer
 	if asJSON {
 		inner := map[string]any{op + "Result": result, "ResponseMetadata": responseMetadata{reqID}}
@@ -397,13 +401,33 @@ func writeResult(w http.ResponseWriter, op string, result any, reqID string, asJ
 		writeBody(w, http.StatusOK, "application/json", reqID, bytes.TrimRight(buf.Bytes(), "\n"))
 		return
 	}
-	b, ok := appendResultXML(make([]byte, 0, resultSizeHint(result)), op, result, reqID)
-	if !ok {
-		var err error
-		if b, err = encodeResultXML(op, result, reqID); err != nil {
-			writeError(w, errInternal(), reqID, asJSON)
-			return
+	hint := resultSizeHint(result)
+	var bp *[]byte
+	if bufs != nil {
+		bp, _ = bufs.Get().(*[]byte)
+	}
+	var start []byte
+	if bp != nil && cap(*bp) >= hint {
+		start = (*bp)[:0]
+	} else {
+		start = make([]byte, 0, hint)
+	}
+	b, ok := appendResultXML(start, op, result, reqID)
+	if ok {
+		writeBody(w, http.StatusOK, "text/xml", reqID, b)
+		if bufs != nil && cap(b) <= maxPooledResult {
+			if bp == nil {
+				bp = new([]byte)
+			}
+			*bp = b[:0]
+			bufs.Put(bp)
 		}
+		return
+	}
+	b, err := encodeResultXML(op, result, reqID)
+	if err != nil {
+		writeError(w, errInternal(), reqID, asJSON)
+		return
 	}
 	writeBody(w, http.StatusOK, "text/xml", reqID, b)
 }
@@ -449,6 +473,9 @@ type errorResponse struct {
 	Error     errorBody `xml:"Error" json:"Error"`
 	RequestID string    `xml:"RequestId" json:"RequestId"`
 }
+
+// maxPooledResult bounds the buffers kept for reuse.
+const maxPooledResult = 16 << 10
 
 func writeError(w http.ResponseWriter, e *Error, reqID string, asJSON bool) {
 	resp := errorResponse{Error: errorBody{Type: e.Type(), Code: e.Code, Message: e.Message}, RequestID: reqID}

@@ -3,7 +3,10 @@ package sts
 import (
 	"bytes"
 	"encoding/xml"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,4 +144,27 @@ func FuzzResultTemplate(f *testing.F) {
 		checkTemplate(t, actionWebIdentity, webOut(a, &packed, exp), b)
 		checkTemplate(t, "GetCallerIdentity", &GetCallerIdentityOutput{Arn: a, UserID: b, Account: a + b}, b)
 	})
+}
+
+// TestWriteResultPooledBuffers: a recycled buffer never carries bytes of an
+// earlier response (a long result, then a short one, then the JSON form).
+func TestWriteResultPooledBuffers(t *testing.T) {
+	var bufs sync.Pool
+	exp := time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC)
+	long := webOut(strings.Repeat("L", 5000), nil, exp)
+	short := &GetCallerIdentityOutput{Arn: "arn:aws:sts::1:assumed-role/r/s", UserID: "AROA:s", Account: "1"}
+	for i, tc := range []struct {
+		op  string
+		res any
+	}{{actionWebIdentity, long}, {"GetCallerIdentity", short}, {actionWebIdentity, webOut("x", nil, exp)}, {"GetCallerIdentity", short}} {
+		w := httptest.NewRecorder()
+		writeResult(w, tc.op, tc.res, "req", false, &bufs)
+		want, err := encodeResultXML(tc.op, tc.res, "req")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(w.Body.Bytes(), want) || w.Header().Get("Content-Length") != strconv.Itoa(len(want)) {
+			t.Fatalf("response %d differs from encoding/xml:\n got %q\nwant %q", i, w.Body.Bytes(), want)
+		}
+	}
 }
