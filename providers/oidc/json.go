@@ -249,6 +249,9 @@ func (p *parser) str() (string, error) {
 	}
 	p.pos = i + 1
 	if simple {
+		if s, ok := commonString(d[start+1 : i]); ok {
+			return s, nil
+		}
 		return string(d[start+1 : i]), nil
 	}
 	var s string
@@ -256,4 +259,62 @@ func (p *parser) str() (string, error) {
 		return "", errJSONSyntax
 	}
 	return s, nil
+}
+
+// commonString returns the constant for the header and claim names (and a
+// few values) every token repeats, so decoding them allocates nothing.
+func commonString(b []byte) (string, bool) {
+	switch string(b) { // no allocation: the compiler compares the bytes
+	case "alg":
+		return "alg", true
+	case "kid":
+		return "kid", true
+	case "typ":
+		return "typ", true
+	case "JWT":
+		return "JWT", true
+	case "RS256":
+		return "RS256", true
+	case "ES256":
+		return "ES256", true
+	case "iss":
+		return "iss", true
+	case "sub":
+		return "sub", true
+	case "aud":
+		return "aud", true
+	case "azp":
+		return "azp", true
+	case "exp":
+		return "exp", true
+	case "iat":
+		return "iat", true
+	case "nbf":
+		return "nbf", true
+	case "amr":
+		return "amr", true
+	case "jti":
+		return "jti", true
+	case "nonce":
+		return "nonce", true
+	case "at_hash":
+		return "at_hash", true
+	case "auth_time":
+		return "auth_time", true
+	case "email":
+		return "email", true
+	case "email_verified":
+		return "email_verified", true
+	case "name":
+		return "name", true
+	case "groups":
+		return "groups", true
+	case "preferred_username":
+		return "preferred_username", true
+	case "pwd":
+		return "pwd", true
+	case "mfa":
+		return "mfa", true
+	}
+	return "", false
 }
