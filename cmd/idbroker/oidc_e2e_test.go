@@ -507,8 +507,8 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 			hostileToken(t, corp.SignWith(evil, map[string]any{"kid": corp.CurrentKey().KID, "jku": sentinel.URL() + "/jwks.json", "x5u": sentinel.URL() + "/cert.pem"}, c))
 			return b.get(b.follow, cb.String())
 		}, 401, 1},
-		// An unknown kid is "no key after a JWKS refresh" for providers/oidc,
-		// which the broker reports as the provider's keys being unavailable.
+		// An unknown kid, with the issuer's key set fetched fine, is a
+		// refused token (not an outage).
 		{"jku and x5u to the sentinel, unknown kid", func(t *testing.T) page {
 			b, cb, auth := authorized(t, "corp", corp)
 			c := corp.Claims("test-client")
@@ -516,7 +516,7 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 			evil := corp.NewKey("RS256")
 			hostileToken(t, corp.SignWith(evil, map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json", "x5u": sentinel.URL() + "/cert.pem"}, c))
 			return b.get(b.follow, cb.String())
-		}, 503, 1},
+		}, 401, 1},
 		{"overage pointing at the sentinel without overage endpoint (other)", func(t *testing.T) page {
 			other.SetUser(map[string]any{"sub": "u-1", "_claim_names": map[string]any{"groups": "s"}, "_claim_sources": map[string]any{"s": map[string]any{"endpoint": sentinel.URL()}}})
 			t.Cleanup(func() {
@@ -766,9 +766,9 @@ func TestOIDCTokenExchange(t *testing.T) {
 		{"iat in the future", "corp", corp.Sign(future), 401, "InvalidToken"},
 		{"token of other posted as corp", "corp", other.Sign(otherForCorp), 401, "InvalidToken"},
 		{"token of corp posted as other", "other", corp.Sign(mobile("ops")), 401, "InvalidToken"},
-		{"corp-signed token claiming other's issuer", "other", corp.Sign(forgedIss), 503, "ProviderUnavailable"},
+		{"corp-signed token claiming other's issuer", "other", corp.Sign(forgedIss), 401, "InvalidToken"},
 		{"evil key with jku and x5u to the sentinel", "corp", corp.SignWith(evil, map[string]any{"kid": corp.CurrentKey().KID, "jku": sentinel.URL() + "/jwks.json", "x5u": sentinel.URL() + "/x.pem"}, mobile("ops")), 401, "InvalidToken"},
-		{"evil key with unknown kid, jku and x5u to the sentinel", "corp", corp.SignWith(evil, map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json", "x5u": sentinel.URL() + "/x.pem"}, mobile("ops")), 503, "ProviderUnavailable"},
+		{"evil key with unknown kid, jku and x5u to the sentinel", "corp", corp.SignWith(evil, map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json", "x5u": sentinel.URL() + "/x.pem"}, mobile("ops")), 401, "InvalidToken"},
 		{"jwk header with the evil key", "corp", corp.SignWith(evil, map[string]any{"kid": corp.CurrentKey().KID, "jwk": oidctest.JWK(evil)}, mobile("ops")), 401, "InvalidToken"},
 		{"overage to the sentinel (no access token to resolve it)", "corp", corp.Sign(overage), 401, "InvalidToken"},
 		{"duplicate groups claim in another case", "corp", corp.Sign(dupGroups), 200, ""},

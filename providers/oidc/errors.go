@@ -28,8 +28,8 @@ var (
 	// exp lies in the past (beyond the clock skew).
 	ErrExpired = errors.New("token expired")
 	// ErrKeyUnavailable means the issuer's keys could not be obtained:
-	// discovery or JWKS unreachable, too slow, too large or malformed, or the
-	// token's kid is unknown even after a refresh.
+	// discovery or JWKS unreachable, too slow, too large or malformed. (A kid
+	// missing from a key set just obtained is ErrInvalid.)
 	ErrKeyUnavailable = errors.New("verification key unavailable")
 	// ErrAudience means the token was not issued for one of the configured
 	// client IDs (aud, or azp when there are several audiences).

@@ -248,6 +248,15 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 	if len(cands) > 0 && usable {
 		return cands, nil
 	}
+	if err != nil && !errors.Is(err, errThrottled) {
+		return nil, wrapErr(ErrKeyUnavailable, err, "no key for kid %s", quote(kid))
+	}
+	if usable2 {
+		// The issuer's current key set was obtained and does not hold this
+		// kid: the token is not one of the issuer's (a forgery, or signed by
+		// a retired key), not an outage.
+		return nil, errorf(ErrInvalid, "no key for kid %s in the issuer's current key set", quote(kid))
+	}
 	if err != nil {
 		return nil, wrapErr(ErrKeyUnavailable, err, "no key for kid %s", quote(kid))
 	}

@@ -219,33 +219,33 @@ func TestVerifyRejects(t *testing.T) {
 			return e.idp.SignWith(evil, hdr(nil), with(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() }))
 		}, oidc.ErrInvalid},
 		// OIDC-04 unknown kid.
-		{"unknown kid", func() string { return e.idp.SignWith(evil, hdr(map[string]any{"kid": "does-not-exist"}), base()) }, oidc.ErrKeyUnavailable},
+		{"unknown kid", func() string { return e.idp.SignWith(evil, hdr(map[string]any{"kid": "does-not-exist"}), base()) }, oidc.ErrInvalid},
 		{"no kid, several keys", func() string {
 			return e.idp.SignWith(k, map[string]any{"typ": "JWT"}, base())
-		}, oidc.ErrKeyUnavailable},
+		}, oidc.ErrInvalid},
 		// OIDC-05 header injection; sentinel must see nothing.
 		{"jku to sentinel", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json"}), base())
-		}, oidc.ErrKeyUnavailable},
+		}, oidc.ErrInvalid},
 		{"x5u to sentinel", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "x5u": sentinel.URL() + "/cert.pem"}), base())
-		}, oidc.ErrKeyUnavailable},
+		}, oidc.ErrInvalid},
 		{"embedded jwk", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jwk": oidctest.JWK(evil)}), base())
-		}, oidc.ErrKeyUnavailable},
+		}, oidc.ErrInvalid},
 		{"embedded jwk under good kid", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"jwk": oidctest.JWK(evil)}), base())
 		}, oidc.ErrInvalid},
 		// OIDC-06 kid as injection.
 		{"kid path traversal", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "../../../../dev/null"}), base())
-		}, oidc.ErrKeyUnavailable},
+		}, oidc.ErrInvalid},
 		{"kid 1KiB", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 1<<10)}), base())
 		}, oidc.ErrInvalid},
 		{"kid not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"kid": 7}), base()) }, oidc.ErrInvalid},
 		// OIDC-08 cross-provider keys.
-		{"kid of another issuer", func() string { return other.Sign(base()) }, oidc.ErrKeyUnavailable},
+		{"kid of another issuer", func() string { return other.Sign(base()) }, oidc.ErrInvalid},
 		{"valid token of another issuer", func() string { return other.Sign(other.Claims(clientID)) }, oidc.ErrInvalid},
 		// OIDC-09 time claims.
 		{"expired", func() string {
@@ -562,8 +562,8 @@ func TestVerifyUnknownKidFlood(t *testing.T) {
 	}
 	close(errs)
 	for err := range errs {
-		if err == nil || !errors.Is(err, oidc.ErrKeyUnavailable) {
-			t.Fatalf("want ErrKeyUnavailable, got %v", err)
+		if err == nil || !errors.Is(err, oidc.ErrInvalid) {
+			t.Fatalf("want ErrInvalid, got %v", err)
 		}
 	}
 	if h := e.idp.Hits(oidctest.JWKS); h > 2 {
@@ -601,7 +601,7 @@ func TestVerifyKeyRotation(t *testing.T) {
 	e.idp.RemoveKey(k1.KID)
 	time.Sleep(150 * time.Millisecond)
 	unknown := e.idp.SignWith(e.idp.NewKey("RS256"), map[string]any{"kid": "k-unknown"}, e.claims(nil))
-	if _, err := e.v.Verify(context.Background(), unknown); !errors.Is(err, oidc.ErrKeyUnavailable) {
+	if _, err := e.v.Verify(context.Background(), unknown); !errors.Is(err, oidc.ErrInvalid) {
 		t.Fatalf("unknown kid: %v", err)
 	}
 	if _, err := e.v.Verify(context.Background(), t1); err == nil {
@@ -617,8 +617,8 @@ func TestVerifyDuplicateKid(t *testing.T) {
 	e.idp.AddKey(twin)
 	for _, key := range []oidctest.Key{k, twin} {
 		raw := e.idp.SignWith(key, map[string]any{"kid": k.KID}, e.claims(nil))
-		if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrKeyUnavailable) {
-			t.Errorf("ambiguous kid: want ErrKeyUnavailable, got %v", err)
+		if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrInvalid) {
+			t.Errorf("ambiguous kid: want ErrInvalid, got %v", err)
 		}
 	}
 }
