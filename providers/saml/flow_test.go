@@ -222,6 +222,11 @@ func TestHostileDocuments(t *testing.T) {
 	defer sentinel.Close()
 	f := newFixture(t, nil)
 	good := string(samltest.XML(t, f.build(t, nil)))
+	// A Response-signed variant, for attributes the Response signature covers.
+	signedResp := string(samltest.XML(t, f.build(t, func(s *samltest.ResponseSpec) { s.Sign = samltest.SignResponse })))
+	onRoot := func(doc, attrs string) string {
+		return strings.Replace(doc, "<samlp:Response ", "<samlp:Response "+attrs+" ", 1)
+	}
 	deep := strings.Repeat("<a>", 100000) + strings.Repeat("</a>", 100000)
 	cases := map[string]struct {
 		doc  string
@@ -232,16 +237,42 @@ func TestHostileDocuments(t *testing.T) {
 		"SAML-42 file entity":          {`<!DOCTYPE r [<!ENTITY heh SYSTEM "file:///etc/passwd">]>` + strings.Replace(good, userID, "&heh;", 1), saml.ErrMalformed},
 		"SAML-28 DOCTYPE differential": {`<!DOCTYPE response SYSTEM 'x"><!--'>` + good + `<![CDATA[-->` + good + `<!--]]>-->`, saml.ErrMalformed},
 		"SAML-27 colon attribute":      {strings.Replace(good, "<samlp:Response ", `<samlp:Response ::foo="bar" `, 1), saml.ErrMalformed},
-		"SAML-30 trailing garbage":     {good + "<x/>", saml.ErrMalformed},
-		"SAML-30 leading garbage":      {"garbage" + good, saml.ErrMalformed},
-		"SAML-44 deep nesting":         {strings.Replace(good, userID, deep, 1), saml.ErrMalformed},
-		"SAML-44 wide tree":            {strings.Replace(good, userID, strings.Repeat("<a/>", 60000), 1), saml.ErrMalformed},
-		"processing instruction":       {strings.Replace(good, "<samlp:Response ", "<?evil x?><samlp:Response ", 1), saml.ErrMalformed},
-		"not SAML":                     {"<html/>", saml.ErrMalformed},
-		"SAML-43 oversized decoded":    {"<a>" + strings.Repeat("x", 1<<20) + "</a>", saml.ErrTooLarge},
+		// Names encoding/xml's RawToken tolerates (it leaves them whole in
+		// Local) but that are not well-formed QNames.
+		"SAML-27 colon-only attribute name":                  {onRoot(good, `:="v"`), saml.ErrMalformed},
+		"SAML-27 empty prefix declaration":                   {onRoot(good, `xmlns:="y"`), saml.ErrMalformed},
+		"SAML-27 empty prefix attribute":                     {onRoot(good, `:foo="v"`), saml.ErrMalformed},
+		"SAML-27 empty local part":                           {onRoot(good, `foo:="v"`), saml.ErrMalformed},
+		"SAML-27 colon-only element name":                    {strings.Replace(good, "</samlp:Status>", "<:/></samlp:Status>", 1), saml.ErrMalformed},
+		"SAML-27 prefix undeclared (XML 1.1)":                {onRoot(good, `xmlns:evil=""`), saml.ErrMalformed},
+		"SAML-27 prefix xmlns declared":                      {onRoot(good, `xmlns:xmlns="urn:x"`), saml.ErrMalformed},
+		"SAML-27 prefix xml rebound":                         {onRoot(good, `xmlns:xml="urn:x"`), saml.ErrMalformed},
+		"SAML-27 duplicate Destination (signed)":             {onRoot(signedResp, `Destination="https://evil.example/acs"`), saml.ErrMalformed},
+		"SAML-27 duplicate Destination, same value (signed)": {onRoot(signedResp, `Destination="`+f.prov.ACSURL()+`"`), saml.ErrMalformed},
+		"SAML-27 duplicate InResponseTo (signed)":            {onRoot(signedResp, `InResponseTo="REQ-ATTACKER"`), saml.ErrMalformed},
+		"SAML-27 duplicate InResponseTo (assertion signed)":  {onRoot(good, `InResponseTo="REQ1"`), saml.ErrMalformed},
+		"SAML-27 duplicate prefixed attribute":               {onRoot(good, `xmlns:e="urn:e" e:a="1" e:a="2"`), saml.ErrMalformed},
+		"SAML-27 duplicate by namespace URI":                 {onRoot(good, `xmlns:e="urn:e" xmlns:f="urn:e" e:a="1" f:a="2"`), saml.ErrMalformed},
+		"SAML-27 duplicate namespace declaration":            {onRoot(good, `xmlns:e="urn:e" xmlns:e="urn:f"`), saml.ErrMalformed},
+		"SAML-30 trailing garbage":                           {good + "<x/>", saml.ErrMalformed},
+		"SAML-30 leading garbage":                            {"garbage" + good, saml.ErrMalformed},
+		"SAML-44 deep nesting":                               {strings.Replace(good, userID, deep, 1), saml.ErrMalformed},
+		"SAML-44 wide tree":                                  {strings.Replace(good, userID, strings.Repeat("<a/>", 60000), 1), saml.ErrMalformed},
+		"processing instruction":                             {strings.Replace(good, "<samlp:Response ", "<?evil x?><samlp:Response ", 1), saml.ErrMalformed},
+		"not SAML":                                           {"<html/>", saml.ErrMalformed},
+		"SAML-43 oversized decoded":                          {"<a>" + strings.Repeat("x", 1<<20) + "</a>", saml.ErrTooLarge},
+	}
+	// Each case gets its own provider (and replay cache) trusting the same
+	// IdP, so an acceptance shows as such rather than as a replay.
+	fresh := func(t *testing.T) *fixture { return newFixtureIdP(t, "corp", f.idp, nil) }
+	for name, doc := range map[string]string{"assertion signed": good, "response signed": signedResp} {
+		if _, _, err := fresh(t).post(t, samltest.Encode([]byte(doc)), []string{"REQ1"}, ""); err != nil {
+			t.Fatalf("untouched baseline (%s) rejected: %v", name, err)
+		}
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			f := fresh(t)
 			start := time.Now()
 			id, _, err := f.post(t, samltest.Encode([]byte(c.doc)), []string{"REQ1"}, "")
 			f.expectReject(t, id, err, c.want)

@@ -28,7 +28,10 @@ const (
 // any DTD or other directive (so no entities, external or internal), any
 // processing instruction other than the XML declaration, text or a second
 // element outside the root, nesting deeper than maxDepth, more than maxElements
-// elements, and anything Go's encoding/xml does not round-trip (xrv).
+// elements, names that are not well-formed qualified names, duplicate
+// attributes (by raw name or by namespace URI and local name), namespace
+// declarations that XML 1.0 forbids, and anything Go's encoding/xml does not
+// round-trip (xrv).
 func preflight(doc []byte, limit int) error {
 	if len(doc) > limit {
 		return fail(ErrTooLarge, "document is %d bytes, limit %d", len(doc), limit)
@@ -37,6 +40,7 @@ func preflight(doc []byte, limit int) error {
 	d.Strict = true
 	depth, elements, roots := 0, 0, 0
 	first := true
+	var scope nsScope
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -64,11 +68,15 @@ func preflight(doc []byte, limit int) error {
 			if len(t.Attr) > maxAttrsPerEl {
 				return fail(ErrMalformed, "more than %d attributes on one element", maxAttrsPerEl)
 			}
+			if err := scope.push(t); err != nil {
+				return err
+			}
 		case xml.EndElement:
 			depth--
 			if depth < 0 {
 				return fail(ErrMalformed, "unbalanced end element")
 			}
+			scope.pop()
 		case xml.Directive:
 			return fail(ErrMalformed, "DTD or other directive refused")
 		case xml.ProcInst:
@@ -92,6 +100,102 @@ func preflight(doc []byte, limit int) error {
 		return fail(ErrMalformed, "xml does not round-trip")
 	}
 	return nil
+}
+
+// Namespace names fixed by the Namespaces in XML recommendation.
+const (
+	nsXML   = "http://www.w3.org/XML/1998/namespace"
+	nsXMLNS = "http://www.w3.org/2000/xmlns/"
+)
+
+// nsScope tracks the in-scope prefix bindings of the elements preflight is
+// inside, so that attributes can be compared by namespace URI.
+type nsScope struct {
+	bindings []nsBinding // declarations of all open elements, outermost first
+	marks    []int       // len(bindings) before each open element's declarations
+}
+
+type nsBinding struct{ prefix, uri string }
+
+// qname reports whether n is a well-formed QName as RawToken splits it:
+// encoding/xml leaves the whole name in Local when the prefix or the local
+// part is empty (":", ":a", "a:", "xmlns:"), so a colon there, or an empty
+// Local, is a malformed name.
+func qname(n xml.Name) bool {
+	return n.Local != "" && !strings.Contains(n.Local, ":") && !strings.Contains(n.Space, ":")
+}
+
+// push checks the names, namespace declarations and attribute uniqueness of
+// one start element and opens its scope. The checks are quadratic in the
+// number of attributes, which the caller has already capped at maxAttrsPerEl.
+func (s *nsScope) push(t xml.StartElement) error {
+	if !qname(t.Name) {
+		return fail(ErrMalformed, "malformed element name")
+	}
+	s.marks = append(s.marks, len(s.bindings))
+	for _, a := range t.Attr {
+		if !qname(a.Name) {
+			return fail(ErrMalformed, "malformed attribute name")
+		}
+		switch {
+		case a.Name.Space == "xmlns":
+			// XML 1.0 has no prefix undeclaration, and the reserved
+			// prefixes may not be (re)bound to anything else.
+			if a.Value == "" {
+				return fail(ErrMalformed, "empty namespace prefix declaration")
+			}
+			if a.Name.Local == "xmlns" || (a.Name.Local == "xml") != (a.Value == nsXML) || a.Value == nsXMLNS {
+				return fail(ErrMalformed, "reserved namespace prefix or name rebound")
+			}
+			s.bindings = append(s.bindings, nsBinding{a.Name.Local, a.Value})
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			if a.Value == nsXML || a.Value == nsXMLNS {
+				return fail(ErrMalformed, "reserved namespace name as default namespace")
+			}
+		}
+	}
+	for i, a := range t.Attr {
+		ai := s.resolve(a.Name)
+		for _, b := range t.Attr[:i] {
+			if a.Name == b.Name {
+				return fail(ErrMalformed, "duplicate attribute (same name)")
+			}
+			if ai == s.resolve(b.Name) {
+				return fail(ErrMalformed, "duplicate attribute (same namespace and local name)")
+			}
+		}
+	}
+	return nil
+}
+
+// pop closes the innermost element's scope.
+func (s *nsScope) pop() {
+	if n := len(s.marks); n > 0 {
+		s.bindings = s.bindings[:s.marks[n-1]]
+		s.marks = s.marks[:n-1]
+	}
+}
+
+// resolve returns an attribute's expanded name: unprefixed attributes are in
+// no namespace; an undeclared prefix stays distinct from every namespace URI.
+func (s *nsScope) resolve(n xml.Name) xml.Name {
+	switch n.Space {
+	case "":
+		if n.Local == "xmlns" {
+			return xml.Name{Space: nsXMLNS}
+		}
+		return n
+	case "xml":
+		return xml.Name{Space: nsXML, Local: n.Local}
+	case "xmlns":
+		return xml.Name{Space: nsXMLNS, Local: n.Local}
+	}
+	for i := len(s.bindings) - 1; i >= 0; i-- {
+		if s.bindings[i].prefix == n.Space {
+			return xml.Name{Space: s.bindings[i].uri, Local: n.Local}
+		}
+	}
+	return xml.Name{Space: "\x00undeclared:" + n.Space, Local: n.Local}
 }
 
 // parseTree runs preflight and returns the etree root.
