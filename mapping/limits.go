@@ -58,9 +58,18 @@ func ValidateTagKey(k string) error {
 	return nil
 }
 
-// ValidateTagValue checks a session tag value: 0–256 characters of the tag alphabet.
+// ValidateTagValue checks a session tag value: 0–256 characters of the tag
+// alphabet, not starting with "aws:" in any case (the STS refuses such a
+// value in a web-identity or SAML session, so the mapping must too, or explain
+// and config check would promise a grant the login cannot get).
 func ValidateTagValue(v string) error {
-	return checkTagText("tag value", v, 0, MaxTagValueLen)
+	if err := checkTagText("tag value", v, 0, MaxTagValueLen); err != nil {
+		return err
+	}
+	if strings.HasPrefix(strings.ToLower(v), "aws:") {
+		return fmt.Errorf("tag value %s uses the reserved prefix aws:", quote(v))
+	}
+	return nil
 }
 
 // ValidateTags checks a whole tag set and its transitive keys.

@@ -75,6 +75,9 @@ session_tags: {dept: '{{ index .Attributes "department" }}', who: "{{ .Username 
 			want{dropped: "257 characters, AWS allows 0 to 256"}},
 		{"10 KB template output drops", `session_tags: {b: '{{ index .Attributes "big" }}{{ index .Attributes "big" }}'}`, base,
 			want{dropped: "output longer than 4096 bytes"}},
+		{"tag value with the reserved aws: prefix drops (the STS would refuse it)", `session_tags: {d: '{{ index .Attributes "department" }}'}`,
+			with(func(id *providers.Identity) { id.Attributes["department"] = []string{"AWS:eng"} }),
+			want{dropped: "reserved prefix aws:"}},
 		{"tag value with newline drops", `session_tags: {d: '{{ index .Attributes "department" }}'}`,
 			with(func(id *providers.Identity) { id.Attributes["department"] = []string{"eng\nadmin"} }),
 			want{dropped: `contains '\n'`}},
@@ -345,6 +348,7 @@ func TestLimits(t *testing.T) {
 		{ValidateTagValue, "", true}, {ValidateTagValue, strings.Repeat("v", 256), true}, {ValidateTagValue, strings.Repeat("v", 257), false},
 		{ValidateTagValue, "Ünïcödé 漢字 ٣", true}, {ValidateTagValue, "a\u00a0b", true}, {ValidateTagValue, "a;b", false},
 		{ValidateTagValue, "a\u200bb", false}, {ValidateTagValue, "a\u202eb", false},
+		{ValidateTagValue, "aws:eng", false}, {ValidateTagValue, "AWS:eng", false}, {ValidateTagValue, "eng:aws:x", true},
 	} {
 		err := c.fn(c.in)
 		if (err == nil) != c.want {
