@@ -437,6 +437,10 @@ func SafeRelayState(rs string) string {
 	return rs
 }
 
+// AttrNameIDFormat is the Identity.Attributes key holding the Format of the
+// assertion's NameID (absent when the NameID has no Format).
+const AttrNameIDFormat = "saml:nameid_format"
+
 // identity maps a verified assertion to providers.Identity.
 func (p *Provider) identity(a *Assertion) providers.Identity {
 	attrs := map[string][]string{}
@@ -456,6 +460,13 @@ func (p *Provider) identity(a *Assertion) providers.Identity {
 			}
 		}
 		return ""
+	}
+	// The NameID Format rides in Attributes under a reserved key (Identity
+	// has no field for it); it always reflects the NameID, never an IdP
+	// attribute that happens to carry the same name.
+	delete(attrs, AttrNameIDFormat)
+	if a.NameIDFormat != "" {
+		attrs[AttrNameIDFormat] = []string{a.NameIDFormat}
 	}
 	id := providers.Identity{
 		Provider:   p.name,

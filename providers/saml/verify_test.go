@@ -18,6 +18,9 @@ func TestBaselineAccepted(t *testing.T) {
 		f := newFixture(t, nil)
 		doc := f.build(t, func(s *samltest.ResponseSpec) {
 			s.Sign = sign
+			s.NameIDFormat = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+			// An IdP attribute may not pose as the NameID Format.
+			s.Attributes = append(s.Attributes, samltest.Attribute{Name: saml.AttrNameIDFormat, Values: []string{"urn:evil"}})
 			s.SessionNotOnOrAfter = f.now.Add(8 * time.Hour)
 			s.AuthnContextClassRef = "https://refeds.org/profile/mfa"
 			s.Attributes = append(s.Attributes, samltest.Attribute{Name: "displayName", Values: []string{"Alice A."}})
@@ -38,6 +41,38 @@ func TestBaselineAccepted(t *testing.T) {
 		if got := id.Attributes["mail"]; len(got) != 1 || id.Attributes["urn:oid:0.9.2342.19200300100.1.3"][0] != "alice@corp.example" {
 			t.Fatalf("attributes by Name and FriendlyName: %v", id.Attributes)
 		}
+		if got := id.Attributes[saml.AttrNameIDFormat]; len(got) != 1 || got[0] != "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" {
+			t.Fatalf("NameID format: %v", got)
+		}
+	}
+}
+
+func TestNameIDFormat(t *testing.T) {
+	for _, c := range []struct{ format, want string }{
+		{"", "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"}, // the builder's default
+		{"urn:oasis:names:tc:SAML:2.0:nameid-format:transient", "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"},
+		{"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"},
+	} {
+		f := newFixture(t, nil)
+		id, err := f.postDoc(t, f.build(t, func(s *samltest.ResponseSpec) { s.NameIDFormat = c.format }))
+		if err != nil {
+			t.Fatalf("%q: %v", c.format, err)
+		}
+		if got := id.Attributes[saml.AttrNameIDFormat]; len(got) != 1 || got[0] != c.want {
+			t.Fatalf("%q: NameID format %v, want %q", c.format, got, c.want)
+		}
+	}
+	// No Format attribute on the NameID: no key (and none from an IdP attribute).
+	f := newFixture(t, nil)
+	id, err := f.postDoc(t, f.build(t, func(s *samltest.ResponseSpec) {
+		s.Attributes = append(s.Attributes, samltest.Attribute{Name: saml.AttrNameIDFormat, Values: []string{"urn:evil"}})
+		s.Modify = func(_, a *etree.Element) { a.FindElement(".//NameID").RemoveAttr("Format") }
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := id.Attributes[saml.AttrNameIDFormat]; ok {
+		t.Fatalf("NameID without Format: attribute %v", got)
 	}
 }
 
