@@ -46,6 +46,8 @@ type apiErrorBody struct {
 	Code    string   `json:"code"`
 	Message string   `json:"message"`
 	Roles   []string `json:"roles,omitempty"`
+	// RequestID ties a server-side failure to the broker's log.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -103,11 +105,18 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.passwordLogin(ctx, p, pa, req.Username, req.Password, clientIP(r))
 	if err != nil {
-		if errors.Is(err, providers.ErrUnavailable) {
+		switch kind, rid := s.loginFailed(ctx, p, err); kind {
+		case failUnavailable:
 			writeAPIError(w, http.StatusServiceUnavailable, "ProviderUnavailable", "the identity provider cannot be reached; try again later")
-			return
+		case failMisconfigured:
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Code: "ProviderMisconfigured",
+				Message: "the identity provider is misconfigured; this is not a wrong password: tell the administrator", RequestID: rid}})
+		case failInternal:
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Code: "InternalError",
+				Message: "the login could not be completed", RequestID: rid}})
+		default:
+			writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
 		}
-		writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
 		return
 	}
 	s.respondCredentials(w, r, id, req)

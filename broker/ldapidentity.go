@@ -32,6 +32,10 @@ type LDAPIdentityResult struct {
 const (
 	msgLDAPAuthFailed  = "Authentication failed: invalid LDAPUsername or LDAPPassword."
 	msgLDAPUnavailable = "The identity provider could not be reached. Try again later."
+	// A misconfigured directory is the operator's problem, not a wrong
+	// password: the user is told so and the details are logged at ERROR.
+	msgLDAPMisconfigured = "The identity provider is misconfigured; the login could not be checked. Tell the administrator."
+	msgLDAPInternal      = "The login could not be completed."
 )
 
 // LDAPIdentityAction returns the STS Query API action
@@ -95,8 +99,13 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 
 	id, err := s.passwordLogin(ctx, p, pa, username, password, req.SourceIP)
 	if err != nil {
-		if errors.Is(err, providers.ErrUnavailable) {
+		switch kind, rid := s.loginFailed(ctx, p, err); kind {
+		case failUnavailable:
 			return nil, stsErr(http.StatusServiceUnavailable, "ServiceUnavailable", msgLDAPUnavailable)
+		case failMisconfigured:
+			return nil, stsErr(http.StatusInternalServerError, "InternalFailure", msgLDAPMisconfigured+" (broker request id "+rid+")")
+		case failInternal:
+			return nil, stsErr(http.StatusInternalServerError, "InternalFailure", msgLDAPInternal+" (broker request id "+rid+")")
 		}
 		return nil, stsErr(http.StatusForbidden, "AccessDenied", msgLDAPAuthFailed)
 	}

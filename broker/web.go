@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -138,14 +139,70 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	id, err := s.passwordLogin(ctx, p, pa, username, password, clientIP(r))
 	if err != nil {
+		kind, rid := s.loginFailed(ctx, p, err)
+		switch kind {
+		case failMisconfigured, failInternal:
+			// Not the user's fault: a plain page, no form to retry with.
+			msg := "This sign-in method is misconfigured."
+			if kind == failInternal {
+				msg = "Something went wrong."
+			}
+			s.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Title": "Sign-in failed", "Message": msg,
+				"Hint": "Your password was not the problem. Try again later, or tell your administrator.", "RequestID": rid})
+			return
+		}
 		msg, status := "Invalid username or password.", http.StatusUnauthorized
-		if errors.Is(err, providers.ErrUnavailable) {
+		if kind == failUnavailable {
 			msg, status = "The identity provider cannot be reached right now. Try again later.", http.StatusServiceUnavailable
 		}
 		s.render(w, status, "login.html", map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r), "Error": msg, "Username": username})
 		return
 	}
 	s.continueLogin(w, r, id)
+}
+
+// loginFailure is the kind of a refused password login, which decides the
+// answer: the user's fault (401/403), an outage (503) or the broker's
+// (500).
+type loginFailure int
+
+const (
+	// failInvalid: unknown user, wrong or empty password, locked account.
+	failInvalid loginFailure = iota
+	// failUnavailable: the provider (or the login-protection store) cannot
+	// be reached or did not answer in time.
+	failUnavailable
+	// failMisconfigured: the provider is misconfigured (providers.ErrConfiguration:
+	// a user search matching several entries, a referral, a refused service bind).
+	failMisconfigured
+	// failInternal: an error wrapping none of the providers' sentinels.
+	failInternal
+)
+
+// loginFailed classifies a refused password login and logs what the
+// operator must act on: a misconfiguration or an unexpected error at ERROR,
+// an outage at WARN (the refusal itself is audited by passwordLogin). It
+// returns the kind and a request id that the answer quotes and the log
+// carries. The error chains logged never hold a password: providers do not
+// put one in an error.
+func (s *Server) loginFailed(ctx context.Context, p Provider, err error) (loginFailure, string) {
+	rid := uuid.NewString()
+	switch {
+	case errors.Is(err, providers.ErrInvalidCredentials):
+		return failInvalid, rid
+	case errors.Is(err, providers.ErrConfiguration):
+		s.log.ErrorContext(ctx, "password login failed: the provider is misconfigured",
+			slog.String("request_id", rid), slog.String("provider", p.Name), slog.Any("err", err))
+		return failMisconfigured, rid
+	case errors.Is(err, providers.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		s.log.WarnContext(ctx, "password login failed: the provider is unavailable",
+			slog.String("request_id", rid), slog.String("provider", p.Name), slog.Any("err", err))
+		return failUnavailable, rid
+	default:
+		s.log.ErrorContext(ctx, "password login failed: unexpected error",
+			slog.String("request_id", rid), slog.String("provider", p.Name), slog.Any("err", err))
+		return failInternal, rid
+	}
 }
 
 // continueLogin maps a freshly authenticated identity and either issues the

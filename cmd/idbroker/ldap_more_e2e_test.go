@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idbroker/idbroker/ldapauth/ldaptest"
+)
+
+// ldapMovedDN is a referral entry added to a private slapd: searches based
+// at or under it are answered with a referral (never followed).
+const ldapMovedDN = "ou=moved," + ldaptest.BaseDN
+
+// addReferralEntry adds ldapMovedDN (objectClass referral) as the rootDN.
+func addReferralEntry(t *testing.T, srv *ldaptest.Server) {
+	t.Helper()
+	l, err := ldap.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Bind(ldaptest.RootDN, ldaptest.RootPassword); err != nil {
+		t.Fatal(err)
+	}
+	add := ldap.NewAddRequest(ldapMovedDN, nil)
+	add.Attribute("objectClass", []string{"referral", "extensibleObject"})
+	add.Attribute("ou", []string{"moved"})
+	add.Attribute("ref", []string{"ldap://127.0.0.1:1/" + ldapMovedDN})
+	if err := l.Add(add); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLDAPMisconfigurationIsNotAWrongPassword: a user search matching two
+// entries (the seeded "twin", with the user base at the directory root) and
+// a user base that answers with a referral are the operator's problem: the
+// STS action answers 500 InternalFailure, the JSON API 500
+// ProviderMisconfigured, the browser a plain error page; the broker logs an
+// ERROR with the reason; nothing is issued and no password is logged.
+func TestLDAPMisconfigurationIsNotAWrongPassword(t *testing.T) {
+	// Each case has its own slapd: the referral entry would also answer a
+	// search at the directory root with a reference.
+	userBase := func(base string, referral bool) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			srv := ldaptest.Start(t)
+			if referral {
+				addReferralEntry(t, srv)
+			}
+			good := ldapProviderBlock(srv.LDAPSURL, srv.CAFile, "")
+			block := strings.Replace(good, `base_dn: "`+ldaptest.PeopleDN+`"`, `base_dn: "`+base+`"`, 1)
+			if block == good {
+				t.Fatal("the provider block was not changed")
+			}
+			return block
+		}
+	}
+	tests := []struct {
+		name       string
+		block      func(t *testing.T) string
+		user, pass string
+		reason     string
+	}{
+		{"two entries for one user", userBase(ldaptest.BaseDN, false), ldaptest.Twin.UID, ldaptest.Twin.Password, "matched 2 entries"},
+		{"referral", userBase(ldapMovedDN, true), ldaptest.Bob.UID, ldaptest.Bob.Password, "referral"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, ldapConfig(tc.block(t), "login_protection: {user_threshold: 2}\n"))
+			before := ldapIssued(t, ts.URL)
+
+			// Repeated: a misconfiguration must not lock the account either.
+			for range 3 {
+				a := callLDAPIdentity(t, ts.URL, url.Values{"LDAPUsername": {tc.user}, "LDAPPassword": {tc.pass}})
+				if a.status != 500 || a.code != "InternalFailure" || !strings.Contains(a.message, "misconfigured") || a.creds.secret != "" {
+					t.Fatalf("STS: %d %s", a.status, a.body)
+				}
+			}
+			status, out := apiLogin(t, ts.URL, map[string]any{"provider": "corp", "username": tc.user, "password": tc.pass})
+			if e, _ := out["error"].(map[string]any); status != 500 || e["code"] != "ProviderMisconfigured" || e["request_id"] == "" {
+				t.Fatalf("API: %d %v", status, out)
+			}
+			b := newBrowser(t, ts.URL)
+			_, form := b.get("/login/corp")
+			status, page, _ := b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {tc.user}, "password": {tc.pass}}, nil)
+			if status != 500 || !strings.Contains(page, "misconfigured") || strings.Contains(page, "Invalid username or password") || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
+				t.Fatalf("browser: %d\n%s", status, page)
+			}
+
+			if n := ldapIssued(t, ts.URL); n != before {
+				t.Errorf("%d credentials issued", n-before)
+			}
+			errorLines := 0
+			for _, l := range strings.Split(ts.Logs.String(), "\n") {
+				var e map[string]any
+				if json.Unmarshal([]byte(l), &e) != nil || e["level"] != "ERROR" {
+					continue
+				}
+				if strings.Contains(l, "misconfigured") && strings.Contains(l, tc.reason) {
+					errorLines++
+				}
+			}
+			if errorLines != 5 {
+				t.Errorf("%d ERROR lines naming %q, want 5 (one per request):\n%s", errorLines, tc.reason, ts.Logs)
+			}
+			if strings.Contains(ts.Logs.String(), `"event":"login.locked"`) {
+				t.Error("a misconfiguration locked the account")
+			}
+			ts.assertNoSecrets(t, allPasswords()...)
+		})
+	}
+}
