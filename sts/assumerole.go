@@ -43,7 +43,8 @@ type Tag struct {
 }
 
 // AssumeRoleInput are the AssumeRole request parameters. An empty string
-// means "absent".
+// means "absent" (the Query API binding tells an empty parameter, as in
+// "ExternalId=", from an absent one: the empty one fails its minimum length).
 type AssumeRoleInput struct {
 	RoleArn, RoleSessionName string
 	Policy                   string
@@ -57,10 +58,21 @@ type AssumeRoleInput struct {
 	TokenCode         string
 	SourceIdentity    string
 	// SourceIP is the client address (aws:SourceIp); SecureTransport says
-	// whether the request came over TLS (aws:SecureTransport).
+	// whether the request came over TLS (aws:SecureTransport; see
+	// SecureTransport).
 	SourceIP        string
 	SecureTransport bool
+	// RequestedRegion is the region of the request's SigV4 credential scope
+	// (aws:RequestedRegion); "" means the STS's configured region.
+	RequestedRegion string
+
+	// empty: parameters sent empty on the wire (set by the Query API binding).
+	empty emptyParams
 }
+
+// assumeRoleParams are the AssumeRole string parameters with a length
+// constraint, in wire spelling.
+var assumeRoleParams = []string{"RoleArn", "RoleSessionName", "Policy", "ExternalId", "SerialNumber", "TokenCode", "SourceIdentity"}
 
 // AssumeRoleOutput is the AssumeRoleResult.
 type AssumeRoleOutput struct {
@@ -105,9 +117,9 @@ func (v *validation) checkTags(member string, tags []Tag) {
 	}
 	for i, t := range tags {
 		pfx := member + "." + strconv.Itoa(i+1) + ".member."
-		if t.Key != "" {
-			v.checkString(pfx+"key", t.Key, true, false, 1, 128, tagKeyPattern, patternTagKey)
-		}
+		// Key is required: a member without one was refused as null when
+		// the request was read, so an empty Key here was sent empty.
+		v.checkParam(pfx+"key", t.Key, true, true, false, 1, 128, tagKeyPattern, patternTagKey)
 		if n := utf8.RuneCountInString(t.Value); n > 256 {
 			v.add(pfx+"value", t.Value, false, "have length less than or equal to 256")
 		}
@@ -130,7 +142,8 @@ func (v *validation) checkTransitiveKeys(keys []string) {
 		v.add("transitiveTagKeys", "["+strings.Join(keys, ", ")+"]", false, "have length less than or equal to 50")
 	}
 	for i, k := range keys {
-		v.checkString("transitiveTagKeys."+strconv.Itoa(i+1)+".member", k, true, false, 1, 128, tagKeyPattern, patternTagKey)
+		// A list member is always present; an empty one was sent empty.
+		v.checkParam("transitiveTagKeys."+strconv.Itoa(i+1)+".member", k, true, true, false, 1, 128, tagKeyPattern, patternTagKey)
 	}
 }
 
@@ -148,9 +161,9 @@ func (v *validation) checkDurationRange(d *int32, lo, hi int) {
 	}
 }
 
-func (v *validation) checkMFA(serial, code string) {
-	v.checkString("serialNumber", serial, false, false, 9, 256, serialNumberPattern, patternSerialNumber)
-	if code != "" {
+func (v *validation) checkMFA(serial, code string, empty emptyParams) {
+	v.checkParam("serialNumber", serial, empty.present("SerialNumber", serial), false, false, 9, 256, serialNumberPattern, patternSerialNumber)
+	if empty.present("TokenCode", code) {
 		if utf8.RuneCountInString(code) != 6 {
 			if len(code) < 6 {
 				v.add("tokenCode", code, false, "have length greater than or equal to 6")
@@ -165,21 +178,22 @@ func (v *validation) checkMFA(serial, code string) {
 }
 
 func validateAssumeRoleInput(in *AssumeRoleInput, v *validation) error {
-	v.checkString("roleArn", in.RoleArn, true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkString("roleSessionName", in.RoleSessionName, true, false, 2, 64, sessionNamePattern, patternSessionName)
-	v.checkString("policy", in.Policy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	e := in.empty
+	v.checkParam("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true, false, 20, 2048, arnCharsPattern, patternARN)
+	v.checkParam("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true, false, 2, 64, sessionNamePattern, patternSessionName)
+	v.checkParam("policy", in.Policy, e.present("Policy", in.Policy), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
 	v.checkPolicyArns(in.PolicyArns)
 	v.checkDuration(in.DurationSeconds)
 	v.checkTags("tags", in.Tags)
 	v.checkTransitiveKeys(in.TransitiveTagKeys)
-	v.checkString("externalId", in.ExternalId, false, false, 2, 1224, externalIDPattern, patternExternalID)
-	v.checkMFA(in.SerialNumber, in.TokenCode)
-	v.checkString("sourceIdentity", in.SourceIdentity, false, false, 2, 64, sessionNamePattern, patternSessionName)
+	v.checkParam("externalId", in.ExternalId, e.present("ExternalId", in.ExternalId), false, false, 2, 1224, externalIDPattern, patternExternalID)
+	v.checkMFA(in.SerialNumber, in.TokenCode, e)
+	v.checkParam("sourceIdentity", in.SourceIdentity, e.present("SourceIdentity", in.SourceIdentity), false, false, 2, 64, sessionNamePattern, patternSessionName)
 	return v.err()
 }
 
 func (s *Service) handleAssumeRole(ctx context.Context, req *Request) (any, error) {
-	caller, err := s.Authenticate(req.HTTP, req.Body())
+	caller, region, err := s.authenticate(req.HTTP, req.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +207,9 @@ func (s *Service) handleAssumeRole(ctx context.Context, req *Request) (any, erro
 		TokenCode:       req.Get("TokenCode"),
 		SourceIdentity:  req.Get("SourceIdentity"),
 		SourceIP:        req.SourceIP,
-		SecureTransport: req.HTTP != nil && req.HTTP.TLS != nil,
+		SecureTransport: req.SecureTransport,
+		RequestedRegion: region,
+		empty:           emptyParamsOf(req, assumeRoleParams...),
 	}
 	if raw, ok := req.Lookup("DurationSeconds"); ok {
 		in.DurationSeconds = parseDuration(raw, &v)
@@ -309,7 +325,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	if in.SourceIP != "" {
 		pctx.Set("aws:SourceIp", in.SourceIP)
 	}
-	pctx.Set("aws:SecureTransport", strconv.FormatBool(in.SecureTransport))
+	s.setTransportKeys(pctx, in.SecureTransport, in.RequestedRegion)
 	actions := []string{"sts:AssumeRole"}
 	if len(tags) > 0 {
 		actions = append(actions, "sts:TagSession")
@@ -353,7 +369,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	if duration > r.maxDuration {
 		return nil, s.deny(ctx, ev, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), "")
 	}
-	packed, err := packedPolicySize(in.Policy, in.PolicyArns, tags)
+	packed, err := checkPackedSize(in.Policy, in.PolicyArns, tags)
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
@@ -394,7 +410,8 @@ func (s *Service) handleGetAccessKeyInfo(ctx context.Context, req *Request) (any
 		return nil, err
 	}
 	var v validation
-	v.checkString("accessKeyId", req.Get("AccessKeyId"), true, false, 16, 128, accessKeyPattern, patternAccessKey)
+	akid, present := req.Lookup("AccessKeyId")
+	v.checkParam("accessKeyId", akid, present, true, false, 16, 128, accessKeyPattern, patternAccessKey)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -415,7 +432,7 @@ func (s *Service) handleGetSessionToken(ctx context.Context, req *Request) (any,
 		d = parseDuration(raw, &v)
 	}
 	v.checkDurationRange(d, minDuration, maxUserTokenDuration)
-	v.checkMFA(req.Get("SerialNumber"), req.Get("TokenCode"))
+	v.checkMFA(req.Get("SerialNumber"), req.Get("TokenCode"), emptyParamsOf(req, "SerialNumber", "TokenCode"))
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -433,8 +450,10 @@ func (s *Service) handleGetFederationToken(ctx context.Context, req *Request) (a
 	if raw, ok := req.Lookup("DurationSeconds"); ok {
 		d = parseDuration(raw, &v)
 	}
-	v.checkString("name", req.Get("Name"), true, false, 2, 32, sessionNamePattern, patternSessionName)
-	v.checkString("policy", req.Get("Policy"), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	name, hasName := req.Lookup("Name")
+	v.checkParam("name", name, hasName, true, false, 2, 32, sessionNamePattern, patternSessionName)
+	doc, hasPolicy := req.Lookup("Policy")
+	v.checkParam("policy", doc, hasPolicy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
 	arns, err := policyArnsParam(req)
 	if err != nil {
 		return nil, err
@@ -456,16 +475,21 @@ func (s *Service) handleGetFederationToken(ctx context.Context, req *Request) (a
 // messages, so a caller allowed to decode always gets
 // InvalidAuthorizationMessageException.
 func (s *Service) handleDecodeAuthorizationMessage(ctx context.Context, req *Request) (any, error) {
-	sess, err := s.Authenticate(req.HTTP, req.Body())
+	sess, region, err := s.authenticate(req.HTTP, req.Body())
 	if err != nil {
 		return nil, err
 	}
 	var v validation
-	v.checkString("encodedMessage", req.Get("EncodedMessage"), true, false, 1, 10240, nil, "")
+	msg, present := req.Lookup("EncodedMessage")
+	v.checkParam("encodedMessage", msg, present, true, false, 1, 10240, nil, "")
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	res, err := s.Authorize(sess, "sts:DecodeAuthorizationMessage", "*", map[string][]string{"aws:SourceIp": {req.SourceIP}})
+	res, err := s.Authorize(sess, "sts:DecodeAuthorizationMessage", "*", map[string][]string{
+		"aws:SourceIp":        {req.SourceIP},
+		"aws:SecureTransport": {strconv.FormatBool(req.SecureTransport)},
+		"aws:RequestedRegion": {region},
+	})
 	if err != nil || res.Decision != policy.Allow {
 		return nil, errAccessDenied("User: " + sess.AssumedRoleARN() + " is not authorized to perform: sts:DecodeAuthorizationMessage")
 	}

@@ -15,7 +15,10 @@ import (
 // (inline Policy and PolicyArns), explicit deny winning (STS-SPEC §7.5).
 //
 // ctx carries the request's context keys (aws:SourceIp, aws:SecureTransport,
-// aws:RequestedRegion, aws:RequestTag/..., service keys). Keys that describe
+// aws:RequestedRegion, aws:RequestTag/..., service keys). aws:SecureTransport
+// is "true" only when ctx says so (any other or no value is "false": a
+// request is not taken to have used TLS unless the caller knows it did);
+// aws:RequestedRegion defaults to the STS's configured region. Keys that describe
 // the principal are always taken from the session and override ctx:
 // aws:userid, aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
 // aws:PrincipalTag/*, aws:TokenIssueTime, aws:MultiFactorAuthPresent,
@@ -35,12 +38,23 @@ func (s *Service) Authorize(sess *Session, action, resource string, ctx map[stri
 		return policy.Result{Decision: policy.ImplicitDeny}, err
 	}
 	pctx := policy.NewContext()
+	secure, region := false, ""
 	for k, vals := range ctx {
-		if isPrincipalKey(k) {
+		switch {
+		case isPrincipalKey(k):
+			continue
+		case strings.EqualFold(k, "aws:SecureTransport"):
+			secure = len(vals) == 1 && strings.EqualFold(vals[0], "true")
+			continue
+		case strings.EqualFold(k, "aws:RequestedRegion"):
+			if len(vals) == 1 {
+				region = vals[0]
+			}
 			continue
 		}
 		pctx.Set(k, vals...)
 	}
+	s.setTransportKeys(pctx, secure, region)
 	s.fillSessionContext(pctx, sess, s.now().UTC())
 	return policy.Authorize(&policy.Request{Action: action, Resource: resource, Context: pctx}, roleP, sessP), nil
 }
@@ -55,15 +69,42 @@ func (s *Service) sessionPolicySet(sess *Session) (rolePolicies, sessionPolicies
 	if sess.Policy == "" && len(sess.PolicyARNs) == 0 {
 		return r.policies, nil, nil
 	}
-	sp, _, err := s.sessionPolicies(sess.Policy, sess.PolicyARNs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sts: session policies: %w", err)
+	sp := make([]*policy.Policy, 0, 1+len(sess.PolicyARNs))
+	if sess.Policy != "" {
+		// The same session presents the same policy on every request:
+		// compile it once (the token is authentic, so only sessions this
+		// STS minted reach the cache).
+		p, err := s.policyCache().Parse([]byte(sess.Policy), policy.Identity, sessionPolicyName)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sts: session policy: %w", err)
+		}
+		sp = append(sp, p)
 	}
-	if sp == nil {
-		sp = []*policy.Policy{}
+	for _, arn := range sess.PolicyARNs {
+		p, ok := s.managed[arn]
+		if !ok {
+			return nil, nil, fmt.Errorf("sts: session policy %s is not configured", arn)
+		}
+		sp = append(sp, p)
 	}
 	return r.policies, sp, nil
 }
+
+// sessionPolicyName labels an inline session policy in Match.Policy.
+const sessionPolicyName = "session policy"
+
+// sessionPolicyCacheSize bounds the compiled session policies kept: a
+// 2048-character policy compiles to some tens of KB.
+const sessionPolicyCacheSize = 512
+
+// sessionPolicyCache holds compiled inline session policies, keyed by the
+// SHA-256 of their text and kind. It is shared by the Services of the
+// process (a compiled policy depends only on its text and kind) until the
+// Service struct carries its own (see policyCache).
+var sessionPolicyCache = policy.NewCache(sessionPolicyCacheSize)
+
+// policyCache is the cache of compiled session policies of s.
+func (s *Service) policyCache() *policy.Cache { return sessionPolicyCache }
 
 // principalKeyPrefixes are context keys that describe the principal; they
 // come only from the session (lower case).

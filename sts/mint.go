@@ -1,21 +1,13 @@
 package sts
 
 import (
-	"bytes"
-	"compress/flate"
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/idbroker/idbroker/sts/policy"
 )
-
-// packedBudget is the compressed size (bytes) of session policy, policy
-// ARNs and tags that counts as 100% PackedPolicySize. AWS does not publish
-// its packing; this estimate is ceil(100 * deflated / packedBudget).
-const packedBudget = 2048
 
 type mintParams struct {
 	role                        *role
@@ -72,7 +64,7 @@ func (s *Service) sessionPolicies(doc string, arns []string) ([]*policy.Policy, 
 		if err != nil {
 			return nil, nil, errMalformedPolicy(err.Error())
 		}
-		p.SetName("session policy")
+		p.SetName(sessionPolicyName)
 		out = append(out, p)
 	}
 	var resolved []string
@@ -87,33 +79,10 @@ func (s *Service) sessionPolicies(doc string, arns []string) ([]*policy.Policy, 
 	return out, resolved, nil
 }
 
-// packedPolicySize estimates the packed size percentage; over 100 is
-// PackedPolicyTooLarge.
-func packedPolicySize(doc string, arns []string, tags map[string]string) (int, error) {
-	var plain bytes.Buffer
-	plain.WriteString(doc)
-	for _, a := range arns {
-		plain.WriteString("\x00" + a)
-	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		plain.WriteString("\x00" + k + "=" + tags[k])
-	}
-	if plain.Len() == 0 {
-		return 0, nil
-	}
-	var packed bytes.Buffer
-	w, err := flate.NewWriter(&packed, flate.BestCompression)
-	if err != nil {
-		return 0, fmt.Errorf("sts: packed size: %w", err)
-	}
-	_, _ = w.Write(plain.Bytes())
-	_ = w.Close()
-	pct := (packed.Len()*100 + packedBudget - 1) / packedBudget
+// checkPackedSize is the PackedPolicySize of a session (policy.PackedSize);
+// over 100 it is PackedPolicyTooLarge.
+func checkPackedSize(doc string, arns []string, tags map[string]string) (int, error) {
+	pct := policy.PackedSize(doc, arns, tags)
 	if pct > 100 {
 		return pct, newError(http.StatusBadRequest, "PackedPolicyTooLarge",
 			"Packed size of session policies and session tags exceeds the limit (%d%% of allowed)", pct)

@@ -46,6 +46,9 @@ type Request struct {
 	RequestID string
 	// SourceIP is the client address (the connection's remote address).
 	SourceIP string
+	// SecureTransport says whether the client's request came over TLS
+	// (aws:SecureTransport): see SecureTransport.
+	SecureTransport bool
 	// HTTP is the raw request; its body has been consumed (see Body).
 	HTTP   *http.Request
 	params url.Values
@@ -236,6 +239,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // parse reads and merges the parameters and checks Action and Version.
+// MalformedQueryString is HTTP 404, as in AWS's common errors (STS-SPEC §3).
 func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string) (*Request, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET, POST")
@@ -250,23 +254,23 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 			if errors.As(err, &mbe) {
 				return nil, newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body must not exceed %d bytes", MaxBodyBytes)
 			}
-			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "Could not read the request body")
+			return nil, newError(http.StatusNotFound, "MalformedQueryString", "Could not read the request body")
 		}
 	}
 	params, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, newError(http.StatusBadRequest, "MalformedQueryString", "The query string is malformed")
+		return nil, newError(http.StatusNotFound, "MalformedQueryString", "The query string is malformed")
 	}
 	if len(body) > 0 {
 		if r.Method != http.MethodPost {
-			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "A %s request must not have a body", r.Method)
+			return nil, newError(http.StatusNotFound, "MalformedQueryString", "A %s request must not have a body", r.Method)
 		}
 		if !isFormContentType(r.Header.Get("Content-Type")) {
 			return nil, newError(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Content-Type must be application/x-www-form-urlencoded")
 		}
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, newError(http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form")
+			return nil, newError(http.StatusNotFound, "MalformedQueryString", "The request body is not a valid form")
 		}
 		if len(params) == 0 {
 			params = form // the usual POST: nothing to merge
@@ -288,7 +292,7 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request, reqID, ip string
 			}
 		}
 	}
-	req := &Request{RequestID: reqID, SourceIP: ip, HTTP: r, params: params, body: body}
+	req := &Request{RequestID: reqID, SourceIP: ip, SecureTransport: SecureTransport(r), HTTP: r, params: params, body: body}
 	action, ok := req.Lookup("Action")
 	if !ok || action == "" {
 		return nil, newError(http.StatusBadRequest, "MissingAction", "Missing Action")

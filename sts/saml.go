@@ -125,6 +125,9 @@ type samlProvider struct {
 }
 
 // AssumeRoleWithSAMLInput are the AssumeRoleWithSAML request parameters.
+// An empty string means "absent" (the Query API binding tells an empty
+// parameter, as in "Policy=", from an absent one: the empty one fails its
+// minimum length).
 type AssumeRoleWithSAMLInput struct {
 	RoleArn, PrincipalArn, SAMLAssertion string
 	Policy                               string
@@ -133,7 +136,18 @@ type AssumeRoleWithSAMLInput struct {
 	DurationSeconds *int32
 	// SourceIP is the client address for aws:SourceIp (optional).
 	SourceIP string
+	// SecureTransport says whether the client's request came over TLS
+	// (aws:SecureTransport; see SecureTransport). aws:RequestedRegion of
+	// this unsigned action is the STS's configured region.
+	SecureTransport bool
+
+	// empty: parameters sent empty on the wire (set by the Query API binding).
+	empty emptyParams
 }
+
+// samlParams are the AssumeRoleWithSAML string parameters with a length
+// constraint, in wire spelling.
+var samlParams = []string{"RoleArn", "PrincipalArn", "SAMLAssertion", "Policy"}
 
 // AssumeRoleWithSAMLOutput is the AssumeRoleWithSAMLResult.
 type AssumeRoleWithSAMLOutput struct {
@@ -177,11 +191,13 @@ func SubjectType(format string) string {
 func (s *Service) handleAssumeRoleWithSAML(ctx context.Context, req *Request) (any, error) {
 	var v validation
 	in := &AssumeRoleWithSAMLInput{
-		RoleArn:       req.Get("RoleArn"),
-		PrincipalArn:  req.Get("PrincipalArn"),
-		SAMLAssertion: req.Get("SAMLAssertion"),
-		Policy:        req.Get("Policy"),
-		SourceIP:      req.SourceIP,
+		RoleArn:         req.Get("RoleArn"),
+		PrincipalArn:    req.Get("PrincipalArn"),
+		SAMLAssertion:   req.Get("SAMLAssertion"),
+		Policy:          req.Get("Policy"),
+		SourceIP:        req.SourceIP,
+		SecureTransport: req.SecureTransport,
+		empty:           emptyParamsOf(req, samlParams...),
 	}
 	if raw, ok := req.Lookup("DurationSeconds"); ok {
 		in.DurationSeconds = parseDuration(raw, &v)
@@ -211,10 +227,11 @@ func policyArnsParam(req *Request) ([]string, error) {
 
 func validateSAMLInput(in *AssumeRoleWithSAMLInput) error {
 	var v validation
-	v.checkString("roleArn", in.RoleArn, true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkString("principalArn", in.PrincipalArn, true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkString("sAMLAssertion", in.SAMLAssertion, true, true, 4, maxSAMLLen, nil, "")
-	v.checkString("policy", in.Policy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	e := in.empty
+	v.checkParam("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true, false, 20, 2048, arnCharsPattern, patternARN)
+	v.checkParam("principalArn", in.PrincipalArn, e.present("PrincipalArn", in.PrincipalArn), true, false, 20, 2048, arnCharsPattern, patternARN)
+	v.checkParam("sAMLAssertion", in.SAMLAssertion, e.present("SAMLAssertion", in.SAMLAssertion), true, true, 4, maxSAMLLen, nil, "")
+	v.checkParam("policy", in.Policy, e.present("Policy", in.Policy), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
 	v.checkDuration(in.DurationSeconds)
 	v.checkPolicyArns(in.PolicyArns)
 	return v.err()
@@ -299,6 +316,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	if in.SourceIP != "" {
 		pctx.Set("aws:SourceIp", in.SourceIP)
 	}
+	s.setTransportKeys(pctx, in.SecureTransport, "")
 	hasTags := len(attrs.tags) > 0 || len(attrs.transitive) > 0
 	setRequestTagKeys(pctx, attrs.tags, attrs.transitive)
 	if attrs.sourceIdentity != "" {
@@ -337,7 +355,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		}
 		duration = min(duration, left)
 	}
-	packed, err := packedPolicySize(in.Policy, in.PolicyArns, attrs.tags)
+	packed, err := checkPackedSize(in.Policy, in.PolicyArns, attrs.tags)
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}

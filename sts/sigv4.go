@@ -42,24 +42,31 @@ type sigV4Parts struct {
 // MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
 // ExpiredToken, SignatureDoesNotMatch, RequestExpired.
 func (s *Service) Authenticate(r *http.Request, body []byte) (*Session, error) {
+	sess, _, err := s.authenticate(r, body)
+	return sess, err
+}
+
+// authenticate is Authenticate that also returns the region of the
+// signature's credential scope: the request's aws:RequestedRegion.
+func (s *Service) authenticate(r *http.Request, body []byte) (*Session, string, error) {
 	p, err := parseSigV4(r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	now := s.now().UTC()
 	if err := checkSigV4Time(p, now); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !p.tokenPresent {
-		return nil, errInvalidClientToken()
+		return nil, "", errInvalidClientToken()
 	}
 	claims, key, err := s.openSession(p.akid, p.token, now)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	payloadHash, err := payloadHash(r, p, body)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	canonical := canonicalRequest(r, p, payloadHash)
 	scope := p.date + "/" + p.region + "/" + p.service + "/" + p.terminator
@@ -73,12 +80,12 @@ func (s *Service) Authenticate(r *http.Request, body []byte) (*Session, error) {
 	want := hmacSHA256(k, []byte(sts))
 	got, err := hex.DecodeString(p.signature)
 	if err != nil || !hmac.Equal(want, got) {
-		return nil, errSignatureMismatch("")
+		return nil, "", errSignatureMismatch("")
 	}
 	if !cached {
 		s.sigKeys.put(kid, k)
 	}
-	return claims.session(), nil
+	return claims.session(), p.region, nil
 }
 
 func parseSigV4(r *http.Request) (*sigV4Parts, error) {

@@ -75,7 +75,9 @@ func (s *Session) AssumedRoleARN() string {
 }
 
 // AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request
-// parameters. An empty string means "absent".
+// parameters. An empty string means "absent" (the Query API binding tells
+// an empty parameter, as in "Policy=", from an absent one: the empty one
+// fails its minimum length).
 type AssumeRoleWithWebIdentityInput struct {
 	RoleArn          string
 	RoleSessionName  string
@@ -87,6 +89,13 @@ type AssumeRoleWithWebIdentityInput struct {
 	DurationSeconds *int32
 	// SourceIP is the client address for aws:SourceIp (optional).
 	SourceIP string
+	// SecureTransport says whether the client's request came over TLS
+	// (aws:SecureTransport; see SecureTransport). aws:RequestedRegion of
+	// this unsigned action is the STS's configured region.
+	SecureTransport bool
+
+	// empty: parameters sent empty on the wire (set by the Query API binding).
+	empty emptyParams
 }
 
 // AssumeRoleWithWebIdentityOutput is the AssumeRoleWithWebIdentityResult.

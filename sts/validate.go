@@ -34,9 +34,19 @@ const (
 )
 
 // checkString applies the model's length and pattern constraints to an
-// optional or required string member; "" means absent.
+// optional or required string member; "" means absent. Query API handlers
+// use checkParam, which tells an absent member from an empty one.
 func (v *validation) checkString(member, value string, required, sensitive bool, minLen, maxLen int, re *regexp.Regexp, pattern string) {
-	if value == "" {
+	v.checkParam(member, value, value != "", required, sensitive, minLen, maxLen, re, pattern)
+}
+
+// checkParam is checkString for a member whose presence is known: an
+// absent member is null (an error only when required); a present one —
+// even empty, as "Policy=" on the wire — must satisfy the length and
+// pattern constraints: AWS refuses an empty Policy with "Member must have
+// length greater than or equal to 1" (and the pattern), not as absent.
+func (v *validation) checkParam(member, value string, present, required, sensitive bool, minLen, maxLen int, re *regexp.Regexp, pattern string) {
+	if !present {
 		if required {
 			v.null(member)
 		}
@@ -133,6 +143,30 @@ func (v *validation) checkPolicyArns(arns []string) {
 		v.add("policyArns", "["+strings.Join(arns, ", ")+"]", false, "have length less than or equal to 10")
 	}
 	for i, arn := range arns {
-		v.checkString("policyArns."+strconv.Itoa(i+1)+".member.arn", arn, true, false, 20, 2048, arnCharsPattern, patternARN)
+		// A member exists only where its arn was sent: an empty one was sent empty.
+		v.checkParam("policyArns."+strconv.Itoa(i+1)+".member.arn", arn, true, true, false, 20, 2048, arnCharsPattern, patternARN)
 	}
 }
+
+// emptyParams names the parameters a Query API request sent with an empty
+// value ("Policy=", "ExternalId="): present, so they must satisfy the
+// member's minimum length and pattern instead of counting as absent. It is
+// nil for in-process callers, for whom "" means absent.
+type emptyParams map[string]bool
+
+// emptyParamsOf records which of names req sent with an empty value.
+func emptyParamsOf(req *Request, names ...string) emptyParams {
+	var m emptyParams
+	for _, n := range names {
+		if val, ok := req.Lookup(n); ok && val == "" {
+			if m == nil {
+				m = emptyParams{}
+			}
+			m[n] = true
+		}
+	}
+	return m
+}
+
+// present reports whether parameter name (wire spelling) with value was given.
+func (e emptyParams) present(name, value string) bool { return value != "" || e[name] }

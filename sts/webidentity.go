@@ -30,6 +30,8 @@ func (s *Service) handleAssumeRoleWithWebIdentity(ctx context.Context, req *Requ
 		ProviderId:       req.Get("ProviderId"),
 		Policy:           req.Get("Policy"),
 		SourceIP:         req.SourceIP,
+		SecureTransport:  req.SecureTransport,
+		empty:            emptyParamsOf(req, webIdentityParams...),
 	}
 	if raw, ok := req.Lookup("DurationSeconds"); ok {
 		in.DurationSeconds = parseDuration(raw, &v)
@@ -47,14 +49,19 @@ func (s *Service) handleAssumeRoleWithWebIdentity(ctx context.Context, req *Requ
 	return s.AssumeRoleWithWebIdentity(ctx, in)
 }
 
+// webIdentityParams are the AssumeRoleWithWebIdentity string parameters
+// with a length constraint, in wire spelling.
+var webIdentityParams = []string{"RoleArn", "RoleSessionName", "WebIdentityToken", "ProviderId", "Policy"}
+
 // validateWebIdentityInput applies the model constraints of STS-SPEC §2.2.
 func validateWebIdentityInput(in *AssumeRoleWithWebIdentityInput) error {
 	var v validation
-	v.checkString("roleArn", in.RoleArn, true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkString("roleSessionName", in.RoleSessionName, true, false, 2, 64, sessionNamePattern, patternSessionName)
-	v.checkString("webIdentityToken", in.WebIdentityToken, true, true, 4, maxWebTokenLen, nil, "")
-	v.checkString("providerId", in.ProviderId, false, false, 4, 2048, nil, "")
-	v.checkString("policy", in.Policy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	e := in.empty
+	v.checkParam("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true, false, 20, 2048, arnCharsPattern, patternARN)
+	v.checkParam("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true, false, 2, 64, sessionNamePattern, patternSessionName)
+	v.checkParam("webIdentityToken", in.WebIdentityToken, e.present("WebIdentityToken", in.WebIdentityToken), true, true, 4, maxWebTokenLen, nil, "")
+	v.checkParam("providerId", in.ProviderId, e.present("ProviderId", in.ProviderId), false, false, 4, 2048, nil, "")
+	v.checkParam("policy", in.Policy, e.present("Policy", in.Policy), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
 	v.checkDuration(in.DurationSeconds)
 	v.checkPolicyArns(in.PolicyArns)
 	return v.err()
@@ -138,11 +145,11 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	pctx.Set("aws:FederatedProvider", prov.arn)
 	pctx.Set("sts:RoleSessionName", in.RoleSessionName)
 	now := s.now().UTC()
-	pctx.Set("aws:CurrentTime", now.Format(time.RFC3339))
-	pctx.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
-	if ip := firstNonEmpty(in.SourceIP, ev.SourceIP); ip != "" {
-		pctx.Set("aws:SourceIp", ip)
+	setTimeKeys(pctx, now)
+	if in.SourceIP != "" {
+		pctx.Set("aws:SourceIp", in.SourceIP)
 	}
+	s.setTransportKeys(pctx, in.SecureTransport, "")
 	if hasTags {
 		keys := make([]string, 0, len(tags))
 		for k, val := range tags {
@@ -181,7 +188,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	if duration > r.maxDuration {
 		return nil, s.deny(ctx, ev, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), "")
 	}
-	packed, err := packedPolicySize(in.Policy, in.PolicyArns, tags)
+	packed, err := checkPackedSize(in.Policy, in.PolicyArns, tags)
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
@@ -211,13 +218,6 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		out.PackedPolicySize = &packed
 	}
 	return out, nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // mapVerifyError turns a verifier error into the AWS error.

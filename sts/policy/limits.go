@@ -45,6 +45,43 @@ var (
 	ErrPolicyInvalidChar = errors.New("policy contains a character outside TAB, LF, CR and U+0020-U+00FF")
 )
 
+// ErrPolicyQuota is a policy document, or a role's inline policies
+// together, over its IAM size quota (MaxTrustPolicyChars,
+// MaxManagedPolicyChars, MaxRoleInlinePolicyChars). Configuration that
+// exceeds a quota should be refused when it is loaded, as IAM refuses it
+// when the policy is created.
+var ErrPolicyQuota = errors.New("policy exceeds its IAM size quota")
+
+// CheckTrustPolicySize checks a role trust policy against
+// MaxTrustPolicyChars (whitespace not counted). Errors wrap ErrPolicyQuota.
+func CheckTrustPolicySize(doc []byte) error {
+	return checkQuota("trust policy", CharCountNoSpace(string(doc)), MaxTrustPolicyChars)
+}
+
+// CheckManagedPolicySize checks a managed policy document against
+// MaxManagedPolicyChars (whitespace not counted). Errors wrap ErrPolicyQuota.
+func CheckManagedPolicySize(doc []byte) error {
+	return checkQuota("managed policy", CharCountNoSpace(string(doc)), MaxManagedPolicyChars)
+}
+
+// CheckRoleInlinePolicySize checks a role's inline permission policies
+// together against MaxRoleInlinePolicyChars (whitespace not counted).
+// Errors wrap ErrPolicyQuota.
+func CheckRoleInlinePolicySize(docs [][]byte) error {
+	n := 0
+	for _, d := range docs {
+		n += CharCountNoSpace(string(d))
+	}
+	return checkQuota("role inline policies", n, MaxRoleInlinePolicyChars)
+}
+
+func checkQuota(what string, n, limit int) error {
+	if n > limit {
+		return fmt.Errorf("%w: %s has %d characters (whitespace not counted), limit %d", ErrPolicyQuota, what, n, limit)
+	}
+	return nil
+}
+
 // CharCount counts characters as IAM does for quotas (runes of the text).
 func CharCount(s string) int { return utf8.RuneCountInString(s) }
 
