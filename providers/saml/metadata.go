@@ -181,7 +181,17 @@ func (s MetadataSource) validate() error {
 	return nil
 }
 
+// metadataRetryMin is the first back-off after a failed metadata fetch; each
+// further failure doubles it, up to the refresh interval.
+const metadataRetryMin = 10 * time.Second
+
 // metadataCache holds the current IdP metadata, refreshing URL sources.
+//
+// After a failed fetch no request fetches again before the back-off has
+// passed (metadataRetryMin, doubling per consecutive failure, capped at the
+// refresh interval): a stale copy keeps being served meanwhile, and with no
+// copy at all requests fail fast with the last error. So an IdP that is down
+// sees at most one fetch per back-off period, whatever the login rate.
 type metadataCache struct {
 	src    MetadataSource
 	logger *slog.Logger
@@ -190,6 +200,11 @@ type metadataCache struct {
 	cur        atomic.Pointer[cachedMetadata]
 	refreshing atomic.Bool
 	fetchMu    sync.Mutex
+
+	stateMu  sync.Mutex
+	failures int       // consecutive failed fetches
+	retryAt  time.Time // no automatic fetch before this (after a failure)
+	lastErr  error     // the last fetch error, returned while nothing is cached
 }
 
 type cachedMetadata struct {
@@ -242,21 +257,37 @@ func (c *metadataCache) warnCerts(md *IdPMetadata) {
 }
 
 // get returns the current metadata. A URL source is fetched synchronously
-// when nothing is cached yet, and in the background when the copy is stale.
+// when nothing is cached yet, and in the background when the copy is stale;
+// either only once the back-off after a failed fetch has passed.
 func (c *metadataCache) get(ctx context.Context) (*IdPMetadata, error) {
 	cur := c.cur.Load()
 	if cur == nil {
-		if err := c.Refresh(ctx); err != nil {
+		c.fetchMu.Lock()
+		defer c.fetchMu.Unlock()
+		// Another request may have fetched, or failed, while this one waited.
+		if cur = c.cur.Load(); cur != nil {
+			return cur.md, nil
+		}
+		if err := c.backingOff(); err != nil {
+			return nil, err
+		}
+		if err := c.fetchLocked(ctx); err != nil {
 			return nil, err
 		}
 		return c.cur.Load().md, nil
 	}
-	if c.src.URL != "" && c.now().Sub(cur.fetched) >= c.src.Refresh && c.refreshing.CompareAndSwap(false, true) {
+	if c.src.URL != "" && c.now().Sub(cur.fetched) >= c.src.Refresh && c.backingOff() == nil &&
+		c.refreshing.CompareAndSwap(false, true) {
 		go func() {
 			defer c.refreshing.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), c.src.Timeout)
 			defer cancel()
-			if err := c.Refresh(ctx); err != nil {
+			c.fetchMu.Lock()
+			defer c.fetchMu.Unlock()
+			if c.backingOff() != nil {
+				return // a fetch failed while this one was starting
+			}
+			if err := c.fetchLocked(ctx); err != nil {
 				c.logger.Warn("saml idp metadata refresh failed; keeping the last good copy", "url", c.src.URL, "err", err)
 			}
 		}()
@@ -264,13 +295,58 @@ func (c *metadataCache) get(ctx context.Context) (*IdPMetadata, error) {
 	return cur.md, nil
 }
 
-// Refresh fetches a URL source now. On failure the cached copy stays.
+// backingOff returns the last fetch error while the back-off after it runs.
+func (c *metadataCache) backingOff() error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.failures == 0 || !c.now().Before(c.retryAt) {
+		return nil
+	}
+	return fmt.Errorf("%w (not retried before %s)", c.lastErr, c.retryAt.UTC().Format(time.RFC3339))
+}
+
+// record notes the outcome of a fetch and sets the next back-off.
+func (c *metadataCache) record(err error) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if err == nil {
+		c.failures, c.retryAt, c.lastErr = 0, time.Time{}, nil
+		return
+	}
+	c.failures++
+	wait := c.src.Refresh
+	if c.failures < 32 {
+		wait = min(metadataRetryMin<<(c.failures-1), c.src.Refresh)
+	}
+	c.retryAt = c.now().Add(wait)
+	c.lastErr = err
+}
+
+// Refresh fetches a URL source now, back-off or not (for an operator or a
+// periodic job). On failure the cached copy stays.
 func (c *metadataCache) Refresh(ctx context.Context) error {
 	if c.src.URL == "" {
 		return nil
 	}
 	c.fetchMu.Lock()
 	defer c.fetchMu.Unlock()
+	return c.fetchLocked(ctx)
+}
+
+// fetchLocked fetches and parses the URL, records the outcome and, on
+// success, stores the copy. The caller holds fetchMu.
+func (c *metadataCache) fetchLocked(ctx context.Context) error {
+	err := c.fetch(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (its context, not the fetch timeout): that
+		// says nothing about the IdP.
+		return err
+	}
+	c.record(err)
+	return err
+}
+
+func (c *metadataCache) fetch(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.src.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.src.URL, nil)

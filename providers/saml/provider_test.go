@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -14,7 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	crewjam "github.com/crewjam/saml"
 
@@ -138,18 +142,180 @@ func TestSPKeyFiles(t *testing.T) {
 	}
 }
 
-func TestMetadataURLUnavailable(t *testing.T) {
+// metadataServer serves IdP metadata that a test can swap or take down
+// (nil document: 503), and counts fetches.
+type metadataServer struct {
+	URL     string
+	doc     atomic.Pointer[[]byte]
+	fetches atomic.Int32
+}
+
+func newMetadataServer(t *testing.T, doc []byte) *metadataServer {
+	t.Helper()
+	m := &metadataServer{}
+	m.set(doc)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
+		m.fetches.Add(1)
+		d := m.doc.Load()
+		if d == nil {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write(*d)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	m.URL = srv.URL + "/md"
+	return m
+}
+
+func (m *metadataServer) set(doc []byte) {
+	if doc == nil {
+		m.doc.Store(nil)
+		return
+	}
+	m.doc.Store(&doc)
+}
+
+func TestMetadataURLUnavailable(t *testing.T) {
+	ms := newMetadataServer(t, nil)
+	now := time.Now()
 	k, c := cachedKey(t, "sp")
-	p, err := saml.New(saml.Config{IdPMetadataURL: srv.URL + "/md"}, saml.Options{
-		Name: "down", PublicURL: publicURL, Key: k, Certificate: c, ReplayCache: saml.NewMemoryReplayCache(nil)})
+	p, err := saml.New(saml.Config{IdPMetadataURL: ms.URL}, saml.Options{
+		Name: "down", PublicURL: publicURL, Key: k, Certificate: c, ReplayCache: saml.NewMemoryReplayCache(nil),
+		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatalf("construction must not need the IdP: %v", err)
 	}
-	if _, err := p.MakeAuthnRequest(context.Background(), saml.BindingRedirect, ""); !errors.Is(err, providers.ErrUnavailable) {
-		t.Fatalf("got %v", err)
+	if ms.fetches.Load() != 0 {
+		t.Fatal("construction fetched the metadata")
+	}
+	// Nothing cached: the first request fetches; the next ones, within the
+	// back-off, fail fast without asking the IdP again.
+	for _, step := range []struct {
+		advance time.Duration
+		fetches int32
+	}{{0, 1}, {0, 1}, {9 * time.Second, 1}, {time.Second, 2}, {10 * time.Second, 2}, {10 * time.Second, 3}} {
+		now = now.Add(step.advance)
+		for range 5 {
+			if _, err := p.MakeAuthnRequest(context.Background(), saml.BindingRedirect, ""); !errors.Is(err, providers.ErrUnavailable) {
+				t.Fatalf("got %v", err)
+			}
+		}
+		if got := ms.fetches.Load(); got != step.fetches {
+			t.Fatalf("after +%v: %d fetches, want %d", step.advance, got, step.fetches)
+		}
+	}
+	// The IdP comes back: the next request after the back-off succeeds.
+	k2, c2 := cachedKey(t, "idp")
+	ms.set(samltest.NewIdP(t, samltest.WithKeyPair(k2, c2)).Metadata())
+	now = now.Add(40 * time.Second)
+	if _, err := p.MakeAuthnRequest(context.Background(), saml.BindingRedirect, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetadataURLBackoff: the IdP's metadata server goes down after a good
+// fetch. Logins keep working on the stale copy while the refresh backs off
+// (one fetch per back-off period, doubling); when the server comes back with
+// a rotated key, the new key is picked up and the old one dropped.
+func TestMetadataURLBackoff(t *testing.T) {
+	k1, c1 := cachedKey(t, "idp")
+	k2, c2 := cachedKey(t, "idp2")
+	idp := samltest.NewIdP(t, samltest.WithKeyPair(k1, c1))
+	md1 := idp.Metadata()
+	idp.RotateKey(k2, c2)
+	md2 := idp.Metadata()
+	ms := newMetadataServer(t, md1)
+	f := newFixtureIdP(t, "corp", idp, func(c *saml.Config) {
+		c.IdPMetadataXML, c.IdPMetadataURL, c.MetadataRefresh = "", ms.URL, time.Hour
+	})
+	login := func(key *rsa.PrivateKey, cert *x509.Certificate) error {
+		_, err := f.postDoc(t, f.build(t, func(s *samltest.ResponseSpec) { s.SignerKey, s.SignerCert = key, cert }))
+		return err
+	}
+	failedRefreshes := func() int32 {
+		return int32(strings.Count(f.logs.String(), "saml idp metadata refresh failed"))
+	}
+	// refetches counts the fetches after the first (good) one.
+	refetches := func() int32 { return ms.fetches.Load() - 1 }
+	// settle waits until every refetch the server saw has finished (each
+	// failed background refresh logs once).
+	settle := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for refetches() < want || refetches() != failedRefreshes() {
+			if time.Now().After(deadline) {
+				t.Fatalf("refetches %d, failed refreshes logged %d, want %d", refetches(), failedRefreshes(), want)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := login(k1, c1); err != nil {
+		t.Fatal(err)
+	}
+	if ms.fetches.Load() != 1 {
+		t.Fatalf("%d fetches", ms.fetches.Load())
+	}
+
+	ms.set(nil)
+	f.now = f.now.Add(time.Hour + time.Second) // the copy is stale
+	for _, step := range []struct {
+		advance time.Duration
+		fetches int32 // refetches so far
+	}{
+		{0, 1},                   // the first stale request starts a refresh, which fails: back-off 10s
+		{9 * time.Second, 1},     //
+		{time.Second, 2},         // back-off 20s
+		{19 * time.Second, 2},    //
+		{time.Second, 3},         // 40s
+		{39 * time.Second, 3},    //
+		{time.Second, 4},         // 80s
+		{80 * time.Second, 5},    // 160s
+		{160 * time.Second, 6},   // 320s
+		{320 * time.Second, 7},   // 640s
+		{640 * time.Second, 8},   // 1280s
+		{1280 * time.Second, 9},  // 2560s
+		{2560 * time.Second, 10}, // 5120s, capped at the refresh interval (1h)
+		{3599 * time.Second, 10}, //
+		{time.Second, 11},        //
+	} {
+		f.now = f.now.Add(step.advance)
+		for i := range 8 {
+			if err := login(k1, c1); err != nil {
+				t.Fatalf("after +%v: stale copy not served: %v", step.advance, err)
+			}
+			if i == 0 {
+				settle(step.fetches)
+			}
+			time.Sleep(time.Millisecond) // let a (wrongly) started refresh reach the server
+		}
+		settle(step.fetches)
+		if got := refetches(); got != step.fetches {
+			t.Fatalf("after +%v: %d refetches, want %d", step.advance, got, step.fetches)
+		}
+	}
+
+	// The server is back, with the IdP's rotated key.
+	ms.set(md2)
+	f.now = f.now.Add(time.Hour)
+	if err := login(k1, c1); err != nil {
+		t.Fatalf("stale copy not served while refreshing: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := login(k2, c2)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, saml.ErrSignature) || time.Now().After(deadline) {
+			t.Fatalf("rotated key not picked up: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	err := login(k1, c1)
+	f.expectReject(t, zeroIdentity, err, saml.ErrSignature)
+	if got := refetches(); got != 12 {
+		t.Fatalf("%d refetches, want 12", got)
 	}
 }

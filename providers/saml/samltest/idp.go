@@ -256,3 +256,11 @@ func (nopLogger) Panicln(...interface{})        {}
 
 // Encode returns the base64 form of an XML document (a SAMLResponse value).
 func Encode(doc []byte) string { return base64.StdEncoding.EncodeToString(doc) }
+
+// RotateKey makes the IdP sign with a new key pair from now on; Metadata
+// then lists the new certificate, under the same entity ID. It is not safe
+// to call concurrently with logins.
+func (i *IdP) RotateKey(key *rsa.PrivateKey, cert *x509.Certificate) {
+	i.Key, i.Cert = key, cert
+	i.idp.Key, i.idp.Certificate = key, cert
+}
