@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -214,9 +215,14 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id provid
 		s.audit(r.Context(), "issue.refused", id, slog.String("reason", "no grant"), slog.String("decision", dec.Outcome))
 		s.fail(w, r, http.StatusForbidden, "You signed in, but no role is granted to you.", "Ask your administrator for access.", errNoGrant)
 	case dec.Outcome == "choose" || len(dec.Grants) > 1:
-		sealed, err := s.sealer.seal(pendingCookie, id, pendingTTL)
+		sealed, err := s.sealer.seal(pendingPurpose, newPendingChoice(id, dec.Grants), pendingTTL)
+		if err == nil && len(sealed) > maxPendingCookie {
+			err = fmt.Errorf("the pending role choice is %d bytes sealed, more than a browser cookie holds (%d): too many or too large grants (session tags)", len(sealed), maxPendingCookie)
+		}
 		if err != nil {
-			s.fail(w, r, http.StatusInternalServerError, "Something went wrong.", "", err)
+			rid := uuid.NewString()
+			s.log.ErrorContext(r.Context(), "role choice not offered", slog.String("request_id", rid), slog.String("provider", id.Provider), slog.String("user", id.Username), slog.Any("err", err))
+			s.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Title": "Sign-in failed", "Message": "Something went wrong.", "RequestID": rid})
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: sealed, Path: "/roles", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
@@ -226,23 +232,117 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id provid
 	}
 }
 
-func (s *Server) pending(r *http.Request) (providers.Identity, error) {
-	var id providers.Identity
+// pendingChoice is what the browser carries (sealed, in the pending
+// cookie) between the sign-in and the role chooser: who signed in, what
+// issuing needs of the login, and the grants the mapping offered then. The
+// groups and attributes are left out: a directory user can have thousands
+// of groups, and a cookie holds about 4 KB. The grants are kept as rendered
+// at sign-in (their session tags came from the left-out attributes), so the
+// chooser needs no second mapping.
+type pendingChoice struct {
+	Provider string         `json:"p"`
+	Subject  string         `json:"s,omitempty"`
+	Username string         `json:"u"`
+	MFA      bool           `json:"m,omitempty"`
+	AuthTime int64          `json:"at,omitempty"` // Unix nanoseconds, 0 = unknown
+	Expiry   int64          `json:"ex,omitempty"` // Unix nanoseconds, 0 = unbounded
+	Grants   []pendingGrant `json:"g"`
+}
+
+// pendingGrant is a mapping.Grant with short JSON keys.
+type pendingGrant struct {
+	RoleARN           string            `json:"a"`
+	RoleName          string            `json:"n,omitempty"`
+	Rule              string            `json:"r,omitempty"`
+	RuleIndex         int               `json:"ri"`
+	SessionName       string            `json:"sn,omitempty"`
+	SessionTags       map[string]string `json:"t,omitempty"`
+	TransitiveTagKeys []string          `json:"tt,omitempty"`
+	MaxDuration       time.Duration     `json:"md,omitempty"`
+	RuleDuration      time.Duration     `json:"rd,omitempty"`
+	RoleMaxDuration   time.Duration     `json:"rm,omitempty"`
+	SourceIdentity    string            `json:"si,omitempty"`
+}
+
+const (
+	// pendingPurpose binds the sealed choice; "/v2" refuses cookies sealed
+	// by older versions, which held the whole identity.
+	pendingPurpose = pendingCookie + "/v2"
+	// maxPendingCookie keeps the cookie within what browsers store (4096
+	// bytes for name, value and attributes).
+	maxPendingCookie = 3800
+)
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func newPendingChoice(id providers.Identity, grants []mapping.Grant) pendingChoice {
+	pc := pendingChoice{Provider: id.Provider, Subject: id.Subject, Username: id.Username, MFA: id.MFA,
+		AuthTime: unixNano(id.AuthTime), Expiry: unixNano(id.Expiry)}
+	for _, g := range grants {
+		pc.Grants = append(pc.Grants, pendingGrant{
+			RoleARN: g.RoleARN, RoleName: g.RoleName, Rule: g.Rule, RuleIndex: g.RuleIndex, SessionName: g.SessionName,
+			SessionTags: g.SessionTags, TransitiveTagKeys: g.TransitiveTagKeys,
+			MaxDuration: g.MaxDuration, RuleDuration: g.RuleDuration, RoleMaxDuration: g.RoleMaxDuration, SourceIdentity: g.SourceIdentity,
+		})
+	}
+	return pc
+}
+
+// identity is the part of the login issuing uses (no groups, no attributes).
+func (pc pendingChoice) identity() providers.Identity {
+	return providers.Identity{Provider: pc.Provider, Subject: pc.Subject, Username: pc.Username, MFA: pc.MFA,
+		AuthTime: fromUnixNano(pc.AuthTime), Expiry: fromUnixNano(pc.Expiry)}
+}
+
+// decision is the choice offered at sign-in.
+func (pc pendingChoice) decision() mapping.Decision {
+	dec := mapping.Decision{Outcome: "choose"}
+	for _, g := range pc.Grants {
+		dec.Grants = append(dec.Grants, mapping.Grant{
+			RoleARN: g.RoleARN, RoleName: g.RoleName, Rule: g.Rule, RuleIndex: g.RuleIndex, SessionName: g.SessionName,
+			SessionTags: g.SessionTags, TransitiveTagKeys: g.TransitiveTagKeys,
+			MaxDuration: g.MaxDuration, RuleDuration: g.RuleDuration, RoleMaxDuration: g.RoleMaxDuration, SourceIdentity: g.SourceIdentity,
+		})
+	}
+	return dec
+}
+
+var errNoPendingChoice = errors.New("no pending role choice")
+
+func (s *Server) pending(r *http.Request) (pendingChoice, error) {
+	var pc pendingChoice
 	c, err := r.Cookie(pendingCookie)
 	if err != nil {
-		return id, err
+		return pc, fmt.Errorf("%w: %w", errNoPendingChoice, err)
 	}
-	return id, s.sealer.open(pendingCookie, c.Value, &id)
+	if err := s.sealer.open(pendingPurpose, c.Value, &pc); err != nil {
+		return pc, fmt.Errorf("%w: %w", errNoPendingChoice, err)
+	}
+	if _, ok := s.providers[pc.Provider]; !ok || len(pc.Grants) == 0 {
+		return pc, fmt.Errorf("%w: sealed choice names no provider or no grant", errNoPendingChoice)
+	}
+	return pc, nil
 }
 
 func (s *Server) serveRolesForm(w http.ResponseWriter, r *http.Request) {
-	id, err := s.pending(r)
+	pc, err := s.pending(r)
 	if err != nil {
 		s.fail(w, r, http.StatusForbidden, "Your sign-in has expired.", "Sign in again.", err)
 		return
 	}
-	dec := s.cfg.Mapper.Map(id)
-	s.render(w, http.StatusOK, "roles.html", map[string]any{"Title": "Choose a role", "Username": id.Username, "Grants": dec.Grants, "CSRF": s.csrf(w, r)})
+	s.render(w, http.StatusOK, "roles.html", map[string]any{"Title": "Choose a role", "Username": pc.Username, "Grants": pc.decision().Grants, "CSRF": s.csrf(w, r)})
 }
 
 func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
@@ -254,17 +354,18 @@ func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "The form has expired.", "Sign in again.", errors.New("csrf token mismatch"))
 		return
 	}
-	id, err := s.pending(r)
+	pc, err := s.pending(r)
 	if err != nil {
 		s.fail(w, r, http.StatusForbidden, "Your sign-in has expired.", "Sign in again.", err)
 		return
 	}
+	id := pc.identity()
 	chosen := r.PostForm["role"]
 	if len(chosen) == 0 {
 		s.fail(w, r, http.StatusBadRequest, "No role was chosen.", "Go back and tick at least one role.", errors.New("no role chosen"))
 		return
 	}
-	grants, err := pickGrants(s.cfg.Mapper.Map(id), chosen)
+	grants, err := pickGrants(pc.decision(), chosen)
 	if err != nil {
 		s.audit(r.Context(), "issue.refused", id, slog.Any("reason", err))
 		s.fail(w, r, http.StatusForbidden, "That role is not granted to you.", "", err)

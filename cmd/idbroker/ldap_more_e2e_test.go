@@ -113,3 +113,44 @@ func TestLDAPMisconfigurationIsNotAWrongPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestLDAPBrowserRoleChoiceManyGroups: dave is in 1,500 groups and two of
+// them grant a role each. The browser sign-in must offer the choice (the
+// pending-choice cookie stays within what a browser keeps), and the chosen
+// role's keys must be issued.
+func TestLDAPBrowserRoleChoiceManyGroups(t *testing.T) {
+	srv := ldaptest.Start(t)
+	block := strings.Replace(ldapProviderBlock(srv.LDAPSURL, srv.CAFile, ""), "login_timeout: 3s", "login_timeout: 20s", 1)
+	ts := startServer(t, []byte(`
+account_id: "123456789012"
+providers:`+block+`
+rules:
+  - {name: many-first, when: {provider: corp, groups_any: [many-0000]}, roles: [Developer], continue: true, session_tags: {team: first}}
+  - {name: many-last, when: {provider: corp, groups_any: [many-1499]}, roles: [Builder]}
+on_ambiguous: choose
+roles:
+  - name: Developer
+  - name: Builder
+`))
+	b := newBrowser(t, ts.URL)
+	_, form := b.get("/login/corp")
+	status, page, resp := b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {ldaptest.Dave.UID}, "password": {ldaptest.Dave.Password}}, nil)
+	if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, ldapDeveloperARN) || !strings.Contains(page, ldapBuilderARN) {
+		t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
+	}
+	rolesURL, _ := url.Parse(ts.URL + "/roles")
+	for _, c := range b.c.Jar.Cookies(rolesURL) {
+		if c.Name == "idb_pending" && len(c.Name)+1+len(c.Value) > 4000 {
+			t.Errorf("pending-choice cookie is %d bytes: more than a browser keeps", len(c.Value))
+		}
+	}
+	status, page, _ = b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "role": {ldapBuilderARN}}, nil)
+	if status != 200 || !strings.Contains(page, "assumed-role/Builder/dave") || !strings.Contains(page, "export AWS_ACCESS_KEY_ID=ASIA") {
+		t.Fatalf("credentials %d:\n%s", status, page)
+	}
+	// The choice is used up.
+	if status, _ := b.get("/roles"); status != 403 {
+		t.Errorf("chooser after use: %d", status)
+	}
+	ts.assertNoSecrets(t, allPasswords()...)
+}
