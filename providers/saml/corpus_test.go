@@ -20,16 +20,18 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
-// crewjamTestdata locates crewjam's testdata in the module cache.
+// crewjamTestdata locates crewjam's testdata in the module cache. Its absence
+// is a failure, not a skip: without it the corpus (the XSW permutations and
+// the real-world captures) silently stops being checked.
 func crewjamTestdata(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/crewjam/saml").Output()
 	if err != nil {
-		t.Skipf("cannot locate crewjam module: %v", err)
+		t.Fatalf("CORPUS MISSING: cannot locate the crewjam/saml module (go list -m): %v; run `go mod download github.com/crewjam/saml`", err)
 	}
 	dir := filepath.Join(strings.TrimSpace(string(out)), "testdata")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("crewjam testdata not present: %v", err)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("CORPUS MISSING: crewjam testdata directory %s not present (%v); run `go mod download github.com/crewjam/saml`", dir, err)
 	}
 	return dir
 }
@@ -45,6 +47,9 @@ type corpusCase struct {
 	now       string // RFC3339: our clock (used for time checks and certificate validity)
 	accept    bool
 	nameID    string
+	// For refused cases: the error class and a fragment of the private reason.
+	wantClass  error
+	wantReason string
 }
 
 const (
@@ -66,20 +71,27 @@ const (
 )
 
 func corpus() []corpusCase {
-	xsw := func(n, meta, acs, req, now string) corpusCase {
-		return corpusCase{name: "XSW " + n, response: "TestXswPermutation" + n + "IsRejected_response", metadata: meta, key: "sp_key.pem", acs: acs, requestID: req, now: now}
+	xsw := func(n, meta, acs, req, now, reason string) corpusCase {
+		return corpusCase{name: "XSW " + n, response: "TestXswPermutation" + n + "IsRejected_response", metadata: meta, key: "sp_key.pem", acs: acs, requestID: req, now: now,
+			wantClass: ErrMalformed, wantReason: reason}
 	}
+	const (
+		nested   = "nested Response element"
+		oneAsrt  = "response must contain exactly one assertion"
+		duplicID = "duplicate ID attribute value"
+	)
 	return []corpusCase{
-		xsw("One", olMeta, ngrok, olReq, t2016ol),
-		xsw("Two", olMeta, ngrok, olReq, t2016ol),
-		xsw("Three", sa2014, ol2014, oReq, t2014),
-		xsw("Four", sa2014, ol2014, oReq, t2014),
-		xsw("Five", sa2014, ol2014, oReq, t2014),
-		xsw("Six", sa2014, ol2014, oReq, t2014),
-		xsw("Seven", sa2014, ol2014, oReq, t2014),
-		xsw("Eight", sa2014, ol2014, oReq, t2014),
-		xsw("Nine", sa2014, ol2014, oReq, t2014),
-		{name: "multiple assertions", response: "TestSPMultipleAssertions", metadata: rwMeta, key: "key_2017.pem", acs: rw2017, requestID: rwReq, now: t2017},
+		xsw("One", olMeta, ngrok, olReq, t2016ol, nested),
+		xsw("Two", olMeta, ngrok, olReq, t2016ol, nested),
+		xsw("Three", sa2014, ol2014, oReq, t2014, oneAsrt),
+		xsw("Four", sa2014, ol2014, oReq, t2014, oneAsrt),
+		xsw("Five", sa2014, ol2014, oReq, t2014, oneAsrt),
+		xsw("Six", sa2014, ol2014, oReq, t2014, oneAsrt),
+		xsw("Seven", sa2014, ol2014, oReq, t2014, duplicID),
+		xsw("Eight", sa2014, ol2014, oReq, t2014, duplicID),
+		xsw("Nine", sa2014, ol2014, oReq, t2014, oneAsrt),
+		{name: "multiple assertions", response: "TestSPMultipleAssertions", metadata: rwMeta, key: "key_2017.pem", acs: rw2017, requestID: rwReq, now: t2017,
+			wantClass: ErrMalformed, wantReason: duplicID},
 		{name: "onelogin", response: "TestSPCanHandleOneloginResponse_response", metadata: olMeta, key: "sp_key.pem", acs: ngrok, requestID: olReq, now: t2016ol, accept: true},
 		{name: "google plaintext", response: "TestSPCanHandlePlaintextResponse_response", metadata: "TestSPCanHandlePlaintextResponse_IDPMetadata", key: "sp_key.pem", acs: ngrok, requestID: ggReq, now: t2016gg, accept: true, nameID: "ross@octolabs.io"},
 		{name: "okta signed response, encrypted assertion", response: "TestSPCanHandleOktaSignedResponseEncryptedAssertion_response", metadata: "TestSPCanHandleOktaSignedResponseEncryptedAssertion_IDPMetadata", key: "sp_key.pem", acs: okta, requestID: "id-a7364d1e4432aa9085a7a8bd824ea2fa8fa8f684", now: "2020-03-03T19:24:28Z", accept: true, nameID: "testuser@testrsc.com"},
@@ -94,11 +106,15 @@ func corpus() []corpusCase {
 		{name: "CVE-2018-7340 comment injection", response: "TestSPRejectsInjectedComment_response", metadata: "TestSPRejectsInjectedComment_IDPMetadata", key: "sp_key.pem", acs: ngrok, requestID: ggReq, now: t2016gg,
 			mutate: func(s string) string {
 				return strings.Replace(s, "ross@octolabs.io", "ross@octolabs.io<!-- and a comment -->.example.com", 1)
-			}},
+			}, wantClass: ErrSignature, wantReason: "signature does not verify"},
 		{name: "malformed attribute", response: "TestSPRejectsMalformedResponse_response", metadata: "TestSPRejectsMalformedResponse_IDPMetadata", key: "sp_key.pem", acs: ngrok, requestID: ggReq, now: t2016gg,
 			mutate: func(s string) string {
 				return strings.Replace(s, "<saml2p:Response", `<saml2p:Response ::foo="bar"`, 1)
-			}},
+			}, wantClass: ErrMalformed, wantReason: "xml syntax error"},
+		{name: "duplicate Destination", response: "TestSPCanHandleOneloginResponse_response", metadata: olMeta, key: "sp_key.pem", acs: ngrok, requestID: olReq, now: t2016ol,
+			mutate: func(s string) string {
+				return strings.Replace(s, "<samlp:Response ", `<samlp:Response Destination="https://evil.example/acs" `, 1)
+			}, wantClass: ErrMalformed, wantReason: "duplicate attribute"},
 	}
 }
 
@@ -195,6 +211,12 @@ func TestCrewjamCorpus(t *testing.T) {
 				var e *Error
 				if !errors.As(err, &e) {
 					t.Fatalf("error is not *Error: %v", err)
+				}
+				if c.wantClass == nil || c.wantReason == "" {
+					t.Fatalf("refused case without an expected class and reason: %v", err)
+				}
+				if !errors.Is(err, c.wantClass) || !strings.Contains(e.Reason, c.wantReason) {
+					t.Fatalf("refused with %v, want class %v and reason containing %q", err, c.wantClass, c.wantReason)
 				}
 				t.Logf("refused: %v (crewjam refused: %v)", err, cerr != nil)
 				return

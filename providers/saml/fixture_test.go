@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -170,8 +171,9 @@ func (f *fixture) postDoc(t *testing.T, doc *etree.Document, ids ...string) (pro
 	return id, err
 }
 
-// expectReject checks the error class, that no identity came out, and that
-// the logs hold no assertion material (THREATS.md §0.3).
+// expectReject checks the error class, that no identity came out, that the
+// private reason of this rejection was logged for the operator, and that the
+// logs hold no assertion material (THREATS.md §0.3).
 func (f *fixture) expectReject(t *testing.T, id providers.Identity, err error, class error) {
 	t.Helper()
 	if err == nil {
@@ -186,9 +188,37 @@ func (f *fixture) expectReject(t *testing.T, id providers.Identity, err error, c
 	if !errors.Is(err, providers.ErrInvalidCredentials) && !errors.Is(err, saml.ErrTooLarge) {
 		t.Fatalf("error %v does not match providers.ErrInvalidCredentials", err)
 	}
-	checkLogs(t, f.logs.String())
+	logs := f.logs.String()
+	checkLogs(t, logs)
 	if strings.Contains(err.Error(), canary) {
 		t.Fatalf("error text contains assertion content: %v", err)
+	}
+	expectReasonLogged(t, logs, "saml response rejected", err)
+}
+
+// expectReasonLogged checks that the last record with message msg in the
+// JSON logs carries err's class and private reason (and that there is one).
+func expectReasonLogged(t *testing.T, logs, msg string, err error) {
+	t.Helper()
+	var e *saml.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not a *saml.Error", err)
+	}
+	if strings.TrimSpace(e.Reason) == "" {
+		t.Fatalf("error %v has no reason", err)
+	}
+	var last map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			last = rec
+		}
+	}
+	if last == nil {
+		t.Fatalf("no %q record logged for %v:\n%s", msg, err, logs)
+	}
+	if last["reason"] != e.Reason || last["class"] != e.Class.Error() || last["level"] != "WARN" {
+		t.Fatalf("last %q record %v, want class %q reason %q", msg, last, e.Class, e.Reason)
 	}
 }
 
