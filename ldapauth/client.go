@@ -2,7 +2,8 @@
 // StartTLS, or plain ldap:// only when asked) with failover across several
 // URLs, keeps a bounded pool of service-bound connections, finds a user with
 // a filter template, checks the password with a bind on a connection that is
-// never used for searches while bound as the user, and resolves the user's
+// never used for searches while bound as the user and is bound again as the
+// service account before it returns to the pool, and resolves the user's
 // groups (member/uniqueMember, memberUid, memberOf, nested with a visited
 // set and depth limit, or AD's in-chain matching rule), with paged searches.
 //
@@ -186,13 +187,7 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 		return nil, err
 	}
 
-	// The user bind: on a connection taken for user binds only; it is
-	// re-bound as the service account before any later service use.
-	err = c.withConn(ctx, forUserBind, func(cn *conn) error {
-		cn.state = stateUser
-		return cn.do(ctx, c.cfg.RequestTimeout, func(l *ldap.Conn) error { return l.Bind(entry.DN, password) })
-	})
-	if err != nil {
+	if err := c.userBind(ctx, entry.DN, password); err != nil {
 		if ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultConstraintViolation,
 			ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultInappropriateAuthentication) {
 			return nil, fmt.Errorf("ldapauth: user bind: %w", ErrInvalidCredentials)
@@ -253,9 +248,27 @@ var errNoSuchUser = errors.New("no such user")
 // dummyBind spends about what a wrong-password bind costs, so unknown users
 // and wrong passwords take similar time. Its outcome is ignored.
 func (c *Client) dummyBind(ctx context.Context, password string) {
-	_ = c.withConn(ctx, forUserBind, func(cn *conn) error {
+	_ = c.userBind(ctx, c.dummyDN, password)
+}
+
+// userBind binds as dn with password and returns the bind's error. The
+// connection is never searched on while bound as the user, and never goes
+// back to the pool that way: right after the bind (whatever its outcome)
+// it is bound again as the service account (anonymously when searches are
+// anonymous), and closed when that fails.
+func (c *Client) userBind(ctx context.Context, dn, password string) error {
+	return c.withConn(ctx, forUserBind, func(cn *conn) error {
 		cn.state = stateUser
-		return cn.do(ctx, c.cfg.RequestTimeout, func(l *ldap.Conn) error { return l.Bind(c.dummyDN, password) })
+		err := cn.do(ctx, c.cfg.RequestTimeout, func(l *ldap.Conn) error { return l.Bind(dn, password) })
+		if cn.broken {
+			return err // closed by put
+		}
+		if rerr := c.pool.serviceBind(ctx, cn, c.cfg.RequestTimeout); rerr != nil || cn.state == stateUser {
+			// The user's answer stands; the connection is dropped.
+			cn.broken = true
+			c.log.DebugContext(ctx, "ldap connection not re-bound after a user bind; closing it", slog.String("url", cn.url), slog.Any("err", rerr))
+		}
+		return err
 	})
 }
 

@@ -345,6 +345,65 @@ func TestUserBoundConnectionNotUsedForSearch(t *testing.T) {
 	}
 }
 
+// After logins (good, wrong and unknown users, concurrent so that several
+// connections are pooled), every pooled connection is bound as the service
+// account (anonymous for anonymous searches): a user bind never leaves a
+// connection in the pool bound as that user. Checked with WhoAmI (RFC 4532).
+func TestPooledConnectionsNeverBoundAsUser(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // AuthzID of every pooled connection
+	}{
+		{"service account", func(*Config) {}, "dn:" + ldaptest.BindDN},
+		// Under the seeded ACL anonymous searches find nobody: every login
+		// is an unknown user and costs a dummy bind.
+		{"anonymous search", func(c *Config) { c.BindDN, c.BindPassword, c.AnonymousSearch = "", "", true }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			cfg.MaxConns = 4
+			tc.mod(&cfg)
+			c, _ := newClient(t, cfg)
+			logins := []struct{ user, pass string }{
+				{ldaptest.Alice.UID, ldaptest.Alice.Password}, {ldaptest.Bob.UID, ldaptest.Bob.Password},
+				{ldaptest.Carol.UID, "wrong-CANARY"}, {"nobody-here", "wrong-CANARY"},
+			}
+			for round := 0; round < 3; round++ {
+				var wg sync.WaitGroup
+				for _, l := range logins {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, _ = c.Authenticate(context.Background(), l.user, l.pass)
+					}()
+				}
+				wg.Wait()
+			}
+			c.pool.mu.Lock()
+			idle := slices.Clone(c.pool.idle)
+			c.pool.mu.Unlock()
+			if len(idle) == 0 {
+				t.Fatal("no pooled connection")
+			}
+			for i, cn := range idle {
+				var who string
+				err := cn.do(context.Background(), 5*time.Second, func(l *ldap.Conn) error {
+					res, err := l.WhoAmI(nil)
+					if res != nil {
+						who = res.AuthzID
+					}
+					return err
+				})
+				if err != nil || who != tc.want {
+					t.Errorf("pooled connection %d of %d is bound as %q (%v), want %q", i+1, len(idle), who, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestConcurrentLoginsBoundedPool(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.MaxConns = 3
@@ -380,7 +439,7 @@ func TestConcurrentLoginsBoundedPool(t *testing.T) {
 		t.Error(err)
 	}
 	c.pool.mu.Lock()
-	n := len(c.pool.idle) + len(c.pool.dirty)
+	n := len(c.pool.idle)
 	c.pool.mu.Unlock()
 	if n > cfg.MaxConns {
 		t.Errorf("%d idle connections, max %d", n, cfg.MaxConns)

@@ -21,7 +21,7 @@ type connState int
 const (
 	stateAnon    connState = iota // fresh, nothing bound
 	stateService                  // bound as the service account
-	stateUser                     // a user bind was attempted: usable only for another user bind
+	stateUser                     // a user bind was attempted: never pooled in this state
 )
 
 // conn is one LDAP connection with the raw socket kept for deadlines.
@@ -149,10 +149,11 @@ func (d *dialer) dialOne(ctx context.Context, u *url.URL) (*conn, error) {
 // pool holds idle connections, bounded by a semaphore on connections in use
 // (connections are dialled only when none is idle, so idle+in-use ≤ max).
 //
-// Service connections are bound as the service account. A connection on
-// which a user bind was attempted is kept apart (stateUser): it is handed
-// out for another user bind as is (a bind replaces the identity), and is
-// re-bound as the service account before any service use.
+// Idle connections are bound as the service account (or anonymous when
+// searches are). A connection on which a user bind was attempted
+// (stateUser) is re-bound as the service account before it is returned
+// (Client.userBind); put closes one that still is in stateUser, so no
+// pooled connection is ever bound as a user.
 type pool struct {
 	d           *dialer
 	bindDN      string
@@ -163,8 +164,7 @@ type pool struct {
 	sem         chan struct{}
 
 	mu     sync.Mutex
-	idle   []*conn // service or anonymous
-	dirty  []*conn // stateUser
+	idle   []*conn // service or anonymous, never stateUser
 	closed bool
 }
 
@@ -188,7 +188,7 @@ func (p *pool) get(ctx context.Context, pp purpose, timeout time.Duration) (c *c
 		}
 	}()
 	for {
-		c := p.pop(pp)
+		c := p.pop()
 		if c == nil {
 			break
 		}
@@ -210,24 +210,20 @@ func (p *pool) get(ctx context.Context, pp purpose, timeout time.Duration) (c *c
 	return c, true, nil
 }
 
-func (p *pool) pop(pp purpose) *conn {
+func (p *pool) pop() *conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	first, second := &p.idle, &p.dirty
-	if pp == forUserBind {
-		first, second = second, first
-	}
-	for _, l := range []*[]*conn{first, second} {
-		if n := len(*l); n > 0 {
-			c := (*l)[n-1]
-			*l = (*l)[:n-1]
-			return c
-		}
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return c
 	}
 	return nil
 }
 
-// usable checks liveness and, for service use, the binding.
+// usable checks liveness and, for service use, the binding. A user bind
+// replaces the binding, so for it liveness is enough (a connection that
+// died while idle fails the bind, which withConn retries once).
 func (p *pool) usable(ctx context.Context, c *conn, pp purpose, timeout time.Duration) bool {
 	if c.broken || c.l.IsClosing() || time.Since(c.created) > p.maxLife {
 		return false
@@ -274,10 +270,11 @@ func (p *pool) serviceBind(ctx context.Context, c *conn, timeout time.Duration) 
 	return nil
 }
 
-// put returns c to the pool (or closes it) and frees its slot.
+// put returns c to the pool (or closes it) and frees its slot. A
+// connection still bound as a user (or that may be) is closed, never pooled.
 func (p *pool) put(c *conn) {
 	defer func() { <-p.sem }()
-	if c.broken || c.l.IsClosing() {
+	if c.broken || c.l.IsClosing() || c.state == stateUser {
 		c.close()
 		return
 	}
@@ -287,19 +284,15 @@ func (p *pool) put(c *conn) {
 		c.close()
 		return
 	}
-	if c.state == stateUser {
-		p.dirty = append(p.dirty, c)
-	} else {
-		p.idle = append(p.idle, c)
-	}
+	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }
 
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
-	all := append(p.idle, p.dirty...)
-	p.idle, p.dirty = nil, nil
+	all := p.idle
+	p.idle = nil
 	p.mu.Unlock()
 	for _, c := range all {
 		c.close()
