@@ -2,12 +2,22 @@
 // issuers and drives the OIDC authorization-code flow (with PKCE) for
 // browser logins.
 //
-// It builds on github.com/coreos/go-oidc/v3 and golang.org/x/oauth2 and adds
-// what those libraries leave to the caller: lazy, throttled discovery; a
-// rate-limited, size-capped JWKS cache bound to one issuer; a fixed
-// algorithm allow-list; strict (case-sensitive, duplicate-free) claim
-// decoding; audience/azp, iat and nbf checks; nonce, at_hash and RFC 9207
-// issuer checks in the code flow.
+// It builds on github.com/coreos/go-oidc/v3 and golang.org/x/oauth2.
+// go-oidc does OIDC discovery (the document must name exactly the
+// configured issuer) and ID-token verification: its IDTokenVerifier parses
+// the JWS, enforces the algorithm allow-list, has the issuer's key set
+// verify the signature (with go-jose), and checks iss, exp and, for a
+// single client ID, aud. x/oauth2 does the code exchange.
+//
+// The package adds what those libraries leave to the caller: lazy,
+// throttled discovery over a timeout-bound, response-size-capped HTTP
+// client; a rate-limited, size-capped JWKS cache bound to one issuer,
+// handed to go-oidc as its KeySet; a precheck before any key is used
+// (size, strict encoding, header rules, iss); strict (case-sensitive,
+// duplicate-free) claim decoding, cross-checked against go-oidc's; aud/azp
+// with several client IDs; iat, nbf, lifetime and age checks; nonce,
+// at_hash (go-oidc's IDToken.VerifyAccessToken) and RFC 9207 issuer checks
+// in the code flow.
 //
 // The package never imports the broker or the STS; cmd/idbroker adapts a
 // *Verifier to the STS's WebIdentityVerifier and maps the sentinel errors.

@@ -103,3 +103,31 @@ func (b *cappedBody) Close() error { return b.rc.Close() }
 func readBody(resp *http.Response) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
+
+// withoutErrorBodies returns a copy of c whose non-200 responses arrive
+// with an empty body: go-oidc quotes such bodies in its errors, and
+// upstream content must not reach logs or callers.
+func withoutErrorBodies(c *http.Client) *http.Client {
+	cp := *c
+	next := cp.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cp.Transport = statusOnlyTransport{next: next}
+	return &cp
+}
+
+type statusOnlyTransport struct{ next http.RoundTripper }
+
+func (t statusOnlyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		resp.Body = http.NoBody
+		resp.ContentLength = 0
+	}
+	return resp, nil
+}

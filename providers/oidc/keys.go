@@ -6,19 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"sync"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -288,25 +284,58 @@ func (c *keyCache) cached(kid string) (cands []jose.JSONWebKey, fresh, usable bo
 	return nil, fresh, usable
 }
 
-// tokenKeySet holds one issuer's keys: a JWKS cache or static keys.
+// tokenKeySet is one issuer's keys (its JWKS cache, or static keys) as a
+// go-oidc KeySet. go-oidc's IDTokenVerifier calls VerifySignature after its
+// own parse and algorithm check; the key set parses the compact JWS with
+// go-jose, as go-oidc's own key sets do, picks this issuer's keys that may
+// verify it (kid, JWKS alg, key type and size) and lets go-jose check the
+// signature.
 type tokenKeySet struct {
 	remote *keyCache
 	static []crypto.PublicKey
 }
 
-// verify checks the signature of a prechecked token over its raw signing
-// input with a key of this issuer that fits the algorithm (kid selects the
-// JWKS key; static keys are tried in order).
-func (s *tokenKeySet) verify(ctx context.Context, jws *compactJWS) error {
-	alg := jws.alg
+var _ gooidc.KeySet = (*tokenKeySet)(nil)
+
+// verifyState is put in the context of one IDTokenVerifier.Verify call by
+// Verifier.verify. go-oidc flattens a key set's error with %v; the key set
+// records its classified error (ErrInvalid or ErrKeyUnavailable) here, and
+// the payload it verified.
+type verifyState struct {
+	verified bool
+	payload  []byte
+	err      error
+}
+
+type verifyStateKey struct{}
+
+// VerifySignature implements gooidc.KeySet.
+func (s *tokenKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := s.verify(ctx, jwt)
+	if st, ok := ctx.Value(verifyStateKey{}).(*verifyState); ok {
+		st.verified, st.payload, st.err = err == nil, payload, err
+	}
+	return payload, err
+}
+
+func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
+	if err != nil {
+		return nil, wrapErr(ErrInvalid, err, "malformed JWS")
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errorf(ErrInvalid, "expected exactly one signature")
+	}
+	hdr := jws.Signatures[0].Protected
+	alg := hdr.Algorithm
 	if !algAllowed(alg) {
-		return errorf(ErrInvalid, "algorithm %s not allowed", quote(alg))
+		return nil, errorf(ErrInvalid, "algorithm %s not allowed", quote(alg))
 	}
 	var keys []crypto.PublicKey
 	if s.remote != nil {
-		jwks, err := s.remote.lookup(ctx, jws.kid)
+		jwks, err := s.remote.lookup(ctx, hdr.KeyID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, k := range jwks {
 			if k.Algorithm != "" && k.Algorithm != alg {
@@ -323,70 +352,12 @@ func (s *tokenKeySet) verify(ctx context.Context, jws *compactJWS) error {
 			continue
 		}
 		tried++
-		if verifySignature(k, alg, jws.signingInput, jws.sig) {
-			return nil
+		if payload, err := jws.Verify(k); err == nil {
+			return payload, nil
 		}
 	}
 	if tried == 0 {
-		return errorf(ErrInvalid, "no key of the right type for algorithm %s", alg)
+		return nil, errorf(ErrInvalid, "no key of the right type for algorithm %s", alg)
 	}
-	return errorf(ErrInvalid, "signature verification failed")
-}
-
-// verifySignature checks a JWS signature (RFC 7518 §3.3 RSASSA-PKCS1-v1_5,
-// §3.4 ECDSA with the fixed-size R||S encoding). key must fit alg
-// (keyFitsAlg).
-func verifySignature(key crypto.PublicKey, alg, signingInput string, sig []byte) bool {
-	var (
-		h      crypto.Hash
-		digest []byte
-	)
-	switch alg[2:] {
-	case "256":
-		sum := sha256.Sum256([]byte(signingInput))
-		h, digest = crypto.SHA256, sum[:]
-	case "384":
-		sum := sha512.Sum384([]byte(signingInput))
-		h, digest = crypto.SHA384, sum[:]
-	case "512":
-		sum := sha512.Sum512([]byte(signingInput))
-		h, digest = crypto.SHA512, sum[:]
-	default:
-		return false
-	}
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		return alg[:2] == "RS" && rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
-	case *ecdsa.PublicKey:
-		size := (k.Curve.Params().BitSize + 7) / 8
-		if alg[:2] != "ES" || len(sig) != 2*size {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:size])
-		ss := new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(k, digest, r, ss)
-	}
-	return false
-}
-
-// verifyAccessTokenHash checks an ID token's at_hash against the access
-// token (OIDC Core §3.1.3.6): the left half of the hash of the access
-// token with the token's signature hash, base64url.
-func verifyAccessTokenHash(alg, atHash, accessToken string) bool {
-	var sum []byte
-	switch alg {
-	case "RS256", "ES256":
-		s := sha256.Sum256([]byte(accessToken))
-		sum = s[:]
-	case "RS384", "ES384":
-		s := sha512.Sum384([]byte(accessToken))
-		sum = s[:]
-	case "RS512", "ES512":
-		s := sha512.Sum512([]byte(accessToken))
-		sum = s[:]
-	default:
-		return false
-	}
-	want := base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
-	return atHash != "" && subtle.ConstantTimeCompare([]byte(want), []byte(atHash)) == 1
+	return nil, errorf(ErrInvalid, "signature verification failed")
 }

@@ -317,7 +317,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce, callback
 		return reject(ErrInvalid, "nonce mismatch")
 	}
 	if _, ok := t.Claims["at_hash"]; ok {
-		if atHash, _ := t.Claims["at_hash"].(string); !verifyAccessTokenHash(t.alg, atHash, tok.AccessToken) {
+		if err := t.verifyAccessToken(tok.AccessToken); err != nil {
 			return reject(ErrInvalid, "at_hash does not match the access token")
 		}
 	}

@@ -1,12 +1,12 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
 // Defaults for VerifierConfig.
@@ -86,12 +88,13 @@ type Token struct {
 	// refused; numbers are float64 as with encoding/json.
 	Claims map[string]any
 
-	alg string // the JWS algorithm, for at_hash
+	idToken *gooidc.IDToken // go-oidc's view, for at_hash
 }
 
 // Verifier verifies JWTs from one issuer. It is safe for concurrent use.
 type Verifier struct {
 	src       *source
+	idv       *gooidc.IDTokenVerifier // over src.keySet
 	clientIDs []string
 	now       func() time.Time
 	skew      time.Duration
@@ -116,15 +119,16 @@ type source struct {
 	meta       discoveryMeta
 }
 
+// discoveryMeta is what the package uses of the discovery document.
 type discoveryMeta struct {
-	Issuer              string   `json:"issuer"`
-	AuthURL             string   `json:"authorization_endpoint"`
-	TokenURL            string   `json:"token_endpoint"`
-	UserInfoURL         string   `json:"userinfo_endpoint"`
-	JWKSURL             string   `json:"jwks_uri"`
-	IssParamSupported   bool     `json:"authorization_response_iss_parameter_supported"`
-	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
-	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
+	Issuer              string
+	AuthURL             string
+	TokenURL            string
+	UserInfoURL         string
+	JWKSURL             string
+	IssParamSupported   bool
+	CodeChallengeMethod []string
+	TokenAuthMethods    []string
 }
 
 // NewVerifier checks the configuration and returns a Verifier. It performs
@@ -164,6 +168,24 @@ func newVerifierOn(src *source, cfg VerifierConfig) (*Verifier, error) {
 	if v.maxLife == 0 {
 		v.maxLife = DefaultMaxLifetime
 	}
+	algs := make([]string, len(allowedAlgs))
+	for i, a := range allowedAlgs {
+		algs[i] = string(a)
+	}
+	gcfg := &gooidc.Config{
+		SupportedSigningAlgs: algs,
+		// go-oidc's token is expired when exp < Now(). Shifting its clock
+		// back by the skew (less 1ns) makes that exactly "now >= exp+skew".
+		Now: func() time.Time { return v.now().Add(-v.skew + time.Nanosecond) },
+	}
+	// go-oidc takes one ClientID: with one accepted audience it checks aud
+	// itself; with several, checkClaims does (aud, then azp).
+	if len(v.clientIDs) == 1 {
+		gcfg.ClientID = v.clientIDs[0]
+	} else {
+		gcfg.SkipClientIDCheck = true
+	}
+	v.idv = gooidc.NewVerifier(src.issuer, src.keySet, gcfg)
 	return v, nil
 }
 
@@ -286,34 +308,40 @@ func (s *source) discover(ctx context.Context) (discoveryMeta, error) {
 	return s.meta, nil
 }
 
-// fetchDiscovery GETs <issuer>/.well-known/openid-configuration and checks
-// that it names exactly this issuer and https (or loopback http) endpoints.
-// The upstream body is never echoed in errors.
+// fetchDiscovery runs OIDC discovery with go-oidc, which requires the
+// document to name exactly this issuer, over the provider's capped HTTP
+// client; it then reads the metadata go-oidc does not expose and checks
+// that the endpoints used are https (or loopback http). The upstream body
+// is never echoed in errors.
 func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (discoveryMeta, error) {
 	var meta discoveryMeta
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, withoutErrorBodies(client)), issuer)
 	if err != nil {
-		return meta, fmt.Errorf("discovery request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
+		var mismatch *gooidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			return meta, fmt.Errorf("discovery document names issuer %s, not %s", quote(mismatch.Discovered), issuer)
+		}
 		return meta, fmt.Errorf("discovery: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := readBody(resp)
-	if err != nil {
-		return meta, fmt.Errorf("reading discovery document: %w", err)
+	var extra struct {
+		JWKSURL             string   `json:"jwks_uri"`
+		IssParamSupported   bool     `json:"authorization_response_iss_parameter_supported"`
+		CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
+		TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		return meta, fmt.Errorf("discovery: HTTP status %d", resp.StatusCode)
-	}
-	if err := json.Unmarshal(body, &meta); err != nil {
+	if err := p.Claims(&extra); err != nil {
 		return meta, fmt.Errorf("decoding discovery document: %w", err)
 	}
-	if meta.Issuer != issuer {
-		return meta, fmt.Errorf("discovery document names issuer %s, not %s", quote(meta.Issuer), issuer)
+	ep := p.Endpoint()
+	meta = discoveryMeta{
+		Issuer:              issuer,
+		AuthURL:             ep.AuthURL,
+		TokenURL:            ep.TokenURL,
+		UserInfoURL:         p.UserInfoEndpoint(),
+		JWKSURL:             extra.JWKSURL,
+		IssParamSupported:   extra.IssParamSupported,
+		CodeChallengeMethod: extra.CodeChallengeMethod,
+		TokenAuthMethods:    extra.TokenAuthMethods,
 	}
 	for name, ep := range map[string]string{"jwks_uri": meta.JWKSURL, "authorization_endpoint": meta.AuthURL, "token_endpoint": meta.TokenURL, "userinfo_endpoint": meta.UserInfoURL} {
 		if ep == "" && name != "userinfo_endpoint" {
@@ -342,15 +370,20 @@ func checkEndpointURL(s string) error {
 // only), iss, aud/azp, exp, nbf and iat, and returns its content. Errors
 // wrap exactly one of ErrExpired, ErrKeyUnavailable, ErrAudience,
 // ErrInvalid and never contain the token.
+//
+// go-oidc's IDTokenVerifier parses the token, checks the algorithm
+// against the allow-list, has the issuer's key set verify the signature,
+// and checks iss, exp and (with one client ID) aud. Around it the package
+// adds what go-oidc leaves to the caller: a policy precheck before any key
+// is used (size, strict encoding and JSON, header rules, iss), and after
+// it strict claim types, aud/azp with several client IDs, nbf and iat with
+// the configured skew, lifetime and age limits.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	return v.verify(ctx, raw)
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
-	// The token is decoded once: header and claims strictly (precheck),
-	// then the signature is checked over the raw signing input with this
-	// issuer's keys, and only then are the claims looked at.
-	jws, err := precheck(raw, v.src.issuer)
+	pre, err := precheck(raw, v.src.issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -359,33 +392,70 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 			return nil, err
 		}
 	}
-	if err := v.src.keySet.verify(ctx, jws); err != nil {
-		return nil, err
+	st := &verifyState{}
+	idt, oidcErr := v.idv.Verify(context.WithValue(ctx, verifyStateKey{}, st), raw)
+	if !st.verified {
+		// go-oidc stopped at or before the signature: nothing in the token
+		// is authenticated.
+		if st.err != nil {
+			return nil, st.err
+		}
+		if oidcErr == nil {
+			oidcErr = errors.New("signature was not checked")
+		}
+		return nil, wrapErr(ErrInvalid, oidcErr, "")
 	}
-	tok, err := v.checkClaims(jws.claims)
+	// The signature is good: the payload is the issuer's. Its strict
+	// decoding is precheck's when the bytes are the same (they always are
+	// for a strictly encoded token).
+	claims := pre.claims
+	if !bytes.Equal(st.payload, pre.payload) {
+		if claims, err = decodeObject(st.payload); err != nil {
+			return nil, wrapErr(ErrInvalid, err, "claims")
+		}
+	}
+	// Malformed claims and audience come before go-oidc's verdict, so that
+	// an ill-typed or foreign token is ErrInvalid or ErrAudience even if
+	// go-oidc (which reads the claims loosely) found it expired.
+	tok, err := v.checkClaims(claims)
 	if err != nil {
 		return nil, err
 	}
-	tok.alg = jws.alg
+	if oidcErr != nil {
+		if _, ok := errors.AsType[*gooidc.TokenExpiredError](oidcErr); ok {
+			return nil, wrapErr(ErrExpired, oidcErr, "")
+		}
+		return nil, wrapErr(ErrInvalid, oidcErr, "")
+	}
+	if err := agree(tok, idt); err != nil {
+		return nil, err
+	}
+	if err := v.checkTimes(tok, claims); err != nil {
+		return nil, err
+	}
+	normalizeNumbers(claims)
+	tok.idToken = idt
 	return tok, nil
 }
 
 // b64url is the strict unpadded base64url decoding of JWS segments.
 var b64url = base64.RawURLEncoding.Strict()
 
-// compactJWS is a token split and decoded by precheck; the signature is
-// not yet verified.
-type compactJWS struct {
-	alg, kid     string
-	signingInput string // header "." payload, as sent
-	sig          []byte
-	claims       map[string]any // strictly decoded, numbers as json.Number
+// prechecked is a token that passed precheck; its signature is not yet
+// verified.
+type prechecked struct {
+	payload []byte
+	claims  map[string]any // strictly decoded, numbers as json.Number
 }
 
-// precheck enforces the compact form, size and header rules before any key
-// lookup, decodes header and claims strictly, and rejects tokens of another
-// issuer without touching the keys.
-func precheck(raw, issuer string) (*compactJWS, error) {
+// precheck is the package's policy on a token before any key is used or
+// go-oidc looks at it: a size cap; the compact form with strict unpadded
+// base64url segments (one encoding per token, so none can be altered
+// without breaking the signature); header and claims strict JSON (exact
+// names, no duplicates, bounded depth); an allowed alg, no crit, b64 or
+// enc, a plain JWT typ, a short kid; and this issuer's iss, so tokens of
+// other issuers never reach the key set.
+func precheck(raw, issuer string) (*prechecked, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, errorf(ErrInvalid, "token larger than %d bytes", MaxTokenBytes)
 	}
@@ -449,11 +519,16 @@ func precheck(raw, issuer string) (*compactJWS, error) {
 	if err != nil || iss != issuer {
 		return nil, errorf(ErrInvalid, "issuer %s is not %s", quote(iss), issuer)
 	}
-	sig, err := b64url.DecodeString(parts[2])
-	if err != nil {
+	// The signature is only checked for strict encoding here; go-jose
+	// decodes and verifies it.
+	var sigBuf [1024]byte
+	if n := b64url.DecodedLen(len(parts[2])); n > len(sigBuf) {
+		return nil, errorf(ErrInvalid, "signature too long")
+	}
+	if _, err := b64url.Decode(sigBuf[:], []byte(parts[2])); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "signature encoding")
 	}
-	return &compactJWS{alg: alg, kid: kid, signingInput: raw[:d2], sig: sig, claims: claims}, nil
+	return &prechecked{payload: pb, claims: claims}, nil
 }
 
 // typeAllowed accepts an absent typ or a plain JWT type; explicitly typed
@@ -466,6 +541,9 @@ func typeAllowed(typ string) bool {
 	return false
 }
 
+// checkClaims reads the registered claims strictly (types, presence) and
+// checks iss and the audience: one of the client IDs, and with several
+// audiences an azp that is one of them.
 func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 	t := &Token{Claims: claims}
 	var err error
@@ -485,6 +563,11 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 	if t.AMR, _, err = stringListClaim(claims, "amr"); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "")
 	}
+	for _, name := range []string{"nonce", "at_hash"} {
+		if _, _, err := stringClaim(claims, name); err != nil {
+			return nil, wrapErr(ErrInvalid, err, "")
+		}
+	}
 	exp, present, err := numericDate(claims, "exp")
 	if err != nil {
 		return nil, wrapErr(ErrInvalid, err, "")
@@ -501,11 +584,7 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 		return nil, errorf(ErrInvalid, "iat missing")
 	}
 	t.IssuedAt = iat
-	nbf, nbfPresent, err := numericDate(claims, "nbf")
-	if err != nil {
-		return nil, wrapErr(ErrInvalid, err, "")
-	}
-	if err := checkOIDCClaimTypes(claims); err != nil {
+	if _, _, err := numericDate(claims, "nbf"); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "")
 	}
 
@@ -521,28 +600,54 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 			return nil, errorf(ErrAudience, "azp %s not accepted", quote(t.AZP))
 		}
 	}
-
-	now := v.now()
-	if !now.Before(exp.Add(v.skew)) {
-		return nil, errorf(ErrExpired, "expired at %s", exp.Format(time.RFC3339))
-	}
-	if nbfPresent && now.Add(v.skew).Before(nbf) {
-		return nil, errorf(ErrInvalid, "not valid before %s", nbf.Format(time.RFC3339))
-	}
-	if now.Add(v.skew).Before(iat) {
-		return nil, errorf(ErrInvalid, "issued in the future (%s)", iat.Format(time.RFC3339))
-	}
-	if exp.Before(iat) {
-		return nil, errorf(ErrInvalid, "exp before iat")
-	}
-	if v.maxLife > 0 && exp.Sub(iat) > v.maxLife {
-		return nil, errorf(ErrInvalid, "lifetime %s exceeds %s", exp.Sub(iat), v.maxLife)
-	}
-	if v.maxAge > 0 && now.Sub(iat) > v.maxAge+v.skew {
-		return nil, errorf(ErrInvalid, "issued too long ago (%s)", iat.Format(time.RFC3339))
-	}
-	normalizeNumbers(claims)
 	return t, nil
+}
+
+// checkTimes checks what go-oidc's expiry check leaves out: nbf with the
+// configured skew (go-oidc allows 5 minutes), iat not in the future, and
+// the lifetime and age limits.
+func (v *Verifier) checkTimes(t *Token, claims map[string]any) error {
+	now := v.now()
+	if nbf, present, _ := numericDate(claims, "nbf"); present && now.Add(v.skew).Before(nbf) {
+		return errorf(ErrInvalid, "not valid before %s", nbf.Format(time.RFC3339))
+	}
+	if now.Add(v.skew).Before(t.IssuedAt) {
+		return errorf(ErrInvalid, "issued in the future (%s)", t.IssuedAt.Format(time.RFC3339))
+	}
+	if t.Expiry.Before(t.IssuedAt) {
+		return errorf(ErrInvalid, "exp before iat")
+	}
+	if v.maxLife > 0 && t.Expiry.Sub(t.IssuedAt) > v.maxLife {
+		return errorf(ErrInvalid, "lifetime %s exceeds %s", t.Expiry.Sub(t.IssuedAt), v.maxLife)
+	}
+	if v.maxAge > 0 && now.Sub(t.IssuedAt) > v.maxAge+v.skew {
+		return errorf(ErrInvalid, "issued too long ago (%s)", t.IssuedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// agree refuses a token that go-oidc, decoding with encoding/json (which
+// matches member names case-insensitively and keeps the last of
+// duplicates), reads differently from the strict decoding, e.g. one with
+// both "sub" and "Sub".
+func agree(t *Token, idt *gooidc.IDToken) error {
+	nonce, _ := t.Claims["nonce"].(string)
+	atHash, _ := t.Claims["at_hash"].(string)
+	if idt.Issuer != t.Issuer || idt.Subject != t.Subject || !slices.Equal(idt.Audience, t.Audience) ||
+		!idt.Expiry.Equal(t.Expiry) || !idt.IssuedAt.Equal(t.IssuedAt) ||
+		idt.Nonce != nonce || idt.AccessTokenHash != atHash {
+		return errorf(ErrInvalid, "claims are ambiguous (names differing only in case)")
+	}
+	return nil
+}
+
+// verifyAccessToken checks the at_hash claim against an access token with
+// go-oidc (OIDC Core 3.1.3.6).
+func (t *Token) verifyAccessToken(accessToken string) error {
+	if t.idToken == nil {
+		return errors.New("token was not verified")
+	}
+	return t.idToken.VerifyAccessToken(accessToken)
 }
 
 func (v *Verifier) acceptsClient(id string) bool {
@@ -551,49 +656,3 @@ func (v *Verifier) acceptsClient(id string) bool {
 
 // Issuer returns the issuer this verifier accepts.
 func (v *Verifier) Issuer() string { return v.src.issuer }
-
-// checkOIDCClaimTypes refuses what go-oidc's claim decoding refused when it
-// verified tokens for us: a non-string nonce or at_hash, and distributed
-// claims whose _claim_names do not name a source in _claim_sources.
-func checkOIDCClaimTypes(claims map[string]any) error {
-	for _, name := range []string{"nonce", "at_hash"} {
-		if _, _, err := stringClaim(claims, name); err != nil {
-			return err
-		}
-	}
-	var sources map[string]any
-	if raw, ok := claims["_claim_sources"]; ok {
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return errors.New("claim _claim_sources is not an object")
-		}
-		for _, src := range m {
-			obj, ok := src.(map[string]any)
-			if !ok {
-				return errors.New("claim _claim_sources has a non-object source")
-			}
-			for _, f := range []string{"endpoint", "access_token"} {
-				if _, _, err := stringClaim(obj, f); err != nil {
-					return errors.New("claim _claim_sources has a non-string " + f)
-				}
-			}
-		}
-		sources = m
-	}
-	if raw, ok := claims["_claim_names"]; ok {
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return errors.New("claim _claim_names is not an object")
-		}
-		for _, src := range m {
-			name, ok := src.(string)
-			if !ok || name == "" {
-				return errors.New("claim _claim_names has an empty or non-string source")
-			}
-			if _, ok := sources[name]; !ok {
-				return errors.New("claim _claim_names names a source missing from _claim_sources")
-			}
-		}
-	}
-	return nil
-}

@@ -13,8 +13,8 @@ import (
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 )
 
-// TestVerifySignatureEncodings: the signature is checked over the raw
-// signing input; every re-encoding or alteration of header, payload or
+// TestVerifySignatureEncodings: the signature is checked over the signing
+// input as sent; every re-encoding or alteration of header, payload or
 // signature is refused (ErrInvalid), including ECDSA signatures in DER
 // form or with a padded R||S.
 func TestVerifySignatureEncodings(t *testing.T) {
@@ -76,8 +76,9 @@ func mustDecode(t *testing.T, s string) string {
 	return string(b)
 }
 
-// TestVerifyOIDCClaimTypes: the claim shapes go-oidc's decoding used to
-// refuse stay refused now that the verifier decodes claims itself.
+// TestVerifyOIDCClaimTypes: claim shapes go-oidc's decoding refuses
+// (non-string nonce or at_hash, inconsistent distributed claims) are
+// refused as ErrInvalid, without echoing token content.
 func TestVerifyOIDCClaimTypes(t *testing.T) {
 	e := newEnv(t, oidc.VerifierConfig{})
 	for _, tc := range []struct {
