@@ -94,8 +94,8 @@ func (s *Service) sessionPolicySet(sess *Session) (rolePolicies, sessionPolicies
 const sessionPolicyName = "session policy"
 
 // sessionPolicyCacheSize bounds the compiled session policies kept: a
-// 2048-character policy compiles to some tens of KB.
-const sessionPolicyCacheSize = 512
+// 2048-character policy compiles to about 20 KB, so at most about 5 MB.
+const sessionPolicyCacheSize = 256
 
 // sessionPolicyCache holds compiled inline session policies, keyed by the
 // SHA-256 of their text and kind. It is shared by the Services of the
