@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"github.com/idbroker/idbroker/sts"
 )
 
 func TestRealClient(t *testing.T) {
@@ -32,6 +34,40 @@ func TestRealClient(t *testing.T) {
 			h.ServeHTTP(httptest.NewRecorder(), r)
 			if got != tc.want {
 				t.Fatalf("client %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRealClientForwardedTLS: only a trusted proxy's X-Forwarded-Proto
+// (the nearest one's, the last value) marks a request as TLS.
+func TestRealClientForwardedTLS(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	cases := []struct {
+		name, remote string
+		proto        []string
+		want         bool
+	}{
+		{"trusted proxy says https", "10.1.2.3:443", []string{"https"}, true},
+		{"trusted proxy says HTTPS", "10.1.2.3:443", []string{"HTTPS"}, true},
+		{"trusted proxy says http", "10.1.2.3:443", []string{"http"}, false},
+		{"client-sent https before the proxy's http", "10.1.2.3:443", []string{"https, http"}, false},
+		{"client-sent https in a first header, proxy's http last", "10.1.2.3:443", []string{"https", "http"}, false},
+		{"no header", "10.1.2.3:443", nil, false},
+		{"direct client cannot claim https", "203.0.113.9:5000", []string{"https"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got bool
+			h := realClient(trusted, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = sts.SecureTransport(r) }))
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tc.remote
+			for _, p := range tc.proto {
+				r.Header.Add("X-Forwarded-Proto", p)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if got != tc.want {
+				t.Fatalf("SecureTransport %v, want %v", got, tc.want)
 			}
 		})
 	}
