@@ -458,8 +458,17 @@ func TestCheck(t *testing.T) {
 		{"one dead of two", func(c *Config) { c.URLs = []string{s.LDAPSURL, "ldaps://127.0.0.1:1"} }, "connect ldaps://127.0.0.1:1"},
 		{"bad bind", func(c *Config) { c.BindPassword = "nope" }, "service bind"},
 		{"bad user base", func(c *Config) { c.UserSearch.BaseDN = "ou=nowhere," + ldaptest.BaseDN }, "user search base"},
-		{"bad attribute", func(c *Config) { c.UserSearch.Filter = "(noSuchAttr={username})" }, ""},
+		// The server accepts a filter naming an unknown attribute (it
+		// matches nothing): the schema check catches the typo.
+		{"bad attribute", func(c *Config) { c.UserSearch.Filter = "(noSuchAttr={username})" }, "user search filter"},
+		{"bad attribute in an AND", func(c *Config) { c.UserSearch.Filter = "(&(objectClass=inetOrgPerson)(uidd={username}))" }, "user search filter"},
 		{"bad group base", func(c *Config) { c.GroupSearch.BaseDN = "ou=nogroups," + ldaptest.BaseDN }, "group search base"},
+		{"good group filter", func(c *Config) { c.GroupSearch.Filter = "(&(objectClass=groupOfNames)(member={dn}))" }, ""},
+		{"bad group attribute", func(c *Config) { c.GroupSearch.Filter = "(|(memberr={dn})(uniqueMember={dn}))" }, "group search filter"},
+		{"bad nested attribute", func(c *Config) { c.GroupSearch.NestedFilter = "(mmber={dn})" }, "nested group filter"},
+		{"nested filter unused without nesting", func(c *Config) { c.GroupSearch.Nested, c.GroupSearch.NestedFilter = false, "(mmber={dn})" }, ""},
+		{"bad member_of attribute", func(c *Config) { c.GroupSearch.MemberOfAttribute = "memberOff" }, "member_of attribute"},
+		{"good member_of attribute", func(c *Config) { c.GroupSearch.MemberOfAttribute = "memberOf" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -474,6 +483,9 @@ func TestCheck(t *testing.T) {
 			}
 			failed := ""
 			for _, r := range results {
+				if r.OK && strings.Contains(r.Detail, "not verified") {
+					t.Errorf("the schema was not read: %+v", r)
+				}
 				if !r.OK {
 					if r.Suggestion == "" || r.Detail == "" || r.Err == nil {
 						t.Errorf("failing check without detail/suggestion/err: %+v", r)

@@ -2,6 +2,7 @@ package ldapauth
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -161,5 +162,47 @@ func TestValidUsername(t *testing.T) {
 		if got := ValidUsername(tc.u); got != tc.ok {
 			t.Errorf("ValidUsername(%q) = %v", tc.u, got)
 		}
+	}
+}
+
+func TestFilterAttributes(t *testing.T) {
+	tests := []struct {
+		filter string
+		want   []string
+	}{
+		{"(uid=alice)", []string{"uid"}},
+		{"(&(objectClass=inetOrgPerson)(uid=a*)(!(mail=*))(cn~=x)(uidNumber>=5)(gidNumber<=9))", []string{"objectClass", "uid", "mail", "cn", "uidNumber", "gidNumber"}},
+		{"(|(member=cn=a,dc=x)(uniqueMember=cn=a,dc=x)(memberUid=a)(MEMBER=b))", []string{"member", "uniqueMember", "memberUid"}},
+		{"(member:1.2.840.113556.1.4.1941:=cn=a,dc=x)", []string{"member"}},
+		{"(:dn:2.5.13.5:=x)", nil},
+		{"(2.5.4.3=x)", nil},
+		{"(userCertificate;binary=*)", []string{"userCertificate"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.filter, func(t *testing.T) {
+			got, err := filterAttributes(tc.filter)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("filterAttributes(%q) = %q, %v; want %q", tc.filter, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := filterAttributes("(uid=a"); err == nil {
+		t.Error("unbalanced filter accepted")
+	}
+}
+
+func TestParseAttributeTypeNames(t *testing.T) {
+	got := parseAttributeTypeNames([]string{
+		"( 2.5.4.3 NAME ( 'cn' 'commonName' ) DESC 'RFC4519: common name(s)' SUP name )",
+		"( 0.9.2342.19200300.100.1.1 NAME 'uid' EQUALITY caseIgnoreMatch )",
+		"( 1.2.3 DESC 'no name' )",
+	})
+	for _, want := range []string{"cn", "commonname", "uid"} {
+		if !got[want] {
+			t.Errorf("%s missing from %v", want, got)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("got %v", got)
 	}
 }

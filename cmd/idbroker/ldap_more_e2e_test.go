@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,4 +157,55 @@ roles:
 		t.Errorf("chooser after use: %d", status)
 	}
 	ts.assertNoSecrets(t, allPasswords()...)
+}
+
+// TestLDAPConfigCheckOnlineFilters: `config check --online` runs the group
+// search and the nested filter as a login renders them, and a filter naming
+// an attribute the schema lacks (which the server would silently match
+// against nothing) fails with the key to fix.
+func TestLDAPConfigCheckOnlineFilters(t *testing.T) {
+	srv := ldaptest.Start(t)
+	good := ldapProviderBlock(srv.LDAPSURL, srv.CAFile, "")
+	groupSearch := `group_search: {base_dn: "` + ldaptest.GroupsDN + `", nested: true}`
+	if !strings.Contains(good, groupSearch) {
+		t.Fatalf("provider block changed: %s", good)
+	}
+	tests := []struct {
+		name, from, to string
+		want           []string // in the output; "" = exit code 0
+		code           int
+	}{
+		{"good", "", "", []string{"ok   group search filter", "ok   nested group filter"}, 0},
+		{"group filter typo", groupSearch, `group_search: {base_dn: "` + ldaptest.GroupsDN + `", nested: true, filter: "(|(memberr={dn})(uniqueMember={dn}))"}`,
+			[]string{"FAIL group search filter", "memberr", "try: "}, 1},
+		{"nested filter typo", groupSearch, `group_search: {base_dn: "` + ldaptest.GroupsDN + `", nested: true, nested_filter: "(mmber={dn})"}`,
+			[]string{"FAIL nested group filter", "mmber"}, 1},
+		{"user filter typo", "(uid={username})", "(uidd={username})", []string{"FAIL user search filter", "uidd"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			block := strings.Replace(good, tc.from, tc.to, 1)
+			p := filepath.Join(t.TempDir(), "idbroker.yaml")
+			if err := os.WriteFile(p, ldapConfig(block, ""), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := runConfigCheck(context.Background(), []string{"--config", p, "--online"}, &out, &errb)
+			text := out.String() + errb.String()
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+			if tc.code == 0 && strings.Contains(text, "FAIL") {
+				t.Error("a good configuration fails")
+			}
+			if t.Failed() {
+				t.Logf("output:\n%s", text)
+			}
+		})
+	}
 }
