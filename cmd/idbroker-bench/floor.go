@@ -98,7 +98,7 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		stsError(w, http.StatusBadRequest, "MalformedQueryString")
+		stsError(w, http.StatusNotFound, "MalformedQueryString")
 		return
 	}
 	switch form.Get("Action") {
