@@ -100,3 +100,23 @@ func quote(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// boundedError carries an error from a library whose message may quote
+// token content (go-oidc quotes iss and aud values): Error is cut to a
+// short prefix; errors.Is and errors.As still see the original.
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string {
+	const max = 256
+	s := e.err.Error()
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func (e boundedError) Unwrap() error { return e.err }

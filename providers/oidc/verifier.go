@@ -403,7 +403,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 		if oidcErr == nil {
 			oidcErr = errors.New("signature was not checked")
 		}
-		return nil, wrapErr(ErrInvalid, oidcErr, "")
+		return nil, wrapErr(ErrInvalid, boundedError{oidcErr}, "")
 	}
 	// The signature is good: the payload is the issuer's. Its strict
 	// decoding is precheck's when the bytes are the same (they always are
@@ -423,9 +423,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 	}
 	if oidcErr != nil {
 		if _, ok := errors.AsType[*gooidc.TokenExpiredError](oidcErr); ok {
-			return nil, wrapErr(ErrExpired, oidcErr, "")
+			return nil, wrapErr(ErrExpired, boundedError{oidcErr}, "")
 		}
-		return nil, wrapErr(ErrInvalid, oidcErr, "")
+		return nil, wrapErr(ErrInvalid, boundedError{oidcErr}, "")
 	}
 	if err := agree(tok, idt); err != nil {
 		return nil, err
@@ -521,11 +521,12 @@ func precheck(raw, issuer string) (*prechecked, error) {
 	}
 	// The signature is only checked for strict encoding here; go-jose
 	// decodes and verifies it.
-	var sigBuf [1024]byte
-	if n := b64url.DecodedLen(len(parts[2])); n > len(sigBuf) {
-		return nil, errorf(ErrInvalid, "signature too long")
+	var sigBuf [512]byte // RSA 4096: 512 bytes; larger signatures allocate
+	buf := sigBuf[:]
+	if n := b64url.DecodedLen(len(parts[2])); n > len(buf) {
+		buf = make([]byte, n)
 	}
-	if _, err := b64url.Decode(sigBuf[:], []byte(parts[2])); err != nil {
+	if _, err := b64url.Decode(buf, []byte(parts[2])); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "signature encoding")
 	}
 	return &prechecked{payload: pb, claims: claims}, nil

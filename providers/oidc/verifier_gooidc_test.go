@@ -3,6 +3,7 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,6 +67,7 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 		{"AT_HASH", "AAAA"},
 		{"Aud", "other-client"},
 		{"IAT", "1"},
+		{"ISS", "https://evil.test/" + strings.Repeat("x", 10<<10)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.claims(func(c map[string]any) { c["nonce"] = "n"; c["at_hash"] = "h" })
@@ -76,6 +78,9 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 			}
 			if got := classOf(t, err); got != oidc.ErrInvalid {
 				t.Fatalf("class %v, want ErrInvalid (%v)", got, err)
+			}
+			if n := len(err.Error()); n > 1024 {
+				t.Errorf("error of %d bytes: claim values must be cut short", n)
 			}
 			assertNoSecret(t, raw, err, e.logs)
 		})
