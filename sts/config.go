@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,101 +163,130 @@ func New(cfg Config) (*Service, error) {
 	if s.verifyTimeout == 0 {
 		s.verifyTimeout = 10 * time.Second
 	}
+	// Every problem is reported, not only the first.
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf("sts: "+format, a...)) }
 	if !accountPattern.MatchString(cfg.AccountID) {
-		return nil, fmt.Errorf("sts: AccountID %q: must be 12 digits", cfg.AccountID)
+		fail("AccountID %q: must be 12 digits", cfg.AccountID)
 	}
 	if !partitionPattern.MatchString(s.partition) {
-		return nil, fmt.Errorf("sts: Partition %q: must look like aws, aws-cn, aws-us-gov", s.partition)
+		fail("Partition %q: must look like aws, aws-cn, aws-us-gov", s.partition)
 	}
 	if cfg.Keys == nil || cfg.Keys.sealingKey() == nil {
-		return nil, errors.New("sts: Keys: a key ring with at least one key is required")
+		fail("Keys: a key ring with at least one key is required")
 	}
 	if s.verifyTimeout < 0 {
-		return nil, errors.New("sts: VerifyTimeout: must not be negative")
+		fail("VerifyTimeout: must not be negative")
 	}
-	for name, doc := range cfg.ManagedPolicies {
+	names := make([]string, 0, len(cfg.ManagedPolicies))
+	for name := range cfg.ManagedPolicies {
+		names = append(names, name)
+	}
+	slices.Sort(names) // errors in a stable order
+	for _, name := range names {
 		if !policyNamePattern.MatchString(name) {
-			return nil, fmt.Errorf("sts: ManagedPolicies[%q]: invalid policy name", name)
-		}
-		p, err := policy.Parse(doc, policy.Identity)
-		if err != nil {
-			return nil, fmt.Errorf("sts: ManagedPolicies[%q]: %w", name, err)
+			fail("ManagedPolicies[%q]: invalid policy name", name)
+			continue
 		}
 		arn := s.managedPolicyARN(name)
+		p, err := policy.Parse(cfg.ManagedPolicies[name], policy.Identity)
+		if err != nil {
+			fail("ManagedPolicies[%q]: %w", name, err)
+			// Known but broken: roles attaching it are not blamed again
+			// (New fails, so the nil never serves).
+			s.managed[arn] = nil
+			continue
+		}
 		p.SetName(arn)
 		s.managed[arn] = p
 	}
 	seenNames := map[string]bool{}
 	for i, rc := range cfg.Roles {
-		r, err := s.compileRole(rc)
-		if err != nil {
-			return nil, fmt.Errorf("sts: Roles[%d]: %w", i, err)
+		r, rerrs := s.compileRole(rc)
+		for _, err := range rerrs {
+			fail("Roles[%d]: %w", i, err)
+		}
+		if r == nil {
+			continue
 		}
 		if seenNames[strings.ToLower(r.name)] {
-			return nil, fmt.Errorf("sts: Roles[%d] %q: duplicate role name (names are case-insensitive)", i, r.name)
+			fail("Roles[%d] %q: duplicate role name (names are case-insensitive)", i, r.name)
+			continue
 		}
 		seenNames[strings.ToLower(r.name)] = true
-		s.roles[r.arn] = r
+		if len(rerrs) == 0 {
+			s.roles[r.arn] = r
+		}
 	}
 	for i, pc := range cfg.OIDCProviders {
 		p, err := s.compileOIDCProvider(pc)
 		if err != nil {
-			return nil, fmt.Errorf("sts: OIDCProviders[%d]: %w", i, err)
+			fail("OIDCProviders[%d]: %w", i, err)
+			continue
 		}
 		if _, dup := s.providers[p.issuer]; dup {
-			return nil, fmt.Errorf("sts: OIDCProviders[%d]: duplicate Issuer %q", i, p.issuer)
+			fail("OIDCProviders[%d]: duplicate Issuer %q", i, p.issuer)
+			continue
 		}
 		s.providers[p.issuer] = p
 	}
 	for i, pc := range cfg.SAMLProviders {
 		p, err := s.compileSAMLProvider(pc)
 		if err != nil {
-			return nil, fmt.Errorf("sts: SAMLProviders[%d]: %w", i, err)
+			fail("SAMLProviders[%d]: %w", i, err)
+			continue
 		}
 		if _, dup := s.samlByARN[p.arn]; dup {
-			return nil, fmt.Errorf("sts: SAMLProviders[%d]: duplicate Name %q", i, p.name)
+			fail("SAMLProviders[%d]: duplicate Name %q", i, p.name)
+			continue
 		}
 		s.samlByARN[p.arn] = p
 		s.samlProviders = append(s.samlProviders, p)
 	}
 	if len(s.samlProviders) > 0 && s.replay == nil {
-		return nil, errors.New("sts: SAMLReplayCache: required when SAMLProviders are registered")
+		fail("SAMLReplayCache: required when SAMLProviders are registered")
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
 
-func (s *Service) compileRole(rc RoleConfig) (*role, error) {
+// compileRole compiles one role. It returns every problem of the role; the
+// role is nil when even its name or path is unusable.
+func (s *Service) compileRole(rc RoleConfig) (*role, []error) {
 	if !roleNamePattern.MatchString(rc.Name) {
-		return nil, fmt.Errorf("Name %q: must be 1-64 characters of [\\w+=,.@-]", rc.Name)
+		return nil, []error{fmt.Errorf("Name %q: must be 1-64 characters of [\\w+=,.@-]", rc.Name)}
 	}
+	var errs []error
 	r := &role{name: rc.Name, path: rc.Path, maxDuration: rc.MaxSessionDuration}
 	if r.path == "" {
 		r.path = "/"
 	}
 	if len(r.path) > 512 || !rolePathPattern.MatchString(r.path) {
-		return nil, fmt.Errorf("role %q: Path %q: must start and end with / (at most 512 printable ASCII characters)", rc.Name, rc.Path)
+		return nil, []error{fmt.Errorf("role %q: Path %q: must start and end with / (at most 512 printable ASCII characters)", rc.Name, rc.Path)}
 	}
 	if r.maxDuration == 0 {
 		r.maxDuration = time.Hour
 	}
 	if r.maxDuration < time.Hour || r.maxDuration > 12*time.Hour || r.maxDuration%time.Second != 0 {
-		return nil, fmt.Errorf("role %q: MaxSessionDuration %v: must be whole seconds between 1h and 12h", rc.Name, rc.MaxSessionDuration)
+		errs = append(errs, fmt.Errorf("role %q: MaxSessionDuration %v: must be whole seconds between 1h and 12h", rc.Name, rc.MaxSessionDuration))
 	}
 	r.arn = fmt.Sprintf("arn:%s:iam::%s:role%s%s", s.partition, s.account, r.path, r.name)
 	r.id = roleID(s.account, r.arn)
 	if len(rc.TrustPolicy) == 0 {
-		return nil, fmt.Errorf("role %q: TrustPolicy: required", rc.Name)
+		errs = append(errs, fmt.Errorf("role %q: TrustPolicy: required", rc.Name))
+	} else if trust, err := policy.Parse(rc.TrustPolicy, policy.Trust); err != nil {
+		errs = append(errs, fmt.Errorf("role %q: TrustPolicy: %w", rc.Name, err))
+	} else {
+		trust.SetName(r.arn + " (trust policy)")
+		r.trust = trust
 	}
-	trust, err := policy.Parse(rc.TrustPolicy, policy.Trust)
-	if err != nil {
-		return nil, fmt.Errorf("role %q: TrustPolicy: %w", rc.Name, err)
-	}
-	trust.SetName(r.arn + " (trust policy)")
-	r.trust = trust
 	for j, doc := range rc.Policies {
 		p, err := policy.Parse(doc, policy.Identity)
 		if err != nil {
-			return nil, fmt.Errorf("role %q: Policies[%d]: %w", rc.Name, j, err)
+			errs = append(errs, fmt.Errorf("role %q: Policies[%d]: %w", rc.Name, j, err))
+			continue
 		}
 		p.SetName(fmt.Sprintf("%s (inline %d)", r.arn, j))
 		r.policies = append(r.policies, p)
@@ -264,11 +294,15 @@ func (s *Service) compileRole(rc RoleConfig) (*role, error) {
 	for j, arn := range rc.PolicyARNs {
 		p, ok := s.managed[arn]
 		if !ok {
-			return nil, fmt.Errorf("role %q: PolicyARNs[%d] %q: no such managed policy in ManagedPolicies", rc.Name, j, arn)
+			errs = append(errs, fmt.Errorf("role %q: PolicyARNs[%d] %q: no such managed policy in ManagedPolicies", rc.Name, j, arn))
+			continue
+		}
+		if p == nil {
+			continue // a broken managed policy, reported already
 		}
 		r.policies = append(r.policies, p)
 	}
-	return r, nil
+	return r, errs
 }
 
 func (s *Service) compileOIDCProvider(pc OIDCProvider) (*oidcProvider, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts"
+	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // app is a fully wired broker + STS, ready to serve.
@@ -99,12 +101,28 @@ func assembleOffline(cfg *fileConfig) (*app, error) {
 // assemble builds the STS, the mapper, the providers and the broker from a
 // validated configuration. It makes no network call: upstream discovery is
 // lazy, so a provider that is down does not stop the broker.
+//
+// It reports every problem of every stage at once (the roles and policies
+// the STS refuses, the mapping rules, the providers), joined.
 func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	var errs []error
+
+	// Mapping rules, compiled against the roles. They depend on nothing
+	// else, so they are checked whatever goes wrong below.
+	mapper, err := compileMapping(cfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
 	pub := cfg.publicURL()
+	// fatal stops at a problem the later stages cannot do without; it
+	// reports it with those found so far.
+	fatal := func(err error) (*app, error) {
+		return nil, errors.Join(append(errs, recheckError{path: "server", err: err})...)
+	}
 	issuer, err := broker.NewIssuer(pub, sec.broker.Signing, nil)
 	if err != nil {
-		return nil, err
+		return fatal(err)
 	}
 
 	// The shared state store.
@@ -116,7 +134,10 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	case cfg.Store.Type == "redis":
 		r, err := store.NewRedis(cfg.Store.URL)
 		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
+			// Reported; a memory store lets the other stages be checked.
+			errs = append(errs, recheckError{path: "store", err: fmt.Errorf("store: %w", err)})
+			st = store.NewMemory(nil)
+			break
 		}
 		st = r
 	default:
@@ -153,21 +174,30 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			}
 		}
 		if len(trust) == 0 {
-			errs = append(errs, fmt.Errorf("roles[%d].trust_policy: missing (and trust_broker is false, so nobody could assume the role)", i))
+			errs = append(errs, errNoTrust(i))
 			continue
 		}
 		rc.TrustPolicy = trust
 		stsCfg.Roles = append(stsCfg.Roles, rc)
 	}
+	closeStore := func() {
+		if ownStore {
+			_ = st.Close()
+		}
+	}
+	// The broker's own OIDC provider and SAML IdP follow server.public_url:
+	// when that is unusable (reported by parseConfig), they are left out and
+	// the other stages are still checked.
 	brokerVerifier, err := newWebIdentityVerifier(issuer.URL(), []string{broker.Audience}, issuer.PublicKeys())
 	if err != nil {
-		return nil, err
+		errs = append(errs, recheckError{path: "server", err: fmt.Errorf("server.public_url: the broker's OIDC issuer: %w", err)})
+	} else {
+		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), ClientIDs: []string{broker.Audience}, Verifier: brokerVerifier})
 	}
-	stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), ClientIDs: []string{broker.Audience}, Verifier: brokerVerifier})
 	for i, p := range cfg.STS.OIDCProviders {
 		v, err := newWebIdentityVerifier(p.Issuer, p.ClientIDs, nil)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("sts.oidc_providers[%d]: %w", i, err))
+			errs = append(errs, recheckError{path: fmt.Sprintf("sts.oidc_providers[%d]", i), err: fmt.Errorf("sts.oidc_providers[%d]: %w", i, err)})
 			continue
 		}
 		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: p.Issuer, ClientIDs: p.ClientIDs, Verifier: v})
@@ -191,36 +221,19 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
 	})
 	if err != nil {
-		return nil, err
+		errs = append(errs, recheckError{path: "server", err: fmt.Errorf("server.public_url: the broker's SAML IdP: %w", err)})
+	} else {
+		brokerSAML, err := newBrokerSAMLVerifier(samlIdP, st, log)
+		if err != nil {
+			closeStore()
+			return fatal(err)
+		}
+		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: broker.SAMLIdPProviderName, Verifier: brokerSAML})
 	}
-	brokerSAML, err := newBrokerSAMLVerifier(samlIdP, st, log)
-	if err != nil {
-		return nil, err
-	}
-	stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: broker.SAMLIdPProviderName, Verifier: brokerSAML})
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	// sts.New lists every problem itself, each starting "sts: ".
 	svc, err := sts.New(stsCfg)
 	if err != nil {
-		return nil, fmt.Errorf("sts: %w", err)
-	}
-
-	// Mapping rules, compiled against the roles.
-	env := mapping.Env{AccountID: cfg.AccountID, Partition: cfg.Partition, Roles: map[string]mapping.RoleInfo{}}
-	for _, r := range cfg.Roles {
-		max := time.Duration(r.MaxSessionDuration)
-		if max == 0 {
-			max = time.Hour
-		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
-	}
-	for _, p := range cfg.Providers {
-		env.Providers = append(env.Providers, p.Name)
-	}
-	mapper, err := mapping.Compile(cfg.Mapping, env)
-	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+		errs = append(errs, recheckError{err: err})
 	}
 
 	// Upstream providers.
@@ -233,12 +246,14 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			err = fmt.Errorf("type %q is not supported", p.Type)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("providers[%d]: %w", i, err))
+			errs = append(errs, recheckError{path: fmt.Sprintf("providers[%d]", i), err: fmt.Errorf("providers[%d]: %w", i, err)})
 			continue
 		}
 		bps = append(bps, bp)
 	}
 	if len(errs) > 0 {
+		closeProviders(bps)
+		closeStore()
 		return nil, errors.Join(errs...)
 	}
 
@@ -269,18 +284,50 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		LoginProtection: cfg.LoginProtection.broker(),
 	})
 	if err != nil {
+		closeProviders(bps)
+		closeStore()
 		return nil, err
 	}
 	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
+		closeProviders(bps)
+		closeStore()
 		return nil, err
 	}
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, close: func() {
 		closeProviders(bps)
-		if ownStore {
-			_ = st.Close()
-		}
+		closeStore()
 	}}, nil
 }
+
+// compileMapping compiles the mapping rules against the roles and providers
+// of the configuration.
+func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
+	env := mapping.Env{AccountID: cfg.AccountID, Partition: cfg.Partition, Roles: map[string]mapping.RoleInfo{}}
+	for _, r := range cfg.Roles {
+		max := time.Duration(r.MaxSessionDuration)
+		if max == 0 {
+			max = time.Hour
+		}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
+	}
+	for _, p := range cfg.Providers {
+		env.Providers = append(env.Providers, p.Name)
+	}
+	return mapping.Compile(cfg.Mapping, env)
+}
+
+// recheckError is a problem found by a stage that checks again what
+// parseConfig validates (the STS's own validation, the providers'
+// constructors). config check leaves it out when parseConfig already
+// reported a problem under path ("" for any problem at all), so that one
+// mistake is not reported twice in other words.
+type recheckError struct {
+	path string
+	err  error
+}
+
+func (e recheckError) Error() string { return e.err.Error() }
+func (e recheckError) Unwrap() error { return e.err }
 
 // brokerSAMLProviderARN is the broker's own SAML provider in the STS.
 func brokerSAMLProviderARN(partition, account string) string {
@@ -305,10 +352,22 @@ func withBrokerTrust(trust []byte, partition, account, hostPath, samlRecipient, 
 			"StringLike":   map[string]any{hostPath + ":sub": roleName + "/*"},
 		},
 	}
-	doc := map[string]any{"Version": "2012-10-17"}
-	if len(trust) > 0 {
-		if err := json.Unmarshal(trust, &doc); err != nil {
-			return nil, fmt.Errorf("not valid JSON: %w", err)
+	// The user's document is checked as the STS will check it first: decoding
+	// it into a map would silently keep the last of duplicate keys
+	// ({"Effect":"Deny","Effect":"Allow"} would pass as Allow).
+	var doc map[string]any
+	if len(trust) == 0 {
+		doc = map[string]any{"Version": policy.Version2012}
+	} else {
+		if _, err := policy.Parse(trust, policy.Trust); err != nil {
+			return nil, fmt.Errorf("MalformedPolicyDocument: %w", err)
+		}
+		// Numbers are kept as written; a missing Version stays missing
+		// (it means 2008-10-17, where ${…} is not a policy variable).
+		dec := json.NewDecoder(bytes.NewReader(trust))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			return nil, fmt.Errorf("MalformedPolicyDocument: %w", err)
 		}
 	}
 	var stmts []any
@@ -319,7 +378,7 @@ func withBrokerTrust(trust []byte, partition, account, hostPath, samlRecipient, 
 	case map[string]any:
 		stmts = []any{s}
 	default:
-		return nil, errors.New("Statement must be an object or a list")
+		return nil, errors.New("MalformedPolicyDocument: Statement must be an object or a list")
 	}
 	samlStmt := map[string]any{
 		"Sid":       "TrustIdbrokerBrokerSAML",

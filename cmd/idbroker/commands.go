@@ -165,16 +165,12 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "idbroker config check: --config FILE is required")
 		return 2
 	}
-	cfg, err := loadConfigFile(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, problems, a := checkConfigFile(*path)
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, (&configError{errs: problems}).Error())
 		return 1
 	}
-	a, err := assembleOffline(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "configuration problems:\n  - "+strings.ReplaceAll(err.Error(), "\n", "\n  - "))
-		return 1
-	}
+	defer a.close()
 	failed := 0
 	if results := a.mapper.RunTests(cfg.Mapping.Tests); len(results) > 0 {
 		report, _ := mapping.FormatTestResults(results)
@@ -197,6 +193,87 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d providers, %d roles, %d rules, %d rule tests)\n", *path, len(cfg.Providers), len(cfg.Roles), len(cfg.Mapping.Rules), len(cfg.Mapping.Tests))
 	return 0
+}
+
+// checkConfigFile runs every offline stage of config check on the file (the
+// YAML and its validation, then the STS, the mapping rules and the
+// providers as assemble builds them) and returns every problem of every
+// stage, or the app when there is none.
+func checkConfigFile(path string) (*fileConfig, []error, *app) {
+	cfg, err := loadConfigFile(path)
+	var problems []error
+	if err != nil {
+		var ce *configError
+		if cfg == nil || !errors.As(err, &ce) {
+			return nil, []error{err}, nil // unreadable, not YAML, empty
+		}
+		problems = append(problems, ce.errs...)
+	}
+	// The later stages run even on a file with problems: a rule naming an
+	// unknown role is worth reporting with the typo in a policy.
+	a, err := assembleOffline(cfg)
+	if err != nil {
+		problems = append(problems, laterProblems(problems, err)...)
+	}
+	if len(problems) > 0 {
+		if a != nil {
+			a.close()
+		}
+		return cfg, problems, nil
+	}
+	return cfg, nil, a
+}
+
+// laterProblems lists the problems of err, one per line, leaving out those
+// already in earlier and the re-checks of a key earlier has a problem with.
+func laterProblems(earlier []error, err error) []error {
+	seen := map[string]bool{}
+	for _, e := range earlier {
+		seen[e.Error()] = true
+	}
+	reported := func(path string) bool {
+		if path == "" {
+			return len(earlier) > 0
+		}
+		for _, e := range earlier {
+			if rest, ok := strings.CutPrefix(e.Error(), path); ok && (rest == "" || strings.ContainsAny(rest[:1], ".[:")) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []error
+	for _, e := range flattenJoined(err) {
+		var re recheckError
+		if errors.As(e, &re) && reported(re.path) {
+			continue
+		}
+		lines := strings.Split(e.Error(), "\n")
+		for _, line := range lines {
+			if line == "" || seen[line] {
+				continue
+			}
+			seen[line] = true
+			if len(lines) == 1 {
+				out = append(out, e)
+			} else {
+				out = append(out, errors.New(line))
+			}
+		}
+	}
+	return out
+}
+
+// flattenJoined expands errors.Join trees into their members.
+func flattenJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenJoined(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 func runKeysInit(args []string, stdout, stderr io.Writer) int {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/mapping"
+	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // fileConfig is the YAML configuration file (see configs/ for examples).
@@ -348,6 +349,8 @@ func (c *fileConfig) validate() []error {
 		policyNames[p.Name] = true
 		if len(p.Document.JSON) == 0 {
 			add(key+".document", "missing")
+		} else if err := checkPolicy(key+".document", p.Document.JSON, policy.Identity); err != nil {
+			errs = append(errs, err)
 		}
 	}
 
@@ -365,6 +368,18 @@ func (c *fileConfig) validate() []error {
 		}
 		if d := time.Duration(r.MaxSessionDuration); d != 0 && (d < time.Hour || d > 12*time.Hour) {
 			add(key+".max_session_duration", "%s must be between 1h and 12h", d)
+		}
+		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
+			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
+				errs = append(errs, err)
+			}
+		} else if r.TrustBroker != nil && !*r.TrustBroker {
+			errs = append(errs, errNoTrust(i))
+		}
+		for j, doc := range r.Policies {
+			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		for j, a := range r.PolicyARNs {
 			name, ok := strings.CutPrefix(a, fmt.Sprintf("arn:%s:iam::%s:policy/", c.Partition, c.AccountID))
@@ -422,6 +437,23 @@ func (c *fileConfig) validate() []error {
 	errs = append(errs, c.LoginProtection.validate()...)
 	errs = append(errs, c.validateLDAPSTS()...)
 	return errs
+}
+
+// checkPolicy parses a policy document as the STS will, the error naming
+// the key path: "roles[1].trust_policy: MalformedPolicyDocument: …".
+func checkPolicy(key string, doc []byte, kind policy.Kind) error {
+	if len(doc) == 0 {
+		return fmt.Errorf("%s: missing", key)
+	}
+	if _, err := policy.Parse(doc, kind); err != nil {
+		return fmt.Errorf("%s: MalformedPolicyDocument: %w", key, err)
+	}
+	return nil
+}
+
+// errNoTrust is a role nobody could assume.
+func errNoTrust(i int) error {
+	return fmt.Errorf("roles[%d].trust_policy: missing (and trust_broker is false, so nobody could assume the role)", i)
 }
 
 // checkUpstreamURL accepts secure URLs, and plain ones only on loopback.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // duration is a time.Duration written as a Go duration string ("1h", "15m").
@@ -37,23 +39,135 @@ type policyDoc struct {
 	Line int
 }
 
-// UnmarshalYAML converts the node to JSON.
+// UnmarshalYAML converts the node to JSON (see yamlToJSON). A scalar is
+// taken as the policy's JSON text.
 func (p *policyDoc) UnmarshalYAML(n *yaml.Node) error {
 	p.Line = n.Line
 	if n.Kind == yaml.ScalarNode {
 		p.JSON = []byte(n.Value)
 		return nil
 	}
-	var v any
-	if err := n.Decode(&v); err != nil {
-		return err
-	}
-	b, err := json.Marshal(v)
+	b, err := yamlToJSON(n)
 	if err != nil {
 		return fmt.Errorf("line %d: policy cannot be expressed as JSON: %w", n.Line, err)
 	}
 	p.JSON = b
 	return nil
+}
+
+// maxPolicyJSON bounds the JSON a YAML policy expands to (aliases can
+// multiply the size of a document); policy.Parse refuses far less anyway.
+const maxPolicyJSON = 4 * policy.MaxPolicyDocumentChars
+
+// jsonNumber is the JSON number grammar (RFC 8259, section 6).
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// yamlToJSON converts a YAML policy to JSON without reinterpreting it:
+// mappings become objects with their keys in document order (duplicates
+// kept, so the strict policy parser can refuse them), sequences arrays,
+// aliases what they point at, and scalars strings of their exact text.
+// Only plain booleans, nulls, and integers or floats already written in
+// JSON number syntax keep their type: 2012-10-17, 012345678901, 0x1F and
+// 0o17 stay the strings they were written as.
+func yamlToJSON(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, n, 0); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func writeJSON(b *bytes.Buffer, n *yaml.Node, depth int) error {
+	if depth > 64 {
+		return errors.New("nested too deeply")
+	}
+	if b.Len() > maxPolicyJSON {
+		return fmt.Errorf("larger than %d bytes", maxPolicyJSON)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) != 1 {
+			return errors.New("empty document")
+		}
+		return writeJSON(b, n.Content[0], depth+1)
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return fmt.Errorf("line %d: unresolved alias", n.Line)
+		}
+		return writeJSON(b, n.Alias, depth+1)
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			for k.Kind == yaml.AliasNode && k.Alias != nil {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: a key must be a string", k.Line)
+			}
+			if k.ShortTag() == "!!merge" {
+				return fmt.Errorf("line %d: merge keys (<<) are not supported in policies", k.Line)
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSONString(b, k.Value)
+			b.WriteByte(':')
+			if err := writeJSON(b, n.Content[i+1], depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeJSON(b, c, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case yaml.ScalarNode:
+		writeJSONScalar(b, n)
+	default:
+		return fmt.Errorf("line %d: unexpected YAML node", n.Line)
+	}
+	return nil
+}
+
+// writeJSONScalar writes a scalar as a JSON string of its text, except plain
+// booleans, nulls and JSON-syntax numbers.
+func writeJSONScalar(b *bytes.Buffer, n *yaml.Node) {
+	plain := n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
+	if plain {
+		switch n.ShortTag() {
+		case "!!null":
+			b.WriteString("null")
+			return
+		case "!!bool":
+			switch strings.ToLower(n.Value) {
+			case "true":
+				b.WriteString("true")
+				return
+			case "false":
+				b.WriteString("false")
+				return
+			}
+		case "!!int", "!!float":
+			if jsonNumber.MatchString(n.Value) {
+				b.WriteString(n.Value)
+				return
+			}
+		}
+	}
+	writeJSONString(b, n.Value)
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s) // a string always marshals
+	b.Write(enc)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
