@@ -293,6 +293,18 @@ func Encrypt(t testing.TB, assertion *etree.Element, cert *x509.Certificate) *et
 	return ea
 }
 
+// EncryptPlaintext wraps arbitrary bytes in an EncryptedAssertion for cert
+// (RSA-OAEP, AES-256-CBC), for tests of what an SP does with a hostile
+// decrypted plaintext (THREATS.md SAML-53).
+func EncryptPlaintext(t testing.TB, plain []byte, cert *x509.Certificate) *etree.Element {
+	t.Helper()
+	ea, err := encryptBytes(plain, cert)
+	if err != nil {
+		t.Fatalf("samltest: %v", err)
+	}
+	return ea
+}
+
 func encrypt(assertion *etree.Element, cert *x509.Certificate) (*etree.Element, error) {
 	d := etree.NewDocument()
 	d.SetRoot(assertion.Copy())
@@ -300,6 +312,10 @@ func encrypt(assertion *etree.Element, cert *x509.Certificate) (*etree.Element, 
 	if err != nil {
 		return nil, err
 	}
+	return encryptBytes(plain, cert)
+}
+
+func encryptBytes(plain []byte, cert *x509.Certificate) (*etree.Element, error) {
 	enc := xmlenc.OAEP()
 	enc.BlockCipher = xmlenc.AES256CBC
 	ed, err := enc.Encrypt(cert, plain, nil)
