@@ -97,14 +97,9 @@ const sessionPolicyName = "session policy"
 // 2048-character policy compiles to about 20 KB, so at most about 5 MB.
 const sessionPolicyCacheSize = 256
 
-// sessionPolicyCache holds compiled inline session policies, keyed by the
-// SHA-256 of their text and kind. It is shared by the Services of the
-// process (a compiled policy depends only on its text and kind) until the
-// Service struct carries its own (see policyCache).
-var sessionPolicyCache = policy.NewCache(sessionPolicyCacheSize)
-
-// policyCache is the cache of compiled session policies of s.
-func (s *Service) policyCache() *policy.Cache { return sessionPolicyCache }
+// policyCache is the cache of compiled session policies of s, keyed by the
+// SHA-256 of their text and kind.
+func (s *Service) policyCache() *policy.Cache { return s.sessionPolicyCache }
 
 // principalKeyPrefixes are context keys that describe the principal; they
 // come only from the session (lower case).

@@ -47,13 +47,11 @@ func cacheService(tb testing.TB, docs ...string) (*Service, []*Session) {
 	return s, out
 }
 
-// withPolicyCache runs the test with a fresh session policy cache of size n.
-func withPolicyCache(tb testing.TB, n int) *policy.Cache {
+// withPolicyCache gives s a fresh session policy cache of size n.
+func withPolicyCache(tb testing.TB, s *Service, n int) *policy.Cache {
 	tb.Helper()
-	old := sessionPolicyCache
-	sessionPolicyCache = policy.NewCache(n)
-	tb.Cleanup(func() { sessionPolicyCache = old })
-	return sessionPolicyCache
+	s.sessionPolicyCache = policy.NewCache(n)
+	return s.sessionPolicyCache
 }
 
 // TestAuthorizeCompilesSessionPolicyOnce: the session policy sealed in a
@@ -63,7 +61,7 @@ func withPolicyCache(tb testing.TB, n int) *policy.Cache {
 func TestAuthorizeCompilesSessionPolicyOnce(t *testing.T) {
 	doc := sessionPolicyN(20)
 	s, sessions := cacheService(t, doc, doc, sessionPolicyN(3))
-	c := withPolicyCache(t, 8)
+	c := withPolicyCache(t, s, 8)
 	ctx := map[string][]string{"aws:SourceIp": {"10.3.1.1"}}
 
 	cases := []struct {
@@ -118,7 +116,7 @@ func BenchmarkAuthorizeSessionPolicy(b *testing.B) {
 	ctx := map[string][]string{"aws:SourceIp": {"10.3.1.1"}}
 	b.Run("cached", func(b *testing.B) {
 		s, sessions := cacheService(b, sessionPolicyN(20))
-		withPolicyCache(b, sessionPolicyCacheSize)
+		withPolicyCache(b, s, sessionPolicyCacheSize)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := s.Authorize(sessions[0], "s3:GetObject", "arn:aws:s3:::bucket-3/k", ctx); err != nil {
@@ -128,7 +126,7 @@ func BenchmarkAuthorizeSessionPolicy(b *testing.B) {
 	})
 	b.Run("parse", func(b *testing.B) {
 		s, sessions := cacheService(b, sessionPolicyN(20), sessionPolicyN(20)+" ")
-		withPolicyCache(b, 1)
+		withPolicyCache(b, s, 1)
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {

@@ -102,6 +102,8 @@ type Service struct {
 	sigKeys signingKeyCache
 	// resultBufs recycles the buffers of template-rendered results (*[]byte).
 	resultBufs sync.Pool
+	// sessionPolicies caches compiled inline session policies (Authorize).
+	sessionPolicyCache *policy.Cache
 
 	mu      sync.RWMutex
 	actions map[string]ActionFunc // registered (broker-only) actions
@@ -133,20 +135,21 @@ var (
 // New validates cfg, parses every policy once and returns the Service.
 func New(cfg Config) (*Service, error) {
 	s := &Service{
-		account:       cfg.AccountID,
-		partition:     cfg.Partition,
-		region:        cfg.Region,
-		now:           cfg.Now,
-		log:           cfg.Logger,
-		audit:         cfg.Audit,
-		keys:          cfg.Keys,
-		verifyTimeout: cfg.VerifyTimeout,
-		roles:         map[string]*role{},
-		managed:       map[string]*policy.Policy{},
-		providers:     map[string]*oidcProvider{},
-		samlByARN:     map[string]*samlProvider{},
-		replay:        cfg.SAMLReplayCache,
-		actions:       map[string]ActionFunc{},
+		account:            cfg.AccountID,
+		partition:          cfg.Partition,
+		region:             cfg.Region,
+		now:                cfg.Now,
+		log:                cfg.Logger,
+		audit:              cfg.Audit,
+		keys:               cfg.Keys,
+		verifyTimeout:      cfg.VerifyTimeout,
+		roles:              map[string]*role{},
+		managed:            map[string]*policy.Policy{},
+		providers:          map[string]*oidcProvider{},
+		samlByARN:          map[string]*samlProvider{},
+		replay:             cfg.SAMLReplayCache,
+		actions:            map[string]ActionFunc{},
+		sessionPolicyCache: policy.NewCache(sessionPolicyCacheSize),
 	}
 	if s.partition == "" {
 		s.partition = "aws"
@@ -190,6 +193,9 @@ func New(cfg Config) (*Service, error) {
 		}
 		arn := s.managedPolicyARN(name)
 		p, err := policy.Parse(cfg.ManagedPolicies[name], policy.Identity)
+		if err == nil {
+			err = policy.CheckManagedPolicySize(cfg.ManagedPolicies[name])
+		}
 		if err != nil {
 			fail("ManagedPolicies[%q]: %w", name, err)
 			// Known but broken: roles attaching it are not blamed again
@@ -281,6 +287,12 @@ func (s *Service) compileRole(rc RoleConfig) (*role, []error) {
 	} else {
 		trust.SetName(r.arn + " (trust policy)")
 		r.trust = trust
+	}
+	// The role's trust policy is not held to IAM's 2,048 characters here:
+	// the broker appends its own statements to it (cmd/idbroker), and IAM
+	// lets that quota be raised.
+	if err := policy.CheckRoleInlinePolicySize(rc.Policies); err != nil {
+		errs = append(errs, fmt.Errorf("role %q: Policies: %w", rc.Name, err))
 	}
 	for j, doc := range rc.Policies {
 		p, err := policy.Parse(doc, policy.Identity)

@@ -237,6 +237,12 @@ func TestNewConfigErrors(t *testing.T) {
 		{"duplicate role", func(c *Config) { c.Roles = append(c.Roles, RoleConfig{Name: "R", TrustPolicy: []byte(trustAnyOIDC)}) }, "duplicate role name"},
 		{"unknown managed", func(c *Config) { c.Roles[0].PolicyARNs = []string{"arn:aws:iam::123456789012:policy/x"} }, "PolicyARNs[0]"},
 		{"managed malformed", func(c *Config) { c.ManagedPolicies = map[string][]byte{"m": []byte("[")} }, `ManagedPolicies["m"]`},
+		{"managed over 6,144 characters", func(c *Config) {
+			c.ManagedPolicies = map[string][]byte{"big": bigPolicy(6200)}
+		}, `ManagedPolicies["big"]: policy exceeds its IAM size quota: managed policy`},
+		{"inline policies over 10,240 characters together", func(c *Config) {
+			c.Roles[0].Policies = [][]byte{bigPolicy(5200), bigPolicy(5200)}
+		}, `role "r": Policies: policy exceeds its IAM size quota: role inline policies`},
 		{"issuer scheme", func(c *Config) {
 			c.OIDCProviders = []OIDCProvider{{Issuer: "http://idp.example.com", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}}
 		}, "OIDCProviders[0]: Issuer"},
@@ -267,6 +273,12 @@ func TestNewConfigErrors(t *testing.T) {
 	if _, err := New(base()); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
+}
+
+// bigPolicy is a valid identity policy of about n characters.
+func bigPolicy(n int) []byte {
+	pad := strings.Repeat("a", max(n-120, 1))
+	return []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Big","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + pad + `"}]}`)
 }
 
 type nopVerifier struct{}
