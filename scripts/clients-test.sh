@@ -485,8 +485,9 @@ short = s.generate_presigned_url("get_caller_identity", ExpiresIn=1, HttpMethod=
 time.sleep(2)
 expect_raw("RequestExpired", 400, short)
 form = {"Content-Type": "application/x-www-form-urlencoded"}
+# Statuses per AWS's Common Errors (STS-SPEC §3): InvalidAction 400, MalformedQueryString 404.
 expect_raw("InvalidAction", 400, urllib.request.Request(env["URL"] + "/", data=b"Action=FlyToTheMoon&Version=2011-06-15", headers=form))
-expect_raw("MalformedQueryString", 400, urllib.request.Request(env["URL"] + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15&x=%zz", headers=form))
+expect_raw("MalformedQueryString", 404, urllib.request.Request(env["URL"] + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15&x=%zz", headers=form))
 PYEOF
 
 ncodes=$(sort -u "$tmp/codes" | wc -l)
