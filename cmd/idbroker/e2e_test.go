@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,28 @@ func startServer(t *testing.T, yamlConfig []byte) *testServer {
 }
 
 // assertNoSecrets fails when a secret appears in the captured logs.
+// issued reads the minted-credential counter from /metrics.
+func (ts *testServer) issued(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := issuedMetric.FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no idbroker_sts_credentials_issued_total in /metrics")
+	}
+	f, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(f)
+}
+
+var issuedMetric = regexp.MustCompile(`(?m)^idbroker_sts_credentials_issued_total ([0-9.e+]+)$`)
+
 func (ts *testServer) assertNoSecrets(t *testing.T, secrets ...string) {
 	t.Helper()
 	logs := ts.Logs.String()
@@ -251,6 +274,12 @@ func TestWebIdentityRefusals(t *testing.T) {
 		{"duration 43201", idp.Sign(good()), "s1", aws.Int32(43201), "ValidationError"},
 		{"duration above role max", idp.Sign(good()), "s1", aws.Int32(7201), "ValidationError"},
 	}
+	before := ts.issued(t)
+	defer func() {
+		if after := ts.issued(t); after != before {
+			t.Errorf("%d credentials issued by refused requests", after-before)
+		}
+	}()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := stsClient(ts.URL, nil).AssumeRoleWithWebIdentity(ctx, &awssts.AssumeRoleWithWebIdentityInput{
@@ -375,6 +404,12 @@ func TestDemoLoginThenCallerIdentity(t *testing.T) {
 // issued, and no password reaches the logs.
 func TestAPIRefusals(t *testing.T) {
 	ts := startServer(t, configs.Demo)
+	before := ts.issued(t)
+	defer func() {
+		if after := ts.issued(t); after != before {
+			t.Errorf("%d credentials issued by refused requests", after-before)
+		}
+	}()
 	const canary = "CANARY-pw-7f3a9"
 	cases := []struct {
 		name       string

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,21 +143,7 @@ func callLDAPIdentity(t *testing.T, base string, params url.Values) ldapSTSAnswe
 // ldapIssued reads the minted-credential counter from /metrics.
 func ldapIssued(t *testing.T, base string) int {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^idbroker_sts_credentials_issued_total ([0-9.e+]+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no idbroker_sts_credentials_issued_total in /metrics")
-	}
-	f, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(f)
+	return (&testServer{URL: base}).issued(t)
 }
 
 // ldapCallerARN signs GetCallerIdentity with the keys (aws-sdk-go-v2).

@@ -6,10 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -138,21 +135,7 @@ func newSTSSAMLEnv(t *testing.T, allowSHA1 bool) *stsSAMLEnv {
 // issued reads the minted-credential counter from /metrics.
 func (e *stsSAMLEnv) issued(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(e.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^idbroker_sts_credentials_issued_total ([0-9.e+]+)$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no idbroker_sts_credentials_issued_total in /metrics")
-	}
-	f, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(f)
+	return e.ts.issued(t)
 }
 
 // stsSAMLSpec is a ResponseSpec addressed to AWS with the usual attributes.
