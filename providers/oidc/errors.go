@@ -39,7 +39,7 @@ var (
 	ErrExpired = errors.New("token expired")
 	// ErrKeyUnavailable means the issuer's keys could not be obtained:
 	// discovery or JWKS unreachable, too slow, too large or malformed. (A kid
-	// missing from a key set just obtained is ErrInvalid.)
+	// missing from a key set just obtained is ErrKeyNotFound, an ErrInvalid.)
 	ErrKeyUnavailable = errors.New("verification key unavailable")
 	// ErrAudience means the token was not issued for one of the configured
 	// client IDs (aud, or azp when there are several audiences).
@@ -47,7 +47,23 @@ var (
 	// ErrInvalid means the token is malformed, badly signed, from another
 	// issuer, of a refused algorithm, or has missing or ill-typed claims.
 	ErrInvalid = errors.New("invalid token")
+	// ErrKeyNotFound marks an ErrInvalid whose cause is that the issuer's
+	// key set, as most recently fetched (successfully), has no key for the
+	// token's kid. errors.Is(err, ErrInvalid) holds for it, so callers that
+	// only know the four classes treat it as a refused token; the STS
+	// adapter tells it apart because AWS answers a kid it cannot find with
+	// its key-retrieval message.
+	ErrKeyNotFound error = &subclassError{msg: "invalid token (no such signing key)", parent: ErrInvalid}
 )
+
+// subclassError is a sentinel that is also its parent class for errors.Is.
+type subclassError struct {
+	msg    string
+	parent error
+}
+
+func (e *subclassError) Error() string { return e.msg }
+func (e *subclassError) Unwrap() error { return e.parent }
 
 // verifyError carries a class sentinel and an operator-facing reason. The
 // reason never contains the token; claim values quoted in it are truncated.

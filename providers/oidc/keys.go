@@ -136,12 +136,26 @@ type keyCache struct {
 	ambiguous map[string]bool
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
+	// generation counts successful fetches: a set newer than the one a
+	// lookup started from has a higher generation.
+	generation uint64
+	// lastFetchOK reports whether the most recent fetch attempt succeeded.
+	lastFetchOK bool
 }
 
 // maxJWKSKeys bounds how many keys of a JWKS are kept.
 const maxJWKSKeys = 100
 
+// fetch fetches the JWKS and records whether that attempt succeeded.
 func (c *keyCache) fetch(ctx context.Context) error {
+	err := c.fetchSet(ctx)
+	c.mu.Lock()
+	c.lastFetchOK = err == nil
+	c.mu.Unlock()
+	return err
+}
+
+func (c *keyCache) fetchSet(ctx context.Context) error {
 	u := c.url()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -214,6 +228,7 @@ func (c *keyCache) fetch(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.byKID, c.ambiguous, c.keys, c.fetchedAt = byKID, ambiguous, keys, time.Now()
+	c.generation++
 	c.mu.Unlock()
 	return nil
 }
@@ -227,31 +242,40 @@ func publicKeysEqual(a, b any) bool {
 }
 
 // lookup returns candidate keys for kid (all keys when kid is empty and the
-// set has exactly one key). A miss triggers one throttled refresh.
+// set has exactly one key). A miss, or keys older than the TTL, trigger one
+// throttled refresh.
+//
+// Keys held before the refresh are used only when no newer set was
+// obtained (the refresh failed, or was throttled): a key the issuer has
+// just removed verifies nothing once a set without it is in hand. A kid
+// missing from the set is ErrKeyNotFound (an ErrInvalid) only when the most
+// recent fetch succeeded; while the JWKS cannot be fetched it is
+// ErrKeyUnavailable, since the issuer may have published the key since.
 func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	cands, fresh, usable := c.cached(kid)
-	if len(cands) > 0 && fresh {
-		return cands, nil
+	before := c.cached(kid)
+	if len(before.cands) > 0 && before.fresh {
+		return before.cands, nil
 	}
 	err := c.gate.run(ctx, c.timeout, c.fetch)
 	if err != nil && !errors.Is(err, errThrottled) {
 		c.logger.Warn("oidc: JWKS refresh failed", "issuer", c.issuer, "error", err.Error())
 	}
-	cands2, _, usable2 := c.cached(kid)
-	if len(cands2) > 0 && usable2 {
-		return cands2, nil
+	after := c.cached(kid)
+	if len(after.cands) > 0 && after.usable {
+		return after.cands, nil
 	}
-	if len(cands) > 0 && usable {
-		return cands, nil
+	if after.generation == before.generation && len(before.cands) > 0 && before.usable {
+		// No set newer than the one holding these keys: last known good.
+		return before.cands, nil
 	}
-	if err != nil && !errors.Is(err, errThrottled) {
-		return nil, wrapErr(ErrKeyUnavailable, err, "no key for kid %s", quote(kid))
-	}
-	if usable2 {
+	if after.lastFetchOK && after.usable {
 		// The issuer's current key set was obtained and does not hold this
 		// kid: the token is not one of the issuer's (a forgery, or signed by
 		// a retired key), not an outage.
-		return nil, errorf(ErrInvalid, "no key for kid %s in the issuer's current key set", quote(kid))
+		if after.ambiguous {
+			return nil, errorf(ErrInvalid, "kid %s names several different keys", quote(kid))
+		}
+		return nil, errorf(ErrKeyNotFound, "no key for kid %s in the issuer's current key set", quote(kid))
 	}
 	if err != nil {
 		return nil, wrapErr(ErrKeyUnavailable, err, "no key for kid %s", quote(kid))
@@ -259,29 +283,39 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 	return nil, errorf(ErrKeyUnavailable, "no key for kid %s after JWKS refresh", quote(kid))
 }
 
-// cached looks kid up in the current set. fresh: younger than ttl;
-// usable: younger than hardTTL.
-func (c *keyCache) cached(kid string) (cands []jose.JSONWebKey, fresh, usable bool) {
+// cacheView is what cached found for one kid.
+type cacheView struct {
+	cands       []jose.JSONWebKey
+	fresh       bool // set younger than ttl
+	usable      bool // set younger than hardTTL
+	ambiguous   bool // kid names different keys
+	generation  uint64
+	lastFetchOK bool
+}
+
+// cached looks kid up in the current set.
+func (c *keyCache) cached(kid string) cacheView {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	v := cacheView{generation: c.generation, lastFetchOK: c.lastFetchOK}
 	if c.fetchedAt.IsZero() {
-		return nil, false, false
+		return v
 	}
 	age := time.Since(c.fetchedAt)
-	fresh, usable = age < c.ttl, age < c.hardTTL
-	if kid == "" {
+	v.fresh, v.usable = age < c.ttl, age < c.hardTTL
+	switch {
+	case kid == "":
 		if len(c.keys) == 1 {
-			return c.keys, fresh, usable
+			v.cands = c.keys
 		}
-		return nil, fresh, usable
+	case c.ambiguous[kid]:
+		v.ambiguous = true
+	default:
+		if k, ok := c.byKID[kid]; ok {
+			v.cands = []jose.JSONWebKey{k}
+		}
 	}
-	if c.ambiguous[kid] {
-		return nil, fresh, usable
-	}
-	if k, ok := c.byKID[kid]; ok {
-		return []jose.JSONWebKey{k}, fresh, usable
-	}
-	return nil, fresh, usable
+	return v
 }
 
 // tokenKeySet is one issuer's keys (its JWKS cache, or static keys) as a

@@ -764,3 +764,101 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyRemovedKey: once the issuer has removed a key and a refresh
+// has fetched the set without it, tokens signed by that key are refused,
+// by the request that triggered the refresh and by every request that
+// waited on that fetch (OIDC-21).
+func TestVerifyRemovedKey(t *testing.T) {
+	cases := []struct {
+		name    string
+		waiters int
+		delay   time.Duration
+	}{
+		{"triggering request", 1, 0},
+		{"requests waiting on the fetch", 20, 200 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, oidc.VerifierConfig{KeysTTL: 100 * time.Millisecond, JWKSRefreshInterval: 50 * time.Millisecond})
+			k1 := e.idp.CurrentKey()
+			old := e.idp.Sign(e.claims(nil))
+			e.idp.RotateKey()
+			current := e.idp.Sign(e.claims(nil))
+			for _, raw := range []string{old, current} {
+				if _, err := e.v.Verify(context.Background(), raw); err != nil {
+					t.Fatalf("before removal: %v", err)
+				}
+			}
+			e.idp.RemoveKey(k1.KID)
+			if tc.delay > 0 {
+				e.idp.SetFault(oidctest.JWKS, oidctest.Fault{Delay: tc.delay}) // slow but correct
+			}
+			time.Sleep(150 * time.Millisecond) // past the TTL and the refresh interval
+			hits := e.idp.Hits(oidctest.JWKS)
+			errs := make(chan error, tc.waiters)
+			var wg sync.WaitGroup
+			for range tc.waiters {
+				wg.Go(func() {
+					_, err := e.v.Verify(context.Background(), old)
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err == nil {
+					t.Fatal("token of a removed key accepted")
+				}
+				if classOf(t, err) != oidc.ErrInvalid || !errors.Is(err, oidc.ErrKeyNotFound) {
+					t.Errorf("want ErrKeyNotFound (ErrInvalid), got %v", err)
+				}
+			}
+			if h := e.idp.Hits(oidctest.JWKS) - hits; h != 1 {
+				t.Errorf("JWKS fetched %d times, want 1", h)
+			}
+			e.idp.ClearFault(oidctest.JWKS)
+			if _, err := e.v.Verify(context.Background(), current); err != nil {
+				t.Errorf("current key: %v", err)
+			}
+			assertNoSecret(t, old, nil, e.logs)
+		})
+	}
+}
+
+// TestVerifyNewKeyWhileJWKSDown: a token under a kid the cache does not
+// hold is an outage (ErrKeyUnavailable), not a forgery, as long as the
+// most recent JWKS fetch failed, also within the refresh interval after
+// that failure; known keys keep working; once the JWKS recovers the new
+// key verifies.
+func TestVerifyNewKeyWhileJWKSDown(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	e := newEnv(t, oidc.VerifierConfig{JWKSRefreshInterval: interval})
+	old := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	e.idp.SetFault(oidctest.JWKS, oidctest.Fault{Status: http.StatusServiceUnavailable})
+	e.idp.RotateKey()
+	fresh := e.idp.Sign(e.claims(nil))
+	time.Sleep(interval + 50*time.Millisecond)
+	steps := []string{"fetch fails", "throttled after the failure", "throttled again"}
+	for _, step := range steps {
+		_, err := e.v.Verify(context.Background(), fresh)
+		if classOf(t, err) != oidc.ErrKeyUnavailable || errors.Is(err, oidc.ErrKeyNotFound) {
+			t.Errorf("%s: want ErrKeyUnavailable, got %v", step, err)
+		}
+	}
+	if h := e.idp.Hits(oidctest.JWKS); h != 2 {
+		t.Errorf("JWKS hits = %d, want 2", h)
+	}
+	if _, err := e.v.Verify(context.Background(), old); err != nil {
+		t.Errorf("known key while JWKS down: %v", err)
+	}
+	e.idp.ClearFault(oidctest.JWKS)
+	time.Sleep(interval + 50*time.Millisecond)
+	if _, err := e.v.Verify(context.Background(), fresh); err != nil {
+		t.Errorf("new key after recovery: %v", err)
+	}
+	assertNoSecret(t, fresh, nil, e.logs)
+}
