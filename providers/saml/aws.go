@@ -105,6 +105,18 @@ func WithReplayScope(scope string) VerifyOption {
 	return func(r *verifyRequest) { r.replayScope = scope }
 }
 
+// WithCallerReplayClaim leaves the replay claim to the caller: Verify checks
+// everything else but claims nothing in the ReplayCache, so the same
+// assertion verifies again on the next call. Use it only when the caller
+// itself claims the assertion ID atomically as the last step before acting
+// on it (the STS does, after its role, trust-policy and duration checks), so
+// that a request refused for reasons outside the assertion does not use it
+// up (AWS lets such a call be retried). Without the caller's claim, this
+// option makes assertions replayable.
+func WithCallerReplayClaim() VerifyOption {
+	return func(r *verifyRequest) { r.callerClaims = true }
+}
+
 // EntityID returns the IdP's entity ID (the expected Issuer), loading metadata if needed.
 func (v *AWSVerifier) EntityID(ctx context.Context) (string, error) {
 	md, err := v.md.get(ctx)

@@ -245,3 +245,56 @@ func TestAWSModeMetadataURL(t *testing.T) {
 		t.Fatal("http metadata URL accepted")
 	}
 }
+
+// TestAWSModeCallerReplayClaim: with WithCallerReplayClaim the verifier
+// claims nothing (the STS claims after its own checks, so a refused call
+// does not use the assertion up); without it, it claims as before.
+func TestAWSModeCallerReplayClaim(t *testing.T) {
+	const dev = "arn:aws:iam::123456789012:role/Dev"
+	tests := []struct {
+		name        string
+		opts        []saml.VerifyOption
+		wantSecond  error // nil: the second Verify succeeds
+		wantEntries int
+	}{
+		{name: "caller claims", opts: []saml.VerifyOption{saml.WithCallerReplayClaim()}, wantEntries: 0},
+		{name: "caller claims, scoped", opts: []saml.VerifyOption{saml.WithReplayScope(dev), saml.WithCallerReplayClaim()}, wantEntries: 0},
+		{name: "verifier claims", opts: nil, wantSecond: saml.ErrReplay, wantEntries: 1},
+		{name: "verifier claims, scoped", opts: []saml.VerifyOption{saml.WithReplayScope(dev)}, wantSecond: saml.ErrReplay, wantEntries: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cache *saml.MemoryReplayCache
+			f := newAWSFixture(t, func(c *saml.AWSVerifierConfig) {
+				cache = saml.NewMemoryReplayCache(c.Now)
+				c.ReplayCache = cache
+			})
+			b64 := f.b64(t, nil)
+			ctx := context.Background()
+			a, err := f.v.Verify(ctx, b64, tc.opts...)
+			if err != nil {
+				t.Fatalf("first Verify: %v", err)
+			}
+			if a.ID == "" || a.NameID != userID {
+				t.Fatalf("first Verify returned %+v", a)
+			}
+			_, err = f.v.Verify(ctx, b64, tc.opts...)
+			switch {
+			case tc.wantSecond == nil && err != nil:
+				t.Fatalf("second Verify: %v, want success", err)
+			case tc.wantSecond != nil && !errorsIs(err, tc.wantSecond):
+				t.Fatalf("second Verify: %v, want %v", err, tc.wantSecond)
+			}
+			if got := cache.Len(); got != tc.wantEntries {
+				t.Fatalf("replay cache holds %d entries, want %d", got, tc.wantEntries)
+			}
+		})
+	}
+
+	// The option skips only the claim: everything else is still checked.
+	f := newAWSFixture(t, nil)
+	bad := f.b64(t, func(s *samltest.ResponseSpec) { s.Audiences = []string{"urn:someone:else"} })
+	if _, err := f.v.Verify(context.Background(), bad, saml.WithCallerReplayClaim()); !errorsIs(err, saml.ErrAudience) {
+		t.Fatalf("wrong audience with WithCallerReplayClaim: %v, want ErrAudience", err)
+	}
+}

@@ -125,6 +125,9 @@ type verifyRequest struct {
 	idp         *idpTrust
 	requestIDs  []string
 	replayScope string
+	// callerClaims: the caller claims the replay key itself (AWS mode,
+	// WithCallerReplayClaim); verify then claims nothing.
+	callerClaims bool
 }
 
 // verify checks a decoded SAML Response document and returns its assertion.
@@ -201,7 +204,11 @@ func (v *verifier) verify(ctx context.Context, doc []byte, req verifyRequest) (*
 		return nil, fail(ErrInResponseTo, "Response and assertion InResponseTo differ")
 	}
 
-	// Replay: claimed only once everything else holds.
+	// Replay: claimed only once everything else holds, unless the caller
+	// claims it after its own checks.
+	if req.callerClaims {
+		return out, nil
+	}
 	key := req.idp.entityID + "\x00" + out.ID
 	if req.replayScope != "" {
 		key += "\x00" + req.replayScope
