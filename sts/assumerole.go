@@ -383,8 +383,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		federated: caller.FederatedKeys, now: now,
 	})
 	if err != nil {
-		s.log.ErrorContext(ctx, "sts: mint", "err", err)
-		return nil, s.deny(ctx, ev, errInternal(), "mint: "+err.Error())
+		return nil, s.mintFailed(ctx, ev, err)
 	}
 	ev.Outcome = "issued"
 	ev.AccessKeyID = creds.AccessKeyID

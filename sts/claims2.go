@@ -26,6 +26,11 @@ import (
 
 var errClaims = errors.New("sts: malformed session token claims")
 
+// errClaimsTooLarge means the encoded claims exceed maxSessionTokenLen:
+// session tags and policies that pass the packed-size check by compressing
+// well can still be too large to carry (answered as PackedPolicyTooLarge).
+var errClaimsTooLarge = errors.New("session token claims too large")
+
 const (
 	flagChained = 1 << iota
 	flagMFA
@@ -56,7 +61,7 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 		b = appendList(appendStr(b, k), c.Federated[k])
 	}
 	if len(b) > maxSessionTokenLen {
-		return nil, errors.New("session token claims too large")
+		return b, errClaimsTooLarge
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package sts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -53,6 +54,18 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 			AssumedRoleID: p.role.id + ":" + p.sessionName,
 			Arn:           assumedRoleARN(s.partition, s.account, p.role.name, p.sessionName),
 		}, nil
+}
+
+// mintFailed answers a failed mint: an AWS error (a session too large to
+// carry: PackedPolicyTooLarge) goes to the caller as it is; anything else is
+// our fault, logged, and answered as InternalFailure.
+func (s *Service) mintFailed(ctx context.Context, ev AuditEvent, err error) error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return s.deny(ctx, ev, ae, "mint: "+err.Error())
+	}
+	s.log.ErrorContext(ctx, "sts: mint", "err", err)
+	return s.deny(ctx, ev, errInternal(), "mint: "+err.Error())
 }
 
 // sessionPolicies parses an inline session policy and resolves managed

@@ -385,8 +385,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		federated: map[string][]string{"saml:namequalifier": {nq}, "saml:sub": {a.NameID}, "saml:sub_type": {subType}},
 	})
 	if err != nil {
-		s.log.ErrorContext(ctx, "sts: mint", "err", err)
-		return nil, s.deny(ctx, ev, errInternal(), "mint: "+err.Error())
+		return nil, s.mintFailed(ctx, ev, err)
 	}
 	ev.Outcome = "issued"
 	ev.AccessKeyID = creds.AccessKeyID

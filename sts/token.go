@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -79,13 +80,27 @@ func tokenAAD(version byte, kid string, extra int) []byte {
 	return append(aad, kid...)
 }
 
-// seal encrypts c under k into a (version 2) session token.
+// seal encrypts c under k into a (version 2) session token. A token longer
+// than maxSessionTokenLen could never be presented back (Authenticate
+// refuses it unread), so it is not issued: session tags and policies that
+// passed the packed-size check by compressing well are answered as AWS
+// answers too large a session, PackedPolicyTooLarge.
 func (k *ringKey) seal(c *tokenClaims) (string, error) {
 	plain, err := c.appendBinary(make([]byte, 0, 256))
-	if err != nil {
+	if err != nil && !errors.Is(err, errClaimsTooLarge) {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	return k.sealPlain(tokenVersion2, plain)
+	tok := ""
+	if err == nil {
+		if tok, err = k.sealPlain(tokenVersion2, plain); err != nil {
+			return "", err
+		}
+	}
+	if size := max(len(tok), len(plain)); err != nil || size > maxSessionTokenLen {
+		return "", newError(http.StatusBadRequest, "PackedPolicyTooLarge",
+			"Packed size of session policies and session tags exceeds the limit (%d%% of allowed)", size*100/maxSessionTokenLen)
+	}
+	return tok, nil
 }
 
 // sealV1 seals c in the version 1 (JSON) format; kept for tests of the

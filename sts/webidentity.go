@@ -199,8 +199,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		federated: webIdentityKeys(pfx, id),
 	})
 	if err != nil {
-		s.log.ErrorContext(ctx, "sts: mint", "err", err)
-		return nil, s.deny(ctx, ev, errInternal(), "mint: "+err.Error())
+		return nil, s.mintFailed(ctx, ev, err)
 	}
 	ev.Outcome = "issued"
 	ev.AccessKeyID = creds.AccessKeyID
