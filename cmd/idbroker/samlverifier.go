@@ -15,8 +15,9 @@ import (
 
 // samlAssertionVerifier adapts a providers/saml AWSVerifier (where the SAML
 // hardening lives: exactly one assertion, signature placement, SHA-1 policy,
-// AudienceRestriction, bearer SubjectConfirmation, issuer, issue window,
-// replay) to the STS's SAMLAssertionVerifier, translating its error classes.
+// AudienceRestriction, bearer SubjectConfirmation, issuer, issue window) to
+// the STS's SAMLAssertionVerifier, translating its error classes. The replay
+// claim is the STS's (see VerifySAMLAssertion).
 type samlAssertionVerifier struct {
 	v *saml.AWSVerifier
 }
@@ -54,11 +55,14 @@ func newSAMLAssertionVerifier(p stsSAMLProvider, publicURL, region string, repla
 	return &samlAssertionVerifier{v: v}, nil
 }
 
-// VerifySAMLAssertion verifies the base64 SAML Response. The replay check
-// of providers/saml is scoped to the requested role (CLI tools redeem one
-// assertion for several roles; STS-SPEC §5.4); the STS adds its own.
+// VerifySAMLAssertion verifies the base64 SAML Response without claiming
+// it: the STS claims (provider, assertion ID, role) itself as the last step
+// before issuing, after the role pairing, trust policy and DurationSeconds
+// checks, so a refused call does not use the assertion up and can be retried
+// as AWS allows (STS-SPEC §5.4). The scope stays the requested role (CLI
+// tools redeem one assertion for several roles).
 func (a *samlAssertionVerifier) VerifySAMLAssertion(ctx context.Context, b64, roleARN string) (*sts.SAMLAssertion, error) {
-	as, err := a.v.Verify(ctx, b64, saml.WithReplayScope(roleARN))
+	as, err := a.v.Verify(ctx, b64, saml.WithReplayScope(roleARN), saml.WithCallerReplayClaim())
 	if err != nil {
 		return nil, stsSAMLError(err)
 	}
