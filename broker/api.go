@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -27,7 +26,11 @@ type credentialsRequest struct {
 	DurationSeconds int64    `json:"duration_seconds"`
 }
 
-// credentialsResponse is the credential_process shape plus the role ARNs.
+// credentialsResponse is the credential_process shape plus the role ARNs
+// and the session's length: DurationSeconds is what was issued, and
+// DurationNote (absent when the request was met) says why it is shorter
+// than asked (a rule's cap, the role's maximum, the upstream login's
+// expiry) or longer (the AWS minimum).
 type credentialsResponse struct {
 	Version         int    `json:"Version"`
 	AccessKeyID     string `json:"AccessKeyId"`
@@ -36,6 +39,23 @@ type credentialsResponse struct {
 	Expiration      string `json:"Expiration"`
 	RoleArn         string `json:"RoleArn"`
 	AssumedRoleArn  string `json:"AssumedRoleArn"`
+	DurationSeconds int    `json:"DurationSeconds"`
+	DurationNote    string `json:"DurationNote,omitempty"`
+}
+
+// newCredentialsResponse is the JSON form of issued credentials.
+func newCredentialsResponse(is *issued) credentialsResponse {
+	return credentialsResponse{
+		Version:         1,
+		AccessKeyID:     is.Creds.AccessKeyID,
+		SecretAccessKey: is.Creds.SecretAccessKey,
+		SessionToken:    is.Creds.SessionToken,
+		Expiration:      is.Creds.Expiration.UTC().Format(time.RFC3339),
+		RoleArn:         is.RoleARN,
+		AssumedRoleArn:  is.AssumedRoleARN,
+		DurationSeconds: int(is.Duration / time.Second),
+		DurationNote:    is.DurationNote,
+	}
 }
 
 type apiError struct {
@@ -123,7 +143,11 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 // respondCredentials maps the identity, picks the grants the request names
-// (role, roles) and issues them. With "roles" the answer is a JSON list.
+// (role, roles) and issues them. With "roles" the answer is a JSON list
+// {"credentials":[…]}, one object per role in the order asked; "role" and
+// "roles" together ask for their union, "role" first, each role once. A
+// role of the list that is not granted refuses the whole request before
+// anything is issued.
 func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id providers.Identity, req credentialsRequest) {
 	wanted := req.Roles
 	if req.Role != "" {
@@ -140,17 +164,19 @@ func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id p
 		for _, g := range dec.Grants {
 			body.Error.Roles = append(body.Error.Roles, g.RoleARN)
 		}
+		s.auditDropped(ctx, id, dec)
 		writeJSON(w, http.StatusConflict, body)
 		return
 	case errors.Is(err, errNotGranted):
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err))
+		s.auditRefused(ctx, id, dec, err)
 		writeAPIError(w, http.StatusForbidden, "RoleNotGranted", "the requested role is not granted to this user")
 		return
 	case err != nil:
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err), slog.String("decision", dec.Outcome))
+		s.auditRefused(ctx, id, dec, err)
 		writeAPIError(w, http.StatusForbidden, "NoRoleGranted", "no role is granted to this user")
 		return
 	}
+	s.auditDropped(ctx, id, dec)
 	var out []credentialsResponse
 	for _, g := range grants {
 		is, err := s.issue(ctx, id, g, d)
@@ -158,15 +184,7 @@ func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id p
 			s.writeIssueError(w, err)
 			return
 		}
-		out = append(out, credentialsResponse{
-			Version:         1,
-			AccessKeyID:     is.Creds.AccessKeyID,
-			SecretAccessKey: is.Creds.SecretAccessKey,
-			SessionToken:    is.Creds.SessionToken,
-			Expiration:      is.Creds.Expiration.UTC().Format(time.RFC3339),
-			RoleArn:         is.RoleARN,
-			AssumedRoleArn:  is.AssumedRoleARN,
-		})
+		out = append(out, newCredentialsResponse(is))
 	}
 	if asList {
 		writeJSON(w, http.StatusOK, map[string]any{"credentials": out})

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
+	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // SessionAuthenticator verifies a SigV4-signed request made with credentials
@@ -28,14 +30,26 @@ type Explainer interface {
 	Explain(id providers.Identity) mapping.Explanation
 }
 
+// ExplainAction is the action a session must be allowed, on resource "*",
+// to use GET /api/v1/explain.
+const ExplainAction = "idbroker:Explain"
+
+// errNoDecider: the broker has no policy engine (Config.Decider) to decide
+// idbroker:Explain, so the explain API refuses every session.
+var errNoDecider = errors.New("no policy engine is configured")
+
 // maxExplainIdentity bounds the identity query parameter of the explain API.
 const maxExplainIdentity = 64 << 10
 
 // serveExplain is GET /api/v1/explain?identity=<Identity JSON>: the same JSON
 // as `idbroker explain --json`, for administrators only. The request must be
 // SigV4-signed (service "sts", the region of the broker's STS) with
-// credentials minted for one of Config.AdminRoleARNs; an unsigned or badly
-// signed request gets the STS's code (MissingAuthenticationToken,
+// credentials minted for one of Config.AdminRoleARNs, and the session must
+// be allowed idbroker:Explain on "*" by the policy engine (the role's
+// permission policies intersected with the session policies, explicit deny
+// first; the request's aws:SourceIp and aws:SecureTransport are in the
+// context), so a session policy can take the right away. An unsigned or
+// badly signed request gets the STS's code (MissingAuthenticationToken,
 // SignatureDoesNotMatch, InvalidClientTokenId, ExpiredToken), any other
 // session 403 AccessDenied.
 func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +69,32 @@ func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 		s.auditAPI(ctx, "explain.refused", r, sess, slog.String("reason", "role is not an administrator role"))
 		writeAPIError(w, http.StatusForbidden, "AccessDenied",
 			fmt.Sprintf("User: %s is not authorized to perform: idbroker:Explain (the role is not listed in admin.roles)", sess.AssumedRoleARN()))
+		return
+	}
+	reqCtx := map[string][]string{
+		"aws:SourceIp":        {clientIP(r)},
+		"aws:SecureTransport": {strconv.FormatBool(sts.SecureTransport(r))},
+	}
+	res, err := policy.Result{Decision: policy.ImplicitDeny}, errNoDecider
+	if s.cfg.Decider != nil {
+		res, err = s.cfg.Decider.Authorize(sess, ExplainAction, "*", reqCtx)
+	}
+	if err != nil || res.Decision != policy.Allow {
+		why := "no policy of the session allows idbroker:Explain"
+		switch {
+		case errors.Is(err, errNoDecider):
+			// Without a policy engine nobody is allowed: fail closed.
+			why = "no policy engine is configured"
+		case err != nil:
+			// The session cannot be evaluated (its role is gone): a deny.
+			s.log.WarnContext(ctx, "explain: session cannot be evaluated", "principal", sess.AssumedRoleARN(), "err", err)
+			why = "the session cannot be evaluated"
+		case res.Decision == policy.ExplicitDeny:
+			why = "a policy of the session explicitly denies idbroker:Explain"
+		}
+		s.auditAPI(ctx, "explain.refused", r, sess, slog.String("reason", why), slog.String("decision", res.Decision.String()))
+		writeAPIError(w, http.StatusForbidden, "AccessDenied",
+			fmt.Sprintf("User: %s is not authorized to perform: idbroker:Explain on resource: * (%s)", sess.AssumedRoleARN(), why))
 		return
 	}
 	q := r.URL.Query()

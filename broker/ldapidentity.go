@@ -122,17 +122,18 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 		for _, g := range dec.Grants {
 			arns = append(arns, g.RoleARN)
 		}
-		s.audit(ctx, "issue.refused", id, slog.String("reason", "role choice required"), slog.Any("roles", arns))
+		s.auditRefused(ctx, id, dec, "role choice required", slog.Any("roles", arns))
 		return nil, stsErr(http.StatusForbidden, "AccessDenied",
 			"Several roles are granted to this user: pass RoleArn with one of: "+strings.Join(arns, ", "))
 	case errors.Is(err, errNotGranted):
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err))
+		s.auditRefused(ctx, id, dec, err)
 		return nil, stsErr(http.StatusForbidden, "AccessDenied", "The requested role is not granted to this user.")
 	case err != nil:
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err), slog.String("decision", dec.Outcome))
+		s.auditRefused(ctx, id, dec, err)
 		return nil, stsErr(http.StatusForbidden, "AccessDenied", "No role is granted to this user.")
 	}
 
+	s.auditDropped(ctx, id, dec)
 	// The usual issuing path, with this request's session policy and
 	// client address added to the in-process STS call: a shallow copy of
 	// the server whose STS is wrapped for this request only. (Server holds

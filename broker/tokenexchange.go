@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,10 +153,11 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 		for _, g := range dec.Grants {
 			names = append(names, g.RoleARN)
 		}
+		s.auditDropped(ctx, id, dec)
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "several roles are granted: name one with resource or scope ("+strings.Join(names, " ")+")"))
 		return
 	case errors.Is(err, errNotGranted):
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err))
+		s.auditRefused(ctx, id, dec, err)
 		code := "invalid_target"
 		if roleFrom == "scope" {
 			code = "invalid_scope"
@@ -165,10 +165,11 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, code, "the requested role is not granted to this user"))
 		return
 	case err != nil:
-		s.audit(ctx, "issue.refused", id, slog.Any("reason", err))
+		s.auditRefused(ctx, id, dec, err)
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_grant", "no role is granted to this user"))
 		return
 	}
+	s.auditDropped(ctx, id, dec)
 	is, err := s.issue(ctx, id, grants[0], 0)
 	if err != nil {
 		var se *sts.Error
@@ -184,20 +185,12 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, tokenExchangeResponse{
-		AccessToken:     is.Creds.SessionToken,
-		IssuedTokenType: TokenTypeAWSCredentials,
-		TokenType:       "N_A",
-		ExpiresIn:       int64(is.Creds.Expiration.Sub(s.now()).Round(time.Second) / time.Second),
-		Scope:           roleNameFromARN(is.RoleARN),
-		credentialsResponse: credentialsResponse{
-			Version:         1,
-			AccessKeyID:     is.Creds.AccessKeyID,
-			SecretAccessKey: is.Creds.SecretAccessKey,
-			SessionToken:    is.Creds.SessionToken,
-			Expiration:      is.Creds.Expiration.UTC().Format(time.RFC3339),
-			RoleArn:         is.RoleARN,
-			AssumedRoleArn:  is.AssumedRoleARN,
-		},
+		AccessToken:         is.Creds.SessionToken,
+		IssuedTokenType:     TokenTypeAWSCredentials,
+		TokenType:           "N_A",
+		ExpiresIn:           int64(is.Creds.Expiration.Sub(s.now()).Round(time.Second) / time.Second),
+		Scope:               roleNameFromARN(is.RoleARN),
+		credentialsResponse: newCredentialsResponse(is),
 	})
 }
 

@@ -212,9 +212,10 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id provid
 	dec := s.cfg.Mapper.Map(id)
 	switch {
 	case len(dec.Grants) == 0 || dec.Outcome == "deny":
-		s.audit(r.Context(), "issue.refused", id, slog.String("reason", "no grant"), slog.String("decision", dec.Outcome))
+		s.auditRefused(r.Context(), id, dec, errNoGrant)
 		s.fail(w, r, http.StatusForbidden, "You signed in, but no role is granted to you.", "Ask your administrator for access.", errNoGrant)
 	case dec.Outcome == "choose" || len(dec.Grants) > 1:
+		s.auditDropped(r.Context(), id, dec)
 		sealed, err := s.sealer.seal(pendingPurpose, newPendingChoice(id, dec.Grants), pendingTTL)
 		if err == nil && len(sealed) > maxPendingCookie {
 			err = fmt.Errorf("the pending role choice is %d bytes sealed, more than a browser cookie holds (%d): too many or too large grants (session tags)", len(sealed), maxPendingCookie)
@@ -228,6 +229,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id provid
 		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: sealed, Path: "/roles", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
 		http.Redirect(w, r, "/roles", http.StatusSeeOther)
 	default:
+		s.auditDropped(r.Context(), id, dec)
 		s.issuePage(w, r, id, dec.Grants[:1])
 	}
 }
@@ -367,7 +369,13 @@ func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	grants, err := pickGrants(pc.decision(), chosen)
 	if err != nil {
-		s.audit(r.Context(), "issue.refused", id, slog.Any("reason", err))
+		// The rules' trace stayed at sign-in (grant.dropped there); the
+		// chooser knows only the roles it offered.
+		offered := make([]string, 0, len(pc.Grants))
+		for _, g := range pc.Grants {
+			offered = append(offered, g.RoleARN)
+		}
+		s.audit(r.Context(), "issue.refused", id, slog.Any("reason", err), slog.String("decision", "choose"), slog.Any("offered", offered))
 		s.fail(w, r, http.StatusForbidden, "That role is not granted to you.", "", err)
 		return
 	}
