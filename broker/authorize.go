@@ -223,29 +223,13 @@ func parseAuthorizeQuestion(req *authorizeRequest) (map[string][]string, error) 
 		if reservedContextKey(lk) {
 			return nil, fmt.Errorf("context key %q is derived from the session by the STS and cannot be supplied", k)
 		}
-		vals, err := contextValues(raw)
+		vals, err := policy.ContextValues(raw)
 		if err != nil {
 			return nil, fmt.Errorf("context key %q: %w", k, err)
 		}
 		reqCtx[k] = vals
 	}
 	return reqCtx, nil
-}
-
-// contextValues accepts a JSON string or a list of strings.
-func contextValues(raw json.RawMessage) ([]string, error) {
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, errors.New("must be a string or a list of strings, not null")
-	}
-	var one string
-	if err := json.Unmarshal(raw, &one); err == nil {
-		return []string{one}, nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
-		return nil, errors.New("must be a string or a list of strings")
-	}
-	return list, nil
 }
 
 // decisionRoutes mounts the decision API (POST /api/v1/authorize) and the

@@ -425,7 +425,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 			{"no action", map[string]any{"resource": "*"}, 400, "InvalidRequest"},
 			{"action without service", map[string]any{"action": "GetObject", "resource": "*"}, 400, "InvalidRequest"},
 			{"no resource", map[string]any{"action": "s3:GetObject"}, 400, "InvalidRequest"},
-			{"context number", decQuestion("s3:GetObject", "*", map[string]any{"s3:max-keys": 10}), 400, "InvalidRequest"},
+			{"context nested list", decQuestion("s3:GetObject", "*", map[string]any{"s3:prefix": []any{[]any{"a"}}}), 400, "InvalidRequest"},
 			{"context null", decQuestion("s3:GetObject", "*", map[string]any{"aws:SourceIp": nil}), 400, "InvalidRequest"},
 			{"context object", decQuestion("s3:GetObject", "*", map[string]any{"aws:SourceIp": map[string]any{"a": "b"}}), 400, "InvalidRequest"},
 			{"context key without prefix", decQuestion("s3:GetObject", "*", map[string]any{"SourceIp": "10.0.0.1"}), 400, "InvalidRequest"},
@@ -492,6 +492,7 @@ func TestAuthorizeAgreesWithPolicySimulate(t *testing.T) {
 		"notmfa":  `{"Version":"2012-10-17","Statement":[{"Sid":"Everything","Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"DenyWithoutMFA","Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}`,
 		"self":    `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyDevelopers","Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/Developer"}}}]}`,
 		"notself": `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyAdmins","Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/Admin"}}}]}`,
+		"maxkeys": `{"Version":"2012-10-17","Statement":[{"Sid":"SmallLists","Effect":"Allow","Action":"s3:ListBucket","Resource":"*","Condition":{"NumericLessThanEquals":{"s3:max-keys":"100"},"Bool":{"s3:versions":"false"}}}]}`,
 	}
 	keys := map[string]minted{}
 	for name, doc := range sessionPolicies {
@@ -529,6 +530,13 @@ func TestAuthorizeAgreesWithPolicySimulate(t *testing.T) {
 		cases = append(cases, tcase{"ip", "s3:GetObject", "arn:aws:s3:::demo-bucket/k", map[string]any{"aws:SourceIp": ip}})
 	}
 	cases = append(cases, tcase{"ip", "s3:GetObject", "arn:aws:s3:::demo-bucket/k", nil})
+	// Numbers and booleans in the context are read the same way by both.
+	for _, ctx := range []map[string]any{
+		{"s3:max-keys": 10, "s3:versions": false}, {"s3:max-keys": 1000, "s3:versions": false},
+		{"s3:max-keys": "50", "s3:versions": true}, {"s3:max-keys": []any{5, 7}, "s3:versions": "false"},
+	} {
+		cases = append(cases, tcase{"maxkeys", "s3:ListBucket", "arn:aws:s3:::demo-bucket", ctx})
+	}
 	for _, prefix := range []any{"home/alice/docs/", "home/bob/", []string{"home/alice/a", "home/alice/b"}} {
 		cases = append(cases, tcase{"prefix", "s3:ListBucket", "arn:aws:s3:::demo-bucket", map[string]any{"s3:prefix": prefix}})
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -120,7 +119,7 @@ func runPolicySimulate(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	}
 	ctx := policy.NewContext()
 	for k, raw := range in.Context {
-		vals, err := policyStrings(raw)
+		vals, err := policy.ContextValues(raw)
 		if err != nil {
 			fmt.Fprintf(stderr, "idbroker policy simulate: invalid request: context key %q: %v\n", k, err)
 			return 2
@@ -131,7 +130,7 @@ func runPolicySimulate(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	if len(in.Principal) > 0 {
 		principal = make(map[string][]string, len(in.Principal))
 		for k, raw := range in.Principal {
-			vals, err := policyStrings(raw)
+			vals, err := policy.ContextValues(raw)
 			if err != nil {
 				fmt.Fprintf(stderr, "idbroker policy simulate: invalid request: principal %q: %v\n", k, err)
 				return 2
@@ -172,40 +171,6 @@ func policyParseList(field string, raws []json.RawMessage, kind policy.Kind) ([]
 		}
 		p.SetName(name)
 		out = append(out, p)
-	}
-	return out, nil
-}
-
-// policyStrings accepts a string or a list of strings (numbers and booleans
-// are taken as their text).
-func policyStrings(raw json.RawMessage) ([]string, error) {
-	var one any
-	if err := json.Unmarshal(raw, &one); err != nil {
-		return nil, err
-	}
-	scalar := func(v any) (string, bool) {
-		switch x := v.(type) {
-		case string:
-			return x, true
-		case float64, bool:
-			return strings.TrimSpace(string(mustJSON(x))), true
-		}
-		return "", false
-	}
-	if s, ok := scalar(one); ok {
-		return []string{s}, nil
-	}
-	list, ok := one.([]any)
-	if !ok {
-		return nil, errors.New("must be a string or a list of strings")
-	}
-	out := make([]string, 0, len(list))
-	for _, v := range list {
-		s, ok := scalar(v)
-		if !ok {
-			return nil, errors.New("must be a string or a list of strings")
-		}
-		out = append(out, s)
 	}
 	return out, nil
 }
