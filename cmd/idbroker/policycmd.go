@@ -175,11 +175,6 @@ func policyParseList(field string, raws []json.RawMessage, kind policy.Kind) ([]
 	return out, nil
 }
 
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v) // float64 and bool always marshal
-	return b
-}
-
 func policyKindFlag(s string, def policy.Kind) (policy.Kind, error) {
 	switch strings.ToLower(s) {
 	case "":
