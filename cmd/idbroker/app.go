@@ -195,7 +195,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), ClientIDs: []string{broker.Audience}, Verifier: brokerVerifier})
 	}
 	for i, p := range cfg.STS.OIDCProviders {
-		v, err := newWebIdentityVerifier(p.Issuer, p.ClientIDs, nil)
+		v, err := newSTSWebIdentityVerifier(p, log)
 		if err != nil {
 			errs = append(errs, recheckError{path: fmt.Sprintf("sts.oidc_providers[%d]", i), err: fmt.Errorf("sts.oidc_providers[%d]: %w", i, err)})
 			continue

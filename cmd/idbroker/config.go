@@ -158,7 +158,19 @@ type stsSAMLProvider struct {
 type stsOIDCProvider struct {
 	Issuer    string   `yaml:"issuer"`
 	ClientIDs []string `yaml:"client_ids"`
+	// Timeout bounds each discovery and JWKS request (default 5s).
+	Timeout duration `yaml:"timeout"`
+	// JWKSRefreshInterval is the least time between two JWKS fetches, and
+	// so how soon an outage is retried (default 30s).
+	JWKSRefreshInterval duration `yaml:"jwks_refresh_interval"`
 }
+
+// Bounds of sts.oidc_providers[].timeout and .jwks_refresh_interval (0:
+// the providers/oidc default).
+const (
+	minOIDCTimeout, maxOIDCTimeout                 = 100 * time.Millisecond, time.Minute
+	minJWKSRefreshInterval, maxJWKSRefreshInterval = 100 * time.Millisecond, time.Hour
+)
 
 // parseConfig parses and validates a configuration file. It reports every
 // problem it finds at once, each naming its key path.
@@ -432,6 +444,12 @@ func (c *fileConfig) validate() []error {
 			if id == "" || len(id) > 255 {
 				add(fmt.Sprintf("%s.client_ids[%d]", key, j), "must be 1 to 255 characters")
 			}
+		}
+		if d := time.Duration(p.Timeout); d != 0 && (d < minOIDCTimeout || d > maxOIDCTimeout) {
+			add(key+".timeout", "%s must be between %s and %s", d, minOIDCTimeout, maxOIDCTimeout)
+		}
+		if d := time.Duration(p.JWKSRefreshInterval); d != 0 && (d < minJWKSRefreshInterval || d > maxJWKSRefreshInterval) {
+			add(key+".jwks_refresh_interval", "%s must be between %s and %s", d, minJWKSRefreshInterval, maxJWKSRefreshInterval)
 		}
 	}
 	errs = append(errs, c.LoginProtection.validate()...)

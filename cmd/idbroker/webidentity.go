@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/idbroker/idbroker/providers/oidc"
 	"github.com/idbroker/idbroker/sts"
@@ -21,12 +23,29 @@ type webIdentityVerifier struct {
 
 var _ sts.WebIdentityVerifier = (*webIdentityVerifier)(nil)
 
+// newWebIdentityVerifier verifies tokens of an issuer whose keys are given
+// (the broker's own).
 func newWebIdentityVerifier(issuer string, clientIDs []string, static []crypto.PublicKey) (*webIdentityVerifier, error) {
-	v, err := oidc.NewVerifier(oidc.VerifierConfig{Issuer: issuer, ClientIDs: clientIDs, StaticKeys: static})
+	return newVerifierFrom(oidc.VerifierConfig{Issuer: issuer, ClientIDs: clientIDs, StaticKeys: static})
+}
+
+// newSTSWebIdentityVerifier verifies tokens of an sts.oidc_providers entry:
+// keys from its discovery document's jwks_uri, fetched within its timeout
+// and no more often than its jwks_refresh_interval; JWKS failures are
+// logged (never a token).
+func newSTSWebIdentityVerifier(p stsOIDCProvider, log *slog.Logger) (*webIdentityVerifier, error) {
+	return newVerifierFrom(oidc.VerifierConfig{
+		Issuer: p.Issuer, ClientIDs: p.ClientIDs, Logger: log,
+		Timeout: time.Duration(p.Timeout), JWKSRefreshInterval: time.Duration(p.JWKSRefreshInterval),
+	})
+}
+
+func newVerifierFrom(cfg oidc.VerifierConfig) (*webIdentityVerifier, error) {
+	v, err := oidc.NewVerifier(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("oidc verifier for %s: %w", issuer, err)
+		return nil, fmt.Errorf("oidc verifier for %s: %w", cfg.Issuer, err)
 	}
-	return &webIdentityVerifier{v: v, clientIDs: clientIDs}, nil
+	return &webIdentityVerifier{v: v, clientIDs: cfg.ClientIDs}, nil
 }
 
 // VerifyWebIdentity verifies the token and reports the audience it was
@@ -57,7 +76,9 @@ func stsVerifyError(err error) error {
 	switch {
 	case errors.Is(err, oidc.ErrExpired):
 		return fmt.Errorf("%w: %w", sts.ErrTokenExpired, err)
-	case errors.Is(err, oidc.ErrKeyUnavailable):
+	case errors.Is(err, oidc.ErrKeyUnavailable), errors.Is(err, oidc.ErrKeyNotFound):
+		// STS-SPEC §6.1: AWS answers a JWKS it cannot fetch and a kid it
+		// cannot find alike ("Couldn't retrieve verification key …").
 		return fmt.Errorf("%w: %w", sts.ErrKeyUnavailable, err)
 	case errors.Is(err, oidc.ErrAudience):
 		return fmt.Errorf("%w: %w", sts.ErrAudience, err)
