@@ -399,7 +399,7 @@ func (s *Server) issueSAML(ctx context.Context, id providers.Identity, g mapping
 	}
 	creds, assumed, err := s.cfg.SAMLRedeem(ctx, g.RoleARN, s.cfg.SAMLIdP.ProviderARN(), b64, d)
 	if err != nil {
-		s.audit(ctx, "issue.refused", id, slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.String("via", "saml"), slog.Any("reason", err))
+		s.audit(ctx, "issue.refused", id, slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Int("rule_index", g.RuleIndex), slog.String("via", "saml"), slog.Any("reason", err))
 		return nil, err
 	}
 	s.audit(ctx, "issue", id,
