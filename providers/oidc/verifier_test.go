@@ -7,16 +7,21 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +178,7 @@ func TestVerifyRejects(t *testing.T) {
 	with := func(edit func(map[string]any)) map[string]any { return e.claims(edit) }
 	now := e.now
 	valid := e.idp.Sign(base())
+	evilCert := selfSigned(t, evil)
 
 	cases := []struct {
 		name  string
@@ -244,6 +250,38 @@ func TestVerifyRejects(t *testing.T) {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 1<<10)}), base())
 		}, oidc.ErrInvalid},
 		{"kid not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"kid": 7}), base()) }, oidc.ErrInvalid},
+		{"kid /dev/null", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "/dev/null"}), base())
+		}, oidc.ErrInvalid},
+		{"kid shell pipe", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "|sleep 10"}), base())
+		}, oidc.ErrInvalid},
+		{"kid SQL", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "x' UNION SELECT '1';--"}), base())
+		}, oidc.ErrInvalid},
+		{"kid NUL bytes", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"kid": k.KID + "\x00\x00"}), base())
+		}, oidc.ErrInvalid},
+		{"kid 64KiB", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 64<<10)}), base())
+		}, oidc.ErrInvalid},
+		// OIDC-05 x5c: the embedded certificate is never a key source.
+		{"x5c with evil cert under good kid", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"x5c": []string{base64.StdEncoding.EncodeToString(evilCert)}}), base())
+		}, oidc.ErrInvalid},
+		{"x5c with evil cert, evil kid", func() string {
+			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "x5c": []string{base64.StdEncoding.EncodeToString(evilCert)}}), base())
+		}, oidc.ErrInvalid},
+		// OIDC-23 encrypted tokens are refused whole.
+		{"enc header", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"enc": "A256GCM"}), base())
+		}, oidc.ErrInvalid},
+		{"JWE compact, zip DEF", func() string {
+			return seg(map[string]any{"alg": "RSA-OAEP", "enc": "A256GCM", "zip": "DEF", "kid": k.KID}) + ".AAAA.AAAA.AAAA.AAAA"
+		}, oidc.ErrInvalid},
+		{"JWE PBES2 huge p2c", func() string {
+			return seg(map[string]any{"alg": "PBES2-HS256+A128KW", "enc": "A128GCM", "p2c": 1 << 31, "p2s": "AAAA"}) + ".AAAA.AAAA.AAAA.AAAA"
+		}, oidc.ErrInvalid},
 		// OIDC-08 cross-provider keys.
 		{"kid of another issuer", func() string { return other.Sign(base()) }, oidc.ErrInvalid},
 		{"valid token of another issuer", func() string { return other.Sign(other.Claims(clientID)) }, oidc.ErrInvalid},
@@ -861,4 +899,126 @@ func TestVerifyNewKeyWhileJWKSDown(t *testing.T) {
 		t.Errorf("new key after recovery: %v", err)
 	}
 	assertNoSecret(t, fresh, nil, e.logs)
+}
+
+// selfSigned returns a self-signed certificate (DER) for k, for x5c.
+func selfSigned(t *testing.T, k oidctest.Key) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "idp.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestVerifyJWKSKeyKinds: keys in the JWKS that are not RSA/EC signature
+// keys verify nothing, even for a token naming their kid: an oct key (HS256
+// with its secret, OIDC-07) and an RSA key marked use=enc (OIDC-04); the
+// issuer's signing key in the same set still works.
+func TestVerifyJWKSKeyKinds(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{})
+	k := e.idp.CurrentKey()
+	encKey := e.idp.NewKey("RS256")
+	encJWK := oidctest.JWK(encKey)
+	encJWK["use"], encJWK["kid"] = "enc", "k-enc"
+	encNoAlg := oidctest.JWK(encKey)
+	encNoAlg["use"], encNoAlg["kid"] = "enc", "k-enc-noalg"
+	delete(encNoAlg, "alg")
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	octJWK := map[string]any{"kty": "oct", "kid": "k-oct", "alg": "HS256", "use": "sig", "k": base64.RawURLEncoding.EncodeToString(secret)}
+	set, err := jsonMarshal(map[string]any{"keys": []any{oidctest.JWK(k), encJWK, encNoAlg, octJWK}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idp.SetFault(oidctest.JWKS, oidctest.Fault{Body: set}) // served with status 200
+	valid := e.idp.Sign(e.claims(nil))
+	if _, err := e.v.Verify(context.Background(), valid); err != nil {
+		t.Fatalf("signing key of the same set: %v", err)
+	}
+	cases := []struct {
+		name  string
+		token string
+	}{
+		{"HS256 under the oct kid", e.idp.SignHMAC("HS256", secret, map[string]any{"kid": "k-oct", "typ": "JWT"}, e.claims(nil))},
+		{"RS256 under the oct kid", e.idp.SignWith(k, map[string]any{"kid": "k-oct", "typ": "JWT"}, e.claims(nil))},
+		{"RS256 by the use=enc key under its kid", e.idp.SignWith(encKey, map[string]any{"kid": "k-enc", "typ": "JWT"}, e.claims(nil))},
+		{"RS256 by the use=enc key without alg", e.idp.SignWith(encKey, map[string]any{"kid": "k-enc-noalg", "typ": "JWT"}, e.claims(nil))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := e.v.Verify(context.Background(), tc.token)
+			if err == nil {
+				t.Fatalf("accepted: %+v", tok)
+			}
+			if classOf(t, err) != oidc.ErrInvalid {
+				t.Errorf("want ErrInvalid, got %v", err)
+			}
+			assertNoSecret(t, tc.token, err, e.logs)
+		})
+	}
+}
+
+// TestVerifyJWKSUnreachable: OIDC-20 faults below HTTP: a jwks_uri whose
+// port refuses connections, and a JWKS over https that redirects to
+// http:// (where the right keys are served: following would verify). Both
+// are ErrKeyUnavailable, at once.
+func TestVerifyJWKSUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + ln.Addr().String() + "/jwks"
+	ln.Close()
+
+	var idp *oidctest.Server
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		plainHits.Add(1)
+		b, _ := jsonMarshal(map[string]any{"keys": []any{oidctest.JWK(idp.CurrentKey())}})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(plain.Close)
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/jwks", http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+
+	cases := []struct {
+		name    string
+		jwksURI string
+		tls     bool
+	}{
+		{"connection refused", closedURL, false},
+		{"https redirect to http", redirector.URL + "/jwks", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []oidctest.Option{oidctest.WithDiscovery(func(doc map[string]any) { doc["jwks_uri"] = tc.jwksURI })}
+			if tc.tls {
+				opts = append(opts, oidctest.WithTLS())
+			}
+			e := newEnv(t, oidc.VerifierConfig{Timeout: time.Second}, opts...)
+			idp = e.idp
+			raw := e.idp.Sign(e.claims(nil))
+			start := time.Now()
+			_, err := e.v.Verify(context.Background(), raw)
+			if classOf(t, err) != oidc.ErrKeyUnavailable {
+				t.Fatalf("want ErrKeyUnavailable, got %v", err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("took %v", d)
+			}
+			if n := plainHits.Load(); n != 0 {
+				t.Errorf("followed the redirect to http:// (%d requests)", n)
+			}
+			assertNoSecret(t, raw, err, e.logs)
+		})
+	}
 }
