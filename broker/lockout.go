@@ -21,7 +21,10 @@ import (
 // (the browser form, the JSON API and AssumeRoleWithLDAPIdentity alike).
 //
 // Failures are counted per (provider, username) and per client address in
-// the shared Store. When a counter reaches its threshold within Window the
+// the shared Store, and, for providers that tell which directory entry a
+// name resolved to (AccountLoginer), per (provider, account) too: a user
+// filter that accepts uid or mail gives one account several names, and
+// each name must not get its own allowance. When a counter reaches its threshold within Window the
 // account (or address) is locked for LockDuration; every further lock
 // doubles the duration up to MaxLockDuration. While locked, logins are
 // answered exactly like a wrong password and the upstream is not called. A
@@ -132,11 +135,25 @@ func newLockout(cfg LoginProtection, st Store, provs []Provider, log *slog.Logge
 	return l, nil
 }
 
-// bucket is one counted subject: an account or a client address.
+// AccountLoginer is a password provider that can name the account a typed
+// username resolved to before it tries the password (providers/ldap does).
+// before is called once per attempt, after the look-up and before the
+// password is tried, with the account's canonical key ("" when no account
+// matched); when it returns an error the password is not tried and the
+// answer reads like a wrong password.
+type AccountLoginer interface {
+	LoginGuarded(ctx context.Context, username, password string, before func(ctx context.Context, account string) error) (providers.Identity, error)
+}
+
+// bucket is one counted subject: a typed username, an account or a client
+// address.
 type bucket struct {
-	kind      string // "user" | "ip"
+	kind      string // "user" | "account" | "ip"
 	id        string // hashed key material
 	threshold int
+	// who names the subject in the audit log (the username or the
+	// account; the address's id is its own name).
+	who string
 }
 
 func (b bucket) key(part string) string { return "login:" + b.kind + ":" + part + ":" + b.id }
@@ -148,9 +165,23 @@ func (b bucket) key(part string) string { return "login:" + b.kind + ":" + part 
 func (l *lockout) buckets(provider, username, clientIP string) []bucket {
 	u := sha256.Sum256([]byte(provider + "\x00" + strings.ToLower(strings.TrimSpace(username))))
 	return []bucket{
-		{kind: "user", id: provider + ":" + hex.EncodeToString(u[:16]), threshold: l.cfg.UserThreshold},
+		{kind: "user", id: provider + ":" + hex.EncodeToString(u[:16]), threshold: l.cfg.UserThreshold, who: username},
 		{kind: "ip", id: addressKey(clientIP), threshold: l.cfg.IPThreshold},
 	}
+}
+
+// accountBucket is the bucket of the account a username resolved to. When
+// none matched (account == "") it is keyed on the typed name in a separate
+// namespace, so that an unknown user costs the same store work as a known
+// one (one read before the password is tried, one count after) and the
+// answers cannot be told apart by their timing.
+func (l *lockout) accountBucket(provider, username, account string) bucket {
+	material, ns, who := account, "dn", account
+	if account == "" {
+		material, ns, who = strings.ToLower(strings.TrimSpace(username)), "typed", username
+	}
+	h := sha256.Sum256([]byte(provider + "\x00" + ns + "\x00" + material))
+	return bucket{kind: "account", id: provider + ":" + ns + ":" + hex.EncodeToString(h[:16]), threshold: l.cfg.UserThreshold, who: who}
 }
 
 // addressKey is the client address, IPv6 reduced to its /64 (one host
@@ -207,9 +238,12 @@ func (l *lockout) failed(ctx context.Context, provider, username string, bs []bu
 		}
 		attrs := []any{slog.String("event", "login.locked"), slog.String("bucket", b.kind), slog.String("provider", provider),
 			slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d)}
-		if b.kind == "user" {
+		switch b.kind {
+		case "user":
 			attrs = append(attrs, slog.String("user", username))
-		} else {
+		case "account":
+			attrs = append(attrs, slog.String("user", username), slog.String("account", b.who))
+		default:
 			attrs = append(attrs, slog.String("client", b.id))
 		}
 		l.log.WarnContext(ctx, "audit", attrs...)
@@ -226,14 +260,14 @@ func (l *lockout) lockFor(strikes int64) time.Duration {
 	return min(d, l.cfg.MaxLockDuration)
 }
 
-// succeeded clears the account's counters. The address's stay: one good
+// succeeded clears the username's and the account's counters. The address's stay: one good
 // account must not launder an address's failures.
 func (l *lockout) succeeded(ctx context.Context, bs []bucket) error {
 	ctx, cancel := context.WithTimeout(ctx, lockoutStoreTimeout)
 	defer cancel()
 	var errs []error
 	for _, b := range bs {
-		if b.kind != "user" {
+		if b.kind == "ip" {
 			continue
 		}
 		for _, part := range []string{"fail", "strikes"} {
@@ -287,8 +321,20 @@ func (l *lockout) delay(ctx context.Context, provider string) {
 // wrong password while locked, or providers.ErrUnavailable when the store
 // cannot be used (never skipping the check).
 func (l *lockout) guard(ctx context.Context, provider, username, clientIP string, login func() (providers.Identity, error)) (providers.Identity, error) {
-	if l == nil || l.cfg.Disabled {
+	return l.guardAccount(ctx, provider, username, clientIP, func(func(context.Context, string) error) (providers.Identity, error) {
 		return login()
+	})
+}
+
+// guardAccount is guard for a login that reports the account the username
+// resolved to through the hook it is given (AccountLoginer.LoginGuarded):
+// the hook refuses a locked account before its password is tried, and a
+// refused password then counts against the account as well as the typed
+// name and the address. A login that never calls the hook is guarded by
+// name and address alone.
+func (l *lockout) guardAccount(ctx context.Context, provider, username, clientIP string, login func(before func(context.Context, string) error) (providers.Identity, error)) (providers.Identity, error) {
+	if l == nil || l.cfg.Disabled {
+		return login(nil)
 	}
 	bs := l.buckets(provider, username, clientIP)
 	which, err := l.locked(ctx, bs)
@@ -299,8 +345,34 @@ func (l *lockout) guard(ctx context.Context, provider, username, clientIP string
 		l.delay(ctx, provider)
 		return providers.Identity{}, fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
 	}
+	var (
+		acct    *bucket
+		hookErr error // the hook's refusal; it stands whatever login returns
+	)
+	before := func(ctx context.Context, account string) error {
+		if acct != nil {
+			return nil // called once per attempt; a second call changes nothing
+		}
+		b := l.accountBucket(provider, username, account)
+		acct = &b
+		switch which, err := l.locked(ctx, []bucket{b}); {
+		case err != nil:
+			hookErr = fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+		case which != "":
+			hookErr = fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
+		}
+		return hookErr
+	}
 	start := time.Now()
-	id, err := login()
+	id, err := login(before)
+	if hookErr != nil {
+		// The provider did not try the password (a locked account, or a
+		// store that cannot say): no count, the refusal stands.
+		return providers.Identity{}, hookErr
+	}
+	if acct != nil {
+		bs = append(bs, *acct)
+	}
 	switch {
 	case err == nil:
 		if err := l.succeeded(ctx, bs); err != nil {

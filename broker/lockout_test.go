@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,4 +251,128 @@ func TestLockoutDelayFollowsUpstream(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Millisecond {
 		t.Fatalf("delay ignores a cancelled context: %v", took)
 	}
+}
+
+// aliasDirectory is a password provider whose user filter accepts several names
+// for one account (as (|(uid={username})(mail={username})) does): it calls
+// the hook with the account key before it tries the password, like
+// providers/ldap.
+type aliasDirectory struct {
+	mu       sync.Mutex
+	accounts map[string]string // typed name → account key
+	tried    int               // passwords actually checked
+}
+
+func (d *aliasDirectory) LoginGuarded(ctx context.Context, username, password string, before func(context.Context, string) error) (providers.Identity, error) {
+	account := d.accounts[username]
+	if before != nil {
+		if err := before(ctx, account); err != nil {
+			return providers.Identity{}, providers.ErrInvalidCredentials
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if account == "" {
+		return providers.Identity{}, providers.ErrInvalidCredentials
+	}
+	d.tried++
+	if password != "right" {
+		return providers.Identity{}, providers.ErrInvalidCredentials
+	}
+	return providers.Identity{Provider: "corp", Username: account}, nil
+}
+
+func (d *aliasDirectory) triedCount() int { d.mu.Lock(); defer d.mu.Unlock(); return d.tried }
+
+var _ AccountLoginer = (*aliasDirectory)(nil)
+
+func TestLockoutCountsPerAccount(t *testing.T) {
+	const aliceDN = "uid=alice,ou=people,dc=example,dc=org"
+	names := map[string]string{"alice": aliceDN, "alice@example.org": aliceDN, "bob": "uid=bob,ou=people,dc=example,dc=org"}
+	cases := []struct {
+		name  string
+		tries []string // failing names, in order; the account locks on the last
+	}{
+		{"uid and mail alternating", []string{"alice", "alice@example.org", "alice", "alice@example.org"}},
+		{"mail only then uid", []string{"alice@example.org", "alice@example.org", "alice@example.org", "alice"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			l := newTestLockout(t, LoginProtection{Window: time.Hour, UserThreshold: 4, IPThreshold: 100, LockDuration: time.Minute}, store.NewMemory(clock.now))
+			d := &aliasDirectory{accounts: names}
+			ctx := context.Background()
+			try := func(user, pass string) error {
+				_, err := l.guardAccount(ctx, "corp", user, "192.0.2.1", func(before func(context.Context, string) error) (providers.Identity, error) {
+					return d.LoginGuarded(ctx, user, pass, before)
+				})
+				return err
+			}
+			for i, user := range tc.tries {
+				if err := try(user, "wrong"); !errors.Is(err, providers.ErrInvalidCredentials) || errors.Is(err, errLocked) {
+					t.Fatalf("failure %d (%s): %v", i, user, err)
+				}
+			}
+			tried := d.triedCount()
+			// Both names are locked: the right password is refused like a
+			// wrong one, and never tried.
+			for _, user := range []string{"alice", "alice@example.org"} {
+				err := try(user, "right")
+				if !errors.Is(err, providers.ErrInvalidCredentials) || !errors.Is(err, errLocked) {
+					t.Fatalf("%s while the account is locked: %v", user, err)
+				}
+			}
+			if n := d.triedCount() - tried; n != 0 {
+				t.Fatalf("%d passwords tried while the account was locked", n)
+			}
+			// Another account and an unknown name are not locked.
+			if err := try("bob", "right"); err != nil {
+				t.Fatalf("bob: %v", err)
+			}
+			if err := try("nobody", "right"); !errors.Is(err, providers.ErrInvalidCredentials) || errors.Is(err, errLocked) {
+				t.Fatalf("unknown user: %v", err)
+			}
+			// When the lock expires the right password works, and resets
+			// the account (and the name used): three more failures do not
+			// lock it. (Other names keep their own counters.)
+			clock.add(time.Minute)
+			if err := try("alice@example.org", "right"); err != nil {
+				t.Fatalf("after the lock: %v", err)
+			}
+			for range 3 {
+				_ = try("alice@example.org", "wrong")
+			}
+			if err := try("alice@example.org", "right"); err != nil {
+				t.Fatalf("three failures after a success locked the account: %v", err)
+			}
+		})
+	}
+}
+
+// The account check fails closed like the name check: a store that cannot
+// be read refuses the attempt as unavailable, and the password is not tried.
+func TestLockoutAccountCheckFailsClosed(t *testing.T) {
+	st := &failAccountReads{Memory: store.NewMemory(nil)}
+	l := newTestLockout(t, LoginProtection{}, st)
+	d := &aliasDirectory{accounts: map[string]string{"alice": "uid=alice,dc=example,dc=org"}}
+	ctx := context.Background()
+	_, err := l.guardAccount(ctx, "corp", "alice", "192.0.2.1", func(before func(context.Context, string) error) (providers.Identity, error) {
+		return d.LoginGuarded(ctx, "alice", "right", before)
+	})
+	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrInvalidCredentials) {
+		t.Fatalf("err = %v, want only ErrUnavailable", err)
+	}
+	if d.triedCount() != 0 {
+		t.Fatal("password tried although the account could not be checked")
+	}
+}
+
+// failAccountReads fails reads of account buckets only.
+type failAccountReads struct{ *store.Memory }
+
+func (f *failAccountReads) Get(ctx context.Context, key string) (int64, error) {
+	if strings.HasPrefix(key, "login:account:") {
+		return 0, errStoreDown
+	}
+	return f.Memory.Get(ctx, key)
 }

@@ -22,9 +22,14 @@ func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.Pas
 	// Brute-force protection (lockout.go) wraps every attempt, the empty
 	// ones included: it counts refusals and refuses locked accounts with
 	// the wrong-password answer, without calling the provider.
-	id, err = s.lockout.guard(ctx, p.Name, username, clientIP, func() (providers.Identity, error) {
+	// A provider that names the account behind the username (LDAP, whose
+	// filter may accept uid or mail) is counted per account as well.
+	id, err = s.lockout.guardAccount(ctx, p.Name, username, clientIP, func(before func(context.Context, string) error) (providers.Identity, error) {
 		if username == "" || password == "" {
 			return providers.Identity{}, providers.ErrInvalidCredentials
+		}
+		if al, ok := pa.(AccountLoginer); ok && before != nil {
+			return al.LoginGuarded(ctx, username, password, before)
 		}
 		return pa.Login(ctx, username, password)
 	})

@@ -172,6 +172,39 @@ func (c *Client) withConn(ctx context.Context, pp purpose, fn func(cn *conn) err
 // usernames all return ErrInvalidCredentials, after similar work (an
 // unknown user costs a dummy bind, like a wrong password costs a real one).
 func (c *Client) Authenticate(ctx context.Context, username, password string) (*Result, error) {
+	return c.AuthenticateGuarded(ctx, username, password, nil)
+}
+
+// BeforeBind is called by AuthenticateGuarded once per attempt whose
+// username could be valid, after the user search and before any bind. account
+// is the found entry's account key (see AccountKey), or "" when no entry
+// matched. A non-nil error refuses the attempt: the password is then never
+// tried (a dummy bind spends the same time) and Authenticate answers
+// ErrInvalidCredentials, exactly as for a wrong password; the caller keeps
+// its own reason.
+type BeforeBind func(ctx context.Context, account string) error
+
+// ErrRefusedBeforeBind is wrapped (with ErrInvalidCredentials) by the error
+// AuthenticateGuarded returns when its BeforeBind refused the attempt.
+var ErrRefusedBeforeBind = errors.New("refused before bind")
+
+// AccountKey is the canonical key of an entry for per-account accounting
+// (such as brute-force counters): its DN normalised and ASCII case-folded,
+// whatever the case-folding setting, so that every name a user filter
+// accepts for one entry (uid, mail, their case variants) shares one key. It
+// is the raw DN when that cannot be parsed.
+func AccountKey(rawDN string) string {
+	if dn, err := NormalizeDN(rawDN, true); err == nil {
+		return dn
+	}
+	return rawDN
+}
+
+// AuthenticateGuarded is Authenticate with a BeforeBind hook (nil: none),
+// for callers that count failures per account rather than per typed name: a
+// filter such as (|(uid={username})(mail={username})) gives one account
+// several names.
+func (c *Client) AuthenticateGuarded(ctx context.Context, username, password string, before BeforeBind) (*Result, error) {
 	if password == "" {
 		return nil, fmt.Errorf("ldapauth: empty password refused before bind: %w", ErrInvalidCredentials)
 	}
@@ -179,12 +212,22 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 	defer cancel()
 
 	entry, err := c.userEntry(ctx, username)
-	if errors.Is(err, errNoSuchUser) {
+	if err != nil && !errors.Is(err, errNoSuchUser) {
+		return nil, err
+	}
+	if before != nil {
+		account := ""
+		if entry != nil {
+			account = AccountKey(entry.DN)
+		}
+		if berr := before(ctx, account); berr != nil {
+			c.dummyBind(ctx, password)
+			return nil, fmt.Errorf("ldapauth: %w: %w", ErrRefusedBeforeBind, ErrInvalidCredentials)
+		}
+	}
+	if entry == nil {
 		c.dummyBind(ctx, password)
 		return nil, fmt.Errorf("ldapauth: %w", ErrInvalidCredentials)
-	}
-	if err != nil {
-		return nil, err
 	}
 
 	if err := c.userBind(ctx, entry.DN, password); err != nil {

@@ -254,7 +254,22 @@ func (p *Provider) Check(ctx context.Context) []ldapauth.CheckResult { return p.
 // false). Errors wrap providers.ErrInvalidCredentials, ErrUnavailable or
 // ErrConfiguration.
 func (p *Provider) Login(ctx context.Context, username, password string) (providers.Identity, error) {
-	res, err := p.client.Authenticate(ctx, username, password)
+	return p.LoginGuarded(ctx, username, password, nil)
+}
+
+// LoginGuarded is Login with a hook called after the user search and before
+// any bind, with the account key of the entry found (the normalised,
+// case-folded DN; see ldapauth.AccountKey) or "" when none matched. When the
+// hook returns an error the password is not tried and the answer is
+// providers.ErrInvalidCredentials, the same as for a wrong password. The
+// broker's brute-force protection uses it to count failures per account,
+// whichever name (uid, mail, …) was typed. before may be nil.
+func (p *Provider) LoginGuarded(ctx context.Context, username, password string, before func(ctx context.Context, account string) error) (providers.Identity, error) {
+	var hook ldapauth.BeforeBind
+	if before != nil {
+		hook = ldapauth.BeforeBind(before)
+	}
+	res, err := p.client.AuthenticateGuarded(ctx, username, password, hook)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
 	}
