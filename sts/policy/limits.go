@@ -136,6 +136,11 @@ func firstInvalidChar(s string) (int, rune, bool) {
 // PackedPolicyTooLarge; under it, AWS reports the percentage in
 // PackedPolicySize. Transitive status does not count.
 func PackedSize(policy string, arns []string, tags map[string]string) int {
+	if policy == "" && len(arns) == 0 && len(tags) == 0 {
+		// Nothing to pack (the common request): no DEFLATE writer, whose
+		// set-up alone allocates hundreds of kilobytes.
+		return 0
+	}
 	var buf bytes.Buffer
 	if policy != "" {
 		if err := json.Compact(&buf, []byte(policy)); err != nil {

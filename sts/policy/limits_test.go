@@ -105,7 +105,15 @@ func TestPackedSize(t *testing.T) {
 			t.Fatal("PackedSize not deterministic")
 		}
 	}
-	if PackedSize("", nil, nil) != 1 {
+	// Nothing to pack is 0 % (and costs no compressor), but one empty tag
+	// still counts.
+	if PackedSize("", nil, nil) != 0 || PackedSize("", nil, map[string]string{}) != 0 {
 		t.Errorf("empty = %d", PackedSize("", nil, nil))
+	}
+	if PackedSize("", nil, map[string]string{"k": ""}) < 1 {
+		t.Errorf("one tag = %d", PackedSize("", nil, map[string]string{"k": ""}))
+	}
+	if a := testing.AllocsPerRun(10, func() { PackedSize("", nil, nil) }); a != 0 {
+		t.Errorf("empty PackedSize allocates %.0f times", a)
 	}
 }
