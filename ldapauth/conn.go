@@ -33,6 +33,12 @@ type conn struct {
 	created  time.Time
 	lastUsed time.Time
 	broken   bool
+	// certHint explains a connection that fails before the server ever
+	// answered when the server asked for a TLS client certificate: under
+	// TLS 1.3 a refused (or missing) client certificate is reported only as
+	// a closed connection on the first read.
+	certHint string
+	answered bool
 }
 
 func (c *conn) close() {
@@ -52,6 +58,9 @@ func (c *conn) do(ctx context.Context, timeout time.Duration, fn func(l *ldap.Co
 	}
 	if c.l.IsClosing() {
 		c.broken = true
+		if !c.answered && c.certHint != "" {
+			return fmt.Errorf("%s: %w", c.certHint, errConnBroken)
+		}
 		return errConnBroken
 	}
 	deadline := time.Now().Add(timeout)
@@ -70,10 +79,38 @@ func (c *conn) do(ctx context.Context, timeout time.Duration, fn func(l *ldap.Co
 	}
 	_ = c.raw.SetDeadline(time.Time{})
 	c.lastUsed = time.Now()
+	var le *ldap.Error
+	serverAnswered := err == nil || (errors.As(err, &le) && le.ResultCode != ldap.ErrorNetwork)
+	if !serverAnswered && !c.answered && c.certHint != "" && ctx.Err() == nil {
+		err = fmt.Errorf("%s: %w", c.certHint, err)
+	}
+	c.answered = c.answered || serverAnswered
 	if err != nil && (isNetErr(err) || ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || c.l.IsClosing()) {
 		c.broken = true
 	}
 	return err
+}
+
+// Hints for a connection the server closes before its first answer.
+const (
+	hintNoClientCert = "the server asked for a TLS client certificate and none is configured (set client_cert_file and client_key_file)"
+	hintClientCert   = "the server asked for a TLS client certificate and closed the connection: it may not trust the configured client_cert_file"
+)
+
+// certRequest records whether a server asked for a client certificate
+// during one connection's TLS handshake.
+type certRequest struct {
+	asked, sent atomic.Bool
+}
+
+func (r *certRequest) hint() string {
+	switch {
+	case !r.asked.Load():
+		return ""
+	case r.sent.Load():
+		return hintClientCert
+	}
+	return hintNoClientCert
 }
 
 // dialer connects to the configured URLs with failover.
@@ -85,9 +122,22 @@ type dialer struct {
 	preferred atomic.Int32
 }
 
-func (d *dialer) tlsFor(u *url.URL) *tls.Config {
+// tlsFor is the TLS configuration of one connection to u; cr records
+// whether the server asks for a client certificate (which the configured
+// one, if any, answers).
+func (d *dialer) tlsFor(u *url.URL, cr *certRequest) *tls.Config {
 	t := d.tlsBase.Clone()
 	t.ServerName = u.Hostname()
+	certs := t.Certificates
+	t.Certificates = nil
+	t.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		cr.asked.Store(true)
+		if len(certs) == 0 {
+			return &tls.Certificate{}, nil // none: the server decides
+		}
+		cr.sent.Store(true)
+		return &certs[0], nil
+	}
 	return t
 }
 
@@ -121,8 +171,9 @@ func (d *dialer) dialOne(ctx context.Context, u *url.URL) (*conn, error) {
 	}
 	var nc net.Conn = raw
 	isTLS := u.Scheme == "ldaps"
+	cr := &certRequest{}
 	if isTLS {
-		tc := tls.Client(raw, d.tlsFor(u))
+		tc := tls.Client(raw, d.tlsFor(u, cr))
 		if err := tc.HandshakeContext(dctx); err != nil {
 			_ = raw.Close()
 			return nil, fmt.Errorf("tls handshake: %w", err)
@@ -131,9 +182,9 @@ func (d *dialer) dialOne(ctx context.Context, u *url.URL) (*conn, error) {
 	}
 	l := ldap.NewConn(nc, isTLS)
 	l.Start()
-	c := &conn{l: l, raw: raw, url: u.String(), created: time.Now(), lastUsed: time.Now()}
+	c := &conn{l: l, raw: raw, url: u.String(), created: time.Now(), lastUsed: time.Now(), certHint: cr.hint()}
 	if d.startTLS && !isTLS {
-		err := c.do(dctx, d.timeout, func(l *ldap.Conn) error { return l.StartTLS(d.tlsFor(u)) })
+		err := c.do(dctx, d.timeout, func(l *ldap.Conn) error { return l.StartTLS(d.tlsFor(u, cr)) })
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("starttls: %w", err)
@@ -142,6 +193,7 @@ func (d *dialer) dialOne(ctx context.Context, u *url.URL) (*conn, error) {
 			c.close()
 			return nil, errors.New("starttls: connection not encrypted")
 		}
+		c.certHint, c.answered = cr.hint(), false
 	}
 	return c, nil
 }

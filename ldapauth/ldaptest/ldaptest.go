@@ -124,6 +124,13 @@ type Server struct {
 	// Dir is the temporary directory holding config, data and log.
 	Dir string
 
+	// With Options.RequireClientCert: ClientCertFile and ClientKeyFile are
+	// a client certificate (PEM) signed by the CA slapd demands, and
+	// UntrustedClientCertFile / UntrustedClientKeyFile one signed by
+	// another CA, which slapd refuses. Empty otherwise.
+	ClientCertFile, ClientKeyFile                   string
+	UntrustedClientCertFile, UntrustedClientKeyFile string
+
 	cmd      *exec.Cmd
 	done     chan struct{}
 	waitErr  error
@@ -223,8 +230,32 @@ func findTool(name string) (string, error) {
 	return "", fmt.Errorf("%s not found (Debian packages slapd, ldap-utils)", name)
 }
 
+// Options change how the server is set up.
+type Options struct {
+	// RequireClientCert makes slapd demand a client certificate on every
+	// TLS connection (ldaps:// and StartTLS): TLSVerifyClient demand, with a
+	// test CA whose client certificate is in Server.ClientCertFile. Plain
+	// ldap:// without StartTLS stays open (the harness seeds through it).
+	RequireClientCert bool
+}
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s, err := NewWithOptions(opts)
+	if err != nil {
+		Unavailable(tb, err)
+		return nil
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // New starts a seeded slapd. Close stops it and removes its directory.
-func New() (*Server, error) {
+func New() (*Server, error) { return NewWithOptions(Options{}) }
+
+// NewWithOptions is New with options.
+func NewWithOptions(opts Options) (*Server, error) {
 	slapd, err := findTool("slapd")
 	if err != nil {
 		return nil, err
@@ -266,8 +297,14 @@ func New() (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
+	var clientFiles [4]string
+	if opts.RequireClientCert {
+		if clientFiles, err = writeClientPKI(dir); err != nil {
+			return nil, fmt.Errorf("client certificates: %w", err)
+		}
+	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(slapdConf(dir)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(slapdConf(dir, opts)), 0o600); err != nil {
 		return nil, err
 	}
 	bulk := filepath.Join(dir, "bulk.ldif")
@@ -292,6 +329,8 @@ func New() (*Server, error) {
 	}
 	s.CAPEM = certPEM
 	s.CAFile = caFile
+	s.ClientCertFile, s.ClientKeyFile = clientFiles[0], clientFiles[1]
+	s.UntrustedClientCertFile, s.UntrustedClientKeyFile = clientFiles[2], clientFiles[3]
 
 	online := filepath.Join(dir, "online.ldif")
 	if err := os.WriteFile(online, []byte(onlineLDIF()), 0o600); err != nil {
@@ -437,7 +476,11 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-func slapdConf(dir string) string {
+func slapdConf(dir string, opts Options) string {
+	tlsClient := ""
+	if opts.RequireClientCert {
+		tlsClient = "TLSCACertificateFile " + dir + "/client-ca.pem\nTLSVerifyClient demand\n"
+	}
 	return fmt.Sprintf(`include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
@@ -449,7 +492,7 @@ moduleload back_mdb
 moduleload memberof
 TLSCertificateFile %[1]s/cert.pem
 TLSCertificateKeyFile %[1]s/key.pem
-sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited
+%[6]ssizelimit size.soft=500 size.hard=500 size.prtotal=unlimited
 database mdb
 maxsize 268435456
 suffix "%[2]s"
@@ -467,7 +510,7 @@ access to *
   by dn.exact="%[5]s" read
   by self read
   by * none
-`, dir, BaseDN, RootDN, ssha(RootPassword), BindDN)
+`, dir, BaseDN, RootDN, ssha(RootPassword), BindDN, tlsClient)
 }
 
 func ssha(pw string) string {
@@ -571,6 +614,104 @@ func onlineLDIF() string {
 	// ldapadd treats entries without changetype as adds; the modify above
 	// needs -c-free LDIF where every record states its type.
 	return strings.ReplaceAll(b.String(), "objectClass: groupOfNames\n", "changetype: add\nobjectClass: groupOfNames\n")
+}
+
+// writeClientPKI writes client-ca.pem (the CA slapd demands), a client
+// certificate and key it signed, and a certificate and key signed by
+// another CA. It returns the paths of cert, key, untrusted cert, untrusted
+// key.
+func writeClientPKI(dir string) ([4]string, error) {
+	var out [4]string
+	ca, caKey, err := newCA("ldaptest client CA")
+	if err != nil {
+		return out, err
+	}
+	other, otherKey, err := newCA("ldaptest untrusted client CA")
+	if err != nil {
+		return out, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	if err := os.WriteFile(filepath.Join(dir, "client-ca.pem"), caPEM, 0o600); err != nil {
+		return out, err
+	}
+	for i, signer := range []struct {
+		cert *x509.Certificate
+		key  *ecdsa.PrivateKey
+		name string
+	}{{ca, caKey, "client"}, {other, otherKey, "untrusted-client"}} {
+		certPEM, keyPEM, err := clientCert(signer.cert, signer.key, "idbroker test client")
+		if err != nil {
+			return out, err
+		}
+		out[2*i] = filepath.Join(dir, signer.name+".pem")
+		out[2*i+1] = filepath.Join(dir, signer.name+"-key.pem")
+		if err := os.WriteFile(out[2*i], certPEM, 0o600); err != nil {
+			return out, err
+		}
+		if err := os.WriteFile(out[2*i+1], keyPEM, 0o600); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func serialNumber() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+}
+
+func newCA(cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, key, err
+}
+
+func clientCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }
 
 func selfSigned() (certPEM, keyPEM []byte, err error) {
