@@ -1,6 +1,8 @@
 package broker
 
 import (
+	crewjam "github.com/crewjam/saml"
+
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,6 +39,11 @@ rules:
 func newSAMLBroker(t *testing.T, pub string) *samlBroker {
 	t.Helper()
 	clk := &clock{t: time.Now()}
+	// crewjam's gate reads crewjam's package clock: keep it on the broker's
+	// fake clock for this (non-parallel) test.
+	savedNow := crewjam.TimeNow
+	t.Cleanup(func() { crewjam.TimeNow = savedNow })
+	crewjam.TimeNow = clk.now
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)

@@ -155,7 +155,7 @@ func (v *AWSVerifier) verify(ctx context.Context, b64 string, opts []VerifyOptio
 	if err != nil {
 		return nil, err
 	}
-	req := verifyRequest{idp: &idpTrust{entityID: md.EntityID, certs: md.SigningCerts}}
+	req := verifyRequest{idp: &idpTrust{entityID: md.EntityID, certs: md.SigningCerts, descriptor: md.Descriptor}}
 	for _, o := range opts {
 		o(&req)
 	}

@@ -157,7 +157,7 @@ func TestCrewjamCorpus(t *testing.T) {
 			if err := xml.Unmarshal(read(c.metadata), ed); err != nil {
 				t.Fatal(err)
 			}
-			trust := &idpTrust{entityID: ed.EntityID}
+			trust := &idpTrust{entityID: ed.EntityID, descriptor: ed}
 			for _, d := range ed.IDPSSODescriptors {
 				for _, kd := range d.KeyDescriptors {
 					if kd.Use != "" && kd.Use != "signing" {

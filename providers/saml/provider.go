@@ -2,14 +2,20 @@
 // the hardened SAML Response verifier that both the browser ACS and the STS's
 // AssumeRoleWithSAML use.
 //
-// crewjam/saml supplies the metadata and AuthnRequest machinery; signatures
-// are checked with goxmldsig (the library crewjam uses, with crewjam's
-// settings) and encrypted assertions opened with crewjam's xmlenc. On top of
-// that the verifier enforces what crewjam leaves out (THREATS.md §0.4):
-// exactly one assertion, a single-Reference signature over the Response or
-// the Assertion with everything read from the verified bytes, strict
-// audience/recipient/destination/issuer checks, strong algorithms, clock
-// windows with a per-instance clock, and an assertion-ID replay cache.
+// crewjam/saml supplies the metadata and AuthnRequest machinery, and is one
+// of the two verifiers every Response must pass: the project's own checks run
+// first (signatures with goxmldsig, as crewjam configures it; encrypted
+// assertions opened with crewjam's xmlenc), enforcing what crewjam leaves out
+// (THREATS.md §0.4): exactly one assertion, a single-Reference signature over
+// the Response or the Assertion with everything read from the verified
+// bytes, strict audience/recipient/destination/issuer checks, strong
+// algorithms and clock windows with a per-instance clock. Then crewjam's
+// (*ServiceProvider).ParseXMLResponse must accept the same decoded document,
+// with an SP built for the call from the same metadata, the Recipient,
+// Destination and Audience just validated and the SP decryption key
+// (IdP-initiated parsing for AssumeRoleWithSAML); it reads crewjam's own
+// clock and windows (MaxIssueDelay 90s, MaxClockSkew 180s). Only then is the
+// assertion ID claimed in the replay cache.
 package saml
 
 import (
@@ -402,7 +408,7 @@ func (p *Provider) verifyACS(ctx context.Context, r *http.Request, possibleReque
 		return nil, "", err
 	}
 	a, err := p.ver.verify(ctx, raw, verifyRequest{
-		idp:        &idpTrust{entityID: md.EntityID, certs: md.SigningCerts},
+		idp:        &idpTrust{entityID: md.EntityID, certs: md.SigningCerts, descriptor: md.Descriptor},
 		requestIDs: possibleRequestIDs,
 	})
 	if err != nil {

@@ -259,6 +259,7 @@ func TestMetadataURLBackoff(t *testing.T) {
 	}
 
 	ms.set(nil)
+	pinCrewjamNow(t, f.clock)                  // crewjam's gate on the fixture's clock
 	f.now = f.now.Add(time.Hour + time.Second) // the copy is stale
 	for _, step := range []struct {
 		advance time.Duration

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	crewjam "github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
 	"github.com/russellhaering/goxmldsig/etreeutils"
@@ -105,6 +106,9 @@ func (a *Assertion) ExpiresAt() time.Time {
 type idpTrust struct {
 	entityID string
 	certs    []*x509.Certificate
+	// descriptor is the same metadata as crewjam parsed it; the crewjam
+	// gate (crewjamGate) trusts exactly this.
+	descriptor *crewjam.EntityDescriptor
 }
 
 // verifier holds the fixed policy for one endpoint (an ACS or the STS).
@@ -202,6 +206,12 @@ func (v *verifier) verify(ctx context.Context, doc []byte, req verifyRequest) (*
 	}
 	if irt, ok := attr(resp, "InResponseTo"); ok && !v.aws && irt != out.InResponseTo {
 		return nil, fail(ErrInResponseTo, "Response and assertion InResponseTo differ")
+	}
+
+	// crewjam's own verification of the same bytes, after ours and before
+	// the replay claim, so that its refusal consumes nothing.
+	if err := v.crewjamGate(doc, req, out, assertionEl); err != nil {
+		return nil, err
 	}
 
 	// Replay: claimed only once everything else holds, unless the caller
