@@ -131,8 +131,6 @@ func TestQuotaChecks(t *testing.T) {
 		err  error
 		want bool // over quota
 	}{
-		{"trust at 2048", CheckTrustPolicySize(doc(MaxTrustPolicyChars)), false},
-		{"trust at 2049", CheckTrustPolicySize(doc(MaxTrustPolicyChars + 1)), true},
 		{"managed at 6144", CheckManagedPolicySize(doc(MaxManagedPolicyChars)), false},
 		{"managed at 6145", CheckManagedPolicySize(doc(MaxManagedPolicyChars + 1)), true},
 		{"role inline 2 x 5120", CheckRoleInlinePolicySize([][]byte{doc(5120), doc(5120)}), false},

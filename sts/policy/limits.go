@@ -45,18 +45,12 @@ var (
 	ErrPolicyInvalidChar = errors.New("policy contains a character outside TAB, LF, CR and U+0020-U+00FF")
 )
 
-// ErrPolicyQuota is a policy document, or a role's inline policies
-// together, over its IAM size quota (MaxTrustPolicyChars,
-// MaxManagedPolicyChars, MaxRoleInlinePolicyChars). Configuration that
-// exceeds a quota should be refused when it is loaded, as IAM refuses it
-// when the policy is created.
+// ErrPolicyQuota is a managed policy, or a role's inline policies together,
+// over its IAM size quota (MaxManagedPolicyChars, MaxRoleInlinePolicyChars);
+// sts.New refuses such configuration, as IAM refuses the policy when it is
+// created. (Trust policies are not held to MaxTrustPolicyChars: the broker
+// appends its own statements to them.)
 var ErrPolicyQuota = errors.New("policy exceeds its IAM size quota")
-
-// CheckTrustPolicySize checks a role trust policy against
-// MaxTrustPolicyChars (whitespace not counted). Errors wrap ErrPolicyQuota.
-func CheckTrustPolicySize(doc []byte) error {
-	return checkQuota("trust policy", CharCountNoSpace(string(doc)), MaxTrustPolicyChars)
-}
 
 // CheckManagedPolicySize checks a managed policy document against
 // MaxManagedPolicyChars (whitespace not counted). Errors wrap ErrPolicyQuota.
