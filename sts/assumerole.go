@@ -257,8 +257,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	if strings.HasPrefix(strings.ToLower(in.SourceIdentity), "aws:") {
 		return nil, s.deny(ctx, ev, errValidation("Source identity must not start with 'aws:'"), "")
 	}
-	_, policyARNs, err := s.sessionPolicies(in.Policy, in.PolicyArns)
-	if err != nil {
+	if err := s.checkSessionPolicies(in.Policy, in.PolicyArns); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
 
@@ -378,7 +377,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	}
 	creds, user, err := s.mint(mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
-		policy: in.Policy, policyARNs: policyARNs, tags: tags, transitive: transitive,
+		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: transitive,
 		duration: duration, chained: true, mfa: caller.MFA, provider: caller.Provider,
 		federated: caller.FederatedKeys, now: now,
 	})

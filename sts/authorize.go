@@ -74,7 +74,7 @@ func (s *Service) sessionPolicySet(sess *Session) (rolePolicies, sessionPolicies
 		// The same session presents the same policy on every request:
 		// compile it once (the token is authentic, so only sessions this
 		// STS minted reach the cache).
-		p, err := s.policyCache().Parse([]byte(sess.Policy), policy.Identity, sessionPolicyName)
+		p, err := s.sessionPolicyCache.Parse([]byte(sess.Policy), policy.Identity, sessionPolicyName)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sts: session policy: %w", err)
 		}
@@ -96,10 +96,6 @@ const sessionPolicyName = "session policy"
 // sessionPolicyCacheSize bounds the compiled session policies kept: a
 // 2048-character policy compiles to about 20 KB, so at most about 5 MB.
 const sessionPolicyCacheSize = 256
-
-// policyCache is the cache of compiled session policies of s, keyed by the
-// SHA-256 of their text and kind.
-func (s *Service) policyCache() *policy.Cache { return s.sessionPolicyCache }
 
 // principalKeyPrefixes are context keys that describe the principal; they
 // come only from the session (lower case).

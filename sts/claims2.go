@@ -26,11 +26,6 @@ import (
 
 var errClaims = errors.New("sts: malformed session token claims")
 
-// errClaimsTooLarge means the encoded claims exceed maxSessionTokenLen:
-// session tags and policies that pass the packed-size check by compressing
-// well can still be too large to carry (answered as PackedPolicyTooLarge).
-var errClaimsTooLarge = errors.New("session token claims too large")
-
 const (
 	flagChained = 1 << iota
 	flagMFA
@@ -59,9 +54,6 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(c.Federated)))
 	for _, k := range sortedKeys(c.Federated) {
 		b = appendList(appendStr(b, k), c.Federated[k])
-	}
-	if len(b) > maxSessionTokenLen {
-		return b, errClaimsTooLarge
 	}
 	return b, nil
 }

@@ -22,6 +22,11 @@ type mintParams struct {
 	provider                    string
 	federated                   map[string][]string
 	now                         time.Time
+	// beforeIssue, when set, runs after the session token is sealed and
+	// before the credentials count as issued; its error refuses them. The
+	// SAML path claims the assertion here, so that no refusal (not even a
+	// session too large to seal) uses the assertion up.
+	beforeIssue func() error
 }
 
 // mint creates credentials for a role session: a random access key id, a
@@ -48,6 +53,11 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 	if err != nil {
 		return Credentials{}, AssumedRoleUser{}, err
 	}
+	if p.beforeIssue != nil {
+		if err := p.beforeIssue(); err != nil {
+			return Credentials{}, AssumedRoleUser{}, err
+		}
+	}
 	s.issued.Add(1)
 	return Credentials{AccessKeyID: akid, SecretAccessKey: key.deriveSecret(akid), SessionToken: tok, Expiration: exp},
 		AssumedRoleUser{
@@ -56,40 +66,36 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 		}, nil
 }
 
-// mintFailed answers a failed mint: an AWS error (a session too large to
-// carry: PackedPolicyTooLarge) goes to the caller as it is; anything else is
-// our fault, logged, and answered as InternalFailure.
+// mintFailed answers a failed mint: a session too large to carry is
+// PackedPolicyTooLarge, as AWS answers it (tags and policies that pass the
+// packed-size check by compressing well can still make a token over
+// maxSessionTokenLen); anything else is our fault, logged, and answered as
+// InternalFailure.
 func (s *Service) mintFailed(ctx context.Context, ev AuditEvent, err error) error {
-	var ae *Error
-	if errors.As(err, &ae) {
-		return s.deny(ctx, ev, ae, "mint: "+err.Error())
+	var tl *tokenTooLargeError
+	if errors.As(err, &tl) {
+		return s.deny(ctx, ev, errPackedPolicyTooLarge(tl.size*100/maxSessionTokenLen), "mint: "+err.Error())
 	}
 	s.log.ErrorContext(ctx, "sts: mint", "err", err)
 	return s.deny(ctx, ev, errInternal(), "mint: "+err.Error())
 }
 
-// sessionPolicies parses an inline session policy and resolves managed
-// session policy ARNs (same account, must exist in ManagedPolicies).
-func (s *Service) sessionPolicies(doc string, arns []string) ([]*policy.Policy, []string, error) {
-	var out []*policy.Policy
+// checkSessionPolicies checks the session policies of a request: the
+// inline one must parse, and managed session policy ARNs must name policies
+// of ManagedPolicies (same account). Decisions compile them again from the
+// session token, through the Service's cache (Authorize).
+func (s *Service) checkSessionPolicies(doc string, arns []string) error {
 	if doc != "" {
-		p, err := policy.Parse([]byte(doc), policy.Identity)
-		if err != nil {
-			return nil, nil, errMalformedPolicy(err.Error())
+		if _, err := policy.Parse([]byte(doc), policy.Identity); err != nil {
+			return errMalformedPolicy(err.Error())
 		}
-		p.SetName(sessionPolicyName)
-		out = append(out, p)
 	}
-	var resolved []string
 	for _, arn := range arns {
-		p, ok := s.managed[arn]
-		if !ok {
-			return nil, nil, errMalformedPolicy("Policy " + arn + " does not exist or is not attachable.")
+		if _, ok := s.managed[arn]; !ok {
+			return errMalformedPolicy("Policy " + arn + " does not exist or is not attachable.")
 		}
-		out = append(out, p)
-		resolved = append(resolved, arn)
 	}
-	return out, resolved, nil
+	return nil
 }
 
 // checkPackedSize is the PackedPolicySize of a session (policy.PackedSize);
@@ -97,10 +103,14 @@ func (s *Service) sessionPolicies(doc string, arns []string) ([]*policy.Policy, 
 func checkPackedSize(doc string, arns []string, tags map[string]string) (int, error) {
 	pct := policy.PackedSize(doc, arns, tags)
 	if pct > 100 {
-		return pct, newError(http.StatusBadRequest, "PackedPolicyTooLarge",
-			"Packed size of session policies and session tags exceeds the limit (%d%% of allowed)", pct)
+		return pct, errPackedPolicyTooLarge(pct)
 	}
 	return pct, nil
+}
+
+func errPackedPolicyTooLarge(pct int) *Error {
+	return newError(http.StatusBadRequest, "PackedPolicyTooLarge",
+		"Packed size of session policies and session tags exceeds the limit (%d%% of allowed)", pct)
 }
 
 func truncate(s string, n int) string {

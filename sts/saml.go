@@ -259,8 +259,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	if err := validateSAMLInput(in); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
-	_, policyARNs, err := s.sessionPolicies(in.Policy, in.PolicyArns)
-	if err != nil {
+	if err := s.checkSessionPolicies(in.Policy, in.PolicyArns); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
 	prov := s.samlByARN[in.PrincipalArn]
@@ -369,21 +368,33 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	if until.IsZero() || until.Before(now) {
 		until = now
 	}
-	fresh, err := s.replay.Claim(ctx, "sts-saml\x00"+prov.arn+"\x00"+a.ID+"\x00"+in.RoleArn, until.Add(samlReplayGrace))
-	if err != nil {
-		s.log.ErrorContext(ctx, "sts: replay cache", "err", err)
-		return nil, s.deny(ctx, ev, apiError(http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unable to handle request."), "replay cache: "+truncate(err.Error(), 200))
-	}
-	if !fresh {
-		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid SAML response"), "assertion already redeemed for this role")
+	// The claim runs inside mint, after the token is sealed, so that a
+	// session too large to seal does not use the assertion up either.
+	var claimReason string
+	claim := func() error {
+		fresh, err := s.replay.Claim(ctx, "sts-saml\x00"+prov.arn+"\x00"+a.ID+"\x00"+in.RoleArn, until.Add(samlReplayGrace))
+		if err != nil {
+			s.log.ErrorContext(ctx, "sts: replay cache", "err", err)
+			claimReason = "replay cache: " + truncate(err.Error(), 200)
+			return apiError(http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unable to handle request.")
+		}
+		if !fresh {
+			claimReason = "assertion already redeemed for this role"
+			return errInvalidIdentityToken("Invalid SAML response")
+		}
+		return nil
 	}
 
 	creds, user, err := s.mint(mintParams{
 		role: r, sessionName: attrs.sessionName, sourceIdentity: attrs.sourceIdentity,
-		policy: in.Policy, policyARNs: policyARNs, tags: attrs.tags, transitive: attrs.transitive,
+		policy: in.Policy, policyARNs: in.PolicyArns, tags: attrs.tags, transitive: attrs.transitive,
 		duration: duration, provider: prov.arn, now: now,
-		federated: map[string][]string{"saml:namequalifier": {nq}, "saml:sub": {a.NameID}, "saml:sub_type": {subType}},
+		federated:   map[string][]string{"saml:namequalifier": {nq}, "saml:sub": {a.NameID}, "saml:sub_type": {subType}},
+		beforeIssue: claim,
 	})
+	if claimReason != "" {
+		return nil, s.deny(ctx, ev, err, claimReason)
+	}
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
 	}

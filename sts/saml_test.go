@@ -419,3 +419,34 @@ func TestSAMLConfigErrors(t *testing.T) {
 		t.Errorf("SAMLProviderARN: %v", err)
 	}
 }
+
+// TestSAMLTooLargeSessionKeepsAssertion: a session whose token would be too
+// large to carry (tags that pass the packed-size check by compressing well)
+// is PackedPolicyTooLarge, issues nothing, and does not use the assertion
+// up: the same assertion then succeeds without the tags' policy burden.
+func TestSAMLTooLargeSessionKeepsAssertion(t *testing.T) {
+	e := newSAMLEnv(t)
+	big := e.baseAssertion()
+	for i := range 50 {
+		big.Attributes = append(big.Attributes, sts.SAMLAttribute{
+			Name: attrTag + fmt.Sprintf("k%02d", i) + strings.Repeat("a", 125), Values: []string{strings.Repeat("v", 256)}})
+	}
+	e.ver.set(big, nil)
+	before := e.svc.Issued()
+	_, err := e.call(t, samlRole, nil)
+	if code, _, status := apiErr(t, err); code != "PackedPolicyTooLarge" || status != 400 {
+		t.Fatalf("too large: %v", err)
+	}
+	if e.svc.Issued() != before {
+		t.Fatal("issued a session too large to carry")
+	}
+	small := e.baseAssertion()
+	small.ID = big.ID
+	e.ver.set(small, nil)
+	if _, err := e.call(t, samlRole, nil); err != nil {
+		t.Fatalf("retry with the same assertion: %v", err)
+	}
+	if _, err := e.call(t, samlRole, nil); err == nil {
+		t.Fatal("replay accepted")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -80,25 +79,28 @@ func tokenAAD(version byte, kid string, extra int) []byte {
 	return append(aad, kid...)
 }
 
-// seal encrypts c under k into a (version 2) session token. A token longer
-// than maxSessionTokenLen could never be presented back (Authenticate
-// refuses it unread), so it is not issued: session tags and policies that
-// passed the packed-size check by compressing well are answered as AWS
-// answers too large a session, PackedPolicyTooLarge.
+// tokenTooLargeError: the sealed session token would be longer than
+// maxSessionTokenLen, so it could never be presented back (Authenticate
+// refuses such a token unread) and is not issued.
+type tokenTooLargeError struct{ size int }
+
+func (e *tokenTooLargeError) Error() string {
+	return fmt.Sprintf("sts: sealed session token of %d bytes, limit %d", e.size, maxSessionTokenLen)
+}
+
+// seal encrypts c under k into a (version 2) session token, or refuses
+// with a *tokenTooLargeError.
 func (k *ringKey) seal(c *tokenClaims) (string, error) {
 	plain, err := c.appendBinary(make([]byte, 0, 256))
-	if err != nil && !errors.Is(err, errClaimsTooLarge) {
+	if err != nil {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	tok := ""
-	if err == nil {
-		if tok, err = k.sealPlain(tokenVersion2, plain); err != nil {
-			return "", err
-		}
+	tok, err := k.sealPlain(tokenVersion2, plain)
+	if err != nil {
+		return "", err
 	}
-	if size := max(len(tok), len(plain)); err != nil || size > maxSessionTokenLen {
-		return "", newError(http.StatusBadRequest, "PackedPolicyTooLarge",
-			"Packed size of session policies and session tags exceeds the limit (%d%% of allowed)", size*100/maxSessionTokenLen)
+	if len(tok) > maxSessionTokenLen {
+		return "", &tokenTooLargeError{size: len(tok)}
 	}
 	return tok, nil
 }

@@ -33,15 +33,8 @@ const (
 	maxTags         = 50
 )
 
-// checkString applies the model's length and pattern constraints to an
-// optional or required string member; "" means absent. Query API handlers
-// use checkParam, which tells an absent member from an empty one.
-func (v *validation) checkString(member, value string, required, sensitive bool, minLen, maxLen int, re *regexp.Regexp, pattern string) {
-	v.checkParam(member, value, value != "", required, sensitive, minLen, maxLen, re, pattern)
-}
-
-// checkParam is checkString for a member whose presence is known: an
-// absent member is null (an error only when required); a present one —
+// checkParam applies the model's length and pattern constraints to a
+// string member whose presence is known: an absent member is null (an error only when required); a present one —
 // even empty, as "Policy=" on the wire — must satisfy the length and
 // pattern constraints: AWS refuses an empty Policy with "Member must have
 // length greater than or equal to 1" (and the pattern), not as absent.

@@ -84,8 +84,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 			"ProviderId is only for OAuth 2.0 access tokens and must not be specified with an OpenID Connect ID token")
 		return nil, s.deny(ctx, ev, err, "")
 	}
-	_, policyARNs, err := s.sessionPolicies(in.Policy, in.PolicyArns)
-	if err != nil {
+	if err := s.checkSessionPolicies(in.Policy, in.PolicyArns); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
 
@@ -194,7 +193,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	}
 	creds, user, err := s.mint(mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
-		policy: in.Policy, policyARNs: policyARNs, tags: tags, transitive: transitive,
+		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: transitive,
 		duration: duration, provider: prov.arn, now: now,
 		federated: webIdentityKeys(pfx, id),
 	})
