@@ -117,3 +117,15 @@ func TestPackedSize(t *testing.T) {
 		t.Errorf("empty PackedSize allocates %.0f times", a)
 	}
 }
+
+// BenchmarkPackedSize is the packed-size estimate of a session with a few
+// tags, as every broker login with session_tags pays it.
+func BenchmarkPackedSize(b *testing.B) {
+	tags := map[string]string{"department": "engineering", "team": "platform", "cost-center": "1234"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if PackedSize("", nil, tags) < 1 {
+			b.Fatal("zero")
+		}
+	}
+}
