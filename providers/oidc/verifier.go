@@ -88,7 +88,8 @@ type Token struct {
 	// refused; numbers are float64 as with encoding/json.
 	Claims map[string]any
 
-	idToken *gooidc.IDToken // go-oidc's view, for at_hash
+	notBefore time.Time       // nbf, zero when absent
+	idToken   *gooidc.IDToken // go-oidc's view, for at_hash
 }
 
 // Verifier verifies JWTs from one issuer. It is safe for concurrent use.
@@ -174,9 +175,11 @@ func newVerifierOn(src *source, cfg VerifierConfig) (*Verifier, error) {
 	}
 	gcfg := &gooidc.Config{
 		SupportedSigningAlgs: algs,
-		// go-oidc's token is expired when exp < Now(). Shifting its clock
-		// back by the skew (less 1ns) makes that exactly "now >= exp+skew".
-		Now: func() time.Time { return v.now().Add(-v.skew + time.Nanosecond) },
+		// go-oidc's time checks (exp against Now, nbf with a fixed 5
+		// minutes of leeway) cannot honour the configured skew, which
+		// checkTimes applies to exp, nbf and iat alike. SkipExpiryCheck
+		// skips both; go-oidc's Now is then unused.
+		SkipExpiryCheck: true,
 	}
 	// go-oidc takes one ClientID: with one accepted audience it checks aud
 	// itself; with several, checkClaims does (aud, then azp).
@@ -373,11 +376,11 @@ func checkEndpointURL(s string) error {
 //
 // go-oidc's IDTokenVerifier parses the token, checks the algorithm
 // against the allow-list, has the issuer's key set verify the signature,
-// and checks iss, exp and (with one client ID) aud. Around it the package
-// adds what go-oidc leaves to the caller: a policy precheck before any key
-// is used (size, strict encoding and JSON, header rules, iss), and after
-// it strict claim types, aud/azp with several client IDs, nbf and iat with
-// the configured skew, lifetime and age limits.
+// and checks iss and (with one client ID) aud. Around it the package adds
+// what go-oidc leaves to the caller: a policy precheck before any key is
+// used (size, strict encoding and JSON, header rules, iss), and after it
+// strict claim types, aud/azp with several client IDs, exp, nbf and iat
+// with the configured skew, lifetime and age limits.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	return v.verify(ctx, raw)
 }
@@ -394,7 +397,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 	}
 	st := &verifyState{}
 	idt, oidcErr := v.idv.Verify(context.WithValue(ctx, verifyStateKey{}, st), raw)
-	if !st.verified {
+	if st.payload == nil {
 		// go-oidc stopped at or before the signature: nothing in the token
 		// is authenticated.
 		if st.err != nil {
@@ -405,32 +408,27 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Token, error) {
 		}
 		return nil, wrapErr(ErrInvalid, boundedError{oidcErr}, "")
 	}
-	// The signature is good: the payload is the issuer's. Its strict
-	// decoding is precheck's when the bytes are the same (they always are
-	// for a strictly encoded token).
-	claims := pre.claims
+	// The signature is good: the payload is the issuer's. precheck
+	// decoded the same segment strictly (a strictly encoded segment has
+	// one decoding), so its claims are the verified ones.
 	if !bytes.Equal(st.payload, pre.payload) {
-		if claims, err = decodeObject(st.payload); err != nil {
-			return nil, wrapErr(ErrInvalid, err, "claims")
-		}
+		return nil, errorf(ErrInvalid, "verified payload differs from the prechecked one")
 	}
+	claims := pre.claims
 	// Malformed claims and audience come before go-oidc's verdict, so that
-	// an ill-typed or foreign token is ErrInvalid or ErrAudience even if
-	// go-oidc (which reads the claims loosely) found it expired.
+	// an ill-typed or foreign token is ErrInvalid or ErrAudience whatever
+	// go-oidc (which reads the claims loosely) made of it.
 	tok, err := v.checkClaims(claims)
 	if err != nil {
 		return nil, err
 	}
 	if oidcErr != nil {
-		if _, ok := errors.AsType[*gooidc.TokenExpiredError](oidcErr); ok {
-			return nil, wrapErr(ErrExpired, boundedError{oidcErr}, "")
-		}
 		return nil, wrapErr(ErrInvalid, boundedError{oidcErr}, "")
 	}
 	if err := agree(tok, idt); err != nil {
 		return nil, err
 	}
-	if err := v.checkTimes(tok, claims); err != nil {
+	if err := v.checkTimes(tok); err != nil {
 		return nil, err
 	}
 	normalizeNumbers(claims)
@@ -585,7 +583,7 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 		return nil, errorf(ErrInvalid, "iat missing")
 	}
 	t.IssuedAt = iat
-	if _, _, err := numericDate(claims, "nbf"); err != nil {
+	if t.notBefore, _, err = numericDate(claims, "nbf"); err != nil {
 		return nil, wrapErr(ErrInvalid, err, "")
 	}
 
@@ -604,13 +602,20 @@ func (v *Verifier) checkClaims(claims map[string]any) (*Token, error) {
 	return t, nil
 }
 
-// checkTimes checks what go-oidc's expiry check leaves out: nbf with the
-// configured skew (go-oidc allows 5 minutes), iat not in the future, and
-// the lifetime and age limits.
-func (v *Verifier) checkTimes(t *Token, claims map[string]any) error {
+// checkTimes checks the time claims with the configured skew (go-oidc's
+// own check is off): exp first, so that an expired token is ErrExpired
+// whatever else is wrong with its times, then nbf and iat not in the
+// future, and the lifetime and age limits.
+//
+// An expired token's error holds go-oidc's TokenExpiredError, as it would
+// if go-oidc had refused it.
+func (v *Verifier) checkTimes(t *Token) error {
 	now := v.now()
-	if nbf, present, _ := numericDate(claims, "nbf"); present && now.Add(v.skew).Before(nbf) {
-		return errorf(ErrInvalid, "not valid before %s", nbf.Format(time.RFC3339))
+	if !now.Before(t.Expiry.Add(v.skew)) {
+		return wrapErr(ErrExpired, &gooidc.TokenExpiredError{Expiry: t.Expiry}, "")
+	}
+	if !t.notBefore.IsZero() && now.Add(v.skew).Before(t.notBefore) {
+		return errorf(ErrInvalid, "not valid before %s", t.notBefore.Format(time.RFC3339))
 	}
 	if now.Add(v.skew).Before(t.IssuedAt) {
 		return errorf(ErrInvalid, "issued in the future (%s)", t.IssuedAt.Format(time.RFC3339))

@@ -3,6 +3,7 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,10 +14,12 @@ import (
 	"github.com/idbroker/idbroker/providers/oidc"
 )
 
-// TestVerifyExpiryByGoOIDC: go-oidc's IDTokenVerifier decides expiry (its
-// TokenExpiredError is in the chain), with the configured skew applied
-// exactly: a token is expired from exp+skew on.
-func TestVerifyExpiryByGoOIDC(t *testing.T) {
+// TestVerifyExpiryTypedLikeGoOIDC: the package decides expiry itself
+// (go-oidc's own check, which allows a fixed 5 minutes on nbf, is off)
+// with the configured skew applied exactly: a token is expired from
+// exp+skew on, and the error chain holds go-oidc's TokenExpiredError as
+// it would if go-oidc had refused the token.
+func TestVerifyExpiryTypedLikeGoOIDC(t *testing.T) {
 	var now atomic.Int64 // UnixNano
 	e := newEnv(t, oidc.VerifierConfig{Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	exp := e.now.Add(5 * time.Minute)
@@ -44,11 +47,81 @@ func TestVerifyExpiryByGoOIDC(t *testing.T) {
 			if classOf(t, err) != oidc.ErrExpired {
 				t.Fatalf("want ErrExpired, got %v", err)
 			}
-			if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); !ok {
-				t.Errorf("go-oidc's TokenExpiredError not in the chain: %v", err)
+			if te, ok := errors.AsType[*gooidc.TokenExpiredError](err); !ok || !te.Expiry.Equal(exp) {
+				t.Errorf("go-oidc's TokenExpiredError (Expiry %v) not in the chain: %v", exp, err)
 			}
 			assertNoSecret(t, raw, err, e.logs)
 		})
+	}
+}
+
+// TestVerifyClockSkewOnNbfAndExp: the configured skew, whatever its size,
+// is the only tolerance on nbf and exp. (go-oidc's own check allows a fixed
+// 5 minutes on nbf against a clock that would have to be shifted by the
+// skew for exp, which refused fresh tokens once the skew exceeded 2.5m.)
+func TestVerifyClockSkewOnNbfAndExp(t *testing.T) {
+	for _, sk := range []struct {
+		cfg, eff time.Duration
+	}{
+		{0, oidc.DefaultClockSkew},
+		{time.Minute, time.Minute},
+		{4 * time.Minute, 4 * time.Minute},
+		{10 * time.Minute, 10 * time.Minute},
+	} {
+		e := newEnv(t, oidc.VerifierConfig{ClockSkew: sk.cfg})
+		now, skew := e.now, sk.eff
+		nbf := func(at time.Time) func(map[string]any) {
+			return func(c map[string]any) { c["nbf"] = at.Unix() }
+		}
+		exp := func(at time.Time) func(map[string]any) {
+			return func(c map[string]any) {
+				c["exp"] = at.Unix()
+				c["iat"] = at.Add(-time.Hour).Unix()
+			}
+		}
+		for _, tc := range []struct {
+			name string
+			edit func(map[string]any)
+			want error // nil: accepted
+		}{
+			{"nbf 1m ago", nbf(now.Add(-time.Minute)), nil},
+			{"nbf now", nbf(now), nil},
+			{"nbf 1m ahead", nbf(now.Add(time.Minute)), nil},
+			{"nbf at now+skew", nbf(now.Add(skew)), nil},
+			{"nbf 1s after now+skew", nbf(now.Add(skew + time.Second)), oidc.ErrInvalid},
+			{"nbf 6m ahead", nbf(now.Add(6 * time.Minute)), map[bool]error{true: nil, false: oidc.ErrInvalid}[skew >= 6*time.Minute]},
+			{"exp 1s after now-skew", exp(now.Add(-skew + time.Second)), nil},
+			{"exp at now-skew", exp(now.Add(-skew)), oidc.ErrExpired},
+			{"exp 1s before now-skew", exp(now.Add(-skew - time.Second)), oidc.ErrExpired},
+			{"exp 1m ago, nbf 2m ago", func(c map[string]any) {
+				exp(now.Add(-time.Minute))(c)
+				nbf(now.Add(-2 * time.Minute))(c)
+			}, map[bool]error{true: nil, false: oidc.ErrExpired}[skew > time.Minute]},
+		} {
+			t.Run(fmt.Sprintf("skew %v/%s", sk.cfg, tc.name), func(t *testing.T) {
+				raw := e.idp.Sign(e.claims(tc.edit))
+				tok, err := e.v.Verify(context.Background(), raw)
+				if tc.want == nil {
+					if err != nil {
+						t.Fatalf("Verify: %v", err)
+					}
+					if tok.Subject == "" {
+						t.Fatal("no subject")
+					}
+					return
+				}
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				if got := classOf(t, err); got != tc.want {
+					t.Fatalf("class %v, want %v (%v)", got, tc.want, err)
+				}
+				if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok != (tc.want == oidc.ErrExpired) {
+					t.Errorf("TokenExpiredError in chain: %v, want %v (%v)", ok, tc.want == oidc.ErrExpired, err)
+				}
+				assertNoSecret(t, raw, err, e.logs)
+			})
+		}
 	}
 }
 
