@@ -363,6 +363,8 @@ func (c *fileConfig) validate() []error {
 			add(key+".document", "missing")
 		} else if err := checkPolicy(key+".document", p.Document.JSON, policy.Identity); err != nil {
 			errs = append(errs, err)
+		} else if err := policy.CheckManagedPolicySize(p.Document.JSON); err != nil {
+			errs = append(errs, fmt.Errorf("%s.document: %w", key, err))
 		}
 	}
 
@@ -388,10 +390,15 @@ func (c *fileConfig) validate() []error {
 		} else if r.TrustBroker != nil && !*r.TrustBroker {
 			errs = append(errs, errNoTrust(i))
 		}
+		inline := make([][]byte, 0, len(r.Policies))
 		for j, doc := range r.Policies {
 			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
 				errs = append(errs, err)
 			}
+			inline = append(inline, doc.JSON)
+		}
+		if err := policy.CheckRoleInlinePolicySize(inline); err != nil {
+			errs = append(errs, fmt.Errorf("%s.policies: %w", key, err))
 		}
 		for j, a := range r.PolicyARNs {
 			name, ok := strings.CutPrefix(a, fmt.Sprintf("arn:%s:iam::%s:policy/", c.Partition, c.AccountID))

@@ -86,6 +86,43 @@ on_ambiguous: sometimes
 	}
 }
 
+// TestConfigCheckNamesPolicyQuotas: IAM's size quotas are reported with
+// their key path alongside other problems (sts.New checks them too, but its
+// errors are dropped as repeats once the file check has found anything).
+func TestConfigCheckNamesPolicyQuotas(t *testing.T) {
+	big := func(n int) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + strings.Repeat("a", n) + `"}]}`
+	}
+	code, _, stderr := runCheck(t, `
+account_id: "123456789012"
+colour: blue
+providers:
+  - {name: demo, type: static, users: [{username: a, password_hash: "$2a$10$U9aZVUyLR.VgL4OPhZD3d.buFnvxyv3lZxDNy10Bapp2.tH9pU/7G"}]}
+policies:
+  - name: Huge
+    document: '`+big(6200)+`'
+roles:
+  - name: Developer
+    policies:
+      - '`+big(5200)+`'
+      - '`+big(5200)+`'
+rules:
+  - {name: one, roles: [Developer]}
+`)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"colour: unknown key",
+		"policies[0].document: policy exceeds its IAM size quota: managed policy",
+		"roles[0].policies: policy exceeds its IAM size quota: role inline policies",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("config check does not report %q:\n%s", want, stderr)
+		}
+	}
+}
+
 // TestConfigCheckPassesExamples: the shipped examples still pass.
 func TestConfigCheckPassesExamples(t *testing.T) {
 	t.Setenv("LDAP_BIND_PASSWORD", "x")
