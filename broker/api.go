@@ -157,26 +157,19 @@ func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id p
 	asList := len(req.Roles) > 0
 	ctx := r.Context()
 	dec := s.cfg.Mapper.Map(id)
-	grants, err := pickGrants(dec, wanted)
+	grants, err := s.pickAudited(ctx, id, dec, wanted)
 	switch {
 	case errors.Is(err, errChoiceRequired):
-		body := apiError{Error: apiErrorBody{Code: "RoleChoiceRequired", Message: "several roles are granted: name one with \"role\""}}
-		for _, g := range dec.Grants {
-			body.Error.Roles = append(body.Error.Roles, g.RoleARN)
-		}
-		s.auditDropped(ctx, id, dec)
+		body := apiError{Error: apiErrorBody{Code: "RoleChoiceRequired", Message: "several roles are granted: name one with \"role\"", Roles: grantARNs(dec.Grants)}}
 		writeJSON(w, http.StatusConflict, body)
 		return
 	case errors.Is(err, errNotGranted):
-		s.auditRefused(ctx, id, dec, err)
 		writeAPIError(w, http.StatusForbidden, "RoleNotGranted", "the requested role is not granted to this user")
 		return
 	case err != nil:
-		s.auditRefused(ctx, id, dec, err)
 		writeAPIError(w, http.StatusForbidden, "NoRoleGranted", "no role is granted to this user")
 		return
 	}
-	s.auditDropped(ctx, id, dec)
 	var out []credentialsResponse
 	for _, g := range grants {
 		is, err := s.issue(ctx, id, g, d)

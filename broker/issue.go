@@ -182,6 +182,45 @@ func (s *Server) auditRefused(ctx context.Context, id providers.Identity, dec ma
 	s.audit(ctx, "issue.refused", id, append(all, decisionAttrs(dec)...)...)
 }
 
+// pickAudited is pickGrants with its audit: every path that issues after
+// mapping calls it, so the same outcome is audited the same way whatever
+// the protocol, and the caller only maps the error to its answer.
+//
+//   - No role granted, or a role asked for that is not granted: the
+//     request is refused, audited as issue.refused with the reason, the
+//     decision's trace (outcome, reason, dropped grants) and, when the
+//     decision offered roles, their ARNs ("offered").
+//   - Several roles granted and none named (errChoiceRequired): not a
+//     refusal. Nothing was asked for that the rules deny; the caller is
+//     told to choose (the API's 409, the token exchange's invalid_request,
+//     the LDAP action's AccessDenied listing the roles, the browser's
+//     chooser) and the retry is audited on its own. Like a grant that goes
+//     on, it records only the grants the rules dropped (grant.dropped).
+//   - Otherwise the grants are returned and the dropped ones audited as
+//     grant.dropped.
+func (s *Server) pickAudited(ctx context.Context, id providers.Identity, dec mapping.Decision, wanted []string) ([]mapping.Grant, error) {
+	grants, err := pickGrants(dec, wanted)
+	if err != nil && !errors.Is(err, errChoiceRequired) {
+		var attrs []slog.Attr
+		if len(dec.Grants) > 0 {
+			attrs = append(attrs, slog.Any("offered", grantARNs(dec.Grants)))
+		}
+		s.auditRefused(ctx, id, dec, err, attrs...)
+		return nil, err
+	}
+	s.auditDropped(ctx, id, dec)
+	return grants, err
+}
+
+// grantARNs lists the grants' role ARNs, in order.
+func grantARNs(grants []mapping.Grant) []string {
+	out := make([]string, 0, len(grants))
+	for _, g := range grants {
+		out = append(out, g.RoleARN)
+	}
+	return out
+}
+
 // auditDropped records the grants a decision dropped when the login goes
 // on with the others (event grant.dropped); nothing when none was dropped.
 func (s *Server) auditDropped(ctx context.Context, id providers.Identity, dec mapping.Decision) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -115,25 +114,17 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 	if wantRole {
 		wanted = []string{roleARN}
 	}
-	grants, err := pickGrants(dec, wanted)
+	grants, err := s.pickAudited(ctx, id, dec, wanted)
 	switch {
 	case errors.Is(err, errChoiceRequired):
-		arns := make([]string, 0, len(dec.Grants))
-		for _, g := range dec.Grants {
-			arns = append(arns, g.RoleARN)
-		}
-		s.auditRefused(ctx, id, dec, "role choice required", slog.Any("roles", arns))
 		return nil, stsErr(http.StatusForbidden, "AccessDenied",
-			"Several roles are granted to this user: pass RoleArn with one of: "+strings.Join(arns, ", "))
+			"Several roles are granted to this user: pass RoleArn with one of: "+strings.Join(grantARNs(dec.Grants), ", "))
 	case errors.Is(err, errNotGranted):
-		s.auditRefused(ctx, id, dec, err)
 		return nil, stsErr(http.StatusForbidden, "AccessDenied", "The requested role is not granted to this user.")
 	case err != nil:
-		s.auditRefused(ctx, id, dec, err)
 		return nil, stsErr(http.StatusForbidden, "AccessDenied", "No role is granted to this user.")
 	}
 
-	s.auditDropped(ctx, id, dec)
 	// The usual issuing path, with this request's session policy and
 	// client address added to the in-process STS call: a shallow copy of
 	// the server whose STS is wrapped for this request only. (Server holds

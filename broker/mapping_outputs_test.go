@@ -149,6 +149,7 @@ func newMOBroker(t *testing.T) *moBroker {
 	for user, groups := range map[string][]string{
 		"dev": {"developers"}, "multi": {"developers", "ops"}, "admin": {"admins"},
 		"tagged": {"tagged"}, "tagdev": {"tagged", "developers"}, "nobody": {"contractors"},
+		"tagmulti": {"tagged", "developers", "ops"},
 	} {
 		dir.users[user] = providers.Identity{Provider: "corp", Subject: user, Username: user, Groups: groups}
 	}
@@ -364,6 +365,74 @@ func TestRefusalAuditNamesDroppedGrant(t *testing.T) {
 			t.Error("a secret reached the log")
 		}
 	})
+}
+
+// TestChoiceRequiredAudit: several roles granted and none named is not a
+// refusal on any path (the JSON API's 409, the token exchange's
+// invalid_request, the LDAP action's AccessDenied listing the roles, the
+// browser's chooser): no issue.refused, and the grant the rules dropped is
+// audited as grant.dropped, the same on every path.
+func TestChoiceRequiredAudit(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	cases := []struct {
+		name, path, ctype, body string
+		wantStatus              int
+		wantInBody              string
+	}{
+		{"API", "/api/v1/credentials", "application/json", `{"provider":"corp","username":"tagmulti","password":"pw"}`, http.StatusConflict, "RoleChoiceRequired"},
+		{"token exchange", "/oauth2/token", form, url.Values{"grant_type": {GrantTypeTokenExchange}, "subject_token": {"tagmulti"}, "subject_token_type": {TokenTypeIDToken}, "provider": {"corp"}}.Encode(), http.StatusBadRequest, "invalid_request"},
+		{"LDAP identity", "/", form, url.Values{"Action": {LDAPIdentityActionName}, "Version": {"2011-06-15"}, "LDAPUsername": {"tagmulti"}, "LDAPPassword": {"pw"}}.Encode(), http.StatusForbidden, "pass RoleArn with one of"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newMOBroker(t)
+			status, out := b.post(t, tc.path, tc.ctype, tc.body)
+			if status != tc.wantStatus || !strings.Contains(fmt.Sprint(out), tc.wantInBody) {
+				t.Fatalf("got %d %v, want %d with %q", status, out, tc.wantStatus, tc.wantInBody)
+			}
+			for _, arn := range []string{moRoleARN("Developer"), moRoleARN("Ops")} {
+				if !strings.Contains(fmt.Sprint(out), arn) {
+					t.Errorf("the answer does not list %s: %v", arn, out)
+				}
+			}
+			checkChoiceAudit(t, b)
+		})
+	}
+	t.Run("browser sign-in", func(t *testing.T) {
+		b := newMOBroker(t)
+		rec := httptest.NewRecorder()
+		b.s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://broker.example.com/login/corp", nil))
+		m := formTokenRE.FindStringSubmatch(rec.Body.String())
+		if m == nil {
+			t.Fatalf("no CSRF token in the form: %s", rec.Body)
+		}
+		req := httptest.NewRequest(http.MethodPost, "http://broker.example.com/login/corp",
+			strings.NewReader(url.Values{"username": {"tagmulti"}, "password": {"pw"}, "csrf_token": {m[1]}}.Encode()))
+		req.Header.Set("Content-Type", form)
+		for _, c := range rec.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		rec = httptest.NewRecorder()
+		b.s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/roles" {
+			t.Fatalf("status %d, location %q", rec.Code, rec.Header().Get("Location"))
+		}
+		checkChoiceAudit(t, b)
+	})
+}
+
+func checkChoiceAudit(t *testing.T, b *moBroker) {
+	t.Helper()
+	if n := len(b.sts.calls()); n != 0 {
+		t.Fatalf("%d credentials issued", n)
+	}
+	if ev := b.auditEvents(t, "issue.refused"); len(ev) != 0 {
+		t.Errorf("a role choice was audited as a refusal: %v", ev)
+	}
+	ev := b.auditEvents(t, "grant.dropped")
+	if len(ev) != 1 || ev[0]["decision"] != "choose" || !droppedNames(ev[0], "tagged", 3, "reserved prefix aws:") {
+		t.Errorf("grant.dropped events %v", ev)
+	}
 }
 
 func checkRefusalAudit(t *testing.T, b *moBroker, wantDecision string) {

@@ -146,18 +146,12 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 	}
 
 	dec := s.cfg.Mapper.Map(id)
-	grants, err := pickGrants(dec, wanted)
+	grants, err := s.pickAudited(ctx, id, dec, wanted)
 	switch {
 	case errors.Is(err, errChoiceRequired):
-		names := make([]string, 0, len(dec.Grants))
-		for _, g := range dec.Grants {
-			names = append(names, g.RoleARN)
-		}
-		s.auditDropped(ctx, id, dec)
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "several roles are granted: name one with resource or scope ("+strings.Join(names, " ")+")"))
+		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "several roles are granted: name one with resource or scope ("+strings.Join(grantARNs(dec.Grants), " ")+")"))
 		return
 	case errors.Is(err, errNotGranted):
-		s.auditRefused(ctx, id, dec, err)
 		code := "invalid_target"
 		if roleFrom == "scope" {
 			code = "invalid_scope"
@@ -165,11 +159,9 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, code, "the requested role is not granted to this user"))
 		return
 	case err != nil:
-		s.auditRefused(ctx, id, dec, err)
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_grant", "no role is granted to this user"))
 		return
 	}
-	s.auditDropped(ctx, id, dec)
 	is, err := s.issue(ctx, id, grants[0], 0)
 	if err != nil {
 		var se *sts.Error

@@ -41,10 +41,19 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data map
 	}
 }
 
-// fail shows a plain error page; the private reason goes to the log only.
+// fail logs a refused browser request at WARN under a new request id and
+// shows the plain error page quoting it; the private reason goes to the
+// log only.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg, hint string, reason error) {
 	rid := uuid.NewString()
 	s.log.WarnContext(r.Context(), "browser request refused", "request_id", rid, "path", r.URL.Path, "status", status, "reason", reason)
+	s.renderError(w, status, msg, hint, rid)
+}
+
+// renderError shows the plain error page: what happened, what to do (hint,
+// may be empty) and the request id the log carries. It logs nothing: the
+// caller has logged the reason under rid.
+func (s *Server) renderError(w http.ResponseWriter, status int, msg, hint, rid string) {
 	s.render(w, status, "error.html", map[string]any{"Title": "Sign-in failed", "Message": msg, "Hint": hint, "RequestID": rid})
 }
 
@@ -148,8 +157,7 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 			if kind == failInternal {
 				msg = "Something went wrong."
 			}
-			s.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Title": "Sign-in failed", "Message": msg,
-				"Hint": "Your password was not the problem. Try again later, or tell your administrator.", "RequestID": rid})
+			s.renderError(w, http.StatusInternalServerError, msg, "Your password was not the problem. Try again later, or tell your administrator.", rid)
 			return
 		}
 		msg, status := "Invalid username or password.", http.StatusUnauthorized
@@ -210,12 +218,9 @@ func (s *Server) loginFailed(ctx context.Context, p Provider, err error) (loginF
 // single grant or shows the role chooser.
 func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id providers.Identity) {
 	dec := s.cfg.Mapper.Map(id)
+	grants, err := s.pickAudited(r.Context(), id, dec, nil)
 	switch {
-	case len(dec.Grants) == 0 || dec.Outcome == "deny":
-		s.auditRefused(r.Context(), id, dec, errNoGrant)
-		s.fail(w, r, http.StatusForbidden, "You signed in, but no role is granted to you.", "Ask your administrator for access.", errNoGrant)
-	case dec.Outcome == "choose" || len(dec.Grants) > 1:
-		s.auditDropped(r.Context(), id, dec)
+	case errors.Is(err, errChoiceRequired):
 		sealed, err := s.sealer.seal(pendingPurpose, newPendingChoice(id, dec.Grants), pendingTTL)
 		if err == nil && len(sealed) > maxPendingCookie {
 			err = fmt.Errorf("the pending role choice is %d bytes sealed, more than a browser cookie holds (%d): too many or too large grants (session tags)", len(sealed), maxPendingCookie)
@@ -223,14 +228,15 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request, id provid
 		if err != nil {
 			rid := uuid.NewString()
 			s.log.ErrorContext(r.Context(), "role choice not offered", slog.String("request_id", rid), slog.String("provider", id.Provider), slog.String("user", id.Username), slog.Any("err", err))
-			s.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Title": "Sign-in failed", "Message": "Something went wrong.", "RequestID": rid})
+			s.renderError(w, http.StatusInternalServerError, "Something went wrong.", "", rid)
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: sealed, Path: "/roles", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
 		http.Redirect(w, r, "/roles", http.StatusSeeOther)
+	case err != nil:
+		s.fail(w, r, http.StatusForbidden, "You signed in, but no role is granted to you.", "Ask your administrator for access.", err)
 	default:
-		s.auditDropped(r.Context(), id, dec)
-		s.issuePage(w, r, id, dec.Grants[:1])
+		s.issuePage(w, r, id, grants)
 	}
 }
 
@@ -251,7 +257,10 @@ type pendingChoice struct {
 	Grants   []pendingGrant `json:"g"`
 }
 
-// pendingGrant is a mapping.Grant with short JSON keys.
+// pendingGrant is a mapping.Grant with short JSON keys. It has Grant's
+// fields, names, types and order (only the tags differ), so the two convert
+// into each other: a field added to Grant breaks the build here until it is
+// added (with a key) to the cookie too.
 type pendingGrant struct {
 	RoleARN           string            `json:"a"`
 	RoleName          string            `json:"n,omitempty"`
@@ -293,11 +302,7 @@ func newPendingChoice(id providers.Identity, grants []mapping.Grant) pendingChoi
 	pc := pendingChoice{Provider: id.Provider, Subject: id.Subject, Username: id.Username, MFA: id.MFA,
 		AuthTime: unixNano(id.AuthTime), Expiry: unixNano(id.Expiry)}
 	for _, g := range grants {
-		pc.Grants = append(pc.Grants, pendingGrant{
-			RoleARN: g.RoleARN, RoleName: g.RoleName, Rule: g.Rule, RuleIndex: g.RuleIndex, SessionName: g.SessionName,
-			SessionTags: g.SessionTags, TransitiveTagKeys: g.TransitiveTagKeys,
-			MaxDuration: g.MaxDuration, RuleDuration: g.RuleDuration, RoleMaxDuration: g.RoleMaxDuration, SourceIdentity: g.SourceIdentity,
-		})
+		pc.Grants = append(pc.Grants, pendingGrant(g))
 	}
 	return pc
 }
@@ -312,11 +317,7 @@ func (pc pendingChoice) identity() providers.Identity {
 func (pc pendingChoice) decision() mapping.Decision {
 	dec := mapping.Decision{Outcome: "choose"}
 	for _, g := range pc.Grants {
-		dec.Grants = append(dec.Grants, mapping.Grant{
-			RoleARN: g.RoleARN, RoleName: g.RoleName, Rule: g.Rule, RuleIndex: g.RuleIndex, SessionName: g.SessionName,
-			SessionTags: g.SessionTags, TransitiveTagKeys: g.TransitiveTagKeys,
-			MaxDuration: g.MaxDuration, RuleDuration: g.RuleDuration, RoleMaxDuration: g.RoleMaxDuration, SourceIdentity: g.SourceIdentity,
-		})
+		dec.Grants = append(dec.Grants, mapping.Grant(g))
 	}
 	return dec
 }
@@ -367,15 +368,11 @@ func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "No role was chosen.", "Go back and tick at least one role.", errors.New("no role chosen"))
 		return
 	}
-	grants, err := pickGrants(pc.decision(), chosen)
+	// The rules' trace stayed at sign-in (grant.dropped there); the
+	// chooser's decision holds only the roles it offered, which a refusal
+	// lists.
+	grants, err := s.pickAudited(r.Context(), id, pc.decision(), chosen)
 	if err != nil {
-		// The rules' trace stayed at sign-in (grant.dropped there); the
-		// chooser knows only the roles it offered.
-		offered := make([]string, 0, len(pc.Grants))
-		for _, g := range pc.Grants {
-			offered = append(offered, g.RoleARN)
-		}
-		s.audit(r.Context(), "issue.refused", id, slog.Any("reason", err), slog.String("decision", "choose"), slog.Any("offered", offered))
 		s.fail(w, r, http.StatusForbidden, "That role is not granted to you.", "", err)
 		return
 	}
