@@ -300,3 +300,57 @@ func TestAWSModeCallerReplayClaim(t *testing.T) {
 		t.Fatalf("wrong audience with WithCallerReplayClaim: %v, want ErrAudience", err)
 	}
 }
+
+// TestMetadataURLHangingBacksOff: an IdP metadata server that never answers,
+// and callers whose deadline (the STS's verify timeout) ends before the
+// fetch's own timeout. The failed fetch is still the IdP's failure: it starts
+// the back-off, so the following callers fail fast instead of each waiting
+// for a fetch of their own, one by one.
+func TestMetadataURLHangingBacksOff(t *testing.T) {
+	const fetchTimeout = 300 * time.Millisecond
+	tests := []struct {
+		name          string
+		callerTimeout time.Duration
+	}{
+		{"caller deadline shorter than the fetch timeout", 30 * time.Millisecond},
+		{"caller deadline longer than the fetch timeout", 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				select { // hang until the client gives up
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) })
+			v, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
+				Metadata:    saml.MetadataSource{URL: srv.URL + "/md", Refresh: time.Hour, Timeout: fetchTimeout},
+				ReplayCache: saml.NewMemoryReplayCache(nil),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const callers = 6
+			start := time.Now()
+			for i := range callers {
+				ctx, cancel := context.WithTimeout(context.Background(), tt.callerTimeout)
+				_, err := v.EntityID(ctx)
+				cancel()
+				if err == nil {
+					t.Fatalf("caller %d: metadata from a hanging server", i)
+				}
+			}
+			if got := hits.Load(); got != 1 {
+				t.Fatalf("%d fetches for %d callers, want 1 (the back-off after the first failure)", got, callers)
+			}
+			if el := time.Since(start); el > 2*time.Second {
+				t.Fatalf("%d callers took %v: the back-off did not make them fail fast", callers, el)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
@@ -74,17 +75,31 @@ func (v *verifier) crewjamGate(doc []byte, req verifyRequest, out *Assertion, as
 		}
 	}()
 	if _, cerr := sp.ParseXMLResponse(doc, ids, *current); cerr != nil {
-		var ire *crewjam.InvalidResponseError
-		if errors.As(cerr, &ire) && ire.PrivateErr != nil {
-			cerr = ire.PrivateErr
-		}
-		reason := cerr.Error()
-		if len(reason) > maxCrewjamReason {
-			reason = reason[:maxCrewjamReason] + "..."
-		}
-		return fail(ErrSignature, "crewjam: %s", reason)
+		return fail(ErrSignature, "crewjam: %s", crewjamReason(cerr))
 	}
 	return nil
+}
+
+// crewjamReason is the text kept from a crewjam refusal: its private error
+// when it has one, cut to maxCrewjamReason bytes on a rune boundary.
+func crewjamReason(err error) string {
+	var ire *crewjam.InvalidResponseError
+	if errors.As(err, &ire) && ire.PrivateErr != nil {
+		err = ire.PrivateErr
+	}
+	return truncateUTF8(err.Error(), maxCrewjamReason)
+}
+
+// truncateUTF8 returns s cut to at most n bytes, never inside a UTF-8
+// sequence, with "..." appended when it was cut.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // crewjamAudience returns the SP entity ID to give crewjam: an accepted

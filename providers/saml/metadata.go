@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -313,11 +314,16 @@ func (c *metadataCache) record(err error) {
 		c.failures, c.retryAt, c.lastErr = 0, time.Time{}, nil
 		return
 	}
-	c.failures++
-	wait := c.src.Refresh
-	if c.failures < 32 {
-		wait = min(metadataRetryMin<<(c.failures-1), c.src.Refresh)
+	if c.failures < math.MaxInt {
+		c.failures++
 	}
+	// metadataRetryMin doubled per failure after the first, up to the
+	// refresh interval (doubling stops there, so it never overflows).
+	wait := metadataRetryMin
+	for i := 1; i < c.failures && wait < c.src.Refresh; i++ {
+		wait *= 2
+	}
+	wait = min(wait, c.src.Refresh)
 	c.retryAt = c.now().Add(wait)
 	c.lastErr = err
 }
@@ -335,13 +341,15 @@ func (c *metadataCache) Refresh(ctx context.Context) error {
 
 // fetchLocked fetches and parses the URL, records the outcome and, on
 // success, stores the copy. The caller holds fetchMu.
+//
+// The fetch runs under its own timeout only, not the caller's deadline or
+// cancellation: a caller's deadline (the STS's verify timeout) can end no
+// later than the fetch timeout, and an IdP that hangs must still count as a
+// failure and start the back-off, or every request would wait its turn on
+// fetchMu for a fetch of its own. A caller whose context ends meanwhile
+// waits at most the fetch timeout.
 func (c *metadataCache) fetchLocked(ctx context.Context) error {
-	err := c.fetch(ctx)
-	if err != nil && ctx.Err() != nil {
-		// The caller gave up (its context, not the fetch timeout): that
-		// says nothing about the IdP.
-		return err
-	}
+	err := c.fetch(context.WithoutCancel(ctx))
 	c.record(err)
 	return err
 }
