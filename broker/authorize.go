@@ -233,17 +233,21 @@ func parseAuthorizeQuestion(req *authorizeRequest) (map[string][]string, error) 
 }
 
 // decisionRoutes mounts the decision API (POST /api/v1/authorize) and the
-// administrators' explain API (GET /api/v1/explain) when Config wires them.
+// administrators' explain API (GET /api/v1/explain) when Config wires them:
+// both need the Authenticator and the Decider (the explain API asks it
+// whether the session is allowed idbroker:Explain), the explain API the
+// Explainer too.
 // Both are for non-browser clients carrying their own credentials, so the
 // cross-origin form check does not apply to the POST.
 func (s *Server) decisionRoutes(mux *http.ServeMux, cop *http.CrossOriginProtection) {
 	if s.cfg.Authenticator == nil {
 		return
 	}
-	if s.cfg.Decider != nil {
-		mux.HandleFunc("POST /api/v1/authorize", s.serveAuthorize)
-		cop.AddInsecureBypassPattern("POST /api/v1/authorize")
+	if s.cfg.Decider == nil {
+		return
 	}
+	mux.HandleFunc("POST /api/v1/authorize", s.serveAuthorize)
+	cop.AddInsecureBypassPattern("POST /api/v1/authorize")
 	if s.cfg.Explainer != nil {
 		mux.HandleFunc("GET /api/v1/explain", s.serveExplain)
 	}

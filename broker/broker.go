@@ -81,7 +81,9 @@ type Config struct {
 	// the route out.
 	Decider Decider
 	// Explainer serves GET /api/v1/explain to sessions of AdminRoleARNs
-	// (see explainapi.go); nil leaves the route out.
+	// that the Decider allows idbroker:Explain (see explainapi.go). The
+	// route is mounted only when Explainer, Decider and Authenticator are
+	// all set: without a policy engine nobody could be allowed.
 	Explainer Explainer
 	// AdminRoleARNs are the roles whose sessions may use the explain API.
 	AdminRoleARNs []string

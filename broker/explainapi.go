@@ -34,10 +34,6 @@ type Explainer interface {
 // to use GET /api/v1/explain.
 const ExplainAction = "idbroker:Explain"
 
-// errNoDecider: the broker has no policy engine (Config.Decider) to decide
-// idbroker:Explain, so the explain API refuses every session.
-var errNoDecider = errors.New("no policy engine is configured")
-
 // maxExplainIdentity bounds the identity query parameter of the explain API.
 const maxExplainIdentity = 64 << 10
 
@@ -51,7 +47,9 @@ const maxExplainIdentity = 64 << 10
 // context), so a session policy can take the right away. An unsigned or
 // badly signed request gets the STS's code (MissingAuthenticationToken,
 // SignatureDoesNotMatch, InvalidClientTokenId, ExpiredToken), any other
-// session 403 AccessDenied.
+// session 403 AccessDenied. It is mounted only with an Explainer, a Decider
+// and an Authenticator (decisionRoutes): without a policy engine to decide
+// idbroker:Explain nobody could be allowed, so the route is left out.
 func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
@@ -75,16 +73,10 @@ func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 		"aws:SourceIp":        {clientIP(r)},
 		"aws:SecureTransport": {strconv.FormatBool(sts.SecureTransport(r))},
 	}
-	res, err := policy.Result{Decision: policy.ImplicitDeny}, errNoDecider
-	if s.cfg.Decider != nil {
-		res, err = s.cfg.Decider.Authorize(sess, ExplainAction, "*", reqCtx)
-	}
+	res, err := s.cfg.Decider.Authorize(sess, ExplainAction, "*", reqCtx)
 	if err != nil || res.Decision != policy.Allow {
 		why := "no policy of the session allows idbroker:Explain"
 		switch {
-		case errors.Is(err, errNoDecider):
-			// Without a policy engine nobody is allowed: fail closed.
-			why = "no policy engine is configured"
 		case err != nil:
 			// The session cannot be evaluated (its role is gone): a deny.
 			s.log.WarnContext(ctx, "explain: session cannot be evaluated", "principal", sess.AssumedRoleARN(), "err", err)

@@ -558,7 +558,8 @@ func (d *scriptedDecider) SessionFromToken(string, string) (*sts.Session, error)
 // TestExplainRequiresPolicyAllow: a session of an admin.roles role must
 // also be allowed idbroker:Explain on * by its policies: a session policy
 // or role policy that does not allow it, an explicit deny, a session that
-// cannot be evaluated and a broker without a policy engine are refused.
+// cannot be evaluated are refused; a broker without a policy engine does
+// not serve the explain API at all (404).
 func TestExplainRequiresPolicyAllow(t *testing.T) {
 	adminSess := &sts.Session{AccessKeyID: "ASIAEXPLAIN000000001", Account: moAccount, RoleARN: moRoleARN("Admin"), RoleName: "Admin", SessionName: "bob"}
 	devSess := &sts.Session{AccessKeyID: "ASIAEXPLAIN000000002", Account: moAccount, RoleARN: moRoleARN("Developer"), RoleName: "Developer", SessionName: "alice"}
@@ -574,7 +575,7 @@ func TestExplainRequiresPolicyAllow(t *testing.T) {
 		{"session policy does not allow it", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.ImplicitDeny}}, 403, true, "no policy of the session allows idbroker:Explain"},
 		{"explicit deny", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.ExplicitDeny}}, 403, true, "explicitly denies"},
 		{"session cannot be evaluated", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.Allow}, err: errors.New("role gone")}, 403, true, "cannot be evaluated"},
-		{"no policy engine", adminSess, nil, 403, false, "no policy engine"},
+		{"no policy engine: no route", adminSess, nil, 404, false, ""},
 		{"not an admin role, whatever its policies", devSess, &scriptedDecider{res: policy.Result{Decision: policy.Allow}}, 403, false, "admin.roles"},
 	}
 	for _, tc := range cases {
@@ -599,11 +600,16 @@ func TestExplainRequiresPolicyAllow(t *testing.T) {
 			if rec.Code != tc.wantStatus {
 				t.Fatalf("status %d %s, want %d", rec.Code, body, tc.wantStatus)
 			}
-			if tc.wantStatus == 200 {
+			switch tc.wantStatus {
+			case http.StatusOK:
 				if !strings.Contains(string(body), `"decision": "grant"`) {
 					t.Errorf("no explanation: %s", body)
 				}
-			} else {
+			case http.StatusNotFound:
+				if strings.Contains(string(body), `"rules"`) || len(b.auditEvents(t, "explain.refused")) != 0 {
+					t.Errorf("the explain API answered without a policy engine: %s", body)
+				}
+			default:
 				var e apiError
 				if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "AccessDenied" || !strings.Contains(e.Error.Message, tc.wantMsg) {
 					t.Errorf("answer %s, want AccessDenied mentioning %q", body, tc.wantMsg)
