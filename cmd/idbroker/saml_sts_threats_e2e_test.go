@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,16 +69,8 @@ func stsSAMLPost(t *testing.T, endpoint, principal, assertion string) (int, stri
 		"Action": {"AssumeRoleWithSAML"}, "Version": {"2011-06-15"},
 		"RoleArn": {samlAdminARN}, "PrincipalArn": {principal}, "SAMLAssertion": {assertion},
 	}
-	resp, err := http.PostForm(endpoint+"/", form)
-	if err != nil {
-		t.Fatalf("post: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	return resp.StatusCode, string(b)
+	r := postForm(t, endpoint, form)
+	return r.status, r.body
 }
 
 func stsAssertionOf(doc *etree.Document) *etree.Element { return doc.Root().SelectElement("Assertion") }
