@@ -316,18 +316,12 @@ func (l *lockout) delay(ctx context.Context, provider string) {
 	}
 }
 
-// guard wraps one password login with the protection: check, login,
+// guardAccount wraps one password login with the protection: check, login,
 // count. It returns the login's result, or a refusal that reads like a
 // wrong password while locked, or providers.ErrUnavailable when the store
-// cannot be used (never skipping the check).
-func (l *lockout) guard(ctx context.Context, provider, username, clientIP string, login func() (providers.Identity, error)) (providers.Identity, error) {
-	return l.guardAccount(ctx, provider, username, clientIP, func(func(context.Context, string) error) (providers.Identity, error) {
-		return login()
-	})
-}
-
-// guardAccount is guard for a login that reports the account the username
-// resolved to through the hook it is given (AccountLoginer.LoginGuarded):
+// cannot be used (never skipping the check). A login that can report the
+// account the username resolved to does so through the hook it is given
+// (AccountLoginer.LoginGuarded):
 // the hook refuses a locked account before its password is tried, and a
 // refused password then counts against the account as well as the typed
 // name and the address. A login that never calls the hook is guarded by

@@ -376,3 +376,12 @@ func (f *failAccountReads) Get(ctx context.Context, key string) (int64, error) {
 	}
 	return f.Memory.Get(ctx, key)
 }
+
+// guard runs a login that names no account through guardAccount, as
+// passwordLogin does for a provider that is not an AccountLoginer: guarded
+// by name and address alone.
+func (l *lockout) guard(ctx context.Context, provider, username, clientIP string, login func() (providers.Identity, error)) (providers.Identity, error) {
+	return l.guardAccount(ctx, provider, username, clientIP, func(func(context.Context, string) error) (providers.Identity, error) {
+		return login()
+	})
+}

@@ -11,9 +11,12 @@ import (
 
 // passwordLogin authenticates a username and password at a provider for the
 // browser form, the JSON API and broker-only STS actions alike. Every
-// refusal is audited; the returned error wraps providers.ErrInvalidCredentials
-// (one answer for unknown user, wrong or empty password) or
-// providers.ErrUnavailable.
+// refusal is audited. The returned error wraps providers.ErrInvalidCredentials
+// (one answer for unknown user, wrong or empty password, locked account),
+// providers.ErrUnavailable (the provider or the lockout store cannot be
+// reached), providers.ErrConfiguration (the provider is misconfigured), or
+// none of them (an unexpected error); loginFailed classifies it for the
+// answer.
 func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
 	var (
 		id  providers.Identity
