@@ -68,8 +68,8 @@ type gate struct {
 	mu          sync.Mutex
 	inflight    *flight
 	lastAttempt time.Time
-	lastErr     error
-	runs        int
+	lastErr     error // of the last finished run
+	finished    int   // runs finished
 }
 
 type flight struct {
@@ -94,13 +94,13 @@ func (g *gate) run(ctx context.Context, timeout time.Duration, fn func(context.C
 		fl = &flight{done: make(chan struct{})}
 		g.inflight = fl
 		g.lastAttempt = time.Now()
-		g.runs++
 		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		go func() {
 			defer cancel()
 			err := fn(runCtx)
 			g.mu.Lock()
 			g.lastErr = err
+			g.finished++
 			g.inflight = nil
 			g.mu.Unlock()
 			fl.err = err
@@ -114,6 +114,14 @@ func (g *gate) run(ctx context.Context, timeout time.Duration, fn func(context.C
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// lastOK reports whether a run has finished and the last one to finish
+// succeeded.
+func (g *gate) lastOK() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.finished > 0 && g.lastErr == nil
 }
 
 // keyCache holds one issuer's JWKS. Keys are indexed by kid; a kid that
@@ -136,26 +144,13 @@ type keyCache struct {
 	ambiguous map[string]bool
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
-	// generation counts successful fetches: a set newer than the one a
-	// lookup started from has a higher generation.
-	generation uint64
-	// lastFetchOK reports whether the most recent fetch attempt succeeded.
-	lastFetchOK bool
 }
 
 // maxJWKSKeys bounds how many keys of a JWKS are kept.
 const maxJWKSKeys = 100
 
-// fetch fetches the JWKS and records whether that attempt succeeded.
+// fetch fetches the JWKS and, when it holds usable keys, replaces the set.
 func (c *keyCache) fetch(ctx context.Context) error {
-	err := c.fetchSet(ctx)
-	c.mu.Lock()
-	c.lastFetchOK = err == nil
-	c.mu.Unlock()
-	return err
-}
-
-func (c *keyCache) fetchSet(ctx context.Context) error {
 	u := c.url()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -228,7 +223,6 @@ func (c *keyCache) fetchSet(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.byKID, c.ambiguous, c.keys, c.fetchedAt = byKID, ambiguous, keys, time.Now()
-	c.generation++
 	c.mu.Unlock()
 	return nil
 }
@@ -245,12 +239,13 @@ func publicKeysEqual(a, b any) bool {
 // set has exactly one key). A miss, or keys older than the TTL, trigger one
 // throttled refresh.
 //
-// Keys held before the refresh are used only when no newer set was
-// obtained (the refresh failed, or was throttled): a key the issuer has
-// just removed verifies nothing once a set without it is in hand. A kid
-// missing from the set is ErrKeyNotFound (an ErrInvalid) only when the most
-// recent fetch succeeded; while the JWKS cannot be fetched it is
-// ErrKeyUnavailable, since the issuer may have published the key since.
+// A failed or throttled refresh leaves the set as it was, so its keys stay
+// in use (last known good) until KeysHardTTL; a successful one replaces
+// it, so a key the issuer has just removed verifies nothing once a set
+// without it is in hand. A kid missing from the set is ErrKeyNotFound (an
+// ErrInvalid) only when the most recent fetch succeeded; while the JWKS
+// cannot be fetched it is ErrKeyUnavailable, since the issuer may have
+// published the key since.
 func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	before := c.cached(kid)
 	if len(before.cands) > 0 && before.fresh {
@@ -264,11 +259,7 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 	if len(after.cands) > 0 && after.usable {
 		return after.cands, nil
 	}
-	if after.generation == before.generation && len(before.cands) > 0 && before.usable {
-		// No set newer than the one holding these keys: last known good.
-		return before.cands, nil
-	}
-	if after.lastFetchOK && after.usable {
+	if after.usable && c.gate.lastOK() {
 		// The issuer's current key set was obtained and does not hold this
 		// kid: the token is not one of the issuer's (a forgery, or signed by
 		// a retired key), not an outage.
@@ -285,19 +276,17 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 
 // cacheView is what cached found for one kid.
 type cacheView struct {
-	cands       []jose.JSONWebKey
-	fresh       bool // set younger than ttl
-	usable      bool // set younger than hardTTL
-	ambiguous   bool // kid names different keys
-	generation  uint64
-	lastFetchOK bool
+	cands     []jose.JSONWebKey
+	fresh     bool // set younger than ttl
+	usable    bool // set younger than hardTTL
+	ambiguous bool // kid names different keys
 }
 
 // cached looks kid up in the current set.
 func (c *keyCache) cached(kid string) cacheView {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v := cacheView{generation: c.generation, lastFetchOK: c.lastFetchOK}
+	var v cacheView
 	if c.fetchedAt.IsZero() {
 		return v
 	}
@@ -336,9 +325,8 @@ var _ gooidc.KeySet = (*tokenKeySet)(nil)
 // records its classified error (ErrInvalid or ErrKeyUnavailable) here, and
 // the payload it verified.
 type verifyState struct {
-	verified bool
-	payload  []byte
-	err      error
+	payload []byte // nil unless verified
+	err     error
 }
 
 type verifyStateKey struct{}
@@ -347,24 +335,20 @@ type verifyStateKey struct{}
 func (s *tokenKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	payload, err := s.verify(ctx, jwt)
 	if st, ok := ctx.Value(verifyStateKey{}).(*verifyState); ok {
-		st.verified, st.payload, st.err = err == nil, payload, err
+		st.payload, st.err = payload, err
 	}
 	return payload, err
 }
 
 func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
+	// A compact JWS has exactly one signature, and go-jose refuses an alg
+	// outside allowedAlgs.
 	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
 		return nil, wrapErr(ErrInvalid, err, "malformed JWS")
 	}
-	if len(jws.Signatures) != 1 {
-		return nil, errorf(ErrInvalid, "expected exactly one signature")
-	}
 	hdr := jws.Signatures[0].Protected
 	alg := hdr.Algorithm
-	if !algAllowed(alg) {
-		return nil, errorf(ErrInvalid, "algorithm %s not allowed", quote(alg))
-	}
 	var keys []crypto.PublicKey
 	if s.remote != nil {
 		jwks, err := s.remote.lookup(ctx, hdr.KeyID)
