@@ -69,7 +69,8 @@ func (c *Client) Check(ctx context.Context) []CheckResult {
 	}
 	out = append(out, CheckResult{Name: "service bind", OK: true, Detail: "bound as " + who})
 
-	base := func(name, dn, hint string) {
+	// base reads the entry dn and reports whether it is readable.
+	base := func(name, dn, hint string) bool {
 		err := cn.do(ctx, c.cfg.RequestTimeout, func(l *ldap.Conn) error {
 			_, err := l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 			return err
@@ -80,9 +81,10 @@ func (c *Client) Check(ctx context.Context) []CheckResult {
 				sugg = "the entry " + dn + " does not exist or the service account may not read it (slapd answers No such object for both): check the DN and the ACLs"
 			}
 			out = append(out, CheckResult{Name: name, Detail: err.Error(), Err: classify(name, err), Suggestion: sugg})
-			return
+			return false
 		}
 		out = append(out, CheckResult{Name: name, OK: true, Detail: dn + " exists and is readable"})
+		return true
 	}
 	base("user search base", c.cfg.UserSearch.BaseDN, "check user_search.base_dn")
 
@@ -147,9 +149,7 @@ func (c *Client) Check(ctx context.Context) []CheckResult {
 			Suggestion: "check group_search.member_of_attribute (memberOf needs the memberof overlay on OpenLDAP)"})
 	}
 	if gs.BaseDN != "" {
-		before := len(out)
-		base("group search base", gs.BaseDN, "check group_search.base_dn")
-		if !out[before].OK {
+		if !base("group search base", gs.BaseDN, "check group_search.base_dn") {
 			return out
 		}
 		// The group search as a login renders it, for a user that does not

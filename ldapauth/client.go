@@ -306,7 +306,8 @@ func (c *Client) userBind(ctx context.Context, dn, password string) error {
 		if cn.broken {
 			return err // closed by put
 		}
-		if rerr := c.pool.serviceBind(ctx, cn, c.cfg.RequestTimeout); rerr != nil || cn.state == stateUser {
+		// serviceBind leaves cn in stateService or stateAnon when it succeeds.
+		if rerr := c.pool.serviceBind(ctx, cn, c.cfg.RequestTimeout); rerr != nil {
 			// The user's answer stands; the connection is dropped.
 			cn.broken = true
 			c.log.DebugContext(ctx, "ldap connection not re-bound after a user bind; closing it", slog.String("url", cn.url), slog.Any("err", rerr))

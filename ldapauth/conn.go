@@ -58,10 +58,7 @@ func (c *conn) do(ctx context.Context, timeout time.Duration, fn func(l *ldap.Co
 	}
 	if c.l.IsClosing() {
 		c.broken = true
-		if !c.answered && c.certHint != "" {
-			return fmt.Errorf("%s: %w", c.certHint, errConnBroken)
-		}
-		return errConnBroken
+		return c.withCertHint(errConnBroken)
 	}
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -81,14 +78,23 @@ func (c *conn) do(ctx context.Context, timeout time.Duration, fn func(l *ldap.Co
 	c.lastUsed = time.Now()
 	var le *ldap.Error
 	serverAnswered := err == nil || (errors.As(err, &le) && le.ResultCode != ldap.ErrorNetwork)
-	if !serverAnswered && !c.answered && c.certHint != "" && ctx.Err() == nil {
-		err = fmt.Errorf("%s: %w", c.certHint, err)
+	if !serverAnswered && ctx.Err() == nil {
+		err = c.withCertHint(err)
 	}
 	c.answered = c.answered || serverAnswered
 	if err != nil && (isNetErr(err) || ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || c.l.IsClosing()) {
 		c.broken = true
 	}
 	return err
+}
+
+// withCertHint prefixes err with the client-certificate hint while the
+// server has never answered on c (and there is a hint), else returns err.
+func (c *conn) withCertHint(err error) error {
+	if c.answered || c.certHint == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", c.certHint, err)
 }
 
 // Hints for a connection the server closes before its first answer.
@@ -273,18 +279,17 @@ func (p *pool) pop() *conn {
 	return nil
 }
 
-// usable checks liveness and, for service use, the binding. A user bind
-// replaces the binding, so for it liveness is enough (a connection that
-// died while idle fails the bind, which withConn retries once).
+// usable checks liveness. Idle connections are already bound for service
+// use (put pools only service- or, for anonymous searches, anonymously-bound
+// ones: userBind re-binds a connection or breaks it). A user bind replaces
+// the binding, so for it liveness is enough (a connection that died while
+// idle fails the bind, which withConn retries once).
 func (p *pool) usable(ctx context.Context, c *conn, pp purpose, timeout time.Duration) bool {
 	if c.broken || c.l.IsClosing() || time.Since(c.created) > p.maxLife {
 		return false
 	}
 	if pp == forUserBind {
 		return true
-	}
-	if c.state != stateService && !(p.anon && c.state == stateAnon) {
-		return p.serviceBind(ctx, c, timeout) == nil
 	}
 	if time.Since(c.lastUsed) > p.healthAfter {
 		err := c.do(ctx, timeout, func(l *ldap.Conn) error {
