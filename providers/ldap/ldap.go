@@ -265,11 +265,7 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 // broker's brute-force protection uses it to count failures per account,
 // whichever name (uid, mail, …) was typed. before may be nil.
 func (p *Provider) LoginGuarded(ctx context.Context, username, password string, before func(ctx context.Context, account string) error) (providers.Identity, error) {
-	var hook ldapauth.BeforeBind
-	if before != nil {
-		hook = ldapauth.BeforeBind(before)
-	}
-	res, err := p.client.AuthenticateGuarded(ctx, username, password, hook)
+	res, err := p.client.AuthenticateGuarded(ctx, username, password, before)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
 	}
