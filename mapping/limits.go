@@ -52,10 +52,15 @@ func ValidateTagKey(k string) error {
 	if err := checkTagText("tag key", k, 1, MaxTagKeyLen); err != nil {
 		return err
 	}
-	if strings.HasPrefix(strings.ToLower(k), "aws:") {
+	if hasReservedPrefix(k) {
 		return fmt.Errorf("tag key %s uses the reserved prefix aws:", quote(k))
 	}
 	return nil
+}
+
+// hasReservedPrefix reports whether s starts with "aws:" in any ASCII case.
+func hasReservedPrefix(s string) bool {
+	return len(s) >= 4 && strings.EqualFold(s[:4], "aws:")
 }
 
 // ValidateTagValue checks a session tag value: 0–256 characters of the tag
@@ -66,7 +71,7 @@ func ValidateTagValue(v string) error {
 	if err := checkTagText("tag value", v, 0, MaxTagValueLen); err != nil {
 		return err
 	}
-	if strings.HasPrefix(strings.ToLower(v), "aws:") {
+	if hasReservedPrefix(v) {
 		return fmt.Errorf("tag value %s uses the reserved prefix aws:", quote(v))
 	}
 	return nil

@@ -349,6 +349,8 @@ func TestLimits(t *testing.T) {
 		{ValidateTagValue, "Ünïcödé 漢字 ٣", true}, {ValidateTagValue, "a\u00a0b", true}, {ValidateTagValue, "a;b", false},
 		{ValidateTagValue, "a\u200bb", false}, {ValidateTagValue, "a\u202eb", false},
 		{ValidateTagValue, "aws:eng", false}, {ValidateTagValue, "AWS:eng", false}, {ValidateTagValue, "eng:aws:x", true},
+		{ValidateTagKey, "aWS:", false}, {ValidateTagKey, "aws", true}, {ValidateTagKey, "aws_x", true}, {ValidateTagKey, "awſ:x", true},
+		{ValidateTagValue, "aws:", false}, {ValidateTagValue, "aws", true}, {ValidateTagValue, "aw", true}, {ValidateTagValue, "éws:x", true},
 	} {
 		err := c.fn(c.in)
 		if (err == nil) != c.want {
