@@ -21,6 +21,7 @@ import (
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
+	"github.com/google/uuid"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/idbroker/idbroker/mapping"
@@ -85,8 +86,14 @@ type SAMLIdP struct {
 	key                              *rsa.PrivateKey
 	cert                             *x509.Certificate
 	now                              func() time.Time
-	metadata                         []byte
+	// descriptor is the IdP metadata without its validUntil, which
+	// metadataAt sets on every rendering.
+	descriptor crewjam.EntityDescriptor
 }
+
+// metadataValidity is how long rendered metadata says it is valid
+// (validUntil), as crewjam's own IdP does (saml.DefaultValidDuration).
+const metadataValidity = 48 * time.Hour
 
 // NewSAMLIdP builds the broker's IdP.
 func NewSAMLIdP(cfg SAMLIdPConfig) (*SAMLIdP, error) {
@@ -111,7 +118,8 @@ func NewSAMLIdP(cfg SAMLIdPConfig) (*SAMLIdP, error) {
 		entityID: base + "/saml/idp/metadata", recipient: base + "/saml", providerARN: cfg.ProviderARN,
 		key: cfg.Key, cert: cfg.Certificate, now: cfg.Now,
 	}
-	if i.metadata, err = i.buildMetadata(base); err != nil {
+	i.descriptor = i.buildDescriptor(base)
+	if _, err := i.metadataAt(i.now()); err != nil {
 		return nil, err
 	}
 	return i, nil
@@ -133,10 +141,30 @@ func (i *SAMLIdP) Audiences() []string { return []string{awsAudience, i.recipien
 func (i *SAMLIdP) ProviderARN() string { return i.providerARN }
 
 // Metadata is the IdP metadata (entity ID, signing certificate), which the
-// STS registers as SAML provider idbroker.
-func (i *SAMLIdP) Metadata() []byte { return slices.Clone(i.metadata) }
+// STS registers as SAML provider idbroker, valid for 48 hours from now.
+// NewSAMLIdP rendered it once, so it does not fail; nil if it ever did.
+func (i *SAMLIdP) Metadata() []byte {
+	md, err := i.metadataAt(i.now())
+	if err != nil {
+		return nil
+	}
+	return md
+}
 
-func (i *SAMLIdP) buildMetadata(base string) ([]byte, error) {
+// metadataAt renders the metadata with validUntil now + 48 hours. The
+// descriptor's ValidUntil is a time.Time, which omitempty does not drop
+// when zero: left unset, the metadata would say it expired in year 1.
+func (i *SAMLIdP) metadataAt(now time.Time) ([]byte, error) {
+	ed := i.descriptor
+	ed.ValidUntil = now.Add(metadataValidity).UTC()
+	out, err := xml.MarshalIndent(ed, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("saml idp metadata: %w", err)
+	}
+	return out, nil
+}
+
+func (i *SAMLIdP) buildDescriptor(base string) crewjam.EntityDescriptor {
 	certB64 := base64.StdEncoding.EncodeToString(i.cert.Raw)
 	ed := crewjam.EntityDescriptor{
 		EntityID: i.entityID,
@@ -160,11 +188,7 @@ func (i *SAMLIdP) buildMetadata(base string) ([]byte, error) {
 			SingleSignOnServices: []crewjam.Endpoint{{Binding: crewjam.HTTPRedirectBinding, Location: base + "/"}},
 		}},
 	}
-	out, err := xml.MarshalIndent(ed, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("saml idp metadata: %w", err)
-	}
-	return out, nil
+	return ed
 }
 
 func (s *Server) serveSAMLIdPMetadata(w http.ResponseWriter, r *http.Request) {
@@ -172,9 +196,16 @@ func (s *Server) serveSAMLIdPMetadata(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	md, err := s.cfg.SAMLIdP.metadataAt(s.cfg.SAMLIdP.now())
+	if err != nil {
+		rid := uuid.NewString()
+		s.log.ErrorContext(r.Context(), "saml idp metadata not rendered", slog.String("request_id", rid), slog.Any("err", err))
+		writeAPIError(w, http.StatusInternalServerError, "InternalError", "the metadata could not be rendered (broker request id "+rid+")")
+		return
+	}
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(s.cfg.SAMLIdP.metadata)
+	_, _ = w.Write(md)
 }
 
 // SAMLAssertionRequest is what the broker vouches for in one Response.

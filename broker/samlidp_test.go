@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,5 +257,49 @@ func TestSAMLIdPSignatureXmlsec1(t *testing.T) {
 		if strings.Count(string(raw), want) < 2 {
 			t.Errorf("response lacks %s in both signatures", want)
 		}
+	}
+}
+
+// TestSAMLIdPMetadataValidUntil: the IdP metadata the broker publishes (GET
+// /saml/idp/metadata) and registers (Metadata) says it is valid for 48
+// hours from when it is asked for, not since year 1 (the zero time.Time
+// crewjam's EntityDescriptor would otherwise marshal).
+func TestSAMLIdPMetadataValidUntil(t *testing.T) {
+	b := newMOBroker(t)
+	idp := newTestSAMLIdP(t, nil)
+	b.s.cfg.SAMLIdP = idp
+	cases := []struct {
+		name string
+		get  func(t *testing.T) []byte
+	}{
+		{"GET /saml/idp/metadata", func(t *testing.T) []byte {
+			rec := httptest.NewRecorder()
+			b.s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://broker.example.com/saml/idp/metadata", nil))
+			if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/samlmetadata+xml" {
+				t.Fatalf("status %d, content type %q: %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+			}
+			return rec.Body.Bytes()
+		}},
+		{"Metadata", func(*testing.T) []byte { return idp.Metadata() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := time.Now()
+			doc := etree.NewDocument()
+			if err := doc.ReadFromBytes(tc.get(t)); err != nil || doc.Root() == nil {
+				t.Fatalf("metadata is not XML: %v", err)
+			}
+			raw := doc.Root().SelectAttrValue("validUntil", "")
+			vu, err := time.Parse(time.RFC3339Nano, raw)
+			if err != nil {
+				t.Fatalf("validUntil %q: %v", raw, err)
+			}
+			if !vu.After(before.Add(metadataValidity-time.Minute)) || vu.After(time.Now().Add(metadataValidity)) {
+				t.Errorf("validUntil %s, want about 48 hours after %s", raw, before.UTC().Format(time.RFC3339))
+			}
+			if _, err := saml.ParseIdPMetadata(tc.get(t)); err != nil {
+				t.Errorf("the metadata no longer parses: %v", err)
+			}
+		})
 	}
 }
