@@ -107,14 +107,22 @@ func wrapErr(class error, cause error, format string, args ...any) error {
 // a short prefix so a hostile claim cannot flood logs.
 func quote(s string) string {
 	const max = 64
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%q...", s[:cut])
+	if t := truncate(s, max); len(t) < len(s) {
+		return fmt.Sprintf("%q...", t)
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// truncate returns s cut to at most n bytes without splitting a UTF-8
+// sequence (s itself when it is short enough).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // boundedError carries an error from a library whose message may quote
@@ -125,14 +133,10 @@ type boundedError struct{ err error }
 func (e boundedError) Error() string {
 	const max = 256
 	s := e.err.Error()
-	if len(s) <= max {
-		return s
+	if t := truncate(s, max); len(t) < len(s) {
+		return t + "..."
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return s
 }
 
 func (e boundedError) Unwrap() error { return e.err }
