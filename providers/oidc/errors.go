@@ -6,8 +6,8 @@
 // go-oidc does OIDC discovery (the document must name exactly the
 // configured issuer) and ID-token verification: its IDTokenVerifier parses
 // the JWS, enforces the algorithm allow-list, has the issuer's key set
-// verify the signature (with go-jose), and checks iss, exp and, for a
-// single client ID, aud. x/oauth2 does the code exchange.
+// verify the signature (with go-jose), and checks iss and, for a single
+// client ID, aud. x/oauth2 does the code exchange.
 //
 // The package adds what those libraries leave to the caller: lazy,
 // throttled discovery over a timeout-bound, response-size-capped HTTP
@@ -15,7 +15,9 @@
 // handed to go-oidc as its KeySet; a precheck before any key is used
 // (size, strict encoding, header rules, iss); strict (case-sensitive,
 // duplicate-free) claim decoding, cross-checked against go-oidc's; aud/azp
-// with several client IDs; iat, nbf, lifetime and age checks; nonce,
+// with several client IDs; exp, nbf and iat with the configured clock skew
+// (go-oidc's own time checks are off: its nbf leeway is a fixed 5
+// minutes), lifetime and age checks; nonce,
 // at_hash (go-oidc's IDToken.VerifyAccessToken) and RFC 9207 issuer checks
 // in the code flow.
 //
