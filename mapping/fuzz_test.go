@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -82,7 +83,7 @@ func FuzzMap(f *testing.F) {
 					t.Fatalf("grant with bad source identity: %v", err)
 				}
 			}
-			if g.MaxDuration < MinSessionDuration || g.MaxDuration > 4*time.Hour {
+			if g.MaxDuration < awsspec.MinSessionDuration || g.MaxDuration > 4*time.Hour {
 				t.Fatalf("duration %s", g.MaxDuration)
 			}
 			if g.RoleARN == arn("Admin") {

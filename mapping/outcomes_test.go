@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -150,7 +151,7 @@ rules:
 	if fmt.Sprint(got) != fmt.Sprint(want) || d.Outcome != OutcomeChoose {
 		t.Fatalf("got %s %v", d.Outcome, got)
 	}
-	if d.Grants[1].MaxDuration != 8*time.Hour || d.Grants[2].MaxDuration != DefaultRoleMaxDuration {
+	if d.Grants[1].MaxDuration != 8*time.Hour || d.Grants[2].MaxDuration != awsspec.DefaultRoleMaxSessionDuration {
 		t.Fatalf("durations %s %s", d.Grants[1].MaxDuration, d.Grants[2].MaxDuration)
 	}
 }
@@ -412,7 +413,7 @@ func TestEffectiveDuration(t *testing.T) {
 		if got != c.want || !strings.Contains(note, c.note) || (c.note == "" && note != "") {
 			t.Errorf("%s: got %s %q, want %s %q", c.name, got, note, c.want, c.note)
 		}
-		if got < MinSessionDuration || got > MaxSessionDuration {
+		if got < awsspec.MinSessionDuration || got > awsspec.MaxSessionDuration {
 			t.Errorf("%s: %s outside AWS bounds", c.name, got)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts/policy"
 )
@@ -380,8 +381,8 @@ func (c *fileConfig) validate() []error {
 		if r.Path != "" && !rolePathRE.MatchString(r.Path) {
 			add(key+".path", "%q must start and end with /", r.Path)
 		}
-		if d := time.Duration(r.MaxSessionDuration); d != 0 && (d < time.Hour || d > 12*time.Hour) {
-			add(key+".max_session_duration", "%s must be between 1h and 12h", d)
+		if d := time.Duration(r.MaxSessionDuration); d != 0 && !awsspec.ValidRoleMaxSessionDuration(d) {
+			add(key+".max_session_duration", "%s must be whole seconds between %s and %s", d, awsspec.MinRoleMaxSessionDuration, awsspec.MaxRoleMaxSessionDuration)
 		}
 		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
 			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
