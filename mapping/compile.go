@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/casefold"
 )
 
 // Ambiguity policies for Config.OnAmbiguous.
@@ -270,7 +271,7 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 			continue
 		}
 		cr.emailRaw = append(cr.emailRaw, d)
-		cr.emailDom = append(cr.emailDom, compileNameGlob(Fold(d)))
+		cr.emailDom = append(cr.emailDom, compileNameGlob(casefold.Unicode(d)))
 	}
 
 	// Outcomes.
