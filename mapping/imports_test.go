@@ -17,10 +17,11 @@ func TestImports(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := map[string]bool{
-		"github.com/idbroker/idbroker/providers":         true,
-		"github.com/idbroker/idbroker/internal/awsspec":  true,
-		"github.com/idbroker/idbroker/internal/ldapdn":   true,
-		"github.com/idbroker/idbroker/internal/casefold": true,
+		"github.com/idbroker/idbroker/providers":          true,
+		"github.com/idbroker/idbroker/internal/awsspec":   true,
+		"github.com/idbroker/idbroker/internal/ldapdn":    true,
+		"github.com/idbroker/idbroker/internal/casefold":  true,
+		"github.com/idbroker/idbroker/internal/yamltypes": true,
 		"gopkg.in/yaml.v3": true,
 	}
 	fset := token.NewFileSet()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -435,7 +436,7 @@ func TestRunTestsReportsProblems(t *testing.T) {
 		{Name: "ok", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", Roles: []string{"Admin"}, SessionTags: map[string]string{"a": "b"}, SessionName: "al", Rules: []string{"r"}}},
 		{Identity: TestIdentity{Username: "al"}, Expect: Expect{}},
 		{Name: "bad role", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", Roles: []string{"Nope"}}},
-		{Name: "wrong tags", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", SessionTags: map[string]string{"a": "c"}, MaxDuration: Duration(time.Hour), SessionName: "x"}},
+		{Name: "wrong tags", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", SessionTags: map[string]string{"a": "c"}, MaxDuration: yamltypes.DurationOrSeconds(time.Hour), SessionName: "x"}},
 	})
 	if !res[0].Passed || res[1].Passed || res[1].Name != "tests[1]" || !strings.Contains(res[1].Failures[0], "required") {
 		t.Fatalf("%+v", res[:2])

@@ -29,10 +29,14 @@ var houseRules = []struct {
 	// ours.
 	{pkg: "internal/ldapdn", onlyOurs: []string{"internal/ldapdn"}},
 	{pkg: "internal/casefold", onlyOurs: []string{"internal/casefold"}},
+	// internal/yamltypes holds the YAML value types (durations, string
+	// lists) that mapping, the provider blocks and cmd's file sections
+	// share, so that a value reads the same under every key.
+	{pkg: "internal/yamltypes", onlyOurs: []string{"internal/yamltypes"}},
 	{pkg: "sts", onlyOurs: []string{"sts", "internal/awsspec"}},
 	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
 	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold"}},
-	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold"}},
+	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold", "internal/yamltypes"}},
 	{pkg: "broker", forbidden: []string{"cmd"}},
 }
 

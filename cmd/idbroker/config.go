@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts/policy"
 )
@@ -123,13 +124,13 @@ func (p *providerConfig) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type roleConfig struct {
-	Name               string      `yaml:"name"`
-	Path               string      `yaml:"path"`
-	Description        string      `yaml:"description"`
-	MaxSessionDuration duration    `yaml:"max_session_duration"`
-	TrustPolicy        *policyDoc  `yaml:"trust_policy"`
-	Policies           []policyDoc `yaml:"policies"`
-	PolicyARNs         []string    `yaml:"policy_arns"`
+	Name               string             `yaml:"name"`
+	Path               string             `yaml:"path"`
+	Description        string             `yaml:"description"`
+	MaxSessionDuration yamltypes.Duration `yaml:"max_session_duration"`
+	TrustPolicy        *policyDoc         `yaml:"trust_policy"`
+	Policies           []policyDoc        `yaml:"policies"`
+	PolicyARNs         []string           `yaml:"policy_arns"`
 	// TrustBroker adds a trust statement for the broker's own issuer (default
 	// true for every role the rules may grant).
 	TrustBroker *bool `yaml:"trust_broker"`
@@ -160,10 +161,10 @@ type stsOIDCProvider struct {
 	Issuer    string   `yaml:"issuer"`
 	ClientIDs []string `yaml:"client_ids"`
 	// Timeout bounds each discovery and JWKS request (default 5s).
-	Timeout duration `yaml:"timeout"`
+	Timeout yamltypes.Duration `yaml:"timeout"`
 	// JWKSRefreshInterval is the least time between two JWKS fetches, and
 	// so how soon an outage is retried (default 30s).
-	JWKSRefreshInterval duration `yaml:"jwks_refresh_interval"`
+	JWKSRefreshInterval yamltypes.Duration `yaml:"jwks_refresh_interval"`
 }
 
 // Bounds of sts.oidc_providers[].timeout and .jwks_refresh_interval (0:
