@@ -35,6 +35,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/idbroker/idbroker/internal/loopback"
+
 	"github.com/idbroker/idbroker/ldapauth/ldaptest"
 )
 
@@ -205,7 +207,7 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		wanted[strings.TrimSpace(f)] = true
 	}
 	for _, a := range []string{o.addr, o.issuerListen} {
-		if a != "" && !isLoopbackAddr(a) {
+		if a != "" && !loopback.Addr(a) {
 			return nil, fmt.Errorf("%s is not a loopback address", a)
 		}
 	}
@@ -552,7 +554,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !isLoopbackAddr(*listen) || !isLoopbackAddr(*issuerListen) {
+	if !loopback.Addr(*listen) || !loopback.Addr(*issuerListen) {
 		fmt.Fprintln(stderr, "idbroker-bench config: addresses must be loopback")
 		return 2
 	}

@@ -33,6 +33,9 @@ var houseRules = []struct {
 	// lists) that mapping, the provider blocks and cmd's file sections
 	// share, so that a value reads the same under every key.
 	{pkg: "internal/yamltypes", onlyOurs: []string{"internal/yamltypes"}},
+	// internal/loopback is the one test of "this host is the local
+	// machine", the condition for a plain http:// or ldap:// URL.
+	{pkg: "internal/loopback", onlyOurs: []string{"internal/loopback"}},
 	{pkg: "sts", onlyOurs: []string{"sts", "internal/awsspec"}},
 	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
 	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold"}},
