@@ -122,13 +122,15 @@ type Rule struct {
 type When struct {
 	// Provider is one provider name or a list; the login's provider must be one of them.
 	Provider yamltypes.StringList `yaml:"provider"`
-	// Group patterns are a plain name or an LDAP DN, either possibly with
-	// the wildcards * and ? (escape them with \). Names match names and DNs
-	// match DNs: "admins" does not match "cn=admins,ou=groups". Both sides
-	// are normalised first: DN spacing and escaping are canonicalised,
-	// attribute types lower-cased, and values and names case-folded with
-	// Fold unless case_sensitive_groups is set. In a DN pattern a wildcard
-	// stays inside one RDN value, so "cn=*-admins,ou=groups,dc=x" matches
+	// Group patterns are a plain name or an LDAP DN (RFC 4514, as
+	// internal/ldapdn reads one), either possibly with the wildcards * and ?
+	// (\* and \? are the characters themselves). Names match names and DNs
+	// match DNs: "admins" does not match "cn=admins,ou=groups". A DN is
+	// compared by its decoded attribute values, so spacing and escaping do
+	// not matter and attribute types compare without regard to case; names
+	// and values are case-folded (casefold.Unicode) unless
+	// case_sensitive_groups is set. In a DN pattern a wildcard stays inside
+	// one attribute value, so "cn=*-admins,ou=groups,dc=x" matches
 	// "CN=Web-Admins, OU=Groups, DC=x" but not "cn=u,ou=web-admins,ou=groups,dc=x".
 	//
 	// GroupsAny: at least one of the user's groups matches one of the patterns.
