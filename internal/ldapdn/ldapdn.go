@@ -17,6 +17,7 @@ package ldapdn
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
@@ -28,10 +29,17 @@ type DN = ldap.DN
 // ErrNotDN is wrapped by every error of Parse and Normalize.
 var ErrNotDN = errors.New("not a distinguished name")
 
+// errNoPair is Parse's answer to a string without '=', such as a plain
+// group name: found without parsing, and without building an error.
+var errNoPair = fmt.Errorf("%w: no attribute=value pair", ErrNotDN)
+
 // Parse reads s as a DN: its RDNs in order, the attribute values of each
 // decoded (unescaped), in the order written. Attribute types are kept as
 // written; compare them without regard to ASCII case.
 func Parse(s string) (*DN, error) {
+	if strings.IndexByte(s, '=') < 0 {
+		return nil, errNoPair
+	}
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("%w: not valid UTF-8", ErrNotDN)
 	}
