@@ -266,6 +266,9 @@ func runeLen(s string, i int) int {
 // strings.EqualFold) and returns their byte lengths, which may differ: K
 // (U+212A) is three bytes and folds to the one-byte k.
 func foldEqAt(t string, i int, s string, j int) (tn, sn int, eq bool) {
+	if t[i] == s[j] && t[i] < utf8.RuneSelf {
+		return 1, 1, true
+	}
 	tn, sn = runeLen(t, i), runeLen(s, j)
 	return tn, sn, strings.EqualFold(t[i:i+tn], s[j:j+sn])
 }
@@ -273,6 +276,14 @@ func foldEqAt(t string, i int, s string, j int) (tn, sn int, eq bool) {
 // hasPrefixFold reports whether s begins with prefix, case-insensitively
 // (by strings.EqualFold, rune by rune).
 func hasPrefixFold(s, prefix string) bool {
+	n := min(len(s), len(prefix))
+	if n == len(prefix) && strings.EqualFold(prefix, s[:n]) {
+		return true
+	}
+	if isASCII(prefix) && isASCII(s[:n]) {
+		// Rune by rune is byte by byte here: the comparison above was exact.
+		return false
+	}
 	i, j := 0, 0
 	for i < len(prefix) {
 		if j >= len(s) {
@@ -283,6 +294,15 @@ func hasPrefixFold(s, prefix string) bool {
 			return false
 		}
 		i, j = i+pn, j+sn
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
 	}
 	return true
 }
