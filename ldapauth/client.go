@@ -11,7 +11,8 @@
 // bounded by timeouts. Referrals are never chased. Errors wrap one of
 // ErrInvalidCredentials, ErrUnavailable and ErrConfiguration.
 //
-// The package imports nothing else of idbroker.
+// Of idbroker it imports only the shared leaves internal/ldapdn (the
+// canonical DN) and internal/casefold (the case fold it applies).
 package ldapauth
 
 import (
@@ -21,12 +22,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idbroker/idbroker/internal/casefold"
+	"github.com/idbroker/idbroker/internal/ldapdn"
 )
 
 // Client authenticates users against an LDAP directory. It is safe for
@@ -393,16 +398,16 @@ func formatGUID(b []byte) string {
 		b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
 }
 
+// dedupFold drops empty names and names that repeat an earlier one in
+// another case, by the rule go-ldap's GetEqualFoldAttributeValues applies
+// to attribute names (strings.EqualFold), so that one attribute is never
+// asked for or copied twice.
 func dedupFold(in []string) []string {
-	seen := map[string]bool{}
 	out := make([]string, 0, len(in))
 	for _, s := range in {
-		k := strings.ToLower(s)
-		if s == "" || seen[k] {
-			continue
+		if s != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, s) }) {
+			out = append(out, s)
 		}
-		seen[k] = true
-		out = append(out, s)
 	}
 	return out
 }
@@ -552,40 +557,19 @@ func (c *Client) pagedSearch(ctx context.Context, base, filter string, attrs []s
 	return entries, nil
 }
 
-// NormalizeDN parses dn and re-serialises it: attribute types lower-cased,
-// values trimmed and RFC 4514 escaped, multi-valued RDNs sorted; with fold
-// the values' ASCII letters are lower-cased too.
+// NormalizeDN returns the canonical form of dn (see ldapdn.Normalize);
+// with fold the values' ASCII letters are lower-cased (FoldASCII).
 func NormalizeDN(dn string, fold bool) (string, error) {
-	p, err := ldap.ParseDN(dn)
-	if err != nil {
-		return "", fmt.Errorf("parse DN: %w", err)
-	}
 	if fold {
-		for _, r := range p.RDNs {
-			for _, a := range r.Attributes {
-				a.Value = FoldASCII(a.Value)
-			}
-		}
+		return ldapdn.Normalize(dn, casefold.ASCII)
 	}
-	return p.String(), nil
+	return ldapdn.Normalize(dn, nil)
 }
 
-// FoldASCII lower-cases ASCII letters only. Non-ASCII characters are kept,
-// so that look-alikes (ſ, K) never fold onto ASCII names.
-func FoldASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
+// FoldASCII is the case fold ldapauth applies to the DNs and group names it
+// reports: casefold.ASCII, which lower-cases A-Z only, so that look-alikes
+// (ſ, K) never fold onto ASCII names.
+func FoldASCII(s string) string { return casefold.ASCII(s) }
 
 func firstRDN(dn string) (typ, value string) {
 	p, err := ldap.ParseDN(dn)

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/casefold"
 )
 
 // Ambiguity policies for Config.OnAmbiguous.
@@ -24,10 +27,6 @@ const (
 	OutcomeChoose = "choose"
 	OutcomeDeny   = "deny"
 )
-
-// DefaultRoleMaxDuration is the maximum session duration of a role whose
-// RoleInfo.MaxDuration is zero (the AWS default).
-const DefaultRoleMaxDuration = time.Hour
 
 // Env is what rules are compiled against.
 type Env struct {
@@ -128,16 +127,16 @@ func Compile(cfg Config, env Env) (*Mapper, error) {
 
 	partition := env.Partition
 	if partition == "" {
-		partition = "aws"
+		partition = awsspec.DefaultPartition
 	}
 	for name, ri := range env.Roles {
 		arn := ri.ARN
 		if arn == "" {
-			arn = fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, env.AccountID, name)
+			arn = awsspec.RoleARN(partition, env.AccountID, "", name)
 		}
 		md := ri.MaxDuration
 		if md <= 0 {
-			md = DefaultRoleMaxDuration
+			md = awsspec.DefaultRoleMaxSessionDuration
 		}
 		r := roleRef{name: name, arn: arn, maxDur: md}
 		m.roles[name] = r
@@ -272,7 +271,7 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 			continue
 		}
 		cr.emailRaw = append(cr.emailRaw, d)
-		cr.emailDom = append(cr.emailDom, compileNameGlob(Fold(d)))
+		cr.emailDom = append(cr.emailDom, compileNameGlob(casefold.Unicode(d)))
 	}
 
 	// Outcomes.
@@ -300,8 +299,8 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 			fail("source_identity: %v", err)
 		}
 	}
-	if len(r.SessionTags) > MaxSessionTags {
-		fail("session_tags: %d tags, AWS allows at most %d", len(r.SessionTags), MaxSessionTags)
+	if len(r.SessionTags) > awsspec.MaxSessionTags {
+		fail("session_tags: %d tags, AWS allows at most %d", len(r.SessionTags), awsspec.MaxSessionTags)
 	}
 	lowerKeys := map[string]string{}
 	for k, v := range r.SessionTags {
@@ -321,8 +320,8 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 		cr.tags = append(cr.tags, tagTmpl{key: k, t: t})
 	}
 	slices.SortFunc(cr.tags, func(a, b tagTmpl) int { return strings.Compare(a.key, b.key) })
-	if len(r.TransitiveTagKeys) > MaxSessionTags {
-		fail("transitive_tag_keys: %d keys, AWS allows at most %d", len(r.TransitiveTagKeys), MaxSessionTags)
+	if len(r.TransitiveTagKeys) > awsspec.MaxSessionTags {
+		fail("transitive_tag_keys: %d keys, AWS allows at most %d", len(r.TransitiveTagKeys), awsspec.MaxSessionTags)
 	}
 	for _, k := range r.TransitiveTagKeys {
 		if _, ok := r.SessionTags[k]; !ok {
@@ -334,8 +333,8 @@ func (m *Mapper) compileRule(r *Rule, index int, where string) (*rule, []error) 
 		}
 	}
 	if d := time.Duration(r.Duration); d != 0 {
-		if d < MinSessionDuration || d > MaxSessionDuration {
-			fail("duration: %s is outside %s..%s", d, MinSessionDuration, MaxSessionDuration)
+		if d < awsspec.MinSessionDuration || d > awsspec.MaxSessionDuration {
+			fail("duration: %s is outside %s..%s", d, awsspec.MinSessionDuration, awsspec.MaxSessionDuration)
 		}
 		cr.duration = d
 	}
@@ -354,8 +353,7 @@ func (m *Mapper) resolveRole(s string) (roleRef, error) {
 			return roleRef{}, fmt.Errorf("unknown role %q (account %s has no such role)", s, acct)
 		}
 		// A role in another account: the broker cannot know its maximum.
-		name := s[strings.LastIndexByte(s, '/')+1:]
-		return roleRef{name: name, arn: s, maxDur: DefaultRoleMaxDuration}, nil
+		return roleRef{name: awsspec.RoleNameFromARN(s), arn: s, maxDur: awsspec.DefaultRoleMaxSessionDuration}, nil
 	}
 	if r, ok := m.roles[s]; ok {
 		return r, nil

@@ -30,12 +30,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -112,8 +111,9 @@ type Rule struct {
 	SessionTags map[string]string `yaml:"session_tags"`
 	// TransitiveTagKeys must be keys of SessionTags.
 	TransitiveTagKeys []string `yaml:"transitive_tag_keys"`
-	// Duration caps the credential lifetime (at least 15m, at most 12h).
-	Duration Duration `yaml:"duration"`
+	// Duration caps the credential lifetime (at least 15m, at most 12h),
+	// written as a Go duration or whole seconds.
+	Duration yamltypes.DurationOrSeconds `yaml:"duration"`
 	// SourceIdentity is a template for the SourceIdentity of the session.
 	SourceIdentity string `yaml:"source_identity"`
 }
@@ -121,14 +121,16 @@ type Rule struct {
 // When holds the conditions of a rule. Every condition given must hold.
 type When struct {
 	// Provider is one provider name or a list; the login's provider must be one of them.
-	Provider StringList `yaml:"provider"`
-	// Group patterns are a plain name or an LDAP DN, either possibly with
-	// the wildcards * and ? (escape them with \). Names match names and DNs
-	// match DNs: "admins" does not match "cn=admins,ou=groups". Both sides
-	// are normalised first: DN spacing and escaping are canonicalised,
-	// attribute types lower-cased, and values and names case-folded with
-	// Fold unless case_sensitive_groups is set. In a DN pattern a wildcard
-	// stays inside one RDN value, so "cn=*-admins,ou=groups,dc=x" matches
+	Provider yamltypes.StringList `yaml:"provider"`
+	// Group patterns are a plain name or an LDAP DN (RFC 4514, as
+	// internal/ldapdn reads one), either possibly with the wildcards * and ?
+	// (\* and \? are the characters themselves). Names match names and DNs
+	// match DNs: "admins" does not match "cn=admins,ou=groups". A DN is
+	// compared by its decoded attribute values, so spacing and escaping do
+	// not matter and attribute types compare without regard to case; names
+	// and values are case-folded (casefold.Unicode) unless
+	// case_sensitive_groups is set. In a DN pattern a wildcard stays inside
+	// one attribute value, so "cn=*-admins,ou=groups,dc=x" matches
 	// "CN=Web-Admins, OU=Groups, DC=x" but not "cn=u,ou=web-admins,ou=groups,dc=x".
 	//
 	// GroupsAny: at least one of the user's groups matches one of the patterns.
@@ -143,7 +145,7 @@ type When struct {
 	Attributes map[string]Matcher `yaml:"attributes"`
 	// EmailDomain is one domain or a list (globs allowed, e.g. "*.example.org").
 	// It only ever matches a verified email.
-	EmailDomain StringList `yaml:"email_domain"`
+	EmailDomain yamltypes.StringList `yaml:"email_domain"`
 	// MFA, when set, must equal Identity.MFA (mfa: true requires MFA;
 	// mfa: false matches only logins without it).
 	MFA *bool `yaml:"mfa"`
@@ -167,65 +169,6 @@ type Matcher struct {
 	Not *Matcher `yaml:"not"`
 }
 
-// StringList is a list of strings that may be written as a single string in YAML.
-type StringList []string
-
-// UnmarshalYAML accepts a scalar or a sequence of scalars.
-func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		var s string
-		if err := n.Decode(&s); err != nil {
-			return err
-		}
-		*l = StringList{s}
-		return nil
-	case yaml.SequenceNode:
-		var ss []string
-		if err := n.Decode(&ss); err != nil {
-			return err
-		}
-		*l = ss
-		return nil
-	default:
-		return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
-	}
-}
-
-// Duration is a time.Duration written in YAML as "1h", "90m" or a number of seconds.
-type Duration time.Duration
-
-// UnmarshalYAML accepts a Go duration string or an integer number of seconds.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration such as 1h or 3600", n.Line)
-	}
-	v, err := parseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a Go duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > int64(time.Duration(1<<62)/time.Second) {
-			return 0, fmt.Errorf("duration %q out of range", s)
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("duration %q: want e.g. 1h, 90m or seconds", s)
-	}
-	return v, nil
-}
-
 // Test is one rule test inside the configuration: an identity and what the
 // rules must decide for it.
 type Test struct {
@@ -236,17 +179,17 @@ type Test struct {
 
 // TestIdentity is providers.Identity with YAML keys equal to its JSON names.
 type TestIdentity struct {
-	Provider      string                `yaml:"provider"`
-	Subject       string                `yaml:"subject"`
-	Username      string                `yaml:"username"`
-	Email         string                `yaml:"email"`
-	EmailVerified bool                  `yaml:"email_verified"`
-	DisplayName   string                `yaml:"display_name"`
-	Groups        []string              `yaml:"groups"`
-	Attributes    map[string]StringList `yaml:"attributes"`
-	MFA           bool                  `yaml:"mfa"`
-	AuthTime      time.Time             `yaml:"auth_time"`
-	Expiry        time.Time             `yaml:"expiry"`
+	Provider      string                          `yaml:"provider"`
+	Subject       string                          `yaml:"subject"`
+	Username      string                          `yaml:"username"`
+	Email         string                          `yaml:"email"`
+	EmailVerified bool                            `yaml:"email_verified"`
+	DisplayName   string                          `yaml:"display_name"`
+	Groups        []string                        `yaml:"groups"`
+	Attributes    map[string]yamltypes.StringList `yaml:"attributes"`
+	MFA           bool                            `yaml:"mfa"`
+	AuthTime      time.Time                       `yaml:"auth_time"`
+	Expiry        time.Time                       `yaml:"expiry"`
 }
 
 // Identity converts the test identity into a providers.Identity.
@@ -277,7 +220,7 @@ type Expect struct {
 	// SessionTags must equal the tags of every grant.
 	SessionTags map[string]string `yaml:"session_tags"`
 	// MaxDuration: every grant must last at most this long.
-	MaxDuration Duration `yaml:"max_duration"`
+	MaxDuration yamltypes.DurationOrSeconds `yaml:"max_duration"`
 	// SessionName must equal the session name of every grant.
 	SessionName string `yaml:"session_name"`
 }

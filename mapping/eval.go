@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/casefold"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -306,7 +307,7 @@ func (r *rule) eval(id *providers.Identity, groups []group, tr *RuleTrace) (bool
 		case at <= 0:
 			add("email_domain", false, fmt.Sprintf("email %s has no domain", quote(id.Email)))
 		default:
-			dom := Fold(id.Email[at+1:])
+			dom := casefold.Unicode(id.Email[at+1:])
 			ok := slices.ContainsFunc(r.emailDom, func(g glob) bool { return g.match(dom) })
 			if ok {
 				add("email_domain", true, fmt.Sprintf("verified email domain %s is in %s", quote(dom), quoteList(r.emailRaw)))

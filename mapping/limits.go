@@ -4,31 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
-// AWS limits on what a grant may carry into an STS call.
-const (
-	MaxSessionTags     = 50
-	MaxTagKeyLen       = 128
-	MaxTagValueLen     = 256
-	MinSessionDuration = 900 * time.Second
-	MaxSessionDuration = 12 * time.Hour
-	// DefaultDuration is what AWS issues when no DurationSeconds is given.
-	DefaultDuration = time.Hour
-	minNameLen      = 2
-	maxNameLen      = 64
-)
-
-// tagRune reports whether r is in the AWS tag alphabet [\p{L}\p{Z}\p{N}_.:/=+\-@].
-func tagRune(r rune) bool {
-	switch r {
-	case '_', '.', ':', '/', '=', '+', '-', '@':
-		return true
-	}
-	return unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r)
-}
+// The AWS rules a grant must meet (alphabets, lengths, the duration range,
+// the reserved prefix) are awsspec's; this file words them for an operator.
 
 func checkTagText(what, s string, minLen, maxLen int) error {
 	if !utf8.ValidString(s) {
@@ -39,7 +21,7 @@ func checkTagText(what, s string, minLen, maxLen int) error {
 		return fmt.Errorf("%s %s has %d characters, AWS allows %d to %d", what, quote(s), n, minLen, maxLen)
 	}
 	for _, r := range s {
-		if !tagRune(r) {
+		if !awsspec.TagRune(r) {
 			return fmt.Errorf("%s %s contains %q, outside the AWS tag alphabet [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]", what, quote(s), r)
 		}
 	}
@@ -49,18 +31,13 @@ func checkTagText(what, s string, minLen, maxLen int) error {
 // ValidateTagKey checks a session tag key: 1–128 characters of the tag
 // alphabet, not starting with "aws:" in any case.
 func ValidateTagKey(k string) error {
-	if err := checkTagText("tag key", k, 1, MaxTagKeyLen); err != nil {
+	if err := checkTagText("tag key", k, 1, awsspec.MaxTagKeyLen); err != nil {
 		return err
 	}
-	if hasReservedPrefix(k) {
+	if awsspec.HasReservedPrefix(k) {
 		return fmt.Errorf("tag key %s uses the reserved prefix aws:", quote(k))
 	}
 	return nil
-}
-
-// hasReservedPrefix reports whether s starts with "aws:" in any ASCII case.
-func hasReservedPrefix(s string) bool {
-	return len(s) >= 4 && strings.EqualFold(s[:4], "aws:")
 }
 
 // ValidateTagValue checks a session tag value: 0–256 characters of the tag
@@ -68,10 +45,10 @@ func hasReservedPrefix(s string) bool {
 // value in a web-identity or SAML session, so the mapping must too, or explain
 // and config check would promise a grant the login cannot get).
 func ValidateTagValue(v string) error {
-	if err := checkTagText("tag value", v, 0, MaxTagValueLen); err != nil {
+	if err := checkTagText("tag value", v, 0, awsspec.MaxTagValueLen); err != nil {
 		return err
 	}
-	if hasReservedPrefix(v) {
+	if awsspec.HasReservedPrefix(v) {
 		return fmt.Errorf("tag value %s uses the reserved prefix aws:", quote(v))
 	}
 	return nil
@@ -79,8 +56,8 @@ func ValidateTagValue(v string) error {
 
 // ValidateTags checks a whole tag set and its transitive keys.
 func ValidateTags(tags map[string]string, transitive []string) error {
-	if len(tags) > MaxSessionTags {
-		return fmt.Errorf("%d session tags, AWS allows at most %d", len(tags), MaxSessionTags)
+	if len(tags) > awsspec.MaxSessionTags {
+		return fmt.Errorf("%d session tags, AWS allows at most %d", len(tags), awsspec.MaxSessionTags)
 	}
 	lower := make(map[string]bool, len(tags))
 	for k, v := range tags {
@@ -95,8 +72,8 @@ func ValidateTags(tags map[string]string, transitive []string) error {
 			return fmt.Errorf("tag %s: %w", quote(k), err)
 		}
 	}
-	if len(transitive) > MaxSessionTags {
-		return fmt.Errorf("%d transitive tag keys, AWS allows at most %d", len(transitive), MaxSessionTags)
+	if len(transitive) > awsspec.MaxSessionTags {
+		return fmt.Errorf("%d transitive tag keys, AWS allows at most %d", len(transitive), awsspec.MaxSessionTags)
 	}
 	for _, k := range transitive {
 		if _, ok := tags[k]; !ok {
@@ -104,12 +81,6 @@ func ValidateTags(tags map[string]string, transitive []string) error {
 		}
 	}
 	return nil
-}
-
-// nameRune reports whether c is in [\w+=,.@-] (ASCII \w).
-func nameRune(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-		r == '_' || r == '+' || r == '=' || r == ',' || r == '.' || r == '@' || r == '-'
 }
 
 // ValidateSessionName checks a RoleSessionName: 2–64 characters of [\w+=,.@-].
@@ -120,11 +91,11 @@ func ValidateSessionName(s string) error { return checkName("RoleSessionName", s
 func ValidateSourceIdentity(s string) error { return checkName("SourceIdentity", s) }
 
 func checkName(what, s string) error {
-	if len(s) < minNameLen || len(s) > maxNameLen {
-		return fmt.Errorf("%s %s has %d bytes, AWS allows %d to %d characters of [\\w+=,.@-]", what, quote(s), len(s), minNameLen, maxNameLen)
+	if len(s) < awsspec.MinSessionNameLen || len(s) > awsspec.MaxSessionNameLen {
+		return fmt.Errorf("%s %s has %d bytes, AWS allows %d to %d characters of [\\w+=,.@-]", what, quote(s), len(s), awsspec.MinSessionNameLen, awsspec.MaxSessionNameLen)
 	}
 	for _, r := range s {
-		if !nameRune(r) {
+		if !awsspec.NameRune(r) {
 			return fmt.Errorf("%s %s contains %q, outside [\\w+=,.@-]", what, quote(s), r)
 		}
 	}
@@ -137,16 +108,16 @@ func checkName(what, s string) error {
 func SanitizeSessionName(s string) (string, error) {
 	var b strings.Builder
 	for _, r := range s {
-		if nameRune(r) {
+		if awsspec.NameRune(r) {
 			b.WriteRune(r)
-			if b.Len() == maxNameLen {
+			if b.Len() == awsspec.MaxSessionNameLen {
 				break
 			}
 		}
 	}
 	out := b.String()
-	if len(out) < minNameLen {
-		return "", fmt.Errorf("RoleSessionName from %s has fewer than %d characters of [\\w+=,.@-]", quote(s), minNameLen)
+	if len(out) < awsspec.MinSessionNameLen {
+		return "", fmt.Errorf("RoleSessionName from %s has fewer than %d characters of [\\w+=,.@-]", quote(s), awsspec.MinSessionNameLen)
 	}
 	return out, nil
 }
@@ -160,11 +131,11 @@ func SanitizeSessionName(s string) (string, error) {
 // reduction in words for the user; it is "" when the request is met as is.
 func EffectiveDuration(requested, ruleCap, roleMax time.Duration, upstreamExpiry, now time.Time) (time.Duration, string) {
 	if roleMax <= 0 {
-		roleMax = DefaultRoleMaxDuration
+		roleMax = awsspec.DefaultRoleMaxSessionDuration
 	}
 	want := requested
 	if want <= 0 {
-		want = DefaultDuration
+		want = awsspec.DefaultSessionDuration
 	}
 	d, why := want, ""
 	limit := func(v time.Duration, reason string) {
@@ -172,7 +143,7 @@ func EffectiveDuration(requested, ruleCap, roleMax time.Duration, upstreamExpiry
 			d, why = v, reason
 		}
 	}
-	limit(MaxSessionDuration, "the AWS maximum of 12h")
+	limit(awsspec.MaxSessionDuration, fmt.Sprintf("the AWS maximum of %s", awsspec.MaxSessionDuration))
 	limit(roleMax, fmt.Sprintf("the role's maximum session duration of %s", roleMax))
 	if ruleCap > 0 {
 		limit(ruleCap, fmt.Sprintf("the rule's cap of %s", ruleCap))
@@ -185,13 +156,13 @@ func EffectiveDuration(requested, ruleCap, roleMax time.Duration, upstreamExpiry
 	if d < want {
 		notes = append(notes, fmt.Sprintf("duration limited to %s by %s", d, why))
 	}
-	if d < MinSessionDuration {
-		d = MinSessionDuration
-		notes = append(notes, fmt.Sprintf("raised to the AWS minimum of %s", MinSessionDuration))
+	if d < awsspec.MinSessionDuration {
+		d = awsspec.MinSessionDuration
+		notes = append(notes, fmt.Sprintf("raised to the AWS minimum of %s", awsspec.MinSessionDuration))
 	}
-	if requested > 0 && d > requested && requested < MinSessionDuration && len(notes) == 1 {
+	if requested > 0 && d > requested && requested < awsspec.MinSessionDuration && len(notes) == 1 {
 		// Only the floor applied.
-		notes = []string{fmt.Sprintf("requested %s is below the AWS minimum; issued for %s", requested, MinSessionDuration)}
+		notes = []string{fmt.Sprintf("requested %s is below the AWS minimum; issued for %s", requested, awsspec.MinSessionDuration)}
 	}
 	return d, strings.Join(notes, "; ")
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/providers"
 )
 
@@ -150,7 +152,7 @@ rules:
 	if fmt.Sprint(got) != fmt.Sprint(want) || d.Outcome != OutcomeChoose {
 		t.Fatalf("got %s %v", d.Outcome, got)
 	}
-	if d.Grants[1].MaxDuration != 8*time.Hour || d.Grants[2].MaxDuration != DefaultRoleMaxDuration {
+	if d.Grants[1].MaxDuration != 8*time.Hour || d.Grants[2].MaxDuration != awsspec.DefaultRoleMaxSessionDuration {
 		t.Fatalf("durations %s %s", d.Grants[1].MaxDuration, d.Grants[2].MaxDuration)
 	}
 }
@@ -412,7 +414,7 @@ func TestEffectiveDuration(t *testing.T) {
 		if got != c.want || !strings.Contains(note, c.note) || (c.note == "" && note != "") {
 			t.Errorf("%s: got %s %q, want %s %q", c.name, got, note, c.want, c.note)
 		}
-		if got < MinSessionDuration || got > MaxSessionDuration {
+		if got < awsspec.MinSessionDuration || got > awsspec.MaxSessionDuration {
 			t.Errorf("%s: %s outside AWS bounds", c.name, got)
 		}
 	}
@@ -434,7 +436,7 @@ func TestRunTestsReportsProblems(t *testing.T) {
 		{Name: "ok", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", Roles: []string{"Admin"}, SessionTags: map[string]string{"a": "b"}, SessionName: "al", Rules: []string{"r"}}},
 		{Identity: TestIdentity{Username: "al"}, Expect: Expect{}},
 		{Name: "bad role", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", Roles: []string{"Nope"}}},
-		{Name: "wrong tags", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", SessionTags: map[string]string{"a": "c"}, MaxDuration: Duration(time.Hour), SessionName: "x"}},
+		{Name: "wrong tags", Identity: TestIdentity{Username: "al"}, Expect: Expect{Decision: "grant", SessionTags: map[string]string{"a": "c"}, MaxDuration: yamltypes.DurationOrSeconds(time.Hour), SessionName: "x"}},
 	})
 	if !res[0].Passed || res[1].Passed || res[1].Name != "tests[1]" || !strings.Contains(res[1].Failures[0], "required") {
 		t.Fatalf("%+v", res[:2])

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/idbroker/idbroker/internal/loopback"
 )
 
 // floor is the bare server a flow is compared with: plain net/http doing
@@ -330,7 +332,7 @@ func fetchJWKSKey(ctx context.Context, issuerURL string) (*rsa.PublicKey, error)
 // serveFloor is the `floor` subcommand: it prints its address on stdout
 // and serves until ctx ends.
 func serveFloor(ctx context.Context, args floorArgs, stdout io.Writer) error {
-	if !isLoopbackAddr(args.listen) {
+	if !loopback.Addr(args.listen) {
 		return fmt.Errorf("floor: %s is not a loopback address", args.listen)
 	}
 	pub, err := fetchJWKSKey(ctx, args.issuer)
@@ -367,13 +369,4 @@ func serveFloor(ctx context.Context, args floorArgs, stdout io.Writer) error {
 		return err
 	}
 	return nil
-}
-
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -22,10 +22,24 @@ var houseRules = []struct {
 	// facts (ARNs, duration range, alphabets, SAML attributes, failure
 	// classes) that several packages must agree on. It imports nothing of ours.
 	{pkg: "internal/awsspec", onlyOurs: []string{"internal/awsspec"}},
+	// internal/ldapdn (the one reading and canonical form of an LDAP DN)
+	// and internal/casefold (the case folds that decide access) are
+	// leaves that ldapauth and mapping share, so that an LDAP DN or a
+	// group name compares the same way in both. They import nothing of
+	// ours.
+	{pkg: "internal/ldapdn", onlyOurs: []string{"internal/ldapdn"}},
+	{pkg: "internal/casefold", onlyOurs: []string{"internal/casefold"}},
+	// internal/yamltypes holds the YAML value types (durations, string
+	// lists) that mapping, the provider blocks and cmd's file sections
+	// share, so that a value reads the same under every key.
+	{pkg: "internal/yamltypes", onlyOurs: []string{"internal/yamltypes"}},
+	// internal/loopback is the one test of "this host is the local
+	// machine", the condition for a plain http:// or ldap:// URL.
+	{pkg: "internal/loopback", onlyOurs: []string{"internal/loopback"}},
 	{pkg: "sts", onlyOurs: []string{"sts", "internal/awsspec"}},
 	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
-	{pkg: "ldapauth", onlyOurs: []string{"ldapauth"}},
-	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec"}},
+	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold"}},
+	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold", "internal/yamltypes"}},
 	{pkg: "broker", forbidden: []string{"cmd"}},
 }
 

@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/mapping"
-	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // fileConfig is the YAML configuration file (see configs/ for examples).
@@ -122,13 +120,13 @@ func (p *providerConfig) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type roleConfig struct {
-	Name               string      `yaml:"name"`
-	Path               string      `yaml:"path"`
-	Description        string      `yaml:"description"`
-	MaxSessionDuration duration    `yaml:"max_session_duration"`
-	TrustPolicy        *policyDoc  `yaml:"trust_policy"`
-	Policies           []policyDoc `yaml:"policies"`
-	PolicyARNs         []string    `yaml:"policy_arns"`
+	Name               string             `yaml:"name"`
+	Path               string             `yaml:"path"`
+	Description        string             `yaml:"description"`
+	MaxSessionDuration yamltypes.Duration `yaml:"max_session_duration"`
+	TrustPolicy        *policyDoc         `yaml:"trust_policy"`
+	Policies           []policyDoc        `yaml:"policies"`
+	PolicyARNs         []string           `yaml:"policy_arns"`
 	// TrustBroker adds a trust statement for the broker's own issuer (default
 	// true for every role the rules may grant).
 	TrustBroker *bool `yaml:"trust_broker"`
@@ -159,10 +157,10 @@ type stsOIDCProvider struct {
 	Issuer    string   `yaml:"issuer"`
 	ClientIDs []string `yaml:"client_ids"`
 	// Timeout bounds each discovery and JWKS request (default 5s).
-	Timeout duration `yaml:"timeout"`
+	Timeout yamltypes.Duration `yaml:"timeout"`
 	// JWKSRefreshInterval is the least time between two JWKS fetches, and
 	// so how soon an outage is retried (default 30s).
-	JWKSRefreshInterval duration `yaml:"jwks_refresh_interval"`
+	JWKSRefreshInterval yamltypes.Duration `yaml:"jwks_refresh_interval"`
 }
 
 // Bounds of sts.oidc_providers[].timeout and .jwks_refresh_interval (0:
@@ -262,250 +260,6 @@ func publicURLFor(listen string, tls bool) string {
 		host = "127.0.0.1"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-var (
-	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
-	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	rolePathRE = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	policyRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
-	samlNameRE = regexp.MustCompile(`^[\w._-]{1,128}$`)
-)
-
-func (c *fileConfig) validate() []error {
-	var errs []error
-	add := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
-	}
-	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
-		add("server.listen", "%q is not host:port", c.Server.Listen)
-	}
-	if c.Server.PublicURL != "" {
-		u, err := url.Parse(c.Server.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			add("server.public_url", "%q must be an absolute http(s) URL without query", c.Server.PublicURL)
-		} else if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-			add("server.public_url", "%q must use https:// (plain http only on loopback addresses)", c.Server.PublicURL)
-		}
-	}
-	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
-		add("server.tls", "cert_file and key_file must be set together")
-	}
-	for i, cidr := range c.Server.TrustedProxies {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
-			add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR", cidr)
-		}
-	}
-	if !accountRE.MatchString(c.AccountID) {
-		add("account_id", "%q must be 12 digits (quote it in YAML)", c.AccountID)
-	}
-	switch c.Partition {
-	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b":
-	default:
-		add("partition", "%q is not an AWS partition", c.Partition)
-	}
-	switch c.Store.Type {
-	case "memory":
-		if c.Store.Replicas > 1 {
-			add("store.type", "memory cannot be shared by %d replicas: use redis", c.Store.Replicas)
-		}
-	case "redis":
-		if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			add("store.url", "%q must be a redis:// or rediss:// URL", c.Store.URL)
-		}
-	default:
-		add("store.type", "%q must be memory or redis", c.Store.Type)
-	}
-	switch c.Logging.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		add("logging.level", "%q must be debug, info, warn or error", c.Logging.Level)
-	}
-	switch c.Logging.Format {
-	case "text", "json":
-	default:
-		add("logging.format", "%q must be text or json", c.Logging.Format)
-	}
-
-	names := map[string]bool{}
-	for i, p := range c.Providers {
-		key := fmt.Sprintf("providers[%d]", i)
-		if !nameRE.MatchString(p.Name) {
-			add(key+".name", "%q must be lower-case letters, digits, - or _ (used in URLs)", p.Name)
-		} else if names[p.Name] {
-			add(key+".name", "%q is used by another provider", p.Name)
-		}
-		names[p.Name] = true
-		kind, ok := providerKinds()[p.Type]
-		switch {
-		case p.Type == "":
-			add(key+".type", "missing (one of %s)", providerKindNames())
-		case !ok:
-			add(key+".type", "%q is not a provider type (one of %s)", p.Type, providerKindNames())
-		case p.Settings != nil:
-			for _, err := range kind.validate(p.Settings) {
-				errs = append(errs, fmt.Errorf("%s.%w", key, err))
-			}
-		}
-	}
-
-	policyNames := map[string]bool{}
-	for i, p := range c.Policies {
-		key := fmt.Sprintf("policies[%d]", i)
-		if !policyRE.MatchString(p.Name) {
-			add(key+".name", "%q is not a valid policy name", p.Name)
-		} else if policyNames[p.Name] {
-			add(key+".name", "%q is defined twice", p.Name)
-		}
-		policyNames[p.Name] = true
-		if len(p.Document.JSON) == 0 {
-			add(key+".document", "missing")
-		} else if err := checkPolicy(key+".document", p.Document.JSON, policy.Identity); err != nil {
-			errs = append(errs, err)
-		} else if err := policy.CheckManagedPolicySize(p.Document.JSON); err != nil {
-			errs = append(errs, fmt.Errorf("%s.document: %w", key, err))
-		}
-	}
-
-	roleNames := map[string]bool{}
-	for i, r := range c.Roles {
-		key := fmt.Sprintf("roles[%d]", i)
-		if !roleNameRE.MatchString(r.Name) {
-			add(key+".name", "%q must match [\\w+=,.@-]{1,64}", r.Name)
-		} else if roleNames[strings.ToLower(r.Name)] {
-			add(key+".name", "%q is defined twice (role names are case-insensitive)", r.Name)
-		}
-		roleNames[strings.ToLower(r.Name)] = true
-		if r.Path != "" && !rolePathRE.MatchString(r.Path) {
-			add(key+".path", "%q must start and end with /", r.Path)
-		}
-		if d := time.Duration(r.MaxSessionDuration); d != 0 && (d < time.Hour || d > 12*time.Hour) {
-			add(key+".max_session_duration", "%s must be between 1h and 12h", d)
-		}
-		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
-			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
-				errs = append(errs, err)
-			}
-		} else if r.TrustBroker != nil && !*r.TrustBroker {
-			errs = append(errs, errNoTrust(i))
-		}
-		inline := make([][]byte, 0, len(r.Policies))
-		for j, doc := range r.Policies {
-			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
-				errs = append(errs, err)
-			}
-			inline = append(inline, doc.JSON)
-		}
-		if err := policy.CheckRoleInlinePolicySize(inline); err != nil {
-			errs = append(errs, fmt.Errorf("%s.policies: %w", key, err))
-		}
-		for j, a := range r.PolicyARNs {
-			name, ok := strings.CutPrefix(a, fmt.Sprintf("arn:%s:iam::%s:policy/", c.Partition, c.AccountID))
-			if !ok || !policyNames[name[strings.LastIndex(name, "/")+1:]] {
-				add(fmt.Sprintf("%s.policy_arns[%d]", key, j), "%q does not name a policy of the top-level policies section (arn:%s:iam::%s:policy/<name>)", a, c.Partition, c.AccountID)
-			}
-		}
-	}
-
-	for i, name := range c.Admin.Roles {
-		if !roleNames[strings.ToLower(name)] {
-			add(fmt.Sprintf("admin.roles[%d]", i), "%q is not a role of the roles section", name)
-		}
-	}
-
-	samlNames := map[string]bool{}
-	for i, p := range c.STS.SAMLProviders {
-		key := fmt.Sprintf("sts.saml_providers[%d]", i)
-		if !samlNameRE.MatchString(p.Name) {
-			add(key+".name", "%q must match [\\w._-]{1,128}", p.Name)
-		} else if samlNames[p.Name] || p.Name == "idbroker" {
-			add(key+".name", "%q is already used", p.Name)
-		}
-		samlNames[p.Name] = true
-		if (p.MetadataFile == "") == (p.MetadataURL == "") {
-			add(key, "set exactly one of metadata_file and metadata_url")
-		}
-		if p.MetadataURL != "" {
-			if err := checkUpstreamURL(p.MetadataURL, "https"); err != nil {
-				add(key+".metadata_url", "%v", err)
-			}
-		}
-	}
-	issuers := map[string]bool{}
-	for i, p := range c.STS.OIDCProviders {
-		key := fmt.Sprintf("sts.oidc_providers[%d]", i)
-		if err := checkUpstreamURL(p.Issuer, "https"); err != nil {
-			add(key+".issuer", "%v", err)
-		} else if u, _ := url.Parse(p.Issuer); u.RawQuery != "" || u.Fragment != "" {
-			add(key+".issuer", "%q must not have a query or fragment", p.Issuer)
-		}
-		if issuers[p.Issuer] {
-			add(key+".issuer", "%q is registered twice", p.Issuer)
-		}
-		issuers[p.Issuer] = true
-		if len(p.ClientIDs) == 0 || len(p.ClientIDs) > 100 {
-			add(key+".client_ids", "list 1 to 100 client ids")
-		}
-		for j, id := range p.ClientIDs {
-			if id == "" || len(id) > 255 {
-				add(fmt.Sprintf("%s.client_ids[%d]", key, j), "must be 1 to 255 characters")
-			}
-		}
-		if d := time.Duration(p.Timeout); d != 0 && (d < minOIDCTimeout || d > maxOIDCTimeout) {
-			add(key+".timeout", "%s must be between %s and %s", d, minOIDCTimeout, maxOIDCTimeout)
-		}
-		if d := time.Duration(p.JWKSRefreshInterval); d != 0 && (d < minJWKSRefreshInterval || d > maxJWKSRefreshInterval) {
-			add(key+".jwks_refresh_interval", "%s must be between %s and %s", d, minJWKSRefreshInterval, maxJWKSRefreshInterval)
-		}
-	}
-	errs = append(errs, c.LoginProtection.validate()...)
-	errs = append(errs, c.validateLDAPSTS()...)
-	return errs
-}
-
-// checkPolicy parses a policy document as the STS will, the error naming
-// the key path: "roles[1].trust_policy: MalformedPolicyDocument: …".
-func checkPolicy(key string, doc []byte, kind policy.Kind) error {
-	if len(doc) == 0 {
-		return fmt.Errorf("%s: missing", key)
-	}
-	if _, err := policy.Parse(doc, kind); err != nil {
-		return fmt.Errorf("%s: MalformedPolicyDocument: %w", key, err)
-	}
-	return nil
-}
-
-// errNoTrust is a role nobody could assume.
-func errNoTrust(i int) error {
-	return fmt.Errorf("roles[%d].trust_policy: missing (and trust_broker is false, so nobody could assume the role)", i)
-}
-
-// checkUpstreamURL accepts secure URLs, and plain ones only on loopback.
-func checkUpstreamURL(raw, secureScheme string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
-	}
-	plain := strings.TrimSuffix(secureScheme, "s")
-	switch u.Scheme {
-	case secureScheme:
-		return nil
-	case plain:
-		if isLoopbackHost(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("%q must use %s:// (plain %s:// only on loopback addresses)", raw, secureScheme, plain)
-	}
-	return fmt.Errorf("%q must use %s://", raw, secureScheme)
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // trustedProxies parses server.trusted_proxies (validated already).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/internal/yamltypes"
 )
 
 // loginProtectionConfig is the top-level login_protection block: brute-force
@@ -19,12 +20,12 @@ import (
 //	  lock_duration: 1m       # first lock; doubles with every further lock
 //	  max_lock_duration: 1h   # cap
 type loginProtectionConfig struct {
-	Enabled         *bool    `yaml:"enabled"`
-	Window          duration `yaml:"window"`
-	UserThreshold   int      `yaml:"user_threshold"`
-	IPThreshold     int      `yaml:"ip_threshold"`
-	LockDuration    duration `yaml:"lock_duration"`
-	MaxLockDuration duration `yaml:"max_lock_duration"`
+	Enabled         *bool              `yaml:"enabled"`
+	Window          yamltypes.Duration `yaml:"window"`
+	UserThreshold   int                `yaml:"user_threshold"`
+	IPThreshold     int                `yaml:"ip_threshold"`
+	LockDuration    yamltypes.Duration `yaml:"lock_duration"`
+	MaxLockDuration yamltypes.Duration `yaml:"max_lock_duration"`
 }
 
 func (c *loginProtectionConfig) applyDefaults() {
@@ -36,8 +37,8 @@ func (c *loginProtectionConfig) applyDefaults() {
 		on := true
 		c.Enabled = &on
 	}
-	c.Window, c.UserThreshold, c.IPThreshold = duration(d.Window), d.UserThreshold, d.IPThreshold
-	c.LockDuration, c.MaxLockDuration = duration(d.LockDuration), duration(d.MaxLockDuration)
+	c.Window, c.UserThreshold, c.IPThreshold = yamltypes.Duration(d.Window), d.UserThreshold, d.IPThreshold
+	c.LockDuration, c.MaxLockDuration = yamltypes.Duration(d.LockDuration), yamltypes.Duration(d.MaxLockDuration)
 }
 
 // broker is the block as the broker takes it.

@@ -9,28 +9,11 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/sts/policy"
 )
-
-// duration is a time.Duration written as a Go duration string ("1h", "15m").
-type duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a duration must be a string such as 1h or 15m", n.Line)
-	}
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q: use Go durations such as 1h or 15m", n.Line, n.Value)
-	}
-	*d = duration(v)
-	return nil
-}
 
 // policyDoc is an IAM policy document written either as a JSON string or as
 // the same structure in YAML; it is kept as JSON bytes.

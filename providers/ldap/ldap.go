@@ -31,8 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/ldapauth"
 	"github.com/idbroker/idbroker/providers"
 )
@@ -42,8 +41,8 @@ import (
 type Config struct {
 	// URL is one URL or a list (failover, tried in order); URLs is the same
 	// as a list. ldaps:// is the default scheme.
-	URL  StringList `yaml:"url"`
-	URLs []string   `yaml:"urls"`
+	URL  yamltypes.StringList `yaml:"url"`
+	URLs []string             `yaml:"urls"`
 	// StartTLS upgrades ldap:// with StartTLS.
 	StartTLS bool `yaml:"start_tls"`
 	// InsecureNoTLS allows plain ldap:// without StartTLS, and only to a
@@ -71,9 +70,9 @@ type Config struct {
 
 	// Timeouts, as Go durations ("5s"): connect+TLS (default 5s), each
 	// request (10s), a whole login (20s).
-	DialTimeout    Duration `yaml:"dial_timeout"`
-	RequestTimeout Duration `yaml:"request_timeout"`
-	LoginTimeout   Duration `yaml:"login_timeout"`
+	DialTimeout    yamltypes.Duration `yaml:"dial_timeout"`
+	RequestTimeout yamltypes.Duration `yaml:"request_timeout"`
+	LoginTimeout   yamltypes.Duration `yaml:"login_timeout"`
 	// MaxConns bounds pooled connections (default 8).
 	MaxConns int `yaml:"max_conns"`
 }
@@ -104,46 +103,6 @@ type GroupSearch struct {
 	NestedFilter string `yaml:"nested_filter"`
 	// InChain uses AD's LDAP_MATCHING_RULE_IN_CHAIN instead of recursion.
 	InChain bool `yaml:"in_chain"`
-}
-
-// StringList decodes from a YAML string or a list of strings.
-type StringList []string
-
-// UnmarshalYAML accepts a scalar or a sequence.
-func (s *StringList) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*s = StringList{n.Value}
-		return nil
-	case yaml.SequenceNode:
-		var l []string
-		if err := n.Decode(&l); err != nil {
-			return err
-		}
-		*s = l
-		return nil
-	}
-	return fmt.Errorf("line %d: want a URL or a list of URLs", n.Line)
-}
-
-// Duration is a time.Duration written as a Go duration string ("5s").
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: want a duration such as \"5s\"", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	if v < 0 {
-		return fmt.Errorf("line %d: negative duration %q", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
 }
 
 func (c Config) urls() []string {

@@ -268,3 +268,34 @@ func TestConditionMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupOperator pins the §7.3 operator names: every one is known with
+// its family, comparison and negation, and near misses are not.
+func TestLookupOperator(t *testing.T) {
+	known := map[string]opInfo{
+		"stringequals": {fam: famString}, "stringnotequals": {fam: famString, neg: true},
+		"stringequalsignorecase": {fam: famString, fold: true}, "stringnotequalsignorecase": {fam: famString, fold: true, neg: true},
+		"stringlike": {fam: famString, like: true}, "stringnotlike": {fam: famString, like: true, neg: true},
+		"numericequals": {fam: famNumeric}, "numericnotequals": {fam: famNumeric, neg: true},
+		"numericlessthan": {fam: famNumeric, cmp: cmpLT}, "numericlessthanequals": {fam: famNumeric, cmp: cmpLE},
+		"numericgreaterthan": {fam: famNumeric, cmp: cmpGT}, "numericgreaterthanequals": {fam: famNumeric, cmp: cmpGE},
+		"dateequals": {fam: famDate}, "datenotequals": {fam: famDate, neg: true},
+		"datelessthan": {fam: famDate, cmp: cmpLT}, "datelessthanequals": {fam: famDate, cmp: cmpLE},
+		"dategreaterthan": {fam: famDate, cmp: cmpGT}, "dategreaterthanequals": {fam: famDate, cmp: cmpGE},
+		"bool": {fam: famBool}, "binaryequals": {fam: famBinary},
+		"ipaddress": {fam: famIP}, "notipaddress": {fam: famIP, neg: true},
+		"arnequals": {fam: famARN, like: true}, "arnlike": {fam: famARN, like: true},
+		"arnnotequals": {fam: famARN, like: true, neg: true}, "arnnotlike": {fam: famARN, like: true, neg: true},
+		"null": {fam: famNull},
+	}
+	for name, want := range known {
+		if got, ok := lookupOperator(name); !ok || got != want {
+			t.Errorf("lookupOperator(%q) = %+v, %v; want %+v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"", "numeric", "date", "numericequalsx", "datelike", "numericlike", "stringequalsx", "StringEquals", "ifexists"} {
+		if got, ok := lookupOperator(name); ok {
+			t.Errorf("lookupOperator(%q) = %+v, want unknown", name, got)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -47,9 +46,8 @@ type pattern struct {
 
 // compileOpts says how to read pattern text.
 type compileOpts struct {
-	wild  bool // '*' and '?' are wildcards
-	vars  bool // ${...} is a policy variable (Version 2012-10-17 and an allowed position)
-	lower bool
+	wild bool // '*' and '?' are wildcards
+	vars bool // ${...} is a policy variable (Version 2012-10-17 and an allowed position)
 }
 
 func compilePattern(s string, o compileOpts) pattern {
@@ -58,11 +56,7 @@ func compilePattern(s string, o compileOpts) pattern {
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
-			t := lit.String()
-			if o.lower {
-				t = strings.ToLower(t)
-			}
-			els = append(els, elem{kind: eText, text: t})
+			els = append(els, elem{kind: eText, text: lit.String()})
 			lit.Reset()
 		}
 	}
@@ -147,7 +141,9 @@ func parseVarBody(body string) (key, def string, hasDef, ok bool) {
 // allocation.
 const maxStackVars = 4
 
-// match reports whether s matches p. fold compares case-insensitively.
+// match reports whether s matches p. fold compares case-insensitively, the
+// way IAM does and strings.EqualFold does: rune by rune, each rune equal to
+// every rune of its Unicode simple-fold orbit.
 // unresolved is true when a variable had no single value and no default: the
 // pattern then matches nothing (IAM's rule for unresolvable variables).
 func (p *pattern) match(s string, fold bool, ctx *Context) (ok, unresolved bool) {
@@ -156,17 +152,14 @@ func (p *pattern) match(s string, fold bool, ctx *Context) (ok, unresolved bool)
 		return true, false
 	case pExact:
 		if fold {
-			return equalFold(p.lit, s), false
+			return strings.EqualFold(p.lit, s), false
 		}
 		return s == p.lit, false
 	case pPrefix:
-		if len(s) < len(p.lit) {
-			return false, false
-		}
 		if fold {
-			return equalFold(p.lit, s[:len(p.lit)]), false
+			return hasPrefixFold(s, p.lit), false
 		}
-		return s[:len(p.lit)] == p.lit, false
+		return strings.HasPrefix(s, p.lit), false
 	}
 	if p.nvars == 0 {
 		return globMatch(p.elems, nil, s, fold), false
@@ -189,9 +182,6 @@ func (p *pattern) match(s string, fold bool, ctx *Context) (ok, unresolved bool)
 	}
 	return globMatch(p.elems, vals, s, fold), false
 }
-
-// equalFold is strings.EqualFold; named for the matcher's folding rule.
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 // globMatch matches s against els: '*' spans any run, '?' one character,
 // text and variable values literally. Worst case O(len(pattern)*len(s)); no
@@ -272,25 +262,49 @@ func runeLen(s string, i int) int {
 	return n
 }
 
-// foldEqAt compares the characters at t[i] and s[j] case-insensitively and
-// returns their byte lengths.
+// foldEqAt compares the characters at t[i] and s[j] case-insensitively (by
+// strings.EqualFold) and returns their byte lengths, which may differ: K
+// (U+212A) is three bytes and folds to the one-byte k.
 func foldEqAt(t string, i int, s string, j int) (tn, sn int, eq bool) {
-	a, b := t[i], s[j]
-	if a < utf8.RuneSelf && b < utf8.RuneSelf {
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		return 1, 1, a == b
+	if t[i] == s[j] && t[i] < utf8.RuneSelf {
+		return 1, 1, true
 	}
-	ra, na := utf8.DecodeRuneInString(t[i:])
-	rb, nb := utf8.DecodeRuneInString(s[j:])
-	if ra == rb {
-		return na, nb, true
+	tn, sn = runeLen(t, i), runeLen(s, j)
+	return tn, sn, strings.EqualFold(t[i:i+tn], s[j:j+sn])
+}
+
+// hasPrefixFold reports whether s begins with prefix, case-insensitively
+// (by strings.EqualFold, rune by rune).
+func hasPrefixFold(s, prefix string) bool {
+	n := min(len(s), len(prefix))
+	if n == len(prefix) && strings.EqualFold(prefix, s[:n]) {
+		return true
 	}
-	return na, nb, unicode.ToLower(ra) == unicode.ToLower(rb) || unicode.ToUpper(ra) == unicode.ToUpper(rb)
+	if isASCII(prefix) && isASCII(s[:n]) {
+		// Rune by rune is byte by byte here: the comparison above was exact.
+		return false
+	}
+	i, j := 0, 0
+	for i < len(prefix) {
+		if j >= len(s) {
+			return false
+		}
+		pn, sn, eq := foldEqAt(prefix, i, s, j)
+		if !eq {
+			return false
+		}
+		i, j = i+pn, j+sn
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // arnSegments is the number of colon-separated ARN components; the last one

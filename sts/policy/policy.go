@@ -385,7 +385,7 @@ func parseStatement(v *jval, idx int, kind Kind, vars bool) (statement, error) {
 		if kind == Trust && !strings.HasPrefix(strings.ToLower(a), "sts:") {
 			return st, bad(reasonTrustAction, afield, fmt.Errorf("action %s", quote(a)))
 		}
-		st.actions = append(st.actions, compilePattern(a, compileOpts{wild: true, lower: true}))
+		st.actions = append(st.actions, compilePattern(a, compileOpts{wild: true}))
 	}
 
 	// Resource / NotResource

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/loopback"
+	"github.com/idbroker/idbroker/sts/policy"
+)
+
+var (
+	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
+	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	rolePathRE = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
+	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	policyRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	samlNameRE = regexp.MustCompile(`^[\w._-]{1,128}$`)
+)
+
+// problems collects what is wrong with a configuration, each problem
+// naming its key path.
+type problems []error
+
+func (p *problems) add(key, format string, a ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+}
+
+// validate checks the whole file offline, section by section, and returns
+// every problem (the order is the file's).
+func (c *fileConfig) validate() []error {
+	var p problems
+	c.checkServer(&p)
+	c.checkProviders(&p)
+	policyNames := c.checkPolicies(&p)
+	roleNames := c.checkRoles(&p, policyNames)
+	for i, name := range c.Admin.Roles {
+		if !roleNames[strings.ToLower(name)] {
+			p.add(fmt.Sprintf("admin.roles[%d]", i), "%q is not a role of the roles section", name)
+		}
+	}
+	c.checkSTS(&p)
+	p = append(p, c.LoginProtection.validate()...)
+	p = append(p, c.validateLDAPSTS()...)
+	return p
+}
+
+// checkServer checks server, account_id, partition, store and logging.
+func (c *fileConfig) checkServer(p *problems) {
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		p.add("server.listen", "%q is not host:port", c.Server.Listen)
+	}
+	if c.Server.PublicURL != "" {
+		u, err := url.Parse(c.Server.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			p.add("server.public_url", "%q must be an absolute http(s) URL without query", c.Server.PublicURL)
+		} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
+			p.add("server.public_url", "%q must use https:// (plain http only on loopback addresses)", c.Server.PublicURL)
+		}
+	}
+	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
+		p.add("server.tls", "cert_file and key_file must be set together")
+	}
+	for i, cidr := range c.Server.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR", cidr)
+		}
+	}
+	if !accountRE.MatchString(c.AccountID) {
+		p.add("account_id", "%q must be 12 digits (quote it in YAML)", c.AccountID)
+	}
+	switch c.Partition {
+	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b":
+	default:
+		p.add("partition", "%q is not an AWS partition", c.Partition)
+	}
+	switch c.Store.Type {
+	case "memory":
+		if c.Store.Replicas > 1 {
+			p.add("store.type", "memory cannot be shared by %d replicas: use redis", c.Store.Replicas)
+		}
+	case "redis":
+		if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			p.add("store.url", "%q must be a redis:// or rediss:// URL", c.Store.URL)
+		}
+	default:
+		p.add("store.type", "%q must be memory or redis", c.Store.Type)
+	}
+	switch c.Logging.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("logging.level", "%q must be debug, info, warn or error", c.Logging.Level)
+	}
+	switch c.Logging.Format {
+	case "text", "json":
+	default:
+		p.add("logging.format", "%q must be text or json", c.Logging.Format)
+	}
+}
+
+// checkProviders checks each provider's name and type, and its settings
+// with its kind's own validation.
+func (c *fileConfig) checkProviders(p *problems) {
+	names := map[string]bool{}
+	for i, pc := range c.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		if !nameRE.MatchString(pc.Name) {
+			p.add(key+".name", "%q must be lower-case letters, digits, - or _ (used in URLs)", pc.Name)
+		} else if names[pc.Name] {
+			p.add(key+".name", "%q is used by another provider", pc.Name)
+		}
+		names[pc.Name] = true
+		kind, ok := providerKinds()[pc.Type]
+		switch {
+		case pc.Type == "":
+			p.add(key+".type", "missing (one of %s)", providerKindNames())
+		case !ok:
+			p.add(key+".type", "%q is not a provider type (one of %s)", pc.Type, providerKindNames())
+		case pc.Settings != nil:
+			for _, err := range kind.validate(pc.Settings) {
+				*p = append(*p, fmt.Errorf("%s.%w", key, err))
+			}
+		}
+	}
+}
+
+// checkPolicies checks the managed policies and returns their names.
+func (c *fileConfig) checkPolicies(p *problems) map[string]bool {
+	policyNames := map[string]bool{}
+	for i, np := range c.Policies {
+		key := fmt.Sprintf("policies[%d]", i)
+		if !policyRE.MatchString(np.Name) {
+			p.add(key+".name", "%q is not a valid policy name", np.Name)
+		} else if policyNames[np.Name] {
+			p.add(key+".name", "%q is defined twice", np.Name)
+		}
+		policyNames[np.Name] = true
+		if len(np.Document.JSON) == 0 {
+			p.add(key+".document", "missing")
+		} else if err := checkPolicy(key+".document", np.Document.JSON, policy.Identity); err != nil {
+			*p = append(*p, err)
+		} else if err := policy.CheckManagedPolicySize(np.Document.JSON); err != nil {
+			*p = append(*p, fmt.Errorf("%s.document: %w", key, err))
+		}
+	}
+	return policyNames
+}
+
+// checkRoles checks the roles against the managed policies and returns
+// their names, lower-cased (IAM's role names are case-insensitive).
+func (c *fileConfig) checkRoles(p *problems, policyNames map[string]bool) map[string]bool {
+	roleNames := map[string]bool{}
+	policyPrefix := awsspec.PolicyARN(c.Partition, c.AccountID, "")
+	for i, r := range c.Roles {
+		key := fmt.Sprintf("roles[%d]", i)
+		if !roleNameRE.MatchString(r.Name) {
+			p.add(key+".name", "%q must match [\\w+=,.@-]{1,64}", r.Name)
+		} else if roleNames[strings.ToLower(r.Name)] {
+			p.add(key+".name", "%q is defined twice (role names are case-insensitive)", r.Name)
+		}
+		roleNames[strings.ToLower(r.Name)] = true
+		if r.Path != "" && !rolePathRE.MatchString(r.Path) {
+			p.add(key+".path", "%q must start and end with /", r.Path)
+		}
+		if d := time.Duration(r.MaxSessionDuration); d != 0 && !awsspec.ValidRoleMaxSessionDuration(d) {
+			p.add(key+".max_session_duration", "%s must be whole seconds between %s and %s", d, awsspec.MinRoleMaxSessionDuration, awsspec.MaxRoleMaxSessionDuration)
+		}
+		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
+			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
+				*p = append(*p, err)
+			}
+		} else if r.TrustBroker != nil && !*r.TrustBroker {
+			*p = append(*p, errNoTrust(i))
+		}
+		inline := make([][]byte, 0, len(r.Policies))
+		for j, doc := range r.Policies {
+			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
+				*p = append(*p, err)
+			}
+			inline = append(inline, doc.JSON)
+		}
+		if err := policy.CheckRoleInlinePolicySize(inline); err != nil {
+			*p = append(*p, fmt.Errorf("%s.policies: %w", key, err))
+		}
+		for j, a := range r.PolicyARNs {
+			name, ok := strings.CutPrefix(a, policyPrefix)
+			if !ok || !policyNames[name[strings.LastIndex(name, "/")+1:]] {
+				p.add(fmt.Sprintf("%s.policy_arns[%d]", key, j), "%q does not name a policy of the top-level policies section (%s<name>)", a, policyPrefix)
+			}
+		}
+	}
+	return roleNames
+}
+
+// checkSTS checks the identity providers the STS trusts directly.
+func (c *fileConfig) checkSTS(p *problems) {
+	samlNames := map[string]bool{}
+	for i, sp := range c.STS.SAMLProviders {
+		key := fmt.Sprintf("sts.saml_providers[%d]", i)
+		if !samlNameRE.MatchString(sp.Name) {
+			p.add(key+".name", "%q must match [\\w._-]{1,128}", sp.Name)
+		} else if samlNames[sp.Name] || sp.Name == "idbroker" {
+			p.add(key+".name", "%q is already used", sp.Name)
+		}
+		samlNames[sp.Name] = true
+		if (sp.MetadataFile == "") == (sp.MetadataURL == "") {
+			p.add(key, "set exactly one of metadata_file and metadata_url")
+		}
+		if sp.MetadataURL != "" {
+			if err := checkUpstreamURL(sp.MetadataURL, "https"); err != nil {
+				p.add(key+".metadata_url", "%v", err)
+			}
+		}
+	}
+	issuers := map[string]bool{}
+	for i, op := range c.STS.OIDCProviders {
+		key := fmt.Sprintf("sts.oidc_providers[%d]", i)
+		if err := checkUpstreamURL(op.Issuer, "https"); err != nil {
+			p.add(key+".issuer", "%v", err)
+		} else if u, _ := url.Parse(op.Issuer); u.RawQuery != "" || u.Fragment != "" {
+			p.add(key+".issuer", "%q must not have a query or fragment", op.Issuer)
+		}
+		if issuers[op.Issuer] {
+			p.add(key+".issuer", "%q is registered twice", op.Issuer)
+		}
+		issuers[op.Issuer] = true
+		if len(op.ClientIDs) == 0 || len(op.ClientIDs) > 100 {
+			p.add(key+".client_ids", "list 1 to 100 client ids")
+		}
+		for j, id := range op.ClientIDs {
+			if id == "" || len(id) > 255 {
+				p.add(fmt.Sprintf("%s.client_ids[%d]", key, j), "must be 1 to 255 characters")
+			}
+		}
+		if d := time.Duration(op.Timeout); d != 0 && (d < minOIDCTimeout || d > maxOIDCTimeout) {
+			p.add(key+".timeout", "%s must be between %s and %s", d, minOIDCTimeout, maxOIDCTimeout)
+		}
+		if d := time.Duration(op.JWKSRefreshInterval); d != 0 && (d < minJWKSRefreshInterval || d > maxJWKSRefreshInterval) {
+			p.add(key+".jwks_refresh_interval", "%s must be between %s and %s", d, minJWKSRefreshInterval, maxJWKSRefreshInterval)
+		}
+	}
+}
+
+// checkPolicy parses a policy document as the STS will, the error naming
+// the key path: "roles[1].trust_policy: MalformedPolicyDocument: …".
+func checkPolicy(key string, doc []byte, kind policy.Kind) error {
+	if len(doc) == 0 {
+		return fmt.Errorf("%s: missing", key)
+	}
+	if _, err := policy.Parse(doc, kind); err != nil {
+		return fmt.Errorf("%s: MalformedPolicyDocument: %w", key, err)
+	}
+	return nil
+}
+
+// errNoTrust is a role nobody could assume.
+func errNoTrust(i int) error {
+	return fmt.Errorf("roles[%d].trust_policy: missing (and trust_broker is false, so nobody could assume the role)", i)
+}
+
+// checkUpstreamURL accepts secure URLs, and plain ones only on loopback.
+func checkUpstreamURL(raw, secureScheme string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	plain := strings.TrimSuffix(secureScheme, "s")
+	switch u.Scheme {
+	case secureScheme:
+		return nil
+	case plain:
+		if loopback.Host(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%q must use %s:// (plain %s:// only on loopback addresses)", raw, secureScheme, plain)
+	}
+	return fmt.Errorf("%q must use %s://", raw, secureScheme)
+}
