@@ -70,27 +70,21 @@ func (is *Issuer) URL() string { return is.url }
 
 // HostPath is the issuer without its scheme, as AWS names OIDC providers
 // (arn:aws:iam::<acct>:oidc-provider/<host+path>) and their condition keys.
-func (is *Issuer) HostPath() string {
-	u, err := url.Parse(is.url)
+func (is *Issuer) HostPath() string { return hostPath(is.url) }
+
+// hostPath is an issuer URL without its scheme (and without a trailing
+// slash, as the issuer keeps it).
+func hostPath(issuerURL string) string {
+	issuerURL = strings.TrimSuffix(issuerURL, "/")
+	u, err := url.Parse(issuerURL)
 	if err != nil {
-		return is.url
+		return issuerURL
 	}
 	return u.Host + u.Path
 }
 
 // PublicKeys are the keys that verify the issuer's tokens.
 func (is *Issuer) PublicKeys() []crypto.PublicKey { return []crypto.PublicKey{&is.key.PublicKey} }
-
-// Subject is the token subject for a grant of roleName to user. The role
-// name comes first and cannot contain "/", so a trust policy condition
-// `StringLike {"<issuer>:sub": "<RoleName>/*"}` binds a token to one role.
-func Subject(roleName, provider, username string) string {
-	s := roleName + "/" + provider + "/" + username
-	if len(s) > 255 {
-		s = s[:255]
-	}
-	return s
-}
 
 // TokenRequest is what the broker vouches for in one token.
 type TokenRequest struct {
