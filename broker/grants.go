@@ -12,6 +12,9 @@ import (
 	"github.com/idbroker/idbroker/providers"
 )
 
+// Which of a decision's grants a request gets: the one grant, the roles it
+// names, or a refusal.
+
 // pickGrants selects the grants a request names. Each wanted entry is a role
 // name or ARN. With nothing wanted, a single-grant decision is taken as is.
 func pickGrants(dec mapping.Decision, wanted []string) ([]mapping.Grant, error) {
@@ -39,6 +42,8 @@ func pickGrants(dec mapping.Decision, wanted []string) ([]mapping.Grant, error) 
 	return out, nil
 }
 
+// findGrant finds the grant of want, a role ARN or (not starting "arn:") a
+// role name.
 func findGrant(grants []mapping.Grant, want string) (mapping.Grant, bool) {
 	for _, g := range grants {
 		if g.RoleARN == want || (!strings.HasPrefix(want, "arn:") && awsspec.RoleNameFromARN(g.RoleARN) == want) {
@@ -54,9 +59,9 @@ var (
 	errNotGranted     = errors.New("role not granted to this user")
 )
 
-// pickAudited is pickGrants with its audit: every path that issues after
-// mapping calls it, so the same outcome is audited the same way whatever
-// the protocol, and the caller only maps the error to its answer.
+// pickAudited is pickGrants with its audit. issue calls it for every
+// surface, so the same outcome is audited the same way whatever the
+// protocol, and each surface only answers the refusal (refusal.go).
 //
 //   - No role granted, or a role asked for that is not granted: the
 //     request is refused, audited as issue.refused with the reason, the

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -67,21 +66,6 @@ func NewIssuer(issuerURL string, key *ecdsa.PrivateKey, now func() time.Time) (*
 
 // URL is the issuer identifier (the broker's public URL).
 func (is *Issuer) URL() string { return is.url }
-
-// HostPath is the issuer without its scheme, as AWS names OIDC providers
-// (arn:aws:iam::<acct>:oidc-provider/<host+path>) and their condition keys.
-func (is *Issuer) HostPath() string { return hostPath(is.url) }
-
-// hostPath is an issuer URL without its scheme (and without a trailing
-// slash, as the issuer keeps it).
-func hostPath(issuerURL string) string {
-	issuerURL = strings.TrimSuffix(issuerURL, "/")
-	u, err := url.Parse(issuerURL)
-	if err != nil {
-		return issuerURL
-	}
-	return u.Host + u.Path
-}
 
 // PublicKeys are the keys that verify the issuer's tokens.
 func (is *Issuer) PublicKeys() []crypto.PublicKey { return []crypto.PublicKey{&is.key.PublicKey} }

@@ -58,7 +58,7 @@ func (t Trust) SAMLProviderARN() string {
 // STS will check it, and kept as written (its Version, or its absence, and
 // its numbers); errors read "MalformedPolicyDocument: …".
 func (t Trust) Add(trust []byte, roleName string) ([]byte, error) {
-	issuer := hostPath(t.PublicURL)
+	issuer := awsspec.IssuerHostPath(t.PublicURL)
 	stmt := map[string]any{
 		"Sid":       "TrustIdbrokerBroker",
 		"Effect":    "Allow",
