@@ -52,37 +52,3 @@ func (c *Client) findUser(ctx context.Context, username string) (*ldap.Entry, er
 	}
 	return entries[0], nil
 }
-
-// resultFromEntry is the Result of a found entry, before its groups.
-func (c *Client) resultFromEntry(e *ldap.Entry) *Result {
-	us := c.cfg.UserSearch
-	res := &Result{RawDN: e.DN, Attributes: map[string][]string{}}
-	if dn, err := NormalizeDN(e.DN, !c.cfg.CaseSensitive); err == nil {
-		res.DN = dn
-	} else {
-		res.DN = e.DN
-	}
-	res.Username = e.GetEqualFoldAttributeValue(us.UsernameAttribute)
-	res.Email = e.GetEqualFoldAttributeValue(us.EmailAttribute)
-	res.Name = e.GetEqualFoldAttributeValue(us.NameAttribute)
-	if res.Name == "" {
-		res.Name = e.GetEqualFoldAttributeValue("cn")
-	}
-	if id := e.GetEqualFoldAttributeValue("entryUUID"); id != "" {
-		res.ID = id
-	} else if g := e.GetEqualFoldRawAttributeValue("objectGUID"); len(g) == 16 {
-		res.ID = formatGUID(g)
-	}
-	for _, a := range dedupFold(append([]string{us.UsernameAttribute, us.EmailAttribute, us.NameAttribute}, us.Attributes...)) {
-		if v := e.GetEqualFoldAttributeValues(a); len(v) > 0 {
-			res.Attributes[a] = append([]string(nil), v...)
-		}
-	}
-	return res
-}
-
-// formatGUID renders an AD objectGUID (little-endian first three fields).
-func formatGUID(b []byte) string {
-	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
-}
