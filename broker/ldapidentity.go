@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
@@ -80,9 +81,10 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 		opts.Duration = time.Duration(n) * time.Second
 	}
 	if roleARN, ok := req.Lookup("RoleArn"); ok {
-		if len(roleARN) < 20 || len(roleARN) > 2048 {
-			return nil, stsErr(http.StatusBadRequest, "ValidationError",
-				"1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length between 20 and 2048")
+		if n := utf8.RuneCountInString(roleARN); n < awsspec.MinARNLen || n > awsspec.MaxARNLen {
+			return nil, stsErr(http.StatusBadRequest, "ValidationError", fmt.Sprintf(
+				"1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length between %d and %d",
+				awsspec.MinARNLen, awsspec.MaxARNLen))
 		}
 		opts.Roles = []string{roleARN}
 	}
