@@ -1,7 +1,11 @@
 // Package broker is idbroker's front door: it drives logins against the
-// upstream providers, maps the identity to roles, lets the user choose among
-// several grants, vouches for the choice to the STS with a short-lived signed
-// token, and delivers the credentials (a web page, JSON for CLIs and apps).
+// upstream providers (login.go, oidc.go, saml.go), maps the identity to
+// roles, lets the user choose among several grants (chooser.go), vouches for
+// the choice to the STS with a short-lived signed assertion and redeems it
+// (issue.go: a JWT, or a SAML Response for SAML logins), and delivers the
+// credentials (a web page, JSON for CLIs and apps, the STS action
+// AssumeRoleWithLDAPIdentity, an RFC 8693 token exchange). Every refusal is
+// classified once and answered per surface from one table (refusal.go).
 package broker
 
 import (

@@ -248,9 +248,7 @@ type attempt struct {
 	provider string
 	username string
 	buckets  []bucket
-	// account is set once admitAccount has checked it.
-	account bool
-	start   time.Time
+	start    time.Time
 }
 
 // admit begins an attempt by username at provider from clientIP. While the
@@ -269,12 +267,11 @@ func (l *lockout) admit(ctx context.Context, provider, username, clientIP string
 // none matched, which is counted under the typed name), with admit's
 // answers. From here on a refused password counts against the account too.
 func (a *attempt) admitAccount(ctx context.Context, key string) error {
-	if a.l == nil || a.account {
+	if a.l == nil {
 		return nil
 	}
 	b := a.l.accountBucket(a.provider, a.username, key)
 	a.buckets = append(a.buckets, b)
-	a.account = true
 	return a.check(ctx, []bucket{b})
 }
 

@@ -31,9 +31,34 @@ func moRoleARN(name string) string { return "arn:aws:iam::" + moAccount + ":role
 // records every call.
 type recordingSTS struct {
 	STS
-	now func() time.Time
-	mu  sync.Mutex
-	in  []sts.AssumeRoleWithWebIdentityInput
+	now    func() time.Time
+	mu     sync.Mutex
+	in     []sts.AssumeRoleWithWebIdentityInput
+	samlIn []sts.AssumeRoleWithSAMLInput
+}
+
+// AssumeRoleWithSAML records the call and mints credentials for as long as
+// asked.
+func (f *recordingSTS) AssumeRoleWithSAML(_ context.Context, in *sts.AssumeRoleWithSAMLInput) (*sts.AssumeRoleWithSAMLOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.samlIn = append(f.samlIn, *in)
+	n := len(f.samlIn)
+	return &sts.AssumeRoleWithSAMLOutput{
+		Credentials: sts.Credentials{
+			AccessKeyID:     fmt.Sprintf("ASIAMOSAML%010d", n),
+			SecretAccessKey: fmt.Sprintf("secret-mo-saml-%d", n),
+			SessionToken:    fmt.Sprintf("token-mo-saml-%d", n),
+			Expiration:      f.now().Add(time.Duration(*in.DurationSeconds) * time.Second),
+		},
+		AssumedRoleUser: sts.AssumedRoleUser{Arn: "arn:aws:sts::" + moAccount + ":assumed-role/" + awsspec.RoleNameFromARN(in.RoleArn) + "/saml"},
+	}, nil
+}
+
+func (f *recordingSTS) samlCalls() []sts.AssumeRoleWithSAMLInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sts.AssumeRoleWithSAMLInput(nil), f.samlIn...)
 }
 
 func (f *recordingSTS) AssumeRoleWithWebIdentity(_ context.Context, in *sts.AssumeRoleWithWebIdentityInput) (*sts.AssumeRoleWithWebIdentityOutput, error) {
