@@ -198,7 +198,12 @@ func (s *Server) exchangeProvider(form url.Values, subject string) (Provider, oa
 }
 
 // peekIssuer reads iss from a JWT without verifying it, only to choose the
-// verifier; "" when it cannot.
+// verifier; "" when it cannot. It is the one reading of the subject token
+// outside its provider's verifier, and it is needed: RFC 8693 names no
+// provider, so the token's issuer says which provider's keys and audiences
+// verify it (a token that lies about its issuer is refused by that
+// provider's verifier). It decodes the payload only, no signature
+// (BenchmarkPeekIssuer measures it).
 func peekIssuer(raw string) string {
 	if len(raw) > 64<<10 {
 		return ""
