@@ -22,8 +22,6 @@ type Account struct {
 	client *Client
 	// entry is nil when no entry matched the username.
 	entry *ldap.Entry
-	// key is AccountKey of the entry's DN ("" without an entry).
-	key string
 	// deadline ends the login: one LoginTimeout from FindAccount, so that
 	// the two steps together are bounded as one login is.
 	deadline time.Time
@@ -31,7 +29,12 @@ type Account struct {
 
 // Key is the account's canonical key for per-account accounting (see
 // AccountKey), or "" when no entry matched the username.
-func (a Account) Key() string { return a.key }
+func (a Account) Key() string {
+	if a.entry == nil {
+		return ""
+	}
+	return AccountKey(a.entry.DN)
+}
 
 // AccountKey is the canonical key of an entry for per-account accounting
 // (such as brute-force counters): its DN normalised and ASCII case-folded,
@@ -56,11 +59,13 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 	if err := checkPassword(password); err != nil {
 		return nil, err
 	}
-	acct, err := c.FindAccount(ctx, username)
-	if err != nil {
+	acct := c.newAccount()
+	ctx, cancel := context.WithDeadline(ctx, acct.deadline)
+	defer cancel()
+	if err := c.findAccount(ctx, &acct, username); err != nil {
 		return nil, err
 	}
-	return c.AuthenticateAccount(ctx, acct, password)
+	return c.authenticateAccount(ctx, acct, password)
 }
 
 // FindAccount finds the entry username names with the service account (the
@@ -70,17 +75,12 @@ func (c *Client) Authenticate(ctx context.Context, username, password string) (*
 // returns ErrInvalidCredentials; a directory that cannot be used,
 // ErrUnavailable or ErrConfiguration.
 func (c *Client) FindAccount(ctx context.Context, username string) (Account, error) {
-	acct := Account{client: c, deadline: time.Now().Add(c.cfg.LoginTimeout)}
+	acct := c.newAccount()
 	ctx, cancel := context.WithDeadline(ctx, acct.deadline)
 	defer cancel()
-	entry, err := c.userEntry(ctx, username)
-	switch {
-	case errors.Is(err, errNoSuchUser):
-		return acct, nil
-	case err != nil:
+	if err := c.findAccount(ctx, &acct, username); err != nil {
 		return Account{}, err
 	}
-	acct.entry, acct.key = entry, AccountKey(entry.DN)
 	return acct, nil
 }
 
@@ -100,6 +100,31 @@ func (c *Client) AuthenticateAccount(ctx context.Context, acct Account, password
 	}
 	ctx, cancel := context.WithDeadline(ctx, acct.deadline)
 	defer cancel()
+	return c.authenticateAccount(ctx, acct, password)
+}
+
+// newAccount starts a login: its deadline is one LoginTimeout from now.
+func (c *Client) newAccount() Account {
+	return Account{client: c, deadline: time.Now().Add(c.cfg.LoginTimeout)}
+}
+
+// findAccount is FindAccount under the caller's deadline: it sets
+// acct.entry when the username names one.
+func (c *Client) findAccount(ctx context.Context, acct *Account, username string) error {
+	entry, err := c.userEntry(ctx, username)
+	switch {
+	case errors.Is(err, errNoSuchUser):
+		return nil
+	case err != nil:
+		return err
+	}
+	acct.entry = entry
+	return nil
+}
+
+// authenticateAccount is AuthenticateAccount under the caller's deadline,
+// for a non-empty password.
+func (c *Client) authenticateAccount(ctx context.Context, acct Account, password string) (*Result, error) {
 	if acct.entry == nil {
 		c.dummyBind(ctx, password)
 		return nil, fmt.Errorf("ldapauth: %w", ErrInvalidCredentials)
