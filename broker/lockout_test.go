@@ -262,12 +262,17 @@ func TestLockoutDelayFollowsUpstream(t *testing.T) {
 	if took := time.Since(start); took < 17*time.Millisecond {
 		t.Fatalf("delay %v, want at least 17ms", took)
 	}
-	l.observe("corp", time.Hour, time.Hour) // capped at lockoutMaxDelay
+	for range 64 {
+		l.observe("corp", time.Hour, time.Hour) // each sample capped at lockoutMaxDelay
+	}
+	if w := l.wait("corp", 0); w < lockoutMaxDelay*8/10 || w > lockoutMaxDelay {
+		t.Fatalf("wait %v after slow samples, want about %v", w, lockoutMaxDelay)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start = time.Now()
 	l.delay(ctx, "corp", start)
-	if took := time.Since(start); took >= lockoutMaxDelay {
+	if took := time.Since(start); took >= lockoutMaxDelay/2 {
 		t.Fatalf("delay ignores a cancelled context: %v", took)
 	}
 }
