@@ -263,6 +263,10 @@ func (l *lockout) admit(ctx context.Context, provider, username, clientIP string
 	return a, a.check(ctx, a.buckets)
 }
 
+// protected reports whether the attempt is under the protection (off: every
+// step lets it through).
+func (a *attempt) protected() bool { return a.l != nil }
+
 // admitAccount checks the account the username names (its key; "" when
 // none matched, which is counted under the typed name), with admit's
 // answers. From here on a refused password counts against the account too.

@@ -121,7 +121,9 @@ func authenticate(ctx context.Context, l *lockout, provider string, pa providers
 		return providers.Identity{}, err
 	}
 	aa, ok := pa.(providers.AccountAuthenticator)
-	if !ok {
+	if !ok || !a.protected() {
+		// One step: the provider cannot name the account, or nothing
+		// would be decided between the steps.
 		start := time.Now()
 		id, err := pa.Login(ctx, username, password)
 		return a.record(ctx, id, err, time.Since(start))
