@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
-	"github.com/idbroker/idbroker/sts"
 )
 
 // maxAPIBody bounds JSON request bodies.
@@ -51,8 +51,8 @@ func newCredentialsResponse(is *issued) credentialsResponse {
 		SecretAccessKey: is.Creds.SecretAccessKey,
 		SessionToken:    is.Creds.SessionToken,
 		Expiration:      is.Creds.Expiration.UTC().Format(time.RFC3339),
-		RoleArn:         is.RoleARN,
-		AssumedRoleArn:  is.AssumedRoleARN,
+		RoleArn:         is.Grant.RoleARN,
+		AssumedRoleArn:  is.AssumedRole.Arn,
 		DurationSeconds: int(is.Duration / time.Second),
 		DurationNote:    is.DurationNote,
 	}
@@ -110,8 +110,8 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "UnknownProvider", "no provider of that name is configured")
 		return
 	}
-	if req.DurationSeconds != 0 && (req.DurationSeconds < 900 || req.DurationSeconds > 43200) {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "duration_seconds must be between 900 and 43200")
+	if req.DurationSeconds != 0 && !awsspec.ValidDurationSeconds(req.DurationSeconds) {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("duration_seconds must be between %d and %d", awsspec.MinDurationSeconds, awsspec.MaxDurationSeconds))
 		return
 	}
 	if req.IDToken != "" {
@@ -125,18 +125,28 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.passwordLogin(ctx, p, pa, req.Username, req.Password, clientIP(r))
 	if err != nil {
-		switch kind, rid := s.loginFailed(ctx, p, err); kind {
-		case failUnavailable:
-			writeAPIError(w, http.StatusServiceUnavailable, "ProviderUnavailable", "the identity provider cannot be reached; try again later")
-		case failMisconfigured:
-			writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Code: "ProviderMisconfigured",
-				Message: "the identity provider is misconfigured; this is not a wrong password: tell the administrator", RequestID: rid}})
-		case failInternal:
-			writeJSON(w, http.StatusInternalServerError, apiError{Error: apiErrorBody{Code: "InternalError",
-				Message: "the login could not be completed", RequestID: rid}})
-		default:
-			writeAPIError(w, http.StatusUnauthorized, "InvalidCredentials", "invalid username or password")
-		}
+		writeAPIRefusal(w, err)
+		return
+	}
+	s.respondCredentials(w, r, id, req)
+}
+
+// serveAPIToken is POST /api/v1/credentials with an id_token: the token is
+// verified with the named provider's settings, mapped, and one grant (or
+// the roles asked for) issued.
+func (s *Server) serveAPIToken(w http.ResponseWriter, r *http.Request, p Provider, req credentialsRequest) {
+	tp, ok := p.Impl.(TokenProvider)
+	if !ok {
+		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept ID tokens")
+		return
+	}
+	if req.Username != "" || req.Password != "" {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "send either id_token or username and password")
+		return
+	}
+	id, err := s.tokenLogin(r.Context(), p, tp, req.IDToken, clientIP(r))
+	if err != nil {
+		writeAPIRefusal(w, err)
 		return
 	}
 	s.respondCredentials(w, r, id, req)
@@ -153,47 +163,18 @@ func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id p
 	if req.Role != "" {
 		wanted = append([]string{req.Role}, wanted...)
 	}
-	d := time.Duration(req.DurationSeconds) * time.Second
-	asList := len(req.Roles) > 0
-	ctx := r.Context()
-	dec := s.cfg.Mapper.Map(id)
-	grants, err := s.pickAudited(ctx, id, dec, wanted)
-	switch {
-	case errors.Is(err, errChoiceRequired):
-		body := apiError{Error: apiErrorBody{Code: "RoleChoiceRequired", Message: "several roles are granted: name one with \"role\"", Roles: grantARNs(dec.Grants)}}
-		writeJSON(w, http.StatusConflict, body)
-		return
-	case errors.Is(err, errNotGranted):
-		writeAPIError(w, http.StatusForbidden, "RoleNotGranted", "the requested role is not granted to this user")
-		return
-	case err != nil:
-		writeAPIError(w, http.StatusForbidden, "NoRoleGranted", "no role is granted to this user")
+	out, err := s.issue(r.Context(), id, s.cfg.Mapper.Map(id), issueOptions{Roles: wanted, Duration: time.Duration(req.DurationSeconds) * time.Second})
+	if err != nil {
+		writeAPIRefusal(w, err)
 		return
 	}
-	var out []credentialsResponse
-	for _, g := range grants {
-		is, err := s.issue(ctx, id, g, d)
-		if err != nil {
-			s.writeIssueError(w, err)
-			return
-		}
-		out = append(out, newCredentialsResponse(is))
+	creds := make([]credentialsResponse, 0, len(out))
+	for _, is := range out {
+		creds = append(creds, newCredentialsResponse(is))
 	}
-	if asList {
-		writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+	if len(req.Roles) > 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"credentials": creds})
 		return
 	}
-	writeJSON(w, http.StatusOK, out[0])
-}
-
-func (s *Server) writeIssueError(w http.ResponseWriter, err error) {
-	var se *sts.Error
-	switch {
-	case errors.As(err, &se):
-		writeAPIError(w, se.Status, se.Code, se.Message)
-	case errors.Is(err, errDurationTooShort):
-		writeAPIError(w, http.StatusForbidden, "SessionTooShort", "the upstream login expires in less than 15 minutes: sign in again")
-	default:
-		writeAPIError(w, http.StatusInternalServerError, "InternalError", "credentials could not be issued")
-	}
+	writeJSON(w, http.StatusOK, creds[0])
 }

@@ -14,23 +14,6 @@ import (
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
-// Decider decides requests made with credentials the STS minted
-// (sts.Service implements it).
-type Decider interface {
-	// Authorize decides whether sess may perform action on resource: the
-	// role's permission policies intersected with the session policies,
-	// explicit deny first. reqCtx holds the caller's request context keys;
-	// the STS sets the keys it derives from the session and its clock,
-	// overriding any of reqCtx. An error means the session cannot be
-	// evaluated (its role is gone): the API answers ImplicitDeny.
-	Authorize(sess *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error)
-	// SessionFromToken returns the session a bare session token proves (the
-	// plain form of the decision API) after checking that the token is
-	// authentic, was minted for accessKeyID and has not expired. Errors are
-	// *sts.Error (InvalidClientTokenId, ExpiredToken).
-	SessionFromToken(accessKeyID, sessionToken string) (*sts.Session, error)
-}
-
 // authorizeRequest is the body of POST /api/v1/authorize. In the signed form
 // AccessKeyID and SessionToken must be absent (they come from the signature).
 type authorizeRequest struct {
@@ -163,7 +146,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "a signed request takes its credentials from the signature: leave access_key_id and session_token out of the body")
 			return
 		}
-		sess, err = s.cfg.Authenticator.Authenticate(r, body)
+		sess, err = s.cfg.STS.Authenticate(r, body)
 	} else {
 		if req.AccessKeyID == "" || req.SessionToken == "" {
 			s.auditAPI(ctx, "authorize.refused", r, nil, slog.String("reason", "no credentials"))
@@ -171,14 +154,14 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 				"sign the request with SigV4, or give access_key_id and session_token")
 			return
 		}
-		sess, err = s.cfg.Decider.SessionFromToken(req.AccessKeyID, req.SessionToken)
+		sess, err = s.cfg.STS.SessionFromToken(req.AccessKeyID, req.SessionToken)
 	}
 	if err != nil {
 		s.auditAPI(ctx, "authorize.refused", r, nil, slog.String("form", form), slog.Any("reason", err))
 		writeSTSError(w, err)
 		return
 	}
-	res, err := s.cfg.Decider.Authorize(sess, req.Action, req.Resource, reqCtx)
+	res, err := s.cfg.STS.Authorize(sess, req.Action, req.Resource, reqCtx)
 	if err != nil {
 		// The session cannot be evaluated (its role or a session policy
 		// is no longer configured): that is a deny, and worth a warning.
@@ -232,20 +215,13 @@ func parseAuthorizeQuestion(req *authorizeRequest) (map[string][]string, error) 
 	return reqCtx, nil
 }
 
-// decisionRoutes mounts the decision API (POST /api/v1/authorize) and the
-// administrators' explain API (GET /api/v1/explain) when Config wires them:
-// both need the Authenticator and the Decider (the explain API asks it
-// whether the session is allowed idbroker:Explain), the explain API the
-// Explainer too.
-// Both are for non-browser clients carrying their own credentials, so the
-// cross-origin form check does not apply to the POST.
+// decisionRoutes mounts the decision API (POST /api/v1/authorize) and,
+// with an Explainer, the administrators' explain API (GET
+// /api/v1/explain), whose sessions the STS checks and whose right to
+// idbroker:Explain it decides. Both are for non-browser clients carrying
+// their own credentials, so the cross-origin form check does not apply to
+// the POST.
 func (s *Server) decisionRoutes(mux *http.ServeMux, cop *http.CrossOriginProtection) {
-	if s.cfg.Authenticator == nil {
-		return
-	}
-	if s.cfg.Decider == nil {
-		return
-	}
 	mux.HandleFunc("POST /api/v1/authorize", s.serveAuthorize)
 	cop.AddInsecureBypassPattern("POST /api/v1/authorize")
 	if s.cfg.Explainer != nil {

@@ -1,7 +1,11 @@
 // Package broker is idbroker's front door: it drives logins against the
-// upstream providers, maps the identity to roles, lets the user choose among
-// several grants, vouches for the choice to the STS with a short-lived signed
-// token, and delivers the credentials (a web page, JSON for CLIs and apps).
+// upstream providers (login.go, oidc.go, saml.go), maps the identity to
+// roles, lets the user choose among several grants (chooser.go), vouches for
+// the choice to the STS with a short-lived signed assertion and redeems it
+// (issue.go: a JWT, or a SAML Response for SAML logins), and delivers the
+// credentials (a web page, JSON for CLIs and apps, the STS action
+// AssumeRoleWithLDAPIdentity, an RFC 8693 token exchange). Every refusal is
+// classified once and answered per surface from one table (refusal.go).
 package broker
 
 import (
@@ -14,14 +18,41 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
+	"github.com/idbroker/idbroker/sts/policy"
 )
 
-// STS is what the broker needs of the STS: the same call the Query API makes.
+// STS is what the broker needs of the STS (*sts.Service implements it):
+// the calls that redeem the broker's own tokens and assertions, the Query
+// API it serves on its root, and the session checks of the decision and
+// explain APIs.
 type STS interface {
+	// AssumeRoleWithWebIdentity redeems a broker JWT (OIDC, LDAP and
+	// static logins), the call the Query API makes.
 	AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput) (*sts.AssumeRoleWithWebIdentityOutput, error)
+	// AssumeRoleWithSAML redeems a SAML Response the broker signed (SAML
+	// logins), the call the Query API makes.
+	AssumeRoleWithSAML(ctx context.Context, in *sts.AssumeRoleWithSAMLInput) (*sts.AssumeRoleWithSAMLOutput, error)
+	// ServeHTTP serves the STS Query API (POST / and GET /?Action=…).
+	ServeHTTP(w http.ResponseWriter, r *http.Request)
+	// Authenticate verifies a SigV4-signed request made with credentials
+	// the STS minted. Errors are *sts.Error.
+	Authenticate(r *http.Request, body []byte) (*sts.Session, error)
+	// Authorize decides whether sess may perform action on resource: the
+	// role's permission policies intersected with the session policies,
+	// explicit deny first. reqCtx holds the caller's request context keys;
+	// the STS sets the keys it derives from the session and its clock,
+	// overriding any of reqCtx. An error means the session cannot be
+	// evaluated (its role is gone): the APIs answer with a deny.
+	Authorize(sess *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error)
+	// SessionFromToken returns the session a bare session token proves
+	// (the plain form of the decision API) after checking that the token
+	// is authentic, was minted for accessKeyID and has not expired. Errors
+	// are *sts.Error (InvalidClientTokenId, ExpiredToken).
+	SessionFromToken(accessKeyID, sessionToken string) (*sts.Session, error)
 }
 
 // Mapper turns an identity into grants (mapping.Mapper).
@@ -29,19 +60,10 @@ type Mapper interface {
 	Map(id providers.Identity) mapping.Decision
 }
 
-// Store is the shared state the broker uses (internal/store implements it).
-type Store interface {
-	Claim(ctx context.Context, key string, until time.Time) (bool, error)
-	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
-	Get(ctx context.Context, key string) (int64, error)
-	SetTTL(ctx context.Context, key string, value int64, ttl time.Duration) error
-	TTL(ctx context.Context, key string) (time.Duration, error)
-	Delete(ctx context.Context, key string) error
-}
-
 // Provider is one configured upstream as the broker sees it. Impl is the
 // provider itself; the broker uses the capability interfaces it implements
-// (providers.PasswordAuthenticator, ...).
+// (providers.PasswordAuthenticator, providers.AccountAuthenticator,
+// CodeFlowProvider, TokenProvider, SAMLServiceProvider).
 type Provider struct {
 	Name        string
 	Type        string
@@ -56,16 +78,22 @@ type Config struct {
 	// Providers in the order they are shown on the sign-in page.
 	Providers []Provider
 	Mapper    Mapper
-	STS       STS
-	// QueryAPI serves the STS Query API (POST / and GET /?Action=…).
-	QueryAPI http.Handler
-	Issuer   *Issuer
+	// STS redeems the broker's tokens and assertions, serves the Query API
+	// and checks the sessions of the decision and explain APIs.
+	STS    STS
+	Issuer *Issuer
+	// SAMLIdP is the broker as a SAML IdP towards its own STS: it serves
+	// /saml/idp/metadata, and SAML logins are redeemed with
+	// AssumeRoleWithSAML on a Response it signs (see issue.go). Without
+	// it, SAML logins are redeemed like the others, with a broker JWT.
+	SAMLIdP *SAMLIdP
 	// CookieKey seals login state (32 bytes).
 	CookieKey []byte
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// Store holds replay caches and login failure counters shared by replicas.
-	Store Store
+	// Store holds replay caches and login failure counters shared by
+	// replicas; nil gives each broker a memory store of its own.
+	Store store.Store
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
@@ -74,24 +102,12 @@ type Config struct {
 	Now    func() time.Time
 	// Extra routes mounted on the same mux (metrics, pprof).
 	Extra map[string]http.Handler
-	// Authenticator verifies SigV4 requests signed with credentials the
-	// STS minted (the STS itself); the decision and explain APIs need it.
-	Authenticator SessionAuthenticator
-	// Decider serves POST /api/v1/authorize (see authorize.go); nil leaves
-	// the route out.
-	Decider Decider
 	// Explainer serves GET /api/v1/explain to sessions of AdminRoleARNs
-	// that the Decider allows idbroker:Explain (see explainapi.go). The
-	// route is mounted only when Explainer, Decider and Authenticator are
-	// all set: without a policy engine nobody could be allowed.
+	// that the STS allows idbroker:Explain (see explainapi.go); nil leaves
+	// the route out.
 	Explainer Explainer
 	// AdminRoleARNs are the roles whose sessions may use the explain API.
 	AdminRoleARNs []string
-	// SAMLIdP is the broker as a SAML IdP towards its own STS (serves
-	// /saml/idp/metadata); with SAMLRedeem set, SAML logins are redeemed
-	// with AssumeRoleWithSAML instead of a JWT (see samlidp.go).
-	SAMLIdP    *SAMLIdP
-	SAMLRedeem SAMLRedeemer
 }
 
 // Server is the broker's HTTP surface.
@@ -109,8 +125,8 @@ type Server struct {
 
 // New validates cfg and builds the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Mapper == nil || cfg.STS == nil || cfg.Issuer == nil || cfg.QueryAPI == nil {
-		return nil, errors.New("broker: Mapper, STS, QueryAPI and Issuer are required")
+	if cfg.Mapper == nil || cfg.STS == nil || cfg.Issuer == nil {
+		return nil, errors.New("broker: Mapper, STS and Issuer are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -190,7 +206,7 @@ func (s *Server) routes() {
 // the sign-in page otherwise.
 func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost || r.URL.Query().Has("Action") {
-		s.cfg.QueryAPI.ServeHTTP(w, r)
+		s.cfg.STS.ServeHTTP(w, r)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

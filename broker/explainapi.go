@@ -18,12 +18,6 @@ import (
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
-// SessionAuthenticator verifies a SigV4-signed request made with credentials
-// the STS minted (sts.Service implements it). Errors are *sts.Error.
-type SessionAuthenticator interface {
-	Authenticate(r *http.Request, body []byte) (*sts.Session, error)
-}
-
 // Explainer explains how the mapping rules treat an identity
 // (mapping.Mapper implements it).
 type Explainer interface {
@@ -47,9 +41,8 @@ const maxExplainIdentity = 64 << 10
 // context), so a session policy can take the right away. An unsigned or
 // badly signed request gets the STS's code (MissingAuthenticationToken,
 // SignatureDoesNotMatch, InvalidClientTokenId, ExpiredToken), any other
-// session 403 AccessDenied. It is mounted only with an Explainer, a Decider
-// and an Authenticator (decisionRoutes): without a policy engine to decide
-// idbroker:Explain nobody could be allowed, so the route is left out.
+// session 403 AccessDenied. It is mounted only with an Explainer
+// (decisionRoutes).
 func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
@@ -57,7 +50,7 @@ func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
 		return
 	}
-	sess, err := s.cfg.Authenticator.Authenticate(r, body)
+	sess, err := s.cfg.STS.Authenticate(r, body)
 	if err != nil {
 		s.auditAPI(ctx, "explain.refused", r, nil, slog.Any("reason", err))
 		writeSTSError(w, err)
@@ -73,7 +66,7 @@ func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 		"aws:SourceIp":        {clientIP(r)},
 		"aws:SecureTransport": {strconv.FormatBool(sts.SecureTransport(r))},
 	}
-	res, err := s.cfg.Decider.Authorize(sess, ExplainAction, "*", reqCtx)
+	res, err := s.cfg.STS.Authorize(sess, ExplainAction, "*", reqCtx)
 	if err != nil || res.Decision != policy.Allow {
 		why := "no policy of the session allows idbroker:Explain"
 		switch {

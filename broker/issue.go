@@ -3,24 +3,44 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
 )
 
-// Session durations the broker negotiates (the STS enforces the same bounds).
-const minDuration = 15 * time.Minute
+// Issuing is one path for every surface (the browser's sign-in and role
+// chooser, the JSON API, the STS action AssumeRoleWithLDAPIdentity and the
+// RFC 8693 token exchange): issue picks the grants a request names from
+// the mapping's decision and, for each, vouches for the user to the STS
+// with an assertion of the protocol that fits the login (a SAML Response
+// for SAML logins, a JWT for the others) and redeems it in process.
+
+// issueOptions is what differs between the surfaces that issue.
+type issueOptions struct {
+	// Roles are the role names or ARNs asked for; none takes the single
+	// grant of the decision (several are classChoiceRequired).
+	Roles []string
+	// Duration is the session length asked for (0: the default); the
+	// mapping's caps and the upstream login's expiry shorten it.
+	Duration time.Duration
+	// Policy is a session policy (JSON) the STS intersects with the role's.
+	Policy string
+	// SourceIP and SecureTransport describe the client's request to the
+	// STS (aws:SourceIp, aws:SecureTransport).
+	SourceIP        string
+	SecureTransport bool
+}
 
 // issued is one set of credentials for one grant.
 type issued struct {
-	Grant          mapping.Grant
-	RoleARN        string
-	AssumedRoleARN string
+	Grant mapping.Grant
+	// AssumedRole is the STS's AssumedRoleUser (ARN and role id).
+	AssumedRole    sts.AssumedRoleUser
+	SourceIdentity string
 	Creds          sts.Credentials
 	Duration       time.Duration
 	// DurationNote says why the session is shorter than asked ("" if not).
@@ -30,6 +50,67 @@ type issued struct {
 // errDurationTooShort means the caps left less than the STS minimum.
 var errDurationTooShort = errors.New("the session would be shorter than 15 minutes")
 
+// issue picks the grants opts.Roles names from dec (pickAudited: audited
+// and refused the same way for every surface) and issues each, in order.
+// Every error is a *refusal (refusal.go) that each surface turns into its
+// answer; the first grant that cannot be issued stops the rest.
+func (s *Server) issue(ctx context.Context, id providers.Identity, dec mapping.Decision, opts issueOptions) ([]*issued, error) {
+	grants, err := s.pickAudited(ctx, id, dec, opts.Roles)
+	if err != nil {
+		return nil, pickRefusal(dec, err)
+	}
+	out := make([]*issued, 0, len(grants))
+	for _, g := range grants {
+		is, err := s.issueGrant(ctx, id, g, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, is)
+	}
+	return out, nil
+}
+
+// pickRefusal classifies pickGrants' errors.
+func pickRefusal(dec mapping.Decision, err error) *refusal {
+	switch {
+	case errors.Is(err, errChoiceRequired):
+		return &refusal{class: classChoiceRequired, err: err, roles: grantARNs(dec.Grants)}
+	case errors.Is(err, errNotGranted):
+		return &refusal{class: classNotGranted, err: err}
+	default:
+		return &refusal{class: classNoGrant, err: err}
+	}
+}
+
+// issueGrant negotiates the session's length, signs the assertion for g and
+// redeems it at the STS, auditing the STS's answer (issue or
+// issue.refused).
+func (s *Server) issueGrant(ctx context.Context, id providers.Identity, g mapping.Grant, opts issueOptions) (*issued, error) {
+	d, note, err := s.effectiveDuration(id, g, opts.Duration)
+	if err != nil {
+		return nil, &refusal{class: classSessionTooShort, err: err, role: g.RoleARN}
+	}
+	via := s.protocol(id)
+	r, err := s.redeem(ctx, via, id, g, d, opts)
+	if err != nil {
+		return nil, err
+	}
+	attrs := []slog.Attr{slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Int("rule_index", g.RuleIndex)}
+	if via == viaSAML {
+		attrs = append(attrs, slog.String("via", "saml"))
+	}
+	if r.err != nil {
+		s.audit(ctx, "issue.refused", id, append(attrs, slog.Any("reason", r.err))...)
+		ref := &refusal{class: classIssueInternal, err: r.err, role: g.RoleARN}
+		if errors.As(r.err, &ref.sts) {
+			ref.class = classSTSRefused
+		}
+		return nil, ref
+	}
+	s.audit(ctx, "issue", id, append(attrs, slog.String("access_key_id", r.creds.AccessKeyID), slog.Duration("duration", d))...)
+	return &issued{Grant: g, AssumedRole: r.assumed, SourceIdentity: r.sourceIdentity, Creds: r.creds, Duration: d, DurationNote: note}, nil
+}
+
 // effectiveDuration is min(requested or default, rule cap, role maximum,
 // upstream expiry), negotiated by the mapping package: the user gets the
 // shorter session and a note saying why, rather than an error. A login whose
@@ -37,20 +118,71 @@ var errDurationTooShort = errors.New("the session would be shorter than 15 minut
 // not outlive the login they came from.
 func (s *Server) effectiveDuration(id providers.Identity, g mapping.Grant, requested time.Duration) (time.Duration, string, error) {
 	now := s.now()
-	if !id.Expiry.IsZero() && id.Expiry.Sub(now) < minDuration {
+	if !id.Expiry.IsZero() && id.Expiry.Sub(now) < awsspec.MinSessionDuration {
 		return 0, "", errDurationTooShort
 	}
 	d, note := g.EffectiveDuration(requested, id.Expiry, now)
 	return d, note, nil
 }
 
-// issue signs a token for the grant and exchanges it at the STS.
-func (s *Server) issue(ctx context.Context, id providers.Identity, g mapping.Grant, requested time.Duration) (*issued, error) {
-	d, note, err := s.effectiveDuration(id, g, requested)
-	if err != nil {
-		return nil, err
+// protocol is how the broker vouches for a login: SAML logins with a SAML
+// Response of its own IdP (when it has one), every other login with a JWT.
+type protocol int
+
+const (
+	viaJWT protocol = iota
+	viaSAML
+)
+
+func (s *Server) protocol(id providers.Identity) protocol {
+	if s.cfg.SAMLIdP != nil && s.isSAMLIdentity(id) {
+		return viaSAML
 	}
-	roleName := roleNameFromARN(g.RoleARN)
+	return viaJWT
+}
+
+// redeemed is the STS's answer to one assertion: the credentials, or err
+// when the STS refused them.
+type redeemed struct {
+	creds          sts.Credentials
+	assumed        sts.AssumedRoleUser
+	sourceIdentity string
+	err            error
+}
+
+// redeem signs the assertion for g (a failure there is the broker's own,
+// returned as an error) and presents it to the STS, whose refusal comes
+// back in redeemed.err. The assertion names the role (its subject starts
+// with the role name, see Subject) and carries the grant's session name,
+// tags and source identity; the session length is asked for explicitly.
+func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity, g mapping.Grant, d time.Duration, opts issueOptions) (redeemed, error) {
+	roleName := awsspec.RoleNameFromARN(g.RoleARN)
+	secs := int32(d / time.Second)
+	if via == viaSAML {
+		b64, err := s.cfg.SAMLIdP.Sign(SAMLAssertionRequest{
+			RoleARN:             g.RoleARN,
+			NameID:              Subject(roleName, id.Provider, id.Username),
+			SessionName:         g.SessionName,
+			SessionTags:         g.SessionTags,
+			TransitiveTagKeys:   g.TransitiveTagKeys,
+			SourceIdentity:      g.SourceIdentity,
+			Duration:            d,
+			MFA:                 id.MFA,
+			AuthTime:            id.AuthTime,
+			SessionNotOnOrAfter: id.Expiry,
+		})
+		if err != nil {
+			return redeemed{}, &refusal{class: classIssueInternal, err: err, role: g.RoleARN}
+		}
+		out, err := s.cfg.STS.AssumeRoleWithSAML(ctx, &sts.AssumeRoleWithSAMLInput{
+			RoleArn: g.RoleARN, PrincipalArn: s.cfg.SAMLIdP.ProviderARN(), SAMLAssertion: b64, DurationSeconds: &secs,
+			Policy: opts.Policy, SourceIP: opts.SourceIP, SecureTransport: opts.SecureTransport,
+		})
+		if err != nil {
+			return redeemed{err: err}, nil
+		}
+		return redeemed{creds: out.Credentials, assumed: out.AssumedRoleUser, sourceIdentity: out.SourceIdentity}, nil
+	}
 	tok, err := s.cfg.Issuer.Sign(TokenRequest{
 		RoleName:          roleName,
 		Provider:          id.Provider,
@@ -61,181 +193,14 @@ func (s *Server) issue(ctx context.Context, id providers.Identity, g mapping.Gra
 		SourceIdentity:    g.SourceIdentity,
 	})
 	if err != nil {
-		return nil, err
+		return redeemed{}, &refusal{class: classIssueInternal, err: err, role: g.RoleARN}
 	}
-	secs := int32(d / time.Second)
 	out, err := s.cfg.STS.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{
-		RoleArn:          g.RoleARN,
-		RoleSessionName:  g.SessionName,
-		WebIdentityToken: tok,
-		DurationSeconds:  &secs,
+		RoleArn: g.RoleARN, RoleSessionName: g.SessionName, WebIdentityToken: tok, DurationSeconds: &secs,
+		Policy: opts.Policy, SourceIP: opts.SourceIP, SecureTransport: opts.SecureTransport,
 	})
 	if err != nil {
-		s.audit(ctx, "issue.refused", id, slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Int("rule_index", g.RuleIndex), slog.Any("reason", err))
-		return nil, err
+		return redeemed{err: err}, nil
 	}
-	s.audit(ctx, "issue", id,
-		slog.String("role", g.RoleARN), slog.String("rule", g.Rule), slog.Int("rule_index", g.RuleIndex),
-		slog.String("access_key_id", out.Credentials.AccessKeyID), slog.Duration("duration", d))
-	return &issued{
-		Grant:          g,
-		RoleARN:        g.RoleARN,
-		AssumedRoleARN: out.AssumedRoleUser.Arn,
-		Creds:          out.Credentials,
-		Duration:       d,
-		DurationNote:   note,
-	}, nil
-}
-
-// roleNameFromARN is the role name without path: arn:aws:iam::1:role/a/b/Name -> Name.
-func roleNameFromARN(arn string) string {
-	_, res, ok := strings.Cut(arn, ":role/")
-	if !ok {
-		return arn
-	}
-	return res[strings.LastIndex(res, "/")+1:]
-}
-
-// pickGrants selects the grants a request names. Each wanted entry is a role
-// name or ARN. With nothing wanted, a single-grant decision is taken as is.
-func pickGrants(dec mapping.Decision, wanted []string) ([]mapping.Grant, error) {
-	if len(dec.Grants) == 0 || dec.Outcome == "deny" {
-		return nil, errNoGrant
-	}
-	if len(wanted) == 0 {
-		if dec.Outcome == "choose" || len(dec.Grants) > 1 {
-			return nil, errChoiceRequired
-		}
-		return dec.Grants[:1], nil
-	}
-	var out []mapping.Grant
-	seen := map[string]bool{}
-	for _, w := range wanted {
-		g, ok := findGrant(dec.Grants, w)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", errNotGranted, w)
-		}
-		if !seen[g.RoleARN] {
-			seen[g.RoleARN] = true
-			out = append(out, g)
-		}
-	}
-	return out, nil
-}
-
-func findGrant(grants []mapping.Grant, want string) (mapping.Grant, bool) {
-	for _, g := range grants {
-		if g.RoleARN == want || (!strings.HasPrefix(want, "arn:") && roleNameFromARN(g.RoleARN) == want) {
-			return g, true
-		}
-	}
-	return mapping.Grant{}, false
-}
-
-var (
-	errNoGrant        = errors.New("no role is granted to this user")
-	errChoiceRequired = errors.New("several roles are granted: choose one")
-	errNotGranted     = errors.New("role not granted to this user")
-)
-
-// droppedGrant is a grant the rules dropped, as the audit log shows it.
-type droppedGrant struct {
-	Rule      string `json:"rule"`
-	RuleIndex int    `json:"rule_index"`
-	// Reason is the mapping's text: the role ARN and why (a template that
-	// failed, a value outside AWS limits, already granted by an earlier
-	// rule). Rendered values in it are quoted and cut short by the mapping.
-	Reason string `json:"reason"`
-}
-
-// droppedGrants lists every grant any rule of the decision dropped, in
-// evaluation order.
-func droppedGrants(dec mapping.Decision) []droppedGrant {
-	var out []droppedGrant
-	for _, r := range dec.Rules {
-		for _, why := range r.Dropped {
-			out = append(out, droppedGrant{Rule: r.Name, RuleIndex: r.Index, Reason: why})
-		}
-	}
-	return out
-}
-
-// decisionAttrs are the audit attributes that say why a mapping decided
-// what it did: the outcome, its reason, and the grants dropped by rules
-// (each naming its rule and index). They carry no secret: identities hold
-// no password, and the mapping quotes rendered values cut short.
-func decisionAttrs(dec mapping.Decision) []slog.Attr {
-	attrs := []slog.Attr{slog.String("decision", dec.Outcome)}
-	if dec.Reason != "" {
-		attrs = append(attrs, slog.String("decision_reason", dec.Reason))
-	}
-	if d := droppedGrants(dec); len(d) > 0 {
-		attrs = append(attrs, slog.Any("dropped", d))
-	}
-	return attrs
-}
-
-// auditRefused records a refusal to issue after mapping: the reason, then
-// the decision's outcome, reason and dropped grants.
-func (s *Server) auditRefused(ctx context.Context, id providers.Identity, dec mapping.Decision, reason any, attrs ...slog.Attr) {
-	all := append([]slog.Attr{slog.Any("reason", reason)}, attrs...)
-	s.audit(ctx, "issue.refused", id, append(all, decisionAttrs(dec)...)...)
-}
-
-// pickAudited is pickGrants with its audit: every path that issues after
-// mapping calls it, so the same outcome is audited the same way whatever
-// the protocol, and the caller only maps the error to its answer.
-//
-//   - No role granted, or a role asked for that is not granted: the
-//     request is refused, audited as issue.refused with the reason, the
-//     decision's trace (outcome, reason, dropped grants) and, when the
-//     decision offered roles, their ARNs ("offered").
-//   - Several roles granted and none named (errChoiceRequired): not a
-//     refusal. Nothing was asked for that the rules deny; the caller is
-//     told to choose (the API's 409, the token exchange's invalid_request,
-//     the LDAP action's AccessDenied listing the roles, the browser's
-//     chooser) and the retry is audited on its own. Like a grant that goes
-//     on, it records only the grants the rules dropped (grant.dropped).
-//   - Otherwise the grants are returned and the dropped ones audited as
-//     grant.dropped.
-func (s *Server) pickAudited(ctx context.Context, id providers.Identity, dec mapping.Decision, wanted []string) ([]mapping.Grant, error) {
-	grants, err := pickGrants(dec, wanted)
-	if err != nil && !errors.Is(err, errChoiceRequired) {
-		var attrs []slog.Attr
-		if len(dec.Grants) > 0 {
-			attrs = append(attrs, slog.Any("offered", grantARNs(dec.Grants)))
-		}
-		s.auditRefused(ctx, id, dec, err, attrs...)
-		return nil, err
-	}
-	s.auditDropped(ctx, id, dec)
-	return grants, err
-}
-
-// grantARNs lists the grants' role ARNs, in order.
-func grantARNs(grants []mapping.Grant) []string {
-	out := make([]string, 0, len(grants))
-	for _, g := range grants {
-		out = append(out, g.RoleARN)
-	}
-	return out
-}
-
-// auditDropped records the grants a decision dropped when the login goes
-// on with the others (event grant.dropped); nothing when none was dropped.
-func (s *Server) auditDropped(ctx context.Context, id providers.Identity, dec mapping.Decision) {
-	if d := droppedGrants(dec); len(d) > 0 {
-		s.audit(ctx, "grant.dropped", id, slog.String("decision", dec.Outcome), slog.Any("dropped", d))
-	}
-}
-
-// audit records a security event. It never carries a secret: the access
-// key id is public, the secret and session token are never passed here.
-func (s *Server) audit(ctx context.Context, event string, id providers.Identity, attrs ...slog.Attr) {
-	all := append([]slog.Attr{
-		slog.String("event", event),
-		slog.String("provider", id.Provider),
-		slog.String("user", id.Username),
-	}, attrs...)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", all...)
+	return redeemed{creds: out.Credentials, assumed: out.AssumedRoleUser, sourceIdentity: out.SourceIdentity}, nil
 }

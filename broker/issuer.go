@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -68,29 +67,8 @@ func NewIssuer(issuerURL string, key *ecdsa.PrivateKey, now func() time.Time) (*
 // URL is the issuer identifier (the broker's public URL).
 func (is *Issuer) URL() string { return is.url }
 
-// HostPath is the issuer without its scheme, as AWS names OIDC providers
-// (arn:aws:iam::<acct>:oidc-provider/<host+path>) and their condition keys.
-func (is *Issuer) HostPath() string {
-	u, err := url.Parse(is.url)
-	if err != nil {
-		return is.url
-	}
-	return u.Host + u.Path
-}
-
 // PublicKeys are the keys that verify the issuer's tokens.
 func (is *Issuer) PublicKeys() []crypto.PublicKey { return []crypto.PublicKey{&is.key.PublicKey} }
-
-// Subject is the token subject for a grant of roleName to user. The role
-// name comes first and cannot contain "/", so a trust policy condition
-// `StringLike {"<issuer>:sub": "<RoleName>/*"}` binds a token to one role.
-func Subject(roleName, provider, username string) string {
-	s := roleName + "/" + provider + "/" + username
-	if len(s) > 255 {
-		s = s[:255]
-	}
-	return s
-}
 
 // TokenRequest is what the broker vouches for in one token.
 type TokenRequest struct {

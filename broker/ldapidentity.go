@@ -2,13 +2,13 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -26,17 +26,6 @@ type LDAPIdentityResult struct {
 	SourceIdentity   string              `xml:"SourceIdentity,omitempty" json:"SourceIdentity,omitempty"`
 }
 
-// Public messages of the action. Wrong password, unknown user, refused
-// username and locked account share one message (no account oracle).
-const (
-	msgLDAPAuthFailed  = "Authentication failed: invalid LDAPUsername or LDAPPassword."
-	msgLDAPUnavailable = "The identity provider could not be reached. Try again later."
-	// A misconfigured directory is the operator's problem, not a wrong
-	// password: the user is told so and the details are logged at ERROR.
-	msgLDAPMisconfigured = "The identity provider is misconfigured; the login could not be checked. Tell the administrator."
-	msgLDAPInternal      = "The login could not be completed."
-)
-
 // LDAPIdentityAction returns the STS Query API action
 // AssumeRoleWithLDAPIdentity for the password provider named provider (an
 // ldap provider). Register it with sts.Service.RegisterAction under
@@ -46,9 +35,10 @@ const (
 // RoleArn, DurationSeconds (900–43200) and Policy (a session policy). The
 // login goes through the same path as the browser form and the JSON API
 // (brute-force protection included); the identity is mapped, and the chosen
-// grant is issued the usual way (a signed broker token exchanged in process
-// with AssumeRoleWithWebIdentity). Without RoleArn, a user with several
-// grants gets AccessDenied naming the role ARNs to pick from.
+// grant is issued the usual way (issue.go: a signed broker token exchanged
+// in process with AssumeRoleWithWebIdentity, with the session policy and
+// the client's address and transport). Without RoleArn, a user with
+// several grants gets AccessDenied naming the role ARNs to pick from.
 func (s *Server) LDAPIdentityAction(provider string) (sts.ActionFunc, error) {
 	p, ok := s.providers[provider]
 	if !ok {
@@ -80,92 +70,32 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 	if name, ok := req.Lookup("ConfigName"); ok && name != p.Name {
 		return nil, stsErr(http.StatusBadRequest, "InvalidParameterValue", "ConfigName does not name the directory this endpoint uses.")
 	}
-	var requested time.Duration
+	opts := issueOptions{Policy: req.Get("Policy"), SourceIP: req.SourceIP, SecureTransport: req.SecureTransport}
 	if v, ok := req.Lookup("DurationSeconds"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 900 || n > 43200 {
-			return nil, stsErr(http.StatusBadRequest, "ValidationError",
-				"1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || !awsspec.ValidDurationSeconds(n) {
+			return nil, stsErr(http.StatusBadRequest, "ValidationError", fmt.Sprintf(
+				"1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: Member must have value between %d and %d",
+				awsspec.MinDurationSeconds, awsspec.MaxDurationSeconds))
 		}
-		requested = time.Duration(n) * time.Second
+		opts.Duration = time.Duration(n) * time.Second
 	}
-	roleARN, wantRole := req.Lookup("RoleArn")
-	if wantRole && (len(roleARN) < 20 || len(roleARN) > 2048) {
-		return nil, stsErr(http.StatusBadRequest, "ValidationError",
-			"1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length between 20 and 2048")
+	if roleARN, ok := req.Lookup("RoleArn"); ok {
+		if n := utf8.RuneCountInString(roleARN); n < awsspec.MinARNLen || n > awsspec.MaxARNLen {
+			return nil, stsErr(http.StatusBadRequest, "ValidationError", fmt.Sprintf(
+				"1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length between %d and %d",
+				awsspec.MinARNLen, awsspec.MaxARNLen))
+		}
+		opts.Roles = []string{roleARN}
 	}
-	policy := req.Get("Policy")
 
 	id, err := s.passwordLogin(ctx, p, pa, username, password, req.SourceIP)
 	if err != nil {
-		switch kind, rid := s.loginFailed(ctx, p, err); kind {
-		case failUnavailable:
-			return nil, stsErr(http.StatusServiceUnavailable, "ServiceUnavailable", msgLDAPUnavailable)
-		case failMisconfigured:
-			return nil, stsErr(http.StatusInternalServerError, "InternalFailure", msgLDAPMisconfigured+" (broker request id "+rid+")")
-		case failInternal:
-			return nil, stsErr(http.StatusInternalServerError, "InternalFailure", msgLDAPInternal+" (broker request id "+rid+")")
-		}
-		return nil, stsErr(http.StatusForbidden, "AccessDenied", msgLDAPAuthFailed)
+		return nil, stsRefusal(err)
 	}
-
-	dec := s.cfg.Mapper.Map(id)
-	var wanted []string
-	if wantRole {
-		wanted = []string{roleARN}
-	}
-	grants, err := s.pickAudited(ctx, id, dec, wanted)
-	switch {
-	case errors.Is(err, errChoiceRequired):
-		return nil, stsErr(http.StatusForbidden, "AccessDenied",
-			"Several roles are granted to this user: pass RoleArn with one of: "+strings.Join(grantARNs(dec.Grants), ", "))
-	case errors.Is(err, errNotGranted):
-		return nil, stsErr(http.StatusForbidden, "AccessDenied", "The requested role is not granted to this user.")
-	case err != nil:
-		return nil, stsErr(http.StatusForbidden, "AccessDenied", "No role is granted to this user.")
-	}
-
-	// The usual issuing path, with this request's session policy and
-	// client address added to the in-process STS call: a shallow copy of
-	// the server whose STS is wrapped for this request only. (Server holds
-	// no lock; go vet's copylocks check would flag one added later.)
-	w := &sessionSTS{STS: s.cfg.STS, policy: policy, sourceIP: req.SourceIP}
-	view := *s
-	view.cfg.STS = w
-	is, err := view.issue(ctx, id, grants[0], requested)
+	out, err := s.issue(ctx, id, s.cfg.Mapper.Map(id), opts)
 	if err != nil {
-		var se *sts.Error
-		switch {
-		case errors.As(err, &se):
-			return nil, se
-		case errors.Is(err, errDurationTooShort):
-			return nil, stsErr(http.StatusForbidden, "AccessDenied", "The session would be shorter than 15 minutes.")
-		}
-		return nil, err
+		return nil, stsRefusal(err)
 	}
-	res := &LDAPIdentityResult{Credentials: is.Creds, AssumedRoleUser: sts.AssumedRoleUser{Arn: is.AssumedRoleARN}}
-	if w.out != nil {
-		res.AssumedRoleUser = w.out.AssumedRoleUser
-		res.SourceIdentity = w.out.SourceIdentity
-	}
-	return res, nil
-}
-
-// sessionSTS adds a request's session policy and source address to the
-// broker's in-process AssumeRoleWithWebIdentity call and keeps its output.
-// One is made per request (not shared between goroutines).
-type sessionSTS struct {
-	STS
-	policy, sourceIP string
-	out              *sts.AssumeRoleWithWebIdentityOutput
-}
-
-// AssumeRoleWithWebIdentity implements STS.
-func (w *sessionSTS) AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput) (*sts.AssumeRoleWithWebIdentityOutput, error) {
-	c := *in
-	c.Policy = w.policy
-	c.SourceIP = w.sourceIP
-	out, err := w.STS.AssumeRoleWithWebIdentity(ctx, &c)
-	w.out = out
-	return out, err
+	return &LDAPIdentityResult{Credentials: out[0].Creds, AssumedRoleUser: out[0].AssumedRole, SourceIdentity: out[0].SourceIdentity}, nil
 }

@@ -17,92 +17,14 @@ import (
 	"github.com/idbroker/idbroker/providers"
 )
 
-// LoginProtection configures the brute-force protection of password logins
-// (the browser form, the JSON API and AssumeRoleWithLDAPIdentity alike).
-//
-// Failures are counted per (provider, username) and per client address in
-// the shared Store, and, for providers that tell which directory entry a
-// name resolved to (AccountLoginer), per (provider, account) too: a user
-// filter that accepts uid or mail gives one account several names, and
-// each name must not get its own allowance. When a counter reaches its threshold within Window the
-// account (or address) is locked for LockDuration; every further lock
-// doubles the duration up to MaxLockDuration. While locked, logins are
-// answered exactly like a wrong password and the upstream is not called. A
-// successful login resets the account's counters (not the address's).
-// Zero fields take the defaults below.
-type LoginProtection struct {
-	// Disabled turns the protection off.
-	Disabled bool
-	// Window is how long failures are counted (default 15m).
-	Window time.Duration
-	// UserThreshold is the number of failures for one username at one
-	// provider that locks it (default 5).
-	UserThreshold int
-	// IPThreshold is the number of failures from one client address (an
-	// IPv6 /64) that locks it (default 50).
-	IPThreshold int
-	// LockDuration is the first lock (default 1m).
-	LockDuration time.Duration
-	// MaxLockDuration caps the doubling (default 1h).
-	MaxLockDuration time.Duration
-}
-
-// Defaults of LoginProtection.
+// Tuning of the lock-out that is not configurable.
 const (
-	DefaultLockoutWindow      = 15 * time.Minute
-	DefaultUserThreshold      = 5
-	DefaultIPThreshold        = 50
-	DefaultLockDuration       = time.Minute
-	DefaultMaxLockDuration    = time.Hour
 	lockoutStrikeMemory       = 24 * time.Hour
 	lockoutStoreTimeout       = 2 * time.Second
 	lockoutMinLatencySample   = 100 * time.Microsecond
 	lockoutMaxDelay           = 3 * time.Second
 	lockoutInitialDelayMicros = 2000
 )
-
-// WithDefaults returns c with every zero field set to its default.
-func (c LoginProtection) WithDefaults() LoginProtection {
-	if c.Window == 0 {
-		c.Window = DefaultLockoutWindow
-	}
-	if c.UserThreshold == 0 {
-		c.UserThreshold = DefaultUserThreshold
-	}
-	if c.IPThreshold == 0 {
-		c.IPThreshold = DefaultIPThreshold
-	}
-	if c.LockDuration == 0 {
-		c.LockDuration = DefaultLockDuration
-	}
-	if c.MaxLockDuration == 0 {
-		c.MaxLockDuration = DefaultMaxLockDuration
-	}
-	return c
-}
-
-// Validate reports nonsensical settings (after defaults), each naming the
-// YAML key of the login_protection block.
-func (c LoginProtection) Validate() []error {
-	c = c.WithDefaults()
-	var errs []error
-	if c.Window < time.Second {
-		errs = append(errs, fmt.Errorf("window: %s must be at least 1s", c.Window))
-	}
-	if c.UserThreshold < 1 {
-		errs = append(errs, fmt.Errorf("user_threshold: %d must be at least 1", c.UserThreshold))
-	}
-	if c.IPThreshold < 1 {
-		errs = append(errs, fmt.Errorf("ip_threshold: %d must be at least 1", c.IPThreshold))
-	}
-	if c.LockDuration < time.Second {
-		errs = append(errs, fmt.Errorf("lock_duration: %s must be at least 1s", c.LockDuration))
-	}
-	if c.MaxLockDuration < c.LockDuration {
-		errs = append(errs, fmt.Errorf("max_lock_duration: %s must not be shorter than lock_duration (%s)", c.MaxLockDuration, c.LockDuration))
-	}
-	return errs
-}
 
 // errLocked is the private reason of a refusal while locked; callers see
 // providers.ErrInvalidCredentials (the same answer as a wrong password).
@@ -111,7 +33,7 @@ var errLocked = errors.New("too many failed logins: temporarily locked")
 // lockout implements LoginProtection on a Store.
 type lockout struct {
 	cfg   LoginProtection
-	store Store
+	store store.Store
 	log   *slog.Logger
 	// latency holds, per provider, a moving average (µs) of how long a
 	// refused login takes upstream, so that a locked answer takes about as
@@ -119,7 +41,7 @@ type lockout struct {
 	latency map[string]*atomic.Int64
 }
 
-func newLockout(cfg LoginProtection, st Store, provs []Provider, log *slog.Logger, now func() time.Time) (*lockout, error) {
+func newLockout(cfg LoginProtection, st store.Store, provs []Provider, log *slog.Logger, now func() time.Time) (*lockout, error) {
 	cfg = cfg.WithDefaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("login protection: %w", errors.Join(errs...))
@@ -133,16 +55,6 @@ func newLockout(cfg LoginProtection, st Store, provs []Provider, log *slog.Logge
 		l.latency[p.Name] = &atomic.Int64{} // 0: no sample yet
 	}
 	return l, nil
-}
-
-// AccountLoginer is a password provider that can name the account a typed
-// username resolved to before it tries the password (providers/ldap does).
-// before is called once per attempt, after the look-up and before the
-// password is tried, with the account's canonical key ("" when no account
-// matched); when it returns an error the password is not tried and the
-// answer reads like a wrong password.
-type AccountLoginer interface {
-	LoginGuarded(ctx context.Context, username, password string, before func(ctx context.Context, account string) error) (providers.Identity, error)
 }
 
 // bucket is one counted subject: a typed username, an account or a client
@@ -279,12 +191,13 @@ func (l *lockout) succeeded(ctx context.Context, bs []bucket) error {
 	return errors.Join(errs...)
 }
 
-// observe feeds the duration of a refused upstream login into the
-// provider's moving average. Refusals decided locally (a malformed
-// username, an empty password) are much faster and are not counted.
-func (l *lockout) observe(provider string, d time.Duration) {
+// observe feeds the duration d of a refused login into the provider's
+// moving average. tried is how long the password try took: a refusal the
+// provider decided without asking upstream (a malformed username, an empty
+// password) is much faster, and is not counted.
+func (l *lockout) observe(provider string, d, tried time.Duration) {
 	v := l.latency[provider]
-	if v == nil || d < lockoutMinLatencySample {
+	if v == nil || tried < lockoutMinLatencySample {
 		return
 	}
 	us := min(d, lockoutMaxDelay).Microseconds()
@@ -300,15 +213,11 @@ func (l *lockout) observe(provider string, d time.Duration) {
 	}
 }
 
-// delay waits about as long as a refused upstream login takes, so that a
-// locked account cannot be told from a wrong password by timing.
-func (l *lockout) delay(ctx context.Context, provider string) {
-	us := int64(lockoutInitialDelayMicros)
-	if v := l.latency[provider]; v != nil && v.Load() > 0 {
-		us = v.Load()
-	}
-	d := time.Duration(float64(us)*(0.85+0.3*rand.Float64())) * time.Microsecond
-	t := time.NewTimer(min(d, lockoutMaxDelay))
+// delay waits until about as long after since (when the attempt began) as
+// a refused login takes (wait), so that a locked account cannot be told from
+// a wrong password by timing.
+func (l *lockout) delay(ctx context.Context, provider string, since time.Time) {
+	t := time.NewTimer(l.wait(provider, time.Since(since)))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -316,68 +225,92 @@ func (l *lockout) delay(ctx context.Context, provider string) {
 	}
 }
 
-// guardAccount wraps one password login with the protection: check, login,
-// count. It returns the login's result, or a refusal that reads like a
-// wrong password while locked, or providers.ErrUnavailable when the store
-// cannot be used (never skipping the check). A login that can report the
-// account the username resolved to does so through the hook it is given
-// (AccountLoginer.LoginGuarded):
-// the hook refuses a locked account before its password is tried, and a
-// refused password then counts against the account as well as the typed
-// name and the address. A login that never calls the hook is guarded by
-// name and address alone.
-func (l *lockout) guardAccount(ctx context.Context, provider, username, clientIP string, login func(before func(context.Context, string) error) (providers.Identity, error)) (providers.Identity, error) {
+// wait is how much longer an attempt that began elapsed ago waits before a
+// locked answer: the provider's average refused login (or a default before
+// the first sample), jittered by ±15% and capped, less what has passed (a
+// lock found after the account look-up waits only for the rest).
+func (l *lockout) wait(provider string, elapsed time.Duration) time.Duration {
+	us := int64(lockoutInitialDelayMicros)
+	if v := l.latency[provider]; v != nil && v.Load() > 0 {
+		us = v.Load()
+	}
+	d := time.Duration(float64(us)*(0.85+0.3*rand.Float64())) * time.Microsecond
+	return min(d, lockoutMaxDelay) - elapsed
+}
+
+// attempt is the lock-out state of one password login: the counters it is
+// checked and counted in, and when it began. The login is one straight
+// sequence (authenticate in login.go): admit by name and address, find the
+// account, admit the account, try the password, record the outcome. With
+// the protection off (l nil) every step lets the attempt through.
+type attempt struct {
+	l        *lockout
+	provider string
+	username string
+	buckets  []bucket
+	start    time.Time
+}
+
+// admit begins an attempt by username at provider from clientIP. While the
+// name or the address is locked it refuses with the wrong-password answer
+// (errLocked inside ErrInvalidCredentials) after the usual delay; a store
+// that cannot be read refuses with ErrUnavailable, never skipping the check.
+func (l *lockout) admit(ctx context.Context, provider, username, clientIP string) (*attempt, error) {
 	if l == nil || l.cfg.Disabled {
-		return login(nil)
+		return &attempt{}, nil
 	}
-	bs := l.buckets(provider, username, clientIP)
-	which, err := l.locked(ctx, bs)
-	if err != nil {
-		return providers.Identity{}, fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+	a := &attempt{l: l, provider: provider, username: username, buckets: l.buckets(provider, username, clientIP), start: time.Now()}
+	return a, a.check(ctx, a.buckets)
+}
+
+// protected reports whether the attempt is under the protection (off: every
+// step lets it through).
+func (a *attempt) protected() bool { return a.l != nil }
+
+// admitAccount checks the account the username names (its key; "" when
+// none matched, which is counted under the typed name), with admit's
+// answers. From here on a refused password counts against the account too.
+func (a *attempt) admitAccount(ctx context.Context, key string) error {
+	if a.l == nil {
+		return nil
 	}
-	if which != "" {
-		l.delay(ctx, provider)
-		return providers.Identity{}, fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
+	b := a.l.accountBucket(a.provider, a.username, key)
+	a.buckets = append(a.buckets, b)
+	return a.check(ctx, []bucket{b})
+}
+
+// check refuses the attempt when one of bs is locked or cannot be read.
+func (a *attempt) check(ctx context.Context, bs []bucket) error {
+	which, err := a.l.locked(ctx, bs)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
+	case which != "":
+		a.l.delay(ctx, a.provider, a.start)
+		return fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
 	}
-	var (
-		acct    *bucket
-		hookErr error // the hook's refusal; it stands whatever login returns
-	)
-	before := func(ctx context.Context, account string) error {
-		if acct != nil {
-			return nil // called once per attempt; a second call changes nothing
-		}
-		b := l.accountBucket(provider, username, account)
-		acct = &b
-		switch which, err := l.locked(ctx, []bucket{b}); {
-		case err != nil:
-			hookErr = fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
-		case which != "":
-			hookErr = fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
-		}
-		return hookErr
-	}
-	start := time.Now()
-	id, err := login(before)
-	if hookErr != nil {
-		// The provider did not try the password (a locked account, or a
-		// store that cannot say): no count, the refusal stands.
-		return providers.Identity{}, hookErr
-	}
-	if acct != nil {
-		bs = append(bs, *acct)
+	return nil
+}
+
+// record counts the outcome of the password try (tried is how long it
+// took) and returns it: a success resets the name's and the account's
+// counters, a refused password counts in every bucket (ErrUnavailable when
+// the store cannot count it), any other error passes uncounted.
+func (a *attempt) record(ctx context.Context, id providers.Identity, err error, tried time.Duration) (providers.Identity, error) {
+	if a.l == nil {
+		return id, err
 	}
 	switch {
 	case err == nil:
-		if err := l.succeeded(ctx, bs); err != nil {
+		if err := a.l.succeeded(ctx, a.buckets); err != nil {
 			// The login is good; stale counters only make later locks
 			// stricter, so this is logged rather than refused.
-			l.log.WarnContext(ctx, "login protection: counters not reset", slog.Any("err", err))
+			a.l.log.WarnContext(ctx, "login protection: counters not reset", slog.Any("err", err))
 		}
 		return id, nil
 	case errors.Is(err, providers.ErrInvalidCredentials):
-		l.observe(provider, time.Since(start))
-		if serr := l.failed(ctx, provider, username, bs); serr != nil {
+		a.l.observe(a.provider, time.Since(a.start), tried)
+		if serr := a.l.failed(ctx, a.provider, a.username, a.buckets); serr != nil {
 			return providers.Identity{}, fmt.Errorf("%w: %w (after: %v)", providers.ErrUnavailable, serr, err)
 		}
 		return providers.Identity{}, err

@@ -27,29 +27,27 @@ func (c *fakeClock) add(d time.Duration) {
 }
 
 // upstream is a password provider that counts its calls: "right" is the
-// only good password.
+// only good password (so an empty one is refused, by the provider).
 type upstream struct {
 	mu    sync.Mutex
 	calls int
 	down  bool
 }
 
-func (u *upstream) login(user, pass string) func() (providers.Identity, error) {
-	return func() (providers.Identity, error) {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		u.calls++
-		switch {
-		case u.down:
-			return providers.Identity{}, providers.ErrUnavailable
-		case pass == "right":
-			return providers.Identity{Provider: "corp", Username: user}, nil
-		}
-		return providers.Identity{}, providers.ErrInvalidCredentials
+func (u *upstream) Login(_ context.Context, user, pass string) (providers.Identity, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.calls++
+	switch {
+	case u.down:
+		return providers.Identity{}, providers.ErrUnavailable
+	case pass == "right":
+		return providers.Identity{Provider: "corp", Username: user}, nil
 	}
+	return providers.Identity{}, providers.ErrInvalidCredentials
 }
 
-func newTestLockout(t *testing.T, cfg LoginProtection, st Store) *lockout {
+func newTestLockout(t *testing.T, cfg LoginProtection, st store.Store) *lockout {
 	t.Helper()
 	l, err := newLockout(cfg, st, []Provider{{Name: "corp"}}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -65,7 +63,7 @@ func TestLockoutLocksDoublesAndResets(t *testing.T) {
 	up := &upstream{}
 	ctx := context.Background()
 	try := func(user, pass string) error {
-		_, err := l.guard(ctx, "corp", user, "192.0.2.1", up.login(user, pass))
+		_, err := authenticate(ctx, l, "corp", up, user, pass, "192.0.2.1")
 		return err
 	}
 
@@ -147,19 +145,19 @@ func TestLockoutPerAddress(t *testing.T) {
 		if tc.wantLocked || i > 3 {
 			pass = "right"
 		}
-		_, err := l.guard(ctx, "corp", "user"+tc.name, tc.ip, up.login("u", pass))
+		_, err := authenticate(ctx, l, "corp", up, "user"+tc.name, pass, tc.ip)
 		if errors.Is(err, errLocked) != tc.wantLocked {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 	// A good login does not clear the address.
-	if _, err := l.guard(ctx, "corp", "x", "2001:db8:1:2::5", up.login("x", "right")); !errors.Is(err, errLocked) {
+	if _, err := authenticate(ctx, l, "corp", up, "x", "right", "2001:db8:1:2::5"); !errors.Is(err, errLocked) {
 		t.Fatalf("address unlocked: %v", err)
 	}
 }
 
 // brokenStore fails every call (a fault, not a protocol peer).
-type brokenStore struct{ Store }
+type brokenStore struct{ store.Store }
 
 var errStoreDown = errors.New("connection refused")
 
@@ -180,7 +178,7 @@ func TestLockoutFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name      string
-		st        Store
+		st        store.Store
 		pass      string
 		wantErr   error
 		wantCalls int
@@ -192,7 +190,7 @@ func TestLockoutFailsClosed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up := &upstream{}
 			l := newTestLockout(t, LoginProtection{}, tc.st)
-			_, err := l.guard(ctx, "corp", "alice", "192.0.2.1", up.login("alice", tc.pass))
+			_, err := authenticate(ctx, l, "corp", up, "alice", tc.pass, "192.0.2.1")
 			if (tc.wantErr == nil) != (err == nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
 				t.Fatalf("got %v, want %v", err, tc.wantErr)
 			}
@@ -212,7 +210,7 @@ func TestLockoutDisabledAndConfig(t *testing.T) {
 	up := &upstream{}
 	l := newTestLockout(t, LoginProtection{Disabled: true, UserThreshold: 1}, brokenStore{})
 	for range 3 {
-		if _, err := l.guard(context.Background(), "corp", "a", "192.0.2.1", up.login("a", "wrong")); errors.Is(err, errLocked) || errors.Is(err, providers.ErrUnavailable) {
+		if _, err := authenticate(context.Background(), l, "corp", up, "a", "wrong", "192.0.2.1"); errors.Is(err, errLocked) || errors.Is(err, providers.ErrUnavailable) {
 			t.Fatalf("disabled protection interfered: %v", err)
 		}
 	}
@@ -235,56 +233,87 @@ func TestLockoutDisabledAndConfig(t *testing.T) {
 	}
 }
 
+// A locked answer waits about as long as a refused login takes upstream,
+// counted from when the attempt began: a lock found after the account
+// look-up waits only for the rest. Refusals the provider decides without
+// asking upstream do not shorten it.
 func TestLockoutDelayFollowsUpstream(t *testing.T) {
 	l := newTestLockout(t, LoginProtection{}, store.NewMemory(nil))
-	l.observe("corp", 20*time.Millisecond)
-	l.observe("corp", 10*time.Microsecond) // a local refusal: ignored
+	if w := l.wait("corp", 0); w < lockoutInitialDelayMicros*850*time.Nanosecond || w > lockoutInitialDelayMicros*1150*time.Nanosecond {
+		t.Fatalf("wait before any sample %v, want about %dµs", w, lockoutInitialDelayMicros)
+	}
+	l.observe("corp", 20*time.Millisecond, 15*time.Millisecond)
+	l.observe("corp", time.Millisecond, 10*time.Microsecond) // an empty password: tried locally
+	for range 20 {
+		if w := l.wait("corp", 0); w < 17*time.Millisecond || w > 23*time.Millisecond {
+			t.Fatalf("wait %v, want 20ms ±15%%", w)
+		}
+		if w := l.wait("corp", 5*time.Millisecond); w < 12*time.Millisecond || w > 18*time.Millisecond {
+			t.Fatalf("wait after 5ms %v, want the rest of 20ms ±15%%", w)
+		}
+	}
+	if w := l.wait("corp", time.Second); w > 0 {
+		t.Fatalf("wait after the average has passed: %v", w)
+	}
+	// delay waits at least that long (a timer never fires early), and no
+	// longer than its context.
 	start := time.Now()
-	l.delay(context.Background(), "corp")
-	if took := time.Since(start); took < 15*time.Millisecond || took > 200*time.Millisecond {
-		t.Fatalf("delay %v, want about 20ms", took)
+	l.delay(context.Background(), "corp", start)
+	if took := time.Since(start); took < 17*time.Millisecond {
+		t.Fatalf("delay %v, want at least 17ms", took)
+	}
+	for range 64 {
+		l.observe("corp", time.Hour, time.Hour) // each sample capped at lockoutMaxDelay
+	}
+	if w := l.wait("corp", 0); w < lockoutMaxDelay*8/10 || w > lockoutMaxDelay {
+		t.Fatalf("wait %v after slow samples, want about %v", w, lockoutMaxDelay)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start = time.Now()
-	l.delay(ctx, "corp")
-	if took := time.Since(start); took > 10*time.Millisecond {
+	l.delay(ctx, "corp", start)
+	if took := time.Since(start); took >= lockoutMaxDelay/2 {
 		t.Fatalf("delay ignores a cancelled context: %v", took)
 	}
 }
 
-// aliasDirectory is a password provider whose user filter accepts several names
-// for one account (as (|(uid={username})(mail={username})) does): it calls
-// the hook with the account key before it tries the password, like
-// providers/ldap.
+// aliasDirectory is a password provider whose user filter accepts several
+// names for one account (as (|(uid={username})(mail={username})) does): it
+// names the account before the password is tried, like providers/ldap.
 type aliasDirectory struct {
 	mu       sync.Mutex
 	accounts map[string]string // typed name → account key
 	tried    int               // passwords actually checked
 }
 
-func (d *aliasDirectory) LoginGuarded(ctx context.Context, username, password string, before func(context.Context, string) error) (providers.Identity, error) {
-	account := d.accounts[username]
-	if before != nil {
-		if err := before(ctx, account); err != nil {
-			return providers.Identity{}, providers.ErrInvalidCredentials
-		}
+func (d *aliasDirectory) Login(ctx context.Context, username, password string) (providers.Identity, error) {
+	acct, err := d.FindAccount(ctx, username)
+	if err != nil {
+		return providers.Identity{}, err
 	}
+	return d.LoginAccount(ctx, acct, password)
+}
+
+func (d *aliasDirectory) FindAccount(_ context.Context, username string) (providers.Account, error) {
+	return providers.Account{Key: d.accounts[username]}, nil
+}
+
+func (d *aliasDirectory) LoginAccount(_ context.Context, acct providers.Account, password string) (providers.Identity, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if account == "" {
+	if acct.Key == "" {
 		return providers.Identity{}, providers.ErrInvalidCredentials
 	}
 	d.tried++
 	if password != "right" {
 		return providers.Identity{}, providers.ErrInvalidCredentials
 	}
-	return providers.Identity{Provider: "corp", Username: account}, nil
+	return providers.Identity{Provider: "corp", Username: acct.Key}, nil
 }
 
 func (d *aliasDirectory) triedCount() int { d.mu.Lock(); defer d.mu.Unlock(); return d.tried }
 
-var _ AccountLoginer = (*aliasDirectory)(nil)
+var _ providers.AccountAuthenticator = (*aliasDirectory)(nil)
 
 func TestLockoutCountsPerAccount(t *testing.T) {
 	const aliceDN = "uid=alice,ou=people,dc=example,dc=org"
@@ -303,9 +332,7 @@ func TestLockoutCountsPerAccount(t *testing.T) {
 			d := &aliasDirectory{accounts: names}
 			ctx := context.Background()
 			try := func(user, pass string) error {
-				_, err := l.guardAccount(ctx, "corp", user, "192.0.2.1", func(before func(context.Context, string) error) (providers.Identity, error) {
-					return d.LoginGuarded(ctx, user, pass, before)
-				})
+				_, err := authenticate(ctx, l, "corp", d, user, pass, "192.0.2.1")
 				return err
 			}
 			for i, user := range tc.tries {
@@ -356,9 +383,7 @@ func TestLockoutAccountCheckFailsClosed(t *testing.T) {
 	l := newTestLockout(t, LoginProtection{}, st)
 	d := &aliasDirectory{accounts: map[string]string{"alice": "uid=alice,dc=example,dc=org"}}
 	ctx := context.Background()
-	_, err := l.guardAccount(ctx, "corp", "alice", "192.0.2.1", func(before func(context.Context, string) error) (providers.Identity, error) {
-		return d.LoginGuarded(ctx, "alice", "right", before)
-	})
+	_, err := authenticate(ctx, l, "corp", d, "alice", "right", "192.0.2.1")
 	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrInvalidCredentials) {
 		t.Fatalf("err = %v, want only ErrUnavailable", err)
 	}
@@ -377,11 +402,37 @@ func (f *failAccountReads) Get(ctx context.Context, key string) (int64, error) {
 	return f.Memory.Get(ctx, key)
 }
 
-// guard runs a login that names no account through guardAccount, as
-// passwordLogin does for a provider that is not an AccountLoginer: guarded
-// by name and address alone.
-func (l *lockout) guard(ctx context.Context, provider, username, clientIP string, login func() (providers.Identity, error)) (providers.Identity, error) {
-	return l.guardAccount(ctx, provider, username, clientIP, func(func(context.Context, string) error) (providers.Identity, error) {
-		return login()
-	})
+// An empty password is an attempt like any other: the provider refuses it
+// (the broker does not filter it) and it counts, so empty attempts lock the
+// name, and then the right password is refused without being tried.
+func TestLockoutCountsEmptyPasswords(t *testing.T) {
+	up := &upstream{}
+	dir := &aliasDirectory{accounts: map[string]string{"alice": "uid=alice"}}
+	for _, tc := range []struct {
+		name  string
+		pa    providers.PasswordAuthenticator
+		calls func() int // passwords the provider saw
+	}{
+		{"password provider", up, func() int { up.mu.Lock(); defer up.mu.Unlock(); return up.calls }},
+		{"account provider", dir, dir.triedCount},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newTestLockout(t, LoginProtection{UserThreshold: 3, IPThreshold: 100}, store.NewMemory(nil))
+			ctx := context.Background()
+			for i := range 3 {
+				if _, err := authenticate(ctx, l, "corp", tc.pa, "alice", "", "192.0.2.1"); !errors.Is(err, providers.ErrInvalidCredentials) || errors.Is(err, errLocked) {
+					t.Fatalf("empty password %d: %v", i, err)
+				}
+			}
+			if n := tc.calls(); n != 3 {
+				t.Fatalf("the provider saw %d of 3 empty passwords", n)
+			}
+			if _, err := authenticate(ctx, l, "corp", tc.pa, "alice", "right", "192.0.2.1"); !errors.Is(err, errLocked) {
+				t.Fatalf("after three empty passwords: %v", err)
+			}
+			if n := tc.calls(); n != 3 {
+				t.Fatalf("the right password was tried while locked (%d calls)", n)
+			}
+		})
+	}
 }

@@ -2,49 +2,146 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/idbroker/idbroker/providers"
 )
 
+// The password login of the browser form, the JSON API and the STS action
+// AssumeRoleWithLDAPIdentity: the sign-in pages and the one login sequence
+// they share.
+
+func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Providers": s.cfg.Providers})
+}
+
+func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.providers[r.PathValue("provider")]
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		return
+	}
+	if cf, ok := p.Impl.(CodeFlowProvider); ok {
+		s.startCodeFlow(w, r, p, cf)
+		return
+	}
+	if sp, ok := p.Impl.(SAMLServiceProvider); ok {
+		s.startSAMLLogin(w, r, p, sp)
+		return
+	}
+	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		return
+	}
+	s.renderLoginForm(w, r, http.StatusOK, p, "", "")
+}
+
+// renderLoginForm shows the password form of p, with a message and the
+// username typed when the login was refused.
+func (s *Server) renderLoginForm(w http.ResponseWriter, r *http.Request, status int, p Provider, msg, username string) {
+	data := map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r)}
+	if msg != "" {
+		data["Error"], data["Username"] = msg, username
+	}
+	s.render(w, status, "login.html", data)
+}
+
+func displayName(p Provider) string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return p.Name
+}
+
+func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, ok := s.providers[r.PathValue("provider")]
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		return
+	}
+	pa, ok := p.Impl.(providers.PasswordAuthenticator)
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		return
+	}
+	if r.URL.RawQuery != "" {
+		// Credentials never belong in a URL (they end up in access logs).
+		s.fail(w, r, http.StatusBadRequest, "The sign-in form was sent the wrong way.", "Use the form on the sign-in page.", errors.New("query string on login post"))
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "The sign-in form could not be read.", "Use the form on the sign-in page.", err)
+		return
+	}
+	if !s.checkCSRF(r) {
+		s.fail(w, r, http.StatusForbidden, "The sign-in form has expired.", "Reload the sign-in page and try again.", errors.New("csrf token mismatch"))
+		return
+	}
+	username, password := r.PostFormValue("username"), r.PostFormValue("password")
+	id, err := s.passwordLogin(ctx, p, pa, username, password, clientIP(r))
+	if err != nil {
+		s.refuseLogin(w, r, p, username, err)
+		return
+	}
+	s.continueLogin(w, r, id)
+}
+
 // passwordLogin authenticates a username and password at a provider for the
-// browser form, the JSON API and broker-only STS actions alike. Every
-// refusal is audited. The returned error wraps providers.ErrInvalidCredentials
-// (one answer for unknown user, wrong or empty password, locked account),
-// providers.ErrUnavailable (the provider or the lockout store cannot be
-// reached), providers.ErrConfiguration (the provider is misconfigured), or
-// none of them (an unexpected error); loginFailed classifies it for the
-// answer.
+// browser form, the JSON API and the STS action alike, under the
+// brute-force protection (lockout.go), and audits the outcome. A refusal is
+// a *refusal classified for every surface's answer (refusal.go): one
+// answer for an unknown user, a wrong or empty password and a locked
+// account; an outage; a misconfigured provider; or an unexpected error.
 func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
-	var (
-		id  providers.Identity
-		err error
-	)
-	// Brute-force protection (lockout.go) wraps every attempt, the empty
-	// ones included: it counts refusals and refuses locked accounts with
-	// the wrong-password answer, without calling the provider.
-	// A provider that names the account behind the username (LDAP, whose
-	// filter may accept uid or mail) is counted per account as well.
-	id, err = s.lockout.guardAccount(ctx, p.Name, username, clientIP, func(before func(context.Context, string) error) (providers.Identity, error) {
-		if username == "" || password == "" {
-			return providers.Identity{}, providers.ErrInvalidCredentials
-		}
-		if al, ok := pa.(AccountLoginer); ok && before != nil {
-			return al.LoginGuarded(ctx, username, password, before)
-		}
-		return pa.Login(ctx, username, password)
-	})
+	id, err := authenticate(ctx, s.lockout, p.Name, pa, username, password, clientIP)
 	if err != nil {
 		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.String("client_ip", clientIP), slog.Any("reason", err))
-		return providers.Identity{}, err
+		return providers.Identity{}, s.loginRefused(ctx, p, err)
 	}
 	s.audit(ctx, "login", id, slog.String("client_ip", clientIP))
 	return id, nil
 }
 
-// clientIP is the request's peer address (proxies are not trusted here).
+// authenticate is the password login as one straight sequence: admit the
+// attempt by name and address, find the account the name resolves to (for
+// a provider that can: providers.AccountAuthenticator), admit the account,
+// try the password, record the outcome. A locked name, address or account
+// is refused like a wrong password, after about as long, without the
+// password being tried; a store that cannot say refuses as unavailable.
+// Every attempt counts, an empty password too: the provider refuses it
+// (the broker does not filter it).
+func authenticate(ctx context.Context, l *lockout, provider string, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
+	a, err := l.admit(ctx, provider, username, clientIP)
+	if err != nil {
+		return providers.Identity{}, err
+	}
+	aa, ok := pa.(providers.AccountAuthenticator)
+	if !ok || !a.protected() {
+		// One step: the provider cannot name the account, or nothing
+		// would be decided between the steps.
+		start := time.Now()
+		id, err := pa.Login(ctx, username, password)
+		return a.record(ctx, id, err, time.Since(start))
+	}
+	acct, err := aa.FindAccount(ctx, username)
+	if err != nil {
+		return a.record(ctx, providers.Identity{}, err, 0)
+	}
+	if err := a.admitAccount(ctx, acct.Key); err != nil {
+		return providers.Identity{}, err
+	}
+	start := time.Now()
+	id, err := aa.LoginAccount(ctx, acct, password)
+	return a.record(ctx, id, err, time.Since(start))
+}
+
+// clientIP is the request's peer address (realClient has put a trusted
+// proxy's client there).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
@@ -25,12 +26,39 @@ const moAccount = "123456789012"
 
 func moRoleARN(name string) string { return "arn:aws:iam::" + moAccount + ":role/" + name }
 
-// recordingSTS stands in for the STS: it mints credentials for as long as
-// asked (from the broker's clock) and records every call.
+// recordingSTS is the STS with AssumeRoleWithWebIdentity replaced: it
+// mints credentials for as long as asked (from the broker's clock) and
+// records every call.
 type recordingSTS struct {
-	now func() time.Time
-	mu  sync.Mutex
-	in  []sts.AssumeRoleWithWebIdentityInput
+	STS
+	now    func() time.Time
+	mu     sync.Mutex
+	in     []sts.AssumeRoleWithWebIdentityInput
+	samlIn []sts.AssumeRoleWithSAMLInput
+}
+
+// AssumeRoleWithSAML records the call and mints credentials for as long as
+// asked.
+func (f *recordingSTS) AssumeRoleWithSAML(_ context.Context, in *sts.AssumeRoleWithSAMLInput) (*sts.AssumeRoleWithSAMLOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.samlIn = append(f.samlIn, *in)
+	n := len(f.samlIn)
+	return &sts.AssumeRoleWithSAMLOutput{
+		Credentials: sts.Credentials{
+			AccessKeyID:     fmt.Sprintf("ASIAMOSAML%010d", n),
+			SecretAccessKey: fmt.Sprintf("secret-mo-saml-%d", n),
+			SessionToken:    fmt.Sprintf("token-mo-saml-%d", n),
+			Expiration:      f.now().Add(time.Duration(*in.DurationSeconds) * time.Second),
+		},
+		AssumedRoleUser: sts.AssumedRoleUser{Arn: "arn:aws:sts::" + moAccount + ":assumed-role/" + awsspec.RoleNameFromARN(in.RoleArn) + "/saml"},
+	}, nil
+}
+
+func (f *recordingSTS) samlCalls() []sts.AssumeRoleWithSAMLInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]sts.AssumeRoleWithSAMLInput(nil), f.samlIn...)
 }
 
 func (f *recordingSTS) AssumeRoleWithWebIdentity(_ context.Context, in *sts.AssumeRoleWithWebIdentityInput) (*sts.AssumeRoleWithWebIdentityOutput, error) {
@@ -49,7 +77,7 @@ func (f *recordingSTS) AssumeRoleWithWebIdentity(_ context.Context, in *sts.Assu
 			SessionToken:    fmt.Sprintf("token-mo-%d", n),
 			Expiration:      f.now().Add(time.Duration(secs) * time.Second),
 		},
-		AssumedRoleUser: sts.AssumedRoleUser{Arn: "arn:aws:sts::" + moAccount + ":assumed-role/" + roleNameFromARN(in.RoleArn) + "/" + in.RoleSessionName},
+		AssumedRoleUser: sts.AssumedRoleUser{Arn: "arn:aws:sts::" + moAccount + ":assumed-role/" + awsspec.RoleNameFromARN(in.RoleArn) + "/" + in.RoleSessionName},
 	}, nil
 }
 
@@ -153,10 +181,10 @@ func newMOBroker(t *testing.T) *moBroker {
 	} {
 		dir.users[user] = providers.Identity{Provider: "corp", Subject: user, Username: user, Groups: groups}
 	}
-	rec := &recordingSTS{now: clock}
+	rec := &recordingSTS{STS: svc, now: clock}
 	logs := &lockedBuf{}
 	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: dir}},
-		Mapper: m, STS: rec, QueryAPI: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clock,
+		Mapper: m, STS: rec, Issuer: iss, CookieKey: keys.Cookie, Now: clock,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -532,62 +560,60 @@ func TestAPIRolesList(t *testing.T) {
 	}
 }
 
-// fakeAuthenticator authenticates every request as sess.
-type fakeAuthenticator struct{ sess *sts.Session }
-
-func (a fakeAuthenticator) Authenticate(*http.Request, []byte) (*sts.Session, error) {
-	return a.sess, nil
-}
-
-// scriptedDecider answers Authorize with res/err and records the questions.
-type scriptedDecider struct {
+// scriptedSTS is the STS with its session checks scripted: every request
+// authenticates as sess, and Authorize answers res/err and records the
+// questions.
+type scriptedSTS struct {
+	STS
+	sess  *sts.Session
 	res   policy.Result
 	err   error
 	asked []string
 }
 
-func (d *scriptedDecider) Authorize(_ *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error) {
-	d.asked = append(d.asked, action+" "+resource+" "+strings.Join(reqCtx["aws:SourceIp"], ","))
-	return d.res, d.err
+func (f *scriptedSTS) Authenticate(*http.Request, []byte) (*sts.Session, error) {
+	return f.sess, nil
 }
 
-func (d *scriptedDecider) SessionFromToken(string, string) (*sts.Session, error) {
-	return nil, errors.New("not used")
+func (f *scriptedSTS) Authorize(_ *sts.Session, action, resource string, reqCtx map[string][]string) (policy.Result, error) {
+	f.asked = append(f.asked, action+" "+resource+" "+strings.Join(reqCtx["aws:SourceIp"], ","))
+	return f.res, f.err
 }
 
 // TestExplainRequiresPolicyAllow: a session of an admin.roles role must
 // also be allowed idbroker:Explain on * by its policies: a session policy
 // or role policy that does not allow it, an explicit deny, a session that
-// cannot be evaluated are refused; a broker without a policy engine does
-// not serve the explain API at all (404).
+// cannot be evaluated are refused; a broker without an Explainer does not
+// serve the explain API at all (404).
 func TestExplainRequiresPolicyAllow(t *testing.T) {
 	adminSess := &sts.Session{AccessKeyID: "ASIAEXPLAIN000000001", Account: moAccount, RoleARN: moRoleARN("Admin"), RoleName: "Admin", SessionName: "bob"}
 	devSess := &sts.Session{AccessKeyID: "ASIAEXPLAIN000000002", Account: moAccount, RoleARN: moRoleARN("Developer"), RoleName: "Developer", SessionName: "alice"}
+	allow := policy.Result{Decision: policy.Allow}
 	cases := []struct {
-		name       string
-		sess       *sts.Session
-		decider    *scriptedDecider // nil: no policy engine
-		wantStatus int
-		wantAsked  bool
-		wantMsg    string
+		name        string
+		sess        *sts.Session
+		res         policy.Result
+		err         error
+		noExplainer bool
+		wantStatus  int
+		wantAsked   bool
+		wantMsg     string
 	}{
-		{"admin allowed", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.Allow}}, 200, true, ""},
-		{"session policy does not allow it", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.ImplicitDeny}}, 403, true, "no policy of the session allows idbroker:Explain"},
-		{"explicit deny", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.ExplicitDeny}}, 403, true, "explicitly denies"},
-		{"session cannot be evaluated", adminSess, &scriptedDecider{res: policy.Result{Decision: policy.Allow}, err: errors.New("role gone")}, 403, true, "cannot be evaluated"},
-		{"no policy engine: no route", adminSess, nil, 404, false, ""},
-		{"not an admin role, whatever its policies", devSess, &scriptedDecider{res: policy.Result{Decision: policy.Allow}}, 403, false, "admin.roles"},
+		{"admin allowed", adminSess, allow, nil, false, 200, true, ""},
+		{"session policy does not allow it", adminSess, policy.Result{Decision: policy.ImplicitDeny}, nil, false, 403, true, "no policy of the session allows idbroker:Explain"},
+		{"explicit deny", adminSess, policy.Result{Decision: policy.ExplicitDeny}, nil, false, 403, true, "explicitly denies"},
+		{"session cannot be evaluated", adminSess, allow, errors.New("role gone"), false, 403, true, "cannot be evaluated"},
+		{"no explainer: no route", adminSess, allow, nil, true, 404, false, ""},
+		{"not an admin role, whatever its policies", devSess, allow, nil, false, 403, false, "admin.roles"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newMOBroker(t)
-			b.s.cfg.Authenticator = fakeAuthenticator{sess: tc.sess}
+			st := &scriptedSTS{STS: b.s.cfg.STS, sess: tc.sess, res: tc.res, err: tc.err}
+			b.s.cfg.STS = st
 			b.s.cfg.AdminRoleARNs = []string{moRoleARN("Admin")}
-			b.s.cfg.Explainer = b.s.cfg.Mapper.(*mapping.Mapper)
-			if tc.decider != nil {
-				b.s.cfg.Decider = tc.decider
-			} else {
-				b.s.cfg.Decider = nil
+			if !tc.noExplainer {
+				b.s.cfg.Explainer = b.s.cfg.Mapper.(*mapping.Mapper)
 			}
 			mux := http.NewServeMux()
 			b.s.decisionRoutes(mux, http.NewCrossOriginProtection())
@@ -607,7 +633,7 @@ func TestExplainRequiresPolicyAllow(t *testing.T) {
 				}
 			case http.StatusNotFound:
 				if strings.Contains(string(body), `"rules"`) || len(b.auditEvents(t, "explain.refused")) != 0 {
-					t.Errorf("the explain API answered without a policy engine: %s", body)
+					t.Errorf("the explain API answered without an explainer: %s", body)
 				}
 			default:
 				var e apiError
@@ -621,14 +647,12 @@ func TestExplainRequiresPolicyAllow(t *testing.T) {
 					t.Errorf("explain.refused events %v", ev)
 				}
 			}
-			if tc.decider != nil {
-				asked := len(tc.decider.asked) > 0
-				if asked != tc.wantAsked {
-					t.Fatalf("policy engine asked %v, want %v", tc.decider.asked, tc.wantAsked)
-				}
-				if asked && tc.decider.asked[0] != "idbroker:Explain * 192.0.2.7" {
-					t.Errorf("asked %q", tc.decider.asked[0])
-				}
+			asked := len(st.asked) > 0
+			if asked != tc.wantAsked {
+				t.Fatalf("policy engine asked %v, want %v", st.asked, tc.wantAsked)
+			}
+			if asked && st.asked[0] != "idbroker:Explain * 192.0.2.7" {
+				t.Errorf("asked %q", st.asked[0])
 			}
 		})
 	}

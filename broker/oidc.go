@@ -189,9 +189,9 @@ func (s *Server) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // tokenLogin verifies an ID token presented directly at a provider (the
-// mobile exchange, RFC 8693) and audits the outcome. Errors wrap
-// providers.ErrUnavailable when the provider's keys cannot be had, and
-// otherwise mean the token is refused.
+// JSON API, RFC 8693) and audits the outcome. A refusal is a *refusal:
+// classTokenUnavailable when the provider's keys cannot be had, else
+// classTokenRefused.
 func (s *Server) tokenLogin(ctx context.Context, p Provider, tp TokenProvider, raw, clientIP string) (providers.Identity, error) {
 	ctx, cancel := context.WithTimeout(ctx, upstreamTimeout)
 	defer cancel()
@@ -209,35 +209,10 @@ func (s *Server) tokenLogin(ctx context.Context, p Provider, tp TokenProvider, r
 	}
 	if err != nil {
 		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name}, slog.String("client_ip", clientIP), slog.String("method", "id_token"), slog.Any("reason", err))
-		return providers.Identity{}, err
+		return providers.Identity{}, tokenRefused(err)
 	}
 	s.audit(ctx, "login", id, slog.String("client_ip", clientIP), slog.String("method", "id_token"))
 	return id, nil
-}
-
-// serveAPIToken is POST /api/v1/credentials with an id_token: the token is
-// verified with the named provider's settings, mapped, and one grant (or
-// the roles asked for) issued.
-func (s *Server) serveAPIToken(w http.ResponseWriter, r *http.Request, p Provider, req credentialsRequest) {
-	tp, ok := p.Impl.(TokenProvider)
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept ID tokens")
-		return
-	}
-	if req.Username != "" || req.Password != "" {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "send either id_token or username and password")
-		return
-	}
-	id, err := s.tokenLogin(r.Context(), p, tp, req.IDToken, clientIP(r))
-	if err != nil {
-		if errors.Is(err, providers.ErrUnavailable) {
-			writeAPIError(w, http.StatusServiceUnavailable, "ProviderUnavailable", "the identity provider's keys cannot be obtained; try again later")
-			return
-		}
-		writeAPIError(w, http.StatusUnauthorized, "InvalidToken", "the ID token was refused")
-		return
-	}
-	s.respondCredentials(w, r, id, req)
 }
 
 // sanitizeParam keeps an upstream error code printable and short for the log.

@@ -61,7 +61,7 @@ func newOIDCBroker(t *testing.T) (*Server, *oidctest.Server, *clock) {
 	}
 	clk := &clock{t: time.Now()}
 	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "oidc", Impl: p}},
-		Mapper: m, STS: svc, QueryAPI: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
+		Mapper: m, STS: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func newSAMLBroker(t *testing.T, pub string) *samlBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &samlBroker{pub: pub, clk: clk, sts: &recordingSTS{now: clk.now}, idps: map[string]*samltest.IdP{}, sps: map[string]*saml.Provider{}}
+	b := &samlBroker{pub: pub, clk: clk, sts: &recordingSTS{STS: svc, now: clk.now}, idps: map[string]*samltest.IdP{}, sps: map[string]*saml.Provider{}}
 	replay := saml.NewMemoryReplayCache(clk.now)
 	var provs []Provider
 	for _, name := range []string{"corp", "other", "open"} {
@@ -81,7 +81,7 @@ func newSAMLBroker(t *testing.T, pub string) *samlBroker {
 		b.idps[name], b.sps[name] = idp, sp
 		provs = append(provs, Provider{Name: name, Type: "saml", Impl: &SAMLProvider{Provider: sp}})
 	}
-	b.s, err = New(Config{PublicURL: pub, Providers: provs, Mapper: m, STS: b.sts, QueryAPI: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
+	b.s, err = New(Config{PublicURL: pub, Providers: provs, Mapper: m, STS: b.sts, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func newPasswordBroker(t *testing.T, err error) (*Server, *lockedBuf) {
 	}
 	logs := &lockedBuf{}
 	s, nerr := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: scriptedPassword{err: err}}},
-		Mapper: m, STS: svc, QueryAPI: svc, Issuer: iss, CookieKey: keys.Cookie,
+		Mapper: m, STS: svc, Issuer: iss, CookieKey: keys.Cookie,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if nerr != nil {
 		t.Fatal(nerr)

@@ -46,8 +46,10 @@ type Identity struct {
 // PasswordAuthenticator is implemented by providers that check a username and
 // password themselves (static users, LDAP).
 type PasswordAuthenticator interface {
-	// Login authenticates the user. Unknown user and wrong password both
-	// return an error wrapping ErrInvalidCredentials.
+	// Login authenticates the user. An unknown user, a wrong password and
+	// an empty one all return an error wrapping ErrInvalidCredentials: the
+	// provider refuses an empty password itself (callers do not filter
+	// it), so that no upstream ever sees an unauthenticated attempt.
 	Login(ctx context.Context, username, password string) (Identity, error)
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts"
-	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // app is a fully wired broker + STS, ready to serve.
@@ -81,11 +79,7 @@ func (c *fileConfig) publicURL() string {
 }
 
 func (c *fileConfig) roleARN(r roleConfig) string {
-	path := r.Path
-	if path == "" {
-		path = "/"
-	}
-	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", c.Partition, c.AccountID, path, r.Name)
+	return awsspec.RoleARN(c.Partition, c.AccountID, r.Path, r.Name)
 }
 
 // assembleOffline builds the app with throwaway keys and no logging, for
@@ -146,6 +140,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 
 	// The STS: roles (each trusting the broker unless told otherwise), named
 	// policies, and the OIDC providers it trusts, the broker first.
+	brokerTrust := broker.Trust{Partition: cfg.Partition, Account: cfg.AccountID, PublicURL: pub}
 	stsCfg := sts.Config{
 		AccountID: cfg.AccountID, Partition: cfg.Partition, Region: cfg.Region,
 		PublicURL: pub, Keys: sec.ring, Logger: log,
@@ -167,7 +162,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			trust = r.TrustPolicy.JSON
 		}
 		if r.TrustBroker == nil || *r.TrustBroker {
-			trust, err = withBrokerTrust(trust, cfg.Partition, cfg.AccountID, issuer.HostPath(), pub+"/saml", r.Name)
+			trust, err = brokerTrust.Add(trust, r.Name)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("roles[%d].trust_policy: %w", i, err))
 				continue
@@ -217,7 +212,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// The broker as a SAML IdP towards its own STS: SAML logins are
 	// redeemed with AssumeRoleWithSAML at saml-provider/idbroker.
 	samlIdP, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{
-		PublicURL: pub, ProviderARN: brokerSAMLProviderARN(cfg.Partition, cfg.AccountID),
+		PublicURL: pub, ProviderARN: brokerTrust.SAMLProviderARN(),
 		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
 	})
 	if err != nil {
@@ -272,14 +267,13 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	}
 
 	b, err := broker.New(broker.Config{
-		SAMLIdP: samlIdP, SAMLRedeem: samlRedeemer(svc),
-		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc, QueryAPI: svc,
-		Issuer: issuer, CookieKey: sec.broker.Cookie, Logger: log,
+		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
+		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st, TrustedProxies: cfg.trustedProxies(),
 		Ready: st.Ping,
 		Extra: extra,
-		// The decision API and the administrators' explain API.
-		Authenticator: svc, Decider: svc, Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
+		// The administrators' explain API.
+		Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
 	})
@@ -328,68 +322,3 @@ type recheckError struct {
 
 func (e recheckError) Error() string { return e.err.Error() }
 func (e recheckError) Unwrap() error { return e.err }
-
-// brokerSAMLProviderARN is the broker's own SAML provider in the STS.
-func brokerSAMLProviderARN(partition, account string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:saml-provider/%s", partition, account, broker.SAMLIdPProviderName)
-}
-
-// withBrokerTrust appends to a trust policy the statements that let the
-// broker assume the role for a user. For JWTs (OIDC and LDAP logins):
-// Federated = the broker's OIDC provider, audience = the broker's client id,
-// and a subject that names this role, so a token minted for one role cannot
-// assume another. For SAML logins the same with the broker's SAML provider:
-// SAML:aud is the Recipient (<public_url>/saml) and SAML:sub, the NameID the
-// broker chooses (broker.Subject), starts with the role name.
-func withBrokerTrust(trust []byte, partition, account, hostPath, samlRecipient, roleName string) ([]byte, error) {
-	stmt := map[string]any{
-		"Sid":       "TrustIdbrokerBroker",
-		"Effect":    "Allow",
-		"Principal": map[string]any{"Federated": fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", partition, account, hostPath)},
-		"Action":    []string{"sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"},
-		"Condition": map[string]any{
-			"StringEquals": map[string]any{hostPath + ":aud": broker.Audience},
-			"StringLike":   map[string]any{hostPath + ":sub": roleName + "/*"},
-		},
-	}
-	// The user's document is checked as the STS will check it first: decoding
-	// it into a map would silently keep the last of duplicate keys
-	// ({"Effect":"Deny","Effect":"Allow"} would pass as Allow).
-	var doc map[string]any
-	if len(trust) == 0 {
-		doc = map[string]any{"Version": policy.Version2012}
-	} else {
-		if _, err := policy.Parse(trust, policy.Trust); err != nil {
-			return nil, fmt.Errorf("MalformedPolicyDocument: %w", err)
-		}
-		// Numbers are kept as written; a missing Version stays missing
-		// (it means 2008-10-17, where ${…} is not a policy variable).
-		dec := json.NewDecoder(bytes.NewReader(trust))
-		dec.UseNumber()
-		if err := dec.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("MalformedPolicyDocument: %w", err)
-		}
-	}
-	var stmts []any
-	switch s := doc["Statement"].(type) {
-	case nil:
-	case []any:
-		stmts = s
-	case map[string]any:
-		stmts = []any{s}
-	default:
-		return nil, errors.New("MalformedPolicyDocument: Statement must be an object or a list")
-	}
-	samlStmt := map[string]any{
-		"Sid":       "TrustIdbrokerBrokerSAML",
-		"Effect":    "Allow",
-		"Principal": map[string]any{"Federated": brokerSAMLProviderARN(partition, account)},
-		"Action":    []string{"sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"},
-		"Condition": map[string]any{
-			"StringEquals": map[string]any{"SAML:aud": samlRecipient},
-			"StringLike":   map[string]any{"SAML:sub": roleName + "/*"},
-		},
-	}
-	doc["Statement"] = append(stmts, stmt, samlStmt)
-	return json.Marshal(doc)
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,46 +311,6 @@ roles:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q not in:\n%v", want, err)
 		}
-	}
-}
-
-// TestBrokerTrustRefusesWhatTheSTSRefuses: with trust_broker on, the user's
-// trust policy is checked as written, not as a map would remember it.
-func TestBrokerTrustRefusesWhatTheSTSRefuses(t *testing.T) {
-	const dup = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`
-	_, err := withBrokerTrust([]byte(dup), "aws", "123456789012", "idbroker.example.com", "https://idbroker.example.com/saml", "Dev")
-	var me *policy.MalformedError
-	if !errors.As(err, &me) || !strings.Contains(err.Error(), "MalformedPolicyDocument: Duplicate key") {
-		t.Fatalf("duplicate Effect: got %v", err)
-	}
-}
-
-// TestBrokerTrustKeepsTheDocument: the user's Version (or its absence) and
-// numbers are kept as written.
-func TestBrokerTrustKeepsTheDocument(t *testing.T) {
-	for _, tc := range []struct {
-		name, trust, wantVersion string
-	}{
-		{"no trust: the broker's own document", "", policy.Version2012},
-		{"no Version stays none", `{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"StringLike":{"aws:PrincipalTag/x":"${aws:username}"}}}}`, policy.Version2008},
-		{"Version kept", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":12345678901234567890}}}}`, policy.Version2012},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, err := withBrokerTrust([]byte(tc.trust), "aws", "123456789012", "idbroker.example.com", "https://idbroker.example.com/saml", "Dev")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := policy.Parse(out, policy.Trust)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, out)
-			}
-			if p.Version() != tc.wantVersion {
-				t.Fatalf("version %q, want %q: %s", p.Version(), tc.wantVersion, out)
-			}
-			if strings.Contains(tc.trust, "12345678901234567890") && !strings.Contains(string(out), "12345678901234567890") {
-				t.Fatalf("number rewritten: %s", out)
-			}
-		})
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
-	"github.com/idbroker/idbroker/sts"
 )
 
 // samlSettings is a SAML provider block: providers/saml.Config (idp_metadata_url
@@ -130,18 +129,4 @@ func newBrokerSAMLVerifier(idp *broker.SAMLIdP, st replayStore, log *slog.Logger
 		return nil, fmt.Errorf("broker SAML provider: %w", err)
 	}
 	return &samlAssertionVerifier{v: v}, nil
-}
-
-// samlRedeemer adapts sts.Service.AssumeRoleWithSAML for the broker.
-func samlRedeemer(svc *sts.Service) broker.SAMLRedeemer {
-	return func(ctx context.Context, roleARN, principalARN, samlResponse string, d time.Duration) (sts.Credentials, string, error) {
-		secs := int32(d / time.Second)
-		out, err := svc.AssumeRoleWithSAML(ctx, &sts.AssumeRoleWithSAMLInput{
-			RoleArn: roleARN, PrincipalArn: principalARN, SAMLAssertion: samlResponse, DurationSeconds: &secs,
-		})
-		if err != nil {
-			return sts.Credentials{}, "", err
-		}
-		return out.Credentials, out.AssumedRoleUser.Arn, nil
-	}
 }

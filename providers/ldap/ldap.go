@@ -1,6 +1,7 @@
 // Package ldap is the LDAP provider: it adapts ldapauth (the LDAP client) to
-// providers.PasswordAuthenticator, providers.Lookuper (for administrators'
-// tools) and providers.Identity.
+// providers.AccountAuthenticator (a password login in two steps, so that the
+// broker can lock an account out by whichever name it is typed),
+// providers.Lookuper (for administrators' tools) and providers.Identity.
 //
 // A provider block (keys below are relative to it; `name` and `type` belong
 // to the composition root):
@@ -181,8 +182,8 @@ type Provider struct {
 }
 
 var (
-	_ providers.PasswordAuthenticator = (*Provider)(nil)
-	_ providers.Lookuper              = (*Provider)(nil)
+	_ providers.AccountAuthenticator = (*Provider)(nil)
+	_ providers.Lookuper             = (*Provider)(nil)
 )
 
 // New validates cfg and builds the provider. It does not contact the
@@ -208,27 +209,53 @@ func (p *Provider) Close() error { return p.client.Close() }
 // Check runs the online checks (for `idbroker config check --online`).
 func (p *Provider) Check(ctx context.Context) []ldapauth.CheckResult { return p.client.Check(ctx) }
 
-// Login authenticates the user with a bind and returns the identity. Groups
-// hold both the group names and the group DNs (folded unless case_fold is
-// false). Errors wrap providers.ErrInvalidCredentials, ErrUnavailable or
+// Login authenticates the user with a bind and returns the identity
+// (FindAccount then LoginAccount, under one login timeout). Groups hold both
+// the group names and the group DNs (folded unless case_fold is false).
+// Errors wrap providers.ErrInvalidCredentials, ErrUnavailable or
 // ErrConfiguration.
 func (p *Provider) Login(ctx context.Context, username, password string) (providers.Identity, error) {
-	return p.LoginGuarded(ctx, username, password, nil)
-}
-
-// LoginGuarded is Login with a hook called after the user search and before
-// any bind, with the account key of the entry found (the normalised,
-// case-folded DN; see ldapauth.AccountKey) or "" when none matched. When the
-// hook returns an error the password is not tried and the answer is
-// providers.ErrInvalidCredentials, the same as for a wrong password. The
-// broker's brute-force protection uses it to count failures per account,
-// whichever name (uid, mail, …) was typed. before may be nil.
-func (p *Provider) LoginGuarded(ctx context.Context, username, password string, before func(ctx context.Context, account string) error) (providers.Identity, error) {
-	res, err := p.client.AuthenticateGuarded(ctx, username, password, before)
+	res, err := p.client.Authenticate(ctx, username, password)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
 	}
 	return p.identity(ctx, "login", res, username), nil
+}
+
+// account is what Provider puts in providers.Account.Ref: the directory's
+// account and the name that found it.
+type account struct {
+	acct     ldapauth.Account
+	username string
+}
+
+// FindAccount finds the entry username names with the service account. Its
+// Key is the entry's normalised, case-folded DN (ldapauth.AccountKey), the
+// same for every name the user filter accepts for it (uid, mail, …); an
+// unknown user has Key "" and no error. An impossible username wraps
+// providers.ErrInvalidCredentials.
+func (p *Provider) FindAccount(ctx context.Context, username string) (providers.Account, error) {
+	acct, err := p.client.FindAccount(ctx, username)
+	if err != nil {
+		return providers.Account{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
+	}
+	return providers.Account{Key: acct.Key(), Ref: account{acct: acct, username: username}}, nil
+}
+
+// LoginAccount tries password on an account FindAccount returned, with a
+// user bind (a dummy bind for an unknown account), and returns the identity
+// Login would. An account this provider did not find is a wiring error,
+// refused without a bind.
+func (p *Provider) LoginAccount(ctx context.Context, acct providers.Account, password string) (providers.Identity, error) {
+	a, ok := acct.Ref.(account)
+	if !ok {
+		return providers.Identity{}, fmt.Errorf("ldap provider %q: the account was not found by an ldap provider", p.name)
+	}
+	res, err := p.client.AuthenticateAccount(ctx, a.acct, password)
+	if err != nil {
+		return providers.Identity{}, fmt.Errorf("ldap provider %q: %w", p.name, mapErr(err))
+	}
+	return p.identity(ctx, "login", res, a.username), nil
 }
 
 // Lookup returns the identity Login would return for username, found with

@@ -50,6 +50,18 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+// The provider refuses an empty password itself (the broker does not filter
+// it): even a user whose hash is of the empty string cannot sign in with it.
+func TestLoginRefusesEmptyPassword(t *testing.T) {
+	p, err := New("demo", Config{Users: []User{{Username: "blank", PasswordHash: hash(t, "")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Login(context.Background(), "blank", ""); !errors.Is(err, providers.ErrInvalidCredentials) {
+		t.Fatalf("empty password against an empty-password hash: err = %v, want ErrInvalidCredentials", err)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	errs := Config{Users: []User{{Username: "", PasswordHash: "x"}, {Username: "a", PasswordHash: "y"}, {Username: "a", PasswordHash: "z"}}}.Validate()
 	joined := errors.Join(errs...).Error()

@@ -1,0 +1,349 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/idbroker/idbroker/providers"
+	"github.com/idbroker/idbroker/sts"
+)
+
+// A refused login or issuance is classified once, where it happens (the
+// password login, the token login, the choice of grants, the issuing), as
+// a *refusal. Each surface turns it into its own answer from one table:
+// the JSON API (writeAPIRefusal), the STS Query API action (stsRefusal), the
+// OAuth token endpoint (oauthRefusal) and the browser (refusePage,
+// refuseLogin).
+
+// failClass is the kind of a refusal, which decides every surface's answer.
+type failClass int
+
+const (
+	// classInvalidCredentials: a password login refused for an unknown
+	// user, a wrong or empty password or a locked account (one answer).
+	classInvalidCredentials failClass = iota + 1
+	// classProviderUnavailable: the provider (or the login-protection
+	// store) cannot be reached or did not answer in time.
+	classProviderUnavailable
+	// classProviderMisconfigured: the provider is misconfigured
+	// (providers.ErrConfiguration: a user search matching several entries,
+	// a referral, a refused service bind). Logged at ERROR.
+	classProviderMisconfigured
+	// classLoginInternal: a password login failed with an error wrapping
+	// none of the providers' sentinels. Logged at ERROR.
+	classLoginInternal
+	// classTokenRefused: an ID token presented directly was refused.
+	classTokenRefused
+	// classTokenUnavailable: the provider's keys for an ID token cannot be
+	// had.
+	classTokenUnavailable
+	// classChoiceRequired: several roles are granted and none was named.
+	// Not a refusal of anything asked for: the caller is told to choose.
+	classChoiceRequired
+	// classNotGranted: a role asked for is not granted to the user.
+	classNotGranted
+	// classNoGrant: no role is granted to the user.
+	classNoGrant
+	// classSTSRefused: the STS refused to issue (its *sts.Error).
+	classSTSRefused
+	// classSessionTooShort: the upstream login ends before the shortest
+	// session the STS issues.
+	classSessionTooShort
+	// classIssueInternal: issuing failed for another reason (signing).
+	classIssueInternal
+)
+
+// refusal is a refused request, classified for the answers.
+type refusal struct {
+	class failClass
+	// err is the private reason: logged and audited, never shown.
+	err error
+	// rid is the request id of a failure that was logged (the broker's
+	// fault); the answer quotes it.
+	rid string
+	// role is the role ARN an issuing failure concerns.
+	role string
+	// roles are the roles to choose from (classChoiceRequired).
+	roles []string
+	// sts is the STS's own refusal (classSTSRefused).
+	sts *sts.Error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refusalOf returns the refusal err is or wraps, and its answer. An error
+// that is no refusal, or a class a surface never meets (a zero answer), is
+// answered as the broker's own fault.
+func refusalOf(err error) (*refusal, answer) {
+	var r *refusal
+	if !errors.As(err, &r) {
+		r = &refusal{class: classIssueInternal, err: err}
+	}
+	return r, answers[r.class]
+}
+
+// internalAnswer is the answer to a refusal a surface should never meet.
+var internalAnswer = answer{
+	apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "the request could not be completed",
+	oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "the request could not be completed",
+	pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.",
+}
+
+// refusedAs reports whether err is a refusal of one of classes.
+func refusedAs(err error, classes ...failClass) bool {
+	var r *refusal
+	return errors.As(err, &r) && slices.Contains(classes, r.class)
+}
+
+// answer is what one class of refusal looks like on each surface.
+type answer struct {
+	// JSON API: {"error": {"code", "message"}} with the status.
+	apiStatus        int
+	apiCode, apiText string
+	// STS Query API action: the AWS error (an *sts.Error).
+	stsStatus        int
+	stsCode, stsText string
+	// OAuth token endpoint: an RFC 6749 §5.2 error.
+	oauthStatus          int
+	oauthCode, oauthText string
+	// Browser: the page's status, message and hint. With form set the
+	// sign-in form is shown again with the message (the user can retry);
+	// otherwise the plain error page.
+	pageStatus         int
+	pageText, pageHint string
+	form               bool
+	// pageRole: the page's text ends with the role ARN concerned.
+	pageRole bool
+	// quoteRID: the JSON and STS answers quote the request id the failure
+	// was logged under (the broker's own faults).
+	quoteRID bool
+}
+
+// Public texts of the STS action; wrong password, unknown user, refused
+// username and locked account share one (no account oracle).
+const (
+	msgLDAPAuthFailed  = "Authentication failed: invalid LDAPUsername or LDAPPassword."
+	msgLDAPUnavailable = "The identity provider could not be reached. Try again later."
+	// A misconfigured directory is the operator's problem, not a wrong
+	// password: the user is told so and the details are logged at ERROR.
+	msgLDAPMisconfigured = "The identity provider is misconfigured; the login could not be checked. Tell the administrator."
+	msgLDAPInternal      = "The login could not be completed."
+	// hintNotYourPassword is the browser's hint for the broker's own faults.
+	hintNotYourPassword = "Your password was not the problem. Try again later, or tell your administrator."
+)
+
+// answers is the table from refusal class to every surface's answer. A
+// zero field means the surface never meets the class (the browser has no ID
+// token login here; the STS action no token at all). Some answers carry
+// the refusal's own data (the roles to choose from, the STS's error, the
+// role ARN, the request id): the surface functions below add it.
+var answers = map[failClass]answer{
+	classInvalidCredentials: {
+		apiStatus: http.StatusUnauthorized, apiCode: "InvalidCredentials", apiText: "invalid username or password",
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: msgLDAPAuthFailed,
+		pageStatus: http.StatusUnauthorized, pageText: "Invalid username or password.", form: true,
+	},
+	classProviderUnavailable: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ProviderUnavailable", apiText: "the identity provider cannot be reached; try again later",
+		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: msgLDAPUnavailable,
+		pageStatus: http.StatusServiceUnavailable, pageText: "The identity provider cannot be reached right now. Try again later.", form: true,
+	},
+	classProviderMisconfigured: {
+		apiStatus: http.StatusInternalServerError, apiCode: "ProviderMisconfigured", apiText: "the identity provider is misconfigured; this is not a wrong password: tell the administrator",
+		stsStatus: http.StatusInternalServerError, stsCode: "InternalFailure", stsText: msgLDAPMisconfigured,
+		pageStatus: http.StatusInternalServerError, pageText: "This sign-in method is misconfigured.", pageHint: hintNotYourPassword,
+		quoteRID: true,
+	},
+	classLoginInternal: {
+		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "the login could not be completed",
+		stsStatus: http.StatusInternalServerError, stsCode: "InternalFailure", stsText: msgLDAPInternal,
+		pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.", pageHint: hintNotYourPassword,
+		quoteRID: true,
+	},
+	classTokenRefused: {
+		apiStatus: http.StatusUnauthorized, apiCode: "InvalidToken", apiText: "the ID token was refused",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the subject token was refused",
+	},
+	classTokenUnavailable: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ProviderUnavailable", apiText: "the identity provider's keys cannot be obtained; try again later",
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the identity provider's keys cannot be obtained; try again later",
+	},
+	classChoiceRequired: { // + the roles to choose from
+		apiStatus: http.StatusConflict, apiCode: "RoleChoiceRequired", apiText: `several roles are granted: name one with "role"`,
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "Several roles are granted to this user: pass RoleArn with one of: ",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_request", oauthText: "several roles are granted: name one with resource or scope",
+	},
+	classNotGranted: { // OAuth: invalid_scope when the role came from scope
+		apiStatus: http.StatusForbidden, apiCode: "RoleNotGranted", apiText: "the requested role is not granted to this user",
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The requested role is not granted to this user.",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_target", oauthText: "the requested role is not granted to this user",
+		pageStatus: http.StatusForbidden, pageText: "That role is not granted to you.",
+	},
+	classNoGrant: {
+		apiStatus: http.StatusForbidden, apiCode: "NoRoleGranted", apiText: "no role is granted to this user",
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "No role is granted to this user.",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "no role is granted to this user",
+		pageStatus: http.StatusForbidden, pageText: "You signed in, but no role is granted to you.", pageHint: "Ask your administrator for access.",
+	},
+	classSTSRefused: { // API and STS: the STS's own error; OAuth: + its code, or server_error for a fault
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "credentials could not be issued: ",
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+	},
+	classSessionTooShort: {
+		apiStatus: http.StatusForbidden, apiCode: "SessionTooShort", apiText: "the upstream login expires in less than 15 minutes: sign in again",
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The session would be shorter than 15 minutes.",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the subject token expires in less than 15 minutes",
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+	},
+	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
+		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
+		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+	},
+}
+
+// loginRefused classifies a refused password login and logs what the
+// operator must act on: a misconfiguration or an unexpected error at ERROR,
+// an outage at WARN (the refusal itself is audited by passwordLogin), under
+// a request id the answer quotes. The error chains logged never hold a
+// password: providers do not put one in an error.
+func (s *Server) loginRefused(ctx context.Context, p Provider, err error) *refusal {
+	r := &refusal{err: err}
+	switch {
+	case errors.Is(err, providers.ErrInvalidCredentials):
+		r.class = classInvalidCredentials
+		return r
+	case errors.Is(err, providers.ErrConfiguration):
+		r.class = classProviderMisconfigured
+	case errors.Is(err, providers.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		r.class = classProviderUnavailable
+	default:
+		r.class = classLoginInternal
+	}
+	r.rid = uuid.NewString()
+	attrs := []any{slog.String("request_id", r.rid), slog.String("provider", p.Name), slog.Any("err", err)}
+	switch r.class {
+	case classProviderMisconfigured:
+		s.log.ErrorContext(ctx, "password login failed: the provider is misconfigured", attrs...)
+	case classProviderUnavailable:
+		s.log.WarnContext(ctx, "password login failed: the provider is unavailable", attrs...)
+	default:
+		s.log.ErrorContext(ctx, "password login failed: unexpected error", attrs...)
+	}
+	return r
+}
+
+// tokenRefused classifies a refused ID token: the provider's keys could not
+// be had (providers.ErrUnavailable), or the token is refused.
+func tokenRefused(err error) *refusal {
+	if errors.Is(err, providers.ErrUnavailable) {
+		return &refusal{class: classTokenUnavailable, err: err}
+	}
+	return &refusal{class: classTokenRefused, err: err}
+}
+
+// writeAPIRefusal answers the JSON API.
+func writeAPIRefusal(w http.ResponseWriter, err error) {
+	r, a := refusalOf(err)
+	switch {
+	case r.class == classSTSRefused:
+		writeAPIError(w, r.sts.Status, r.sts.Code, r.sts.Message)
+		return
+	case a.apiStatus == 0:
+		a = internalAnswer
+	}
+	body := apiErrorBody{Code: a.apiCode, Message: a.apiText}
+	if a.quoteRID {
+		body.RequestID = r.rid
+	}
+	if r.class == classChoiceRequired {
+		body.Roles = r.roles
+	}
+	writeJSON(w, a.apiStatus, apiError{Error: body})
+}
+
+// stsRefusal is the STS action's answer: an *sts.Error, or for an internal
+// issuing failure the error itself, which the Query API answers with
+// InternalFailure and logs.
+func stsRefusal(err error) error {
+	r, a := refusalOf(err)
+	switch {
+	case r.class == classSTSRefused:
+		return r.sts
+	case a.stsStatus == 0:
+		return r.err
+	}
+	msg := a.stsText
+	if r.class == classChoiceRequired {
+		msg += strings.Join(r.roles, ", ")
+	}
+	if a.quoteRID {
+		msg += " (broker request id " + r.rid + ")"
+	}
+	return &sts.Error{Code: a.stsCode, Message: msg, Status: a.stsStatus}
+}
+
+// oauthRefusal is the token endpoint's answer; roleFromScope says the role
+// asked for came from the scope parameter (invalid_scope, not
+// invalid_target, when it is not granted).
+func oauthRefusal(err error, roleFromScope bool) oauthError {
+	r, a := refusalOf(err)
+	switch {
+	case r.class == classSTSRefused && r.sts.Status >= http.StatusInternalServerError:
+		a = answers[classIssueInternal]
+	case a.oauthStatus == 0:
+		a = internalAnswer
+	}
+	e := oauthErr(a.oauthStatus, a.oauthCode, a.oauthText)
+	switch r.class {
+	case classChoiceRequired:
+		e.Desc += " (" + strings.Join(r.roles, " ") + ")"
+	case classNotGranted:
+		if roleFromScope {
+			e.Code = "invalid_scope"
+		}
+	case classSTSRefused:
+		if r.sts.Status < http.StatusInternalServerError {
+			e.Desc += r.sts.Code
+		}
+	}
+	return e
+}
+
+// refusePage answers a browser after sign-in (the choice of grants, the
+// issuing) with the plain error page; the refusal is logged under a new
+// request id the page quotes.
+func (s *Server) refusePage(w http.ResponseWriter, req *http.Request, err error) {
+	r, a := refusalOf(err)
+	if a.pageStatus == 0 {
+		a = internalAnswer
+	}
+	text := a.pageText
+	if a.pageRole {
+		text += r.role + "."
+	}
+	s.fail(w, req, a.pageStatus, text, a.pageHint, r.err)
+}
+
+// refuseLogin answers a refused browser password login: the sign-in form
+// again with the message when the user can retry, else the plain error
+// page quoting the request id the failure was logged under.
+func (s *Server) refuseLogin(w http.ResponseWriter, req *http.Request, p Provider, username string, err error) {
+	r, a := refusalOf(err)
+	if a.pageStatus == 0 {
+		s.refusePage(w, req, err)
+		return
+	}
+	if !a.form {
+		s.renderError(w, a.pageStatus, a.pageText, a.pageHint, r.rid)
+		return
+	}
+	s.renderLoginForm(w, req, a.pageStatus, p, a.pageText, username)
+}
