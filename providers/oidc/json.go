@@ -21,6 +21,9 @@ type parser struct {
 
 var errJSONSyntax = errors.New("decoding JSON: invalid syntax")
 
+// maxJSONDepth bounds the nesting of decoded objects and arrays.
+const maxJSONDepth = 32
+
 // decodeObject decodes a JSON object strictly: member names are matched
 // exactly (no case folding), duplicate names at any level are an error,
 // nesting is bounded, and nothing may follow the object. Numbers become

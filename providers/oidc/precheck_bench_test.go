@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// BenchmarkPrecheck is the token's split, base64 and strict JSON decode
-// (everything of Verify before the key lookup and the signature).
+// BenchmarkPrecheck is everything Verify does before go-oidc parses the
+// token: size, form and strict base64url of the three segments.
 func BenchmarkPrecheck(b *testing.B) {
 	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	tok := seg(`{"alg":"RS256","kid":"k1","typ":"JWT"}`) + "." +
@@ -15,7 +15,7 @@ func BenchmarkPrecheck(b *testing.B) {
 		"." + base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("\x8f\x10", 128)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := precheck(tok, "https://issuer.example.com"); err != nil {
+		if err := precheck(tok); err != nil {
 			b.Fatal(err)
 		}
 	}

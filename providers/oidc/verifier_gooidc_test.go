@@ -11,6 +11,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/oidc"
 )
 
@@ -44,7 +45,7 @@ func TestVerifyExpiryTypedLikeGoOIDC(t *testing.T) {
 				}
 				return
 			}
-			if classOf(t, err) != oidc.ErrExpired {
+			if classOf(t, err) != awsspec.ErrTokenExpired {
 				t.Fatalf("want ErrExpired, got %v", err)
 			}
 			if te, ok := errors.AsType[*gooidc.TokenExpiredError](err); !ok || !te.Expiry.Equal(exp) {
@@ -88,15 +89,15 @@ func TestVerifyClockSkewOnNbfAndExp(t *testing.T) {
 			{"nbf now", nbf(now), nil},
 			{"nbf 1m ahead", nbf(now.Add(time.Minute)), nil},
 			{"nbf at now+skew", nbf(now.Add(skew)), nil},
-			{"nbf 1s after now+skew", nbf(now.Add(skew + time.Second)), oidc.ErrInvalid},
-			{"nbf 6m ahead", nbf(now.Add(6 * time.Minute)), map[bool]error{true: nil, false: oidc.ErrInvalid}[skew >= 6*time.Minute]},
+			{"nbf 1s after now+skew", nbf(now.Add(skew + time.Second)), awsspec.ErrInvalidToken},
+			{"nbf 6m ahead", nbf(now.Add(6 * time.Minute)), map[bool]error{true: nil, false: awsspec.ErrInvalidToken}[skew >= 6*time.Minute]},
 			{"exp 1s after now-skew", exp(now.Add(-skew + time.Second)), nil},
-			{"exp at now-skew", exp(now.Add(-skew)), oidc.ErrExpired},
-			{"exp 1s before now-skew", exp(now.Add(-skew - time.Second)), oidc.ErrExpired},
+			{"exp at now-skew", exp(now.Add(-skew)), awsspec.ErrTokenExpired},
+			{"exp 1s before now-skew", exp(now.Add(-skew - time.Second)), awsspec.ErrTokenExpired},
 			{"exp 1m ago, nbf 2m ago", func(c map[string]any) {
 				exp(now.Add(-time.Minute))(c)
 				nbf(now.Add(-2 * time.Minute))(c)
-			}, map[bool]error{true: nil, false: oidc.ErrExpired}[skew > time.Minute]},
+			}, map[bool]error{true: nil, false: awsspec.ErrTokenExpired}[skew > time.Minute]},
 		} {
 			t.Run(fmt.Sprintf("skew %v/%s", sk.cfg, tc.name), func(t *testing.T) {
 				raw := e.idp.Sign(e.claims(tc.edit))
@@ -116,8 +117,8 @@ func TestVerifyClockSkewOnNbfAndExp(t *testing.T) {
 				if got := classOf(t, err); got != tc.want {
 					t.Fatalf("class %v, want %v (%v)", got, tc.want, err)
 				}
-				if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok != (tc.want == oidc.ErrExpired) {
-					t.Errorf("TokenExpiredError in chain: %v, want %v (%v)", ok, tc.want == oidc.ErrExpired, err)
+				if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok != (tc.want == awsspec.ErrTokenExpired) {
+					t.Errorf("TokenExpiredError in chain: %v, want %v (%v)", ok, tc.want == awsspec.ErrTokenExpired, err)
 				}
 				assertNoSecret(t, raw, err, e.logs)
 			})
@@ -149,7 +150,7 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if got := classOf(t, err); got != oidc.ErrInvalid {
+			if got := classOf(t, err); got != awsspec.ErrInvalidToken {
 				t.Fatalf("class %v, want ErrInvalid (%v)", got, err)
 			}
 			if n := len(err.Error()); n > 1024 {
