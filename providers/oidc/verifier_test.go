@@ -338,6 +338,11 @@ func TestVerifyRejects(t *testing.T) {
 		{"crit header", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"exp"}, "exp": 1}), base())
 		}, awsspec.ErrInvalidToken},
+		{"crit b64 (go-jose supports it)", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"b64"}, "b64": true}), base())
+		}, awsspec.ErrInvalidToken},
+		{"b64 header", func() string { return e.idp.SignWith(k, hdr(map[string]any{"b64": true}), base()) }, awsspec.ErrInvalidToken},
+		{"typ not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": 7}), base()) }, awsspec.ErrInvalidToken},
 		// OIDC-22 size and form.
 		{"too large", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["pad"] = strings.Repeat("x", 70<<10) }))
@@ -366,6 +371,14 @@ func TestVerifyRejects(t *testing.T) {
 		}, awsspec.ErrInvalidToken},
 		// OIDC-27 JSON semantics: duplicates and case folding.
 		{"duplicate sub", func() string { return signRawPayload(e.idp, k, dupPayload(base(), "sub", "admin")) }, awsspec.ErrInvalidToken},
+		{"duplicate groups", func() string {
+			return signRawPayload(e.idp, k, dupPayload(with(func(c map[string]any) { c["groups"] = "dev" }), "groups", "admins"))
+		}, awsspec.ErrInvalidToken},
+		{"duplicate nested member", func() string {
+			b, _ := jsonMarshal(base())
+			b = append(b[:len(b)-1], []byte(`,"https://aws.amazon.com/tags":{"principal_tags":{"team":["dev"],"team":["admins"]}}}`)...)
+			return signRawPayload(e.idp, k, b)
+		}, awsspec.ErrInvalidToken},
 		{"case-folded ISS", func() string {
 			c := base()
 			c["ISS"] = c["iss"]
@@ -428,21 +441,31 @@ func signRawPayload(idp *oidctest.Server, k oidctest.Key, payload []byte) string
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// TestVerifyAudienceChoices: the audience rule with several client IDs,
+// and the client ID each accepted token is reported for (Token.ClientID:
+// azp when it is one of ours, else the first audience that is).
 func TestVerifyAudienceChoices(t *testing.T) {
 	e := newEnv(t, oidc.VerifierConfig{ClientIDs: []string{"a", "b"}})
 	cases := []struct {
-		name string
-		aud  any
-		azp  string
-		want error
+		name   string
+		aud    any
+		azp    string
+		client string // accepted for
+		want   error
 	}{
-		{"first id", "a", "", nil},
-		{"second id", "b", "", nil},
-		{"single aud, azp ignored", "b", "elsewhere", nil},
-		{"several aud with azp ours", []any{"x", "b"}, "b", nil},
-		{"several aud with azp other", []any{"a", "x"}, "x", awsspec.ErrAudience},
-		{"neither", "c", "", awsspec.ErrAudience},
-		{"several, none ours", []any{"c", "d"}, "c", awsspec.ErrAudience},
+		{"first id", "a", "", "a", nil},
+		{"second id", "b", "", "b", nil},
+		{"single aud, azp ignored", "b", "elsewhere", "b", nil},
+		{"single aud, azp the other id", "a", "b", "b", nil},
+		{"single aud list", []any{"b"}, "", "b", nil},
+		{"several aud with azp ours", []any{"x", "b"}, "b", "b", nil},
+		{"several aud, azp ours, first aud ours too", []any{"a", "b"}, "b", "b", nil},
+		{"several aud with azp other", []any{"a", "x"}, "x", "", awsspec.ErrAudience},
+		{"several aud, no azp", []any{"a", "b"}, "", "", awsspec.ErrAudience},
+		{"neither", "c", "", "", awsspec.ErrAudience},
+		{"several, none ours", []any{"c", "d"}, "c", "", awsspec.ErrAudience},
+		{"azp ours, aud not", "c", "a", "", awsspec.ErrAudience},
+		{"empty aud string", "", "", "", awsspec.ErrAudience},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -452,10 +475,13 @@ func TestVerifyAudienceChoices(t *testing.T) {
 				c["azp"] = tc.azp
 			}
 			raw := e.idp.Sign(c)
-			_, err := e.v.Verify(context.Background(), raw)
+			tok, err := e.v.Verify(context.Background(), raw)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
+				}
+				if tok.ClientID != tc.client {
+					t.Errorf("ClientID = %q, want %q", tok.ClientID, tc.client)
 				}
 				return
 			}
