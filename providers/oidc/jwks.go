@@ -36,7 +36,7 @@ type keyCache struct {
 	gate    gate
 
 	mu        sync.RWMutex
-	byKID     map[string]jose.JSONWebKey
+	byKID     map[string][]jose.JSONWebKey // one key each, ready to hand out
 	ambiguous map[string]bool
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
@@ -71,7 +71,7 @@ func (c *keyCache) fetch(ctx context.Context, u string) error {
 	if err := json.Unmarshal(body, &set); err != nil {
 		return fmt.Errorf("decoding JWKS: %w", err)
 	}
-	byKID := map[string]jose.JSONWebKey{}
+	byKID := map[string][]jose.JSONWebKey{}
 	ambiguous := map[string]bool{}
 	var keys []jose.JSONWebKey
 	skipped := 0
@@ -102,12 +102,12 @@ func (c *keyCache) fetch(ctx context.Context, u string) error {
 		keys = append(keys, k)
 		if k.KeyID != "" {
 			if prev, dup := byKID[k.KeyID]; dup {
-				if !publicKeysEqual(prev.Key, k.Key) {
+				if !publicKeysEqual(prev[0].Key, k.Key) {
 					ambiguous[k.KeyID] = true
 				}
 				continue
 			}
-			byKID[k.KeyID] = k
+			byKID[k.KeyID] = []jose.JSONWebKey{k}
 		}
 	}
 	if len(keys) == 0 {
@@ -199,9 +199,7 @@ func (c *keyCache) cached(kid string) cacheView {
 	case c.ambiguous[kid]:
 		v.ambiguous = true
 	default:
-		if k, ok := c.byKID[kid]; ok {
-			v.cands = []jose.JSONWebKey{k}
-		}
+		v.cands = c.byKID[kid]
 	}
 	return v
 }

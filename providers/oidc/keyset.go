@@ -103,7 +103,18 @@ func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	alg := hdr.Algorithm
-	var keys []crypto.PublicKey
+	tried := 0
+	try := func(k crypto.PublicKey) []byte {
+		if !keyFitsAlg(k, alg) {
+			return nil
+		}
+		tried++
+		payload, err := jws.Verify(k)
+		if err != nil {
+			return nil
+		}
+		return payload
+	}
 	if s.remote != nil {
 		jwks, err := s.remote.lookup(ctx, hdr.KeyID)
 		if err != nil {
@@ -113,19 +124,15 @@ func (s *tokenKeySet) verify(ctx context.Context, raw string) ([]byte, error) {
 			if k.Algorithm != "" && k.Algorithm != alg {
 				continue
 			}
-			keys = append(keys, k.Key)
+			if payload := try(k.Key); payload != nil {
+				return payload, nil
+			}
 		}
 	} else {
-		keys = s.static
-	}
-	tried := 0
-	for _, k := range keys {
-		if !keyFitsAlg(k, alg) {
-			continue
-		}
-		tried++
-		if payload, err := jws.Verify(k); err == nil {
-			return payload, nil
+		for _, k := range s.static {
+			if payload := try(k); payload != nil {
+				return payload, nil
+			}
 		}
 	}
 	if tried == 0 {
