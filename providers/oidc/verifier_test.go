@@ -36,6 +36,11 @@ const clientID = "broker-client"
 
 var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ`)
 
+// oidctestPadding is a run of oidctest's fault padding ("aaaa..."), long
+// enough that no random id or kid in an error or a log line holds it by
+// accident, as a short "aaaa" could.
+var oidctestPadding = strings.Repeat("a", 32)
+
 // logBuf is a concurrency-safe buffer for a slog JSON handler.
 type logBuf struct {
 	mu sync.Mutex
@@ -531,12 +536,12 @@ func TestVerifyDiscoveryRetry(t *testing.T) {
 		if classOf(t, err) != awsspec.ErrKeyUnavailable {
 			t.Fatalf("want ErrKeyUnavailable, got %v", err)
 		}
-		if len(err.Error()) > 300 || strings.Contains(err.Error(), "aaaa") {
+		if len(err.Error()) > 300 || strings.Contains(err.Error(), oidctestPadding) {
 			t.Errorf("upstream body echoed: %.300s", err)
 		}
 		assertNoSecret(t, raw, err, e.logs)
 	}
-	if strings.Contains(e.logs.String(), "aaaa") {
+	if strings.Contains(e.logs.String(), oidctestPadding) {
 		t.Error("upstream body logged")
 	}
 	if h := e.idp.Hits(oidctest.Discovery); h != 1 {
@@ -589,7 +594,7 @@ func TestVerifyJWKSFaults(t *testing.T) {
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %v", d)
 			}
-			if strings.Contains(err.Error(), "aaaa") || strings.Contains(err.Error(), "injected") {
+			if strings.Contains(err.Error(), oidctestPadding) || strings.Contains(err.Error(), "injected") {
 				t.Errorf("upstream body echoed: %.200s", err)
 			}
 			assertNoSecret(t, raw, err, e.logs)
