@@ -12,8 +12,8 @@
 // The package adds what those libraries leave to the caller:
 //   - lazy, throttled discovery over a timeout-bound, response-size-capped
 //     HTTP client, and a rate-limited, size-capped JWKS cache bound to one
-//     issuer, handed to go-oidc as its KeySet (verification.go, keyset.go,
-//     jwks.go, discovery.go);
+//     issuer, handed to go-oidc as its KeySet (discovery.go, keyset.go,
+//     jwks.go, gate.go);
 //   - a precheck before go-oidc sees the token (size, compact form, strict
 //     base64url) and the JOSE header rules in the key set, before any key
 //     is used (typ, crit, b64, enc, kid);

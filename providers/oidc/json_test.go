@@ -11,9 +11,9 @@ import (
 	"testing"
 )
 
-// refDecodeObject is the json.Decoder-token decoder the verifier used
-// before the hand-written parser; the parser must agree with it on every
-// input (accept/refuse and the decoded value).
+// refDecodeObject is a strict decoder built on json.Decoder's tokens; the
+// parser must agree with it on every input (accept/refuse and the decoded
+// value).
 func refDecodeObject(data []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
