@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
@@ -95,6 +96,9 @@ var goOIDCClaims = [...]string{"iss", "sub", "aud", "exp", "iat", "nbf", "nonce"
 // simple Unicode folding): go-oidc would read it for that claim.
 func checkNames(claims map[string]any) error {
 	for name := range claims {
+		if !mayFold(name) {
+			continue
+		}
 		for _, reg := range goOIDCClaims {
 			if name != reg && strings.EqualFold(name, reg) {
 				return errorf(awsspec.ErrInvalidToken, "claim %s differs from %s only in case", quote(name), reg)
@@ -102,6 +106,19 @@ func checkNames(claims map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// mayFold reports whether name has an upper-case ASCII letter or a
+// non-ASCII byte. Without either, name folds to one of goOIDCClaims (all
+// lower-case ASCII) only by being equal to it, so the common name needs
+// no EqualFold.
+func mayFold(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			return true
+		}
+	}
+	return false
 }
 
 // audience is the audience rule (OIDC Core 3.1.3.7 steps 3 to 5): aud
