@@ -1,10 +1,11 @@
 package sts
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 // Error is an AWS STS error as it appears on the wire: a code from the AWS
@@ -30,12 +31,13 @@ func (e *Error) Type() string {
 }
 
 // Sentinels that WebIdentityVerifier implementations wrap so that the STS can
-// choose the AWS error code. Anything else becomes InvalidIdentityToken.
+// choose the AWS error code: awsspec's failure classes. Anything else
+// becomes InvalidIdentityToken.
 var (
-	ErrTokenExpired   = errors.New("web identity token expired")
-	ErrKeyUnavailable = errors.New("verification key unavailable")
-	ErrAudience       = errors.New("incorrect token audience")
-	ErrInvalidToken   = errors.New("invalid web identity token")
+	ErrTokenExpired   = awsspec.ErrTokenExpired
+	ErrKeyUnavailable = awsspec.ErrKeyUnavailable
+	ErrAudience       = awsspec.ErrAudience
+	ErrInvalidToken   = awsspec.ErrInvalidToken
 )
 
 // Public AWS messages used in several places.

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -227,7 +228,9 @@ func (s *Service) mapVerifyError(err error, peek *jwtPeek) *Error {
 			msg += strconv.FormatInt(*peek.Exp, 10)
 		}
 		return apiError(http.StatusBadRequest, "ExpiredTokenException", msg)
-	case errors.Is(err, ErrKeyUnavailable):
+	case errors.Is(err, ErrKeyUnavailable), errors.Is(err, awsspec.ErrKeyNotFound):
+		// STS-SPEC §6.1: AWS answers a JWKS it cannot fetch and a kid it
+		// cannot find alike.
 		return errInvalidIdentityToken(msgKeyUnavailable)
 	case errors.Is(err, ErrAudience):
 		return errInvalidIdentityToken("Incorrect token audience")

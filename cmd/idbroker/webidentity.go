@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/idbroker/idbroker/providers/oidc"
@@ -14,11 +12,11 @@ import (
 )
 
 // webIdentityVerifier adapts a providers/oidc Verifier (where the OIDC
-// hardening lives) to the STS's WebIdentityVerifier, translating its error
-// classes into the STS's.
+// hardening and the audience rule live) to the STS's WebIdentityVerifier.
+// It copies fields and decides nothing: the verifier's errors carry
+// awsspec's failure classes, which the STS answers itself.
 type webIdentityVerifier struct {
-	v         *oidc.Verifier
-	clientIDs []string
+	v *oidc.Verifier
 }
 
 var _ sts.WebIdentityVerifier = (*webIdentityVerifier)(nil)
@@ -45,44 +43,18 @@ func newVerifierFrom(cfg oidc.VerifierConfig) (*webIdentityVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc verifier for %s: %w", cfg.Issuer, err)
 	}
-	return &webIdentityVerifier{v: v, clientIDs: cfg.ClientIDs}, nil
+	return &webIdentityVerifier{v: v}, nil
 }
 
-// VerifyWebIdentity verifies the token and reports the audience it was
-// accepted for.
+// VerifyWebIdentity verifies the token; Audience is the client ID the
+// verifier accepted it for.
 func (w *webIdentityVerifier) VerifyWebIdentity(ctx context.Context, token string) (*sts.WebIdentity, error) {
 	t, err := w.v.Verify(ctx, token)
 	if err != nil {
-		return nil, stsVerifyError(err)
-	}
-	aud := ""
-	if t.AZP != "" && slices.Contains(w.clientIDs, t.AZP) {
-		aud = t.AZP
-	} else {
-		for _, a := range t.Audience {
-			if slices.Contains(w.clientIDs, a) {
-				aud = a
-				break
-			}
-		}
+		return nil, err
 	}
 	return &sts.WebIdentity{
-		Issuer: t.Issuer, Subject: t.Subject, Audience: aud, AZP: t.AZP, AMR: t.AMR,
+		Issuer: t.Issuer, Subject: t.Subject, Audience: t.ClientID, AZP: t.AZP, AMR: t.AMR,
 		IssuedAt: t.IssuedAt, Expiry: t.Expiry, Claims: t.Claims,
 	}, nil
-}
-
-func stsVerifyError(err error) error {
-	switch {
-	case errors.Is(err, oidc.ErrExpired):
-		return fmt.Errorf("%w: %w", sts.ErrTokenExpired, err)
-	case errors.Is(err, oidc.ErrKeyUnavailable), errors.Is(err, oidc.ErrKeyNotFound):
-		// STS-SPEC §6.1: AWS answers a JWKS it cannot fetch and a kid it
-		// cannot find alike ("Couldn't retrieve verification key …").
-		return fmt.Errorf("%w: %w", sts.ErrKeyUnavailable, err)
-	case errors.Is(err, oidc.ErrAudience):
-		return fmt.Errorf("%w: %w", sts.ErrAudience, err)
-	default:
-		return fmt.Errorf("%w: %w", sts.ErrInvalidToken, err)
-	}
 }

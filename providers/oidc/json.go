@@ -7,19 +7,25 @@ import (
 	"unicode/utf8"
 )
 
-// parser is a strict, allocation-lean JSON decoder for token headers and
-// claims (the hot path of Verify). It accepts exactly RFC 8259 JSON and
-// produces what decodeObject always produced: objects as map[string]any
-// (member names exact, duplicates refused), arrays as []any, numbers as
-// json.Number, strings decoded as encoding/json decodes them (invalid
-// UTF-8 and lone surrogates become U+FFFD), true/false/nil. Nesting is
-// bounded by maxJSONDepth. FuzzDecodeObject compares it with encoding/json.
+// parser is a strict, allocation-lean JSON decoder for a verified token's
+// claims and for userinfo and overage answers. It stays because the
+// standard library has no strict decoder: encoding/json keeps the last of
+// duplicate names, and encoding/json/v2, which refuses them, is still
+// behind GOEXPERIMENT=jsonv2. It accepts exactly RFC 8259 JSON and
+// produces objects as map[string]any (member names exact, duplicates
+// refused), arrays as []any, numbers as json.Number, strings decoded as
+// encoding/json decodes them (invalid UTF-8 and lone surrogates become
+// U+FFFD), true/false/nil. Nesting is bounded by maxJSONDepth.
+// FuzzDecodeObject compares it with a json.Decoder-based reference.
 type parser struct {
 	data []byte
 	pos  int
 }
 
 var errJSONSyntax = errors.New("decoding JSON: invalid syntax")
+
+// maxJSONDepth bounds the nesting of decoded objects and arrays.
+const maxJSONDepth = 32
 
 // decodeObject decodes a JSON object strictly: member names are matched
 // exactly (no case folding), duplicate names at any level are an error,

@@ -2,6 +2,10 @@ package oidc_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,8 +14,11 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/oidc"
+	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 )
 
 // TestVerifyExpiryTypedLikeGoOIDC: the package decides expiry itself
@@ -44,7 +51,7 @@ func TestVerifyExpiryTypedLikeGoOIDC(t *testing.T) {
 				}
 				return
 			}
-			if classOf(t, err) != oidc.ErrExpired {
+			if classOf(t, err) != awsspec.ErrTokenExpired {
 				t.Fatalf("want ErrExpired, got %v", err)
 			}
 			if te, ok := errors.AsType[*gooidc.TokenExpiredError](err); !ok || !te.Expiry.Equal(exp) {
@@ -88,15 +95,15 @@ func TestVerifyClockSkewOnNbfAndExp(t *testing.T) {
 			{"nbf now", nbf(now), nil},
 			{"nbf 1m ahead", nbf(now.Add(time.Minute)), nil},
 			{"nbf at now+skew", nbf(now.Add(skew)), nil},
-			{"nbf 1s after now+skew", nbf(now.Add(skew + time.Second)), oidc.ErrInvalid},
-			{"nbf 6m ahead", nbf(now.Add(6 * time.Minute)), map[bool]error{true: nil, false: oidc.ErrInvalid}[skew >= 6*time.Minute]},
+			{"nbf 1s after now+skew", nbf(now.Add(skew + time.Second)), awsspec.ErrInvalidToken},
+			{"nbf 6m ahead", nbf(now.Add(6 * time.Minute)), map[bool]error{true: nil, false: awsspec.ErrInvalidToken}[skew >= 6*time.Minute]},
 			{"exp 1s after now-skew", exp(now.Add(-skew + time.Second)), nil},
-			{"exp at now-skew", exp(now.Add(-skew)), oidc.ErrExpired},
-			{"exp 1s before now-skew", exp(now.Add(-skew - time.Second)), oidc.ErrExpired},
+			{"exp at now-skew", exp(now.Add(-skew)), awsspec.ErrTokenExpired},
+			{"exp 1s before now-skew", exp(now.Add(-skew - time.Second)), awsspec.ErrTokenExpired},
 			{"exp 1m ago, nbf 2m ago", func(c map[string]any) {
 				exp(now.Add(-time.Minute))(c)
 				nbf(now.Add(-2 * time.Minute))(c)
-			}, map[bool]error{true: nil, false: oidc.ErrExpired}[skew > time.Minute]},
+			}, map[bool]error{true: nil, false: awsspec.ErrTokenExpired}[skew > time.Minute]},
 		} {
 			t.Run(fmt.Sprintf("skew %v/%s", sk.cfg, tc.name), func(t *testing.T) {
 				raw := e.idp.Sign(e.claims(tc.edit))
@@ -116,8 +123,8 @@ func TestVerifyClockSkewOnNbfAndExp(t *testing.T) {
 				if got := classOf(t, err); got != tc.want {
 					t.Fatalf("class %v, want %v (%v)", got, tc.want, err)
 				}
-				if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok != (tc.want == oidc.ErrExpired) {
-					t.Errorf("TokenExpiredError in chain: %v, want %v (%v)", ok, tc.want == oidc.ErrExpired, err)
+				if _, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok != (tc.want == awsspec.ErrTokenExpired) {
+					t.Errorf("TokenExpiredError in chain: %v, want %v (%v)", ok, tc.want == awsspec.ErrTokenExpired, err)
 				}
 				assertNoSecret(t, raw, err, e.logs)
 			})
@@ -136,6 +143,10 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, value string }{
 		{"SUB", "admin"},
+		{"\u017fub", "admin"},        // ſub: U+017F folds to s, as encoding/json matches names
+		{"at_ha\u017fh", "AAAA"},     // at_haſh
+		{"_CLAIM_NAMES", "x"},        // go-oidc reads distributed claims too
+		{"_claim_\u017fources", "x"}, // _claim_ſources
 		{"Nonce", "attacker-nonce"},
 		{"AT_HASH", "AAAA"},
 		{"Aud", "other-client"},
@@ -149,7 +160,7 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if got := classOf(t, err); got != oidc.ErrInvalid {
+			if got := classOf(t, err); got != awsspec.ErrInvalidToken {
 				t.Fatalf("class %v, want ErrInvalid (%v)", got, err)
 			}
 			if n := len(err.Error()); n > 1024 {
@@ -157,5 +168,87 @@ func TestVerifyRefusesCaseAmbiguousClaims(t *testing.T) {
 			}
 			assertNoSecret(t, raw, err, e.logs)
 		})
+	}
+}
+
+// TestVerifyCaseVariantAlone: a registered claim spelt only in another
+// case is what go-oidc reads for it (here the subject); such a token is
+// refused, while names that merely resemble registered ones are kept.
+func TestVerifyCaseVariantAlone(t *testing.T) {
+	e := newEnv(t, oidc.VerifierConfig{})
+	c := e.claims(nil)
+	c["Sub"] = c["sub"]
+	delete(c, "sub")
+	_, err := e.v.Verify(context.Background(), e.idp.Sign(c))
+	if err == nil || classOf(t, err) != awsspec.ErrInvalidToken {
+		t.Fatalf("Sub without sub: %v, want ErrInvalidToken", err)
+	}
+	tok, err := e.v.Verify(context.Background(), e.idp.Sign(e.claims(func(c map[string]any) {
+		c["Groups"] = []any{"admins"}
+		c["subject"] = "x"
+		c["iss_extra"] = "y"
+	})))
+	if err != nil {
+		t.Fatalf("unrelated names refused: %v", err)
+	}
+	if g := fmt.Sprint(tok.Claims["groups"]); strings.Contains(g, "admins") {
+		t.Errorf("Groups read as groups: %s", g)
+	}
+}
+
+// TestVerifyGoogleIssuerSpelling: go-oidc accepts Google's scheme-less iss
+// for https://accounts.google.com; the Token names the configured issuer,
+// so Subject and the STS's condition keys do not depend on the spelling.
+func TestVerifyGoogleIssuerSpelling(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	const iss = "https://accounts.google.com"
+	v, err := oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: iss, ClientIDs: []string{"app"}, StaticKeys: []crypto.PublicKey{&priv.PublicKey},
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spelling := range []string{iss, "accounts.google.com"} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": spelling, "sub": "1234", "aud": "app",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+		raw, err := tok.SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.Verify(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("iss %q: %v", spelling, err)
+		}
+		if got.Issuer != iss || got.ClientID != "app" {
+			t.Errorf("iss %q: Issuer %q ClientID %q", spelling, got.Issuer, got.ClientID)
+		}
+	}
+}
+
+// TestVerifyHeaderRulesBeforeDiscovery: the header rules refuse a token
+// before the key set asks the issuer for anything, so an explicitly typed
+// other JWT is ErrInvalidToken even while discovery is unreachable.
+func TestVerifyHeaderRulesBeforeDiscovery(t *testing.T) {
+	v, err := oidc.NewVerifier(oidc.VerifierConfig{Issuer: "http://127.0.0.1:1", ClientIDs: []string{clientID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := oidctest.New(t)
+	k := idp.CurrentKey()
+	for _, hdr := range []map[string]any{
+		{"kid": k.KID, "typ": "at+jwt"},
+		{"kid": k.KID, "crit": []string{"b64"}, "b64": false},
+		{"kid": k.KID, "enc": "A256GCM"},
+		{"kid": strings.Repeat("k", 257)},
+	} {
+		_, err := v.Verify(context.Background(), idp.SignWith(k, hdr, idp.Claims(clientID)))
+		if err == nil || classOf(t, err) != awsspec.ErrInvalidToken {
+			t.Errorf("header %v: %v, want ErrInvalidToken", hdr, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/oidc"
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 )
@@ -59,7 +60,7 @@ func TestVerifySignatureEncodings(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if got := classOf(t, err); got != oidc.ErrInvalid {
+			if got := classOf(t, err); got != awsspec.ErrInvalidToken {
 				t.Fatalf("class %v, want ErrInvalid (%v)", got, err)
 			}
 			assertNoSecret(t, tc.tok, err, e.logs)
@@ -113,7 +114,7 @@ func TestVerifyOIDCClaimTypes(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
 			}
-			if err != nil && classOf(t, err) != oidc.ErrInvalid {
+			if err != nil && classOf(t, err) != awsspec.ErrInvalidToken {
 				t.Fatalf("class of %v, want ErrInvalid", err)
 			}
 			if err != nil && strings.Contains(err.Error(), "graph.example") {
@@ -141,7 +142,7 @@ func TestVerifyRefusesNonBase64URL(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%q inserted at %d: accepted", ins, pos)
 			}
-			if got := classOf(t, err); got != oidc.ErrInvalid {
+			if got := classOf(t, err); got != awsspec.ErrInvalidToken {
 				t.Fatalf("%q inserted at %d: class %v", ins, pos, got)
 			}
 		}

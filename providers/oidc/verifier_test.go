@@ -27,6 +27,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/oidc"
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 )
@@ -34,6 +35,11 @@ import (
 const clientID = "broker-client"
 
 var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ`)
+
+// oidctestPadding is a run of oidctest's fault padding ("aaaa..."), long
+// enough that no random id or kid in an error or a log line holds it by
+// accident, as a short "aaaa" could.
+var oidctestPadding = strings.Repeat("a", 32)
 
 // logBuf is a concurrency-safe buffer for a slog JSON handler.
 type logBuf struct {
@@ -83,7 +89,7 @@ func assertNoSecret(t *testing.T, token string, err error, logs *logBuf) {
 func classOf(t *testing.T, err error) error {
 	t.Helper()
 	var found []error
-	for _, s := range []error{oidc.ErrExpired, oidc.ErrKeyUnavailable, oidc.ErrAudience, oidc.ErrInvalid} {
+	for _, s := range []error{awsspec.ErrTokenExpired, awsspec.ErrKeyUnavailable, awsspec.ErrAudience, awsspec.ErrInvalidToken} {
 		if errors.Is(err, s) {
 			found = append(found, s)
 		}
@@ -186,174 +192,179 @@ func TestVerifyRejects(t *testing.T) {
 		want  error
 	}{
 		// OIDC-01 alg none.
-		{"alg none", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "none"}), base()) }, oidc.ErrInvalid},
-		{"alg None", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "None"}), base()) }, oidc.ErrInvalid},
+		{"alg none", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "none"}), base()) }, awsspec.ErrInvalidToken},
+		{"alg None", func() string { return oidctest.Unsigned(hdr(map[string]any{"alg": "None"}), base()) }, awsspec.ErrInvalidToken},
 		{"alg nOnE no sig segment", func() string {
 			return strings.TrimSuffix(oidctest.Unsigned(hdr(map[string]any{"alg": "nOnE"}), base()), ".")
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"alg RS256 empty signature", func() string {
 			return strings.Join(strings.Split(valid, ".")[:2], ".") + "."
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-02/03 HMAC confusion.
-		{"HS256 with PEM public key", func() string { return e.idp.SignHMAC("HS256", pubPEM, hdr(nil), base()) }, oidc.ErrInvalid},
+		{"HS256 with PEM public key", func() string { return e.idp.SignHMAC("HS256", pubPEM, hdr(nil), base()) }, awsspec.ErrInvalidToken},
 		{"HS256 with PEM without newline", func() string {
 			return e.idp.SignHMAC("HS256", bytes.TrimSpace(pubPEM), hdr(nil), base())
-		}, oidc.ErrInvalid},
-		{"HS256 with DER key", func() string { return e.idp.SignHMAC("HS256", pubDER, hdr(nil), base()) }, oidc.ErrInvalid},
-		{"HS512 with empty-ish key", func() string { return e.idp.SignHMAC("HS512", []byte{0}, hdr(nil), base()) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"HS256 with DER key", func() string { return e.idp.SignHMAC("HS256", pubDER, hdr(nil), base()) }, awsspec.ErrInvalidToken},
+		{"HS512 with empty-ish key", func() string { return e.idp.SignHMAC("HS512", []byte{0}, hdr(nil), base()) }, awsspec.ErrInvalidToken},
 		{"PS256 refused", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"alg": "PS256"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"one-byte signature", func() string {
 			return strings.Join(strings.Split(valid, ".")[:2], ".") + ".AA"
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"ES256 zero signature (psychic)", func() string {
 			return seg(map[string]any{"alg": "ES256", "kid": ecKey.KID}) + "." + seg(base()) + "." +
 				base64.RawURLEncoding.EncodeToString(make([]byte, 64))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// Signature with a known key fails.
 		{"tampered payload", func() string {
 			p := strings.Split(valid, ".")
 			return p[0] + "." + seg(with(func(c map[string]any) { c["sub"] = "admin" })) + "." + p[2]
-		}, oidc.ErrInvalid},
-		{"signed by evil key under good kid", func() string { return e.idp.SignWith(evil, hdr(nil), base()) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"signed by evil key under good kid", func() string { return e.idp.SignWith(evil, hdr(nil), base()) }, awsspec.ErrInvalidToken},
 		{"RS256 header with EC kid (kty mismatch)", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"kid": ecKey.KID}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-24: expired and badly signed -> signature error.
 		{"expired and badly signed", func() string {
 			return e.idp.SignWith(evil, hdr(nil), with(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() }))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-04 unknown kid.
-		{"unknown kid", func() string { return e.idp.SignWith(evil, hdr(map[string]any{"kid": "does-not-exist"}), base()) }, oidc.ErrInvalid},
+		{"unknown kid", func() string { return e.idp.SignWith(evil, hdr(map[string]any{"kid": "does-not-exist"}), base()) }, awsspec.ErrInvalidToken},
 		{"no kid, several keys", func() string {
 			return e.idp.SignWith(k, map[string]any{"typ": "JWT"}, base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-05 header injection; sentinel must see nothing.
 		{"jku to sentinel", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jku": sentinel.URL() + "/jwks.json"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"x5u to sentinel", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "x5u": sentinel.URL() + "/cert.pem"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"embedded jwk", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "jwk": oidctest.JWK(evil)}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"embedded jwk under good kid", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"jwk": oidctest.JWK(evil)}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-06 kid as injection.
 		{"kid path traversal", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "../../../../dev/null"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"kid 1KiB", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 1<<10)}), base())
-		}, oidc.ErrInvalid},
-		{"kid not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"kid": 7}), base()) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"kid not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"kid": 7}), base()) }, awsspec.ErrInvalidToken},
 		{"kid /dev/null", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "/dev/null"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"kid shell pipe", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "|sleep 10"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"kid SQL", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": "x' UNION SELECT '1';--"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"kid NUL bytes", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"kid": k.KID + "\x00\x00"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"kid 64KiB", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": strings.Repeat("A", 64<<10)}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-05 x5c: the embedded certificate is never a key source.
 		{"x5c with evil cert under good kid", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"x5c": []string{base64.StdEncoding.EncodeToString(evilCert)}}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"x5c with evil cert, evil kid", func() string {
 			return e.idp.SignWith(evil, hdr(map[string]any{"kid": evil.KID, "x5c": []string{base64.StdEncoding.EncodeToString(evilCert)}}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-23 encrypted tokens are refused whole.
 		{"enc header", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"enc": "A256GCM"}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"JWE compact, zip DEF", func() string {
 			return seg(map[string]any{"alg": "RSA-OAEP", "enc": "A256GCM", "zip": "DEF", "kid": k.KID}) + ".AAAA.AAAA.AAAA.AAAA"
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"JWE PBES2 huge p2c", func() string {
 			return seg(map[string]any{"alg": "PBES2-HS256+A128KW", "enc": "A128GCM", "p2c": 1 << 31, "p2s": "AAAA"}) + ".AAAA.AAAA.AAAA.AAAA"
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-08 cross-provider keys.
-		{"kid of another issuer", func() string { return other.Sign(base()) }, oidc.ErrInvalid},
-		{"valid token of another issuer", func() string { return other.Sign(other.Claims(clientID)) }, oidc.ErrInvalid},
+		{"kid of another issuer", func() string { return other.Sign(base()) }, awsspec.ErrInvalidToken},
+		{"valid token of another issuer", func() string { return other.Sign(other.Claims(clientID)) }, awsspec.ErrInvalidToken},
 		// OIDC-09 time claims.
 		{"expired", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["exp"] = now.Add(-oidc.DefaultClockSkew - time.Second).Unix() }))
-		}, oidc.ErrExpired},
-		{"exp missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "exp") })) }, oidc.ErrInvalid},
-		{"exp string", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = "9999999999" })) }, oidc.ErrInvalid},
-		{"exp float", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1.7e9 + 0.5 })) }, oidc.ErrInvalid},
-		{"exp 1e300", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1e300 })) }, oidc.ErrInvalid},
-		{"exp negative", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = -5 })) }, oidc.ErrInvalid},
+		}, awsspec.ErrTokenExpired},
+		{"exp missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "exp") })) }, awsspec.ErrInvalidToken},
+		{"exp string", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = "9999999999" })) }, awsspec.ErrInvalidToken},
+		{"exp float", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1.7e9 + 0.5 })) }, awsspec.ErrInvalidToken},
+		{"exp 1e300", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = 1e300 })) }, awsspec.ErrInvalidToken},
+		{"exp negative", func() string { return e.idp.Sign(with(func(c map[string]any) { c["exp"] = -5 })) }, awsspec.ErrInvalidToken},
 		// OIDC-10.
 		{"nbf 6m in future", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["nbf"] = now.Add(6 * time.Minute).Unix() }))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"iat 10m in future", func() string {
 			return e.idp.Sign(with(func(c map[string]any) {
 				c["iat"] = now.Add(10 * time.Minute).Unix()
 				c["exp"] = now.Add(15 * time.Minute).Unix()
 			}))
-		}, oidc.ErrInvalid},
-		{"iat missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iat") })) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"iat missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iat") })) }, awsspec.ErrInvalidToken},
 		{"lifetime 30 days", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["exp"] = now.Add(30 * 24 * time.Hour).Unix() }))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"iat older than max age", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["iat"] = now.Add(-3 * time.Hour).Unix() }))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-11 iss.
-		{"iss evil", func() string { return e.idp.Sign(with(func(c map[string]any) { c["iss"] = "https://evil.test" })) }, oidc.ErrInvalid},
+		{"iss evil", func() string { return e.idp.Sign(with(func(c map[string]any) { c["iss"] = "https://evil.test" })) }, awsspec.ErrInvalidToken},
 		{"iss trailing slash", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["iss"] = e.idp.Issuer() + "/" }))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"iss upper case", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["iss"] = strings.ToUpper(e.idp.Issuer()) }))
-		}, oidc.ErrInvalid},
-		{"iss missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iss") })) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"iss missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "iss") })) }, awsspec.ErrInvalidToken},
 		// OIDC-12 aud/azp.
-		{"wrong aud", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = "other-client" })) }, oidc.ErrAudience},
-		{"aud empty list", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{} })) }, oidc.ErrInvalid},
-		{"aud number", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = 42 })) }, oidc.ErrInvalid},
+		{"wrong aud", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = "other-client" })) }, awsspec.ErrAudience},
+		{"aud empty list", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{} })) }, awsspec.ErrInvalidToken},
+		{"aud number", func() string { return e.idp.Sign(with(func(c map[string]any) { c["aud"] = 42 })) }, awsspec.ErrInvalidToken},
 		{"several aud, no azp", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{clientID, "other"} }))
-		}, oidc.ErrAudience},
+		}, awsspec.ErrAudience},
 		{"several aud, azp other", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["aud"] = []any{"other", clientID}; c["azp"] = "other" }))
-		}, oidc.ErrAudience},
-		{"sub missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "sub") })) }, oidc.ErrInvalid},
+		}, awsspec.ErrAudience},
+		{"sub missing", func() string { return e.idp.Sign(with(func(c map[string]any) { delete(c, "sub") })) }, awsspec.ErrInvalidToken},
 		// OIDC-13 typed JWTs.
-		{"typ at+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "at+jwt"}), base()) }, oidc.ErrInvalid},
-		{"typ logout+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "logout+jwt"}), base()) }, oidc.ErrInvalid},
+		{"typ at+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "at+jwt"}), base()) }, awsspec.ErrInvalidToken},
+		{"typ logout+jwt", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": "logout+jwt"}), base()) }, awsspec.ErrInvalidToken},
 		{"crit header", func() string {
 			return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"exp"}, "exp": 1}), base())
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"crit b64 (go-jose supports it)", func() string {
+			return e.idp.SignWith(k, hdr(map[string]any{"crit": []string{"b64"}, "b64": true}), base())
+		}, awsspec.ErrInvalidToken},
+		{"b64 header", func() string { return e.idp.SignWith(k, hdr(map[string]any{"b64": true}), base()) }, awsspec.ErrInvalidToken},
+		{"typ not a string", func() string { return e.idp.SignWith(k, hdr(map[string]any{"typ": 7}), base()) }, awsspec.ErrInvalidToken},
 		// OIDC-22 size and form.
 		{"too large", func() string {
 			return e.idp.Sign(with(func(c map[string]any) { c["pad"] = strings.Repeat("x", 70<<10) }))
-		}, oidc.ErrInvalid},
-		{"dots", func() string { return "a" + strings.Repeat(".", 10<<10) }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"dots", func() string { return "a" + strings.Repeat(".", 10<<10) }, awsspec.ErrInvalidToken},
 		{"padded base64", func() string {
 			p := strings.Split(valid, ".")
 			return p[0] + "=." + p[1] + "." + p[2]
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"std base64 chars", func() string {
 			p := strings.Split(valid, ".")
 			return p[0] + "." + p[1] + "+/." + p[2]
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"JSON serialization", func() string {
 			p := strings.Split(valid, ".")
 			return `{"payload":"` + p[1] + `","protected":"` + p[0] + `","signature":"` + p[2] + `"}`
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"deep nesting", func() string {
 			return e.idp.Sign(with(func(c map[string]any) {
 				var v any = "x"
@@ -362,22 +373,30 @@ func TestVerifyRejects(t *testing.T) {
 				}
 				c["deep"] = v
 			}))
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		// OIDC-27 JSON semantics: duplicates and case folding.
-		{"duplicate sub", func() string { return signRawPayload(e.idp, k, dupPayload(base(), "sub", "admin")) }, oidc.ErrInvalid},
+		{"duplicate sub", func() string { return signRawPayload(e.idp, k, dupPayload(base(), "sub", "admin")) }, awsspec.ErrInvalidToken},
+		{"duplicate groups", func() string {
+			return signRawPayload(e.idp, k, dupPayload(with(func(c map[string]any) { c["groups"] = "dev" }), "groups", "admins"))
+		}, awsspec.ErrInvalidToken},
+		{"duplicate nested member", func() string {
+			b, _ := jsonMarshal(base())
+			b = append(b[:len(b)-1], []byte(`,"https://aws.amazon.com/tags":{"principal_tags":{"team":["dev"],"team":["admins"]}}}`)...)
+			return signRawPayload(e.idp, k, b)
+		}, awsspec.ErrInvalidToken},
 		{"case-folded ISS", func() string {
 			c := base()
 			c["ISS"] = c["iss"]
 			c["iss"] = "https://evil.test"
 			return e.idp.Sign(c)
-		}, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
 		{"case-folded Aud only", func() string {
 			c := base()
 			c["Aud"] = c["aud"]
 			delete(c, "aud")
 			return e.idp.Sign(c)
-		}, oidc.ErrInvalid},
-		{"empty token", func() string { return "" }, oidc.ErrInvalid},
+		}, awsspec.ErrInvalidToken},
+		{"empty token", func() string { return "" }, awsspec.ErrInvalidToken},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,21 +446,31 @@ func signRawPayload(idp *oidctest.Server, k oidctest.Key, payload []byte) string
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// TestVerifyAudienceChoices: the audience rule with several client IDs,
+// and the client ID each accepted token is reported for (Token.ClientID:
+// azp when it is one of ours, else the first audience that is).
 func TestVerifyAudienceChoices(t *testing.T) {
 	e := newEnv(t, oidc.VerifierConfig{ClientIDs: []string{"a", "b"}})
 	cases := []struct {
-		name string
-		aud  any
-		azp  string
-		want error
+		name   string
+		aud    any
+		azp    string
+		client string // accepted for
+		want   error
 	}{
-		{"first id", "a", "", nil},
-		{"second id", "b", "", nil},
-		{"single aud, azp ignored", "b", "elsewhere", nil},
-		{"several aud with azp ours", []any{"x", "b"}, "b", nil},
-		{"several aud with azp other", []any{"a", "x"}, "x", oidc.ErrAudience},
-		{"neither", "c", "", oidc.ErrAudience},
-		{"several, none ours", []any{"c", "d"}, "c", oidc.ErrAudience},
+		{"first id", "a", "", "a", nil},
+		{"second id", "b", "", "b", nil},
+		{"single aud, azp ignored", "b", "elsewhere", "b", nil},
+		{"single aud, azp the other id", "a", "b", "b", nil},
+		{"single aud list", []any{"b"}, "", "b", nil},
+		{"several aud with azp ours", []any{"x", "b"}, "b", "b", nil},
+		{"several aud, azp ours, first aud ours too", []any{"a", "b"}, "b", "b", nil},
+		{"several aud with azp other", []any{"a", "x"}, "x", "", awsspec.ErrAudience},
+		{"several aud, no azp", []any{"a", "b"}, "", "", awsspec.ErrAudience},
+		{"neither", "c", "", "", awsspec.ErrAudience},
+		{"several, none ours", []any{"c", "d"}, "c", "", awsspec.ErrAudience},
+		{"azp ours, aud not", "c", "a", "", awsspec.ErrAudience},
+		{"empty aud string", "", "", "", awsspec.ErrAudience},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -451,10 +480,13 @@ func TestVerifyAudienceChoices(t *testing.T) {
 				c["azp"] = tc.azp
 			}
 			raw := e.idp.Sign(c)
-			_, err := e.v.Verify(context.Background(), raw)
+			tok, err := e.v.Verify(context.Background(), raw)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
+				}
+				if tok.ClientID != tc.client {
+					t.Errorf("ClientID = %q, want %q", tok.ClientID, tc.client)
 				}
 				return
 			}
@@ -482,9 +514,12 @@ func TestVerifyLazyDiscovery(t *testing.T) {
 	}
 	idp := oidctest.New(t)
 	raw := idp.Sign(idp.Claims(clientID))
-	// Issuer mismatch is refused before any network use.
-	if _, err := v.Verify(context.Background(), raw); classOf(t, err) != oidc.ErrInvalid {
-		t.Errorf("want ErrInvalid, got %v", err)
+	// The first well-formed token starts discovery (its iss is not trusted
+	// before its signature is checked, so it does not decide): unreachable,
+	// it is ErrKeyUnavailable.
+	_, err = v.Verify(context.Background(), raw)
+	if classOf(t, err) != awsspec.ErrKeyUnavailable {
+		t.Errorf("want ErrKeyUnavailable, got %v", err)
 	}
 	assertNoSecret(t, raw, err, logs)
 }
@@ -498,15 +533,15 @@ func TestVerifyDiscoveryRetry(t *testing.T) {
 	raw := e.idp.Sign(e.claims(nil))
 	for range 5 {
 		_, err := e.v.Verify(context.Background(), raw)
-		if classOf(t, err) != oidc.ErrKeyUnavailable {
+		if classOf(t, err) != awsspec.ErrKeyUnavailable {
 			t.Fatalf("want ErrKeyUnavailable, got %v", err)
 		}
-		if len(err.Error()) > 300 || strings.Contains(err.Error(), "aaaa") {
+		if len(err.Error()) > 300 || strings.Contains(err.Error(), oidctestPadding) {
 			t.Errorf("upstream body echoed: %.300s", err)
 		}
 		assertNoSecret(t, raw, err, e.logs)
 	}
-	if strings.Contains(e.logs.String(), "aaaa") {
+	if strings.Contains(e.logs.String(), oidctestPadding) {
 		t.Error("upstream body logged")
 	}
 	if h := e.idp.Hits(oidctest.Discovery); h != 1 {
@@ -527,7 +562,7 @@ func TestVerifyDiscoveryIssuerMismatch(t *testing.T) {
 	e.idp.SetDiscoveryIssuer("https://evil.test")
 	raw := e.idp.Sign(e.claims(nil))
 	_, err := e.v.Verify(context.Background(), raw)
-	if classOf(t, err) != oidc.ErrKeyUnavailable {
+	if classOf(t, err) != awsspec.ErrKeyUnavailable {
 		t.Fatalf("want ErrKeyUnavailable, got %v", err)
 	}
 	if e.idp.Hits(oidctest.JWKS) != 0 {
@@ -553,13 +588,13 @@ func TestVerifyJWKSFaults(t *testing.T) {
 			raw := e.idp.Sign(e.claims(nil))
 			start := time.Now()
 			_, err := e.v.Verify(context.Background(), raw)
-			if classOf(t, err) != oidc.ErrKeyUnavailable {
+			if classOf(t, err) != awsspec.ErrKeyUnavailable {
 				t.Fatalf("want ErrKeyUnavailable, got %v", err)
 			}
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %v", d)
 			}
-			if strings.Contains(err.Error(), "aaaa") || strings.Contains(err.Error(), "injected") {
+			if strings.Contains(err.Error(), oidctestPadding) || strings.Contains(err.Error(), "injected") {
 				t.Errorf("upstream body echoed: %.200s", err)
 			}
 			assertNoSecret(t, raw, err, e.logs)
@@ -600,7 +635,7 @@ func TestVerifyUnknownKidFlood(t *testing.T) {
 	}
 	close(errs)
 	for err := range errs {
-		if err == nil || !errors.Is(err, oidc.ErrInvalid) {
+		if err == nil || !errors.Is(err, awsspec.ErrInvalidToken) {
 			t.Fatalf("want ErrInvalid, got %v", err)
 		}
 	}
@@ -639,7 +674,7 @@ func TestVerifyKeyRotation(t *testing.T) {
 	e.idp.RemoveKey(k1.KID)
 	time.Sleep(150 * time.Millisecond)
 	unknown := e.idp.SignWith(e.idp.NewKey("RS256"), map[string]any{"kid": "k-unknown"}, e.claims(nil))
-	if _, err := e.v.Verify(context.Background(), unknown); !errors.Is(err, oidc.ErrInvalid) {
+	if _, err := e.v.Verify(context.Background(), unknown); !errors.Is(err, awsspec.ErrInvalidToken) {
 		t.Fatalf("unknown kid: %v", err)
 	}
 	if _, err := e.v.Verify(context.Background(), t1); err == nil {
@@ -655,7 +690,7 @@ func TestVerifyDuplicateKid(t *testing.T) {
 	e.idp.AddKey(twin)
 	for _, key := range []oidctest.Key{k, twin} {
 		raw := e.idp.SignWith(key, map[string]any{"kid": k.KID}, e.claims(nil))
-		if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrInvalid) {
+		if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, awsspec.ErrInvalidToken) {
 			t.Errorf("ambiguous kid: want ErrInvalid, got %v", err)
 		}
 	}
@@ -693,13 +728,13 @@ func TestVerifyStaticKeys(t *testing.T) {
 	if _, err := v.Verify(context.Background(), sign(priv, claims())); err != nil {
 		t.Fatalf("static key: %v", err)
 	}
-	if _, err := v.Verify(context.Background(), sign(other, claims())); !errors.Is(err, oidc.ErrInvalid) {
+	if _, err := v.Verify(context.Background(), sign(other, claims())); !errors.Is(err, awsspec.ErrInvalidToken) {
 		t.Errorf("foreign key: %v", err)
 	}
 	c := claims()
 	c["exp"] = now.Add(-time.Hour).Unix()
 	c["iat"] = now.Add(-2 * time.Hour).Unix()
-	if _, err := v.Verify(context.Background(), sign(priv, c)); !errors.Is(err, oidc.ErrExpired) {
+	if _, err := v.Verify(context.Background(), sign(priv, c)); !errors.Is(err, awsspec.ErrTokenExpired) {
 		t.Errorf("expired: %v", err)
 	}
 }
@@ -734,7 +769,7 @@ func TestVerifyTLS(t *testing.T) {
 	}
 	// Without trusting the test CA, discovery fails as key-unavailable.
 	v, _ := oidc.NewVerifier(oidc.VerifierConfig{Issuer: e.idp.Issuer(), ClientIDs: []string{clientID}, HTTPClient: &http.Client{}})
-	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, oidc.ErrKeyUnavailable) {
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, awsspec.ErrKeyUnavailable) {
 		t.Errorf("untrusted TLS: %v", err)
 	}
 }
@@ -767,7 +802,7 @@ func TestVerifyCallerCancel(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := e.v.Verify(ctx, e.idp.Sign(e.claims(nil)))
-	if !errors.Is(err, oidc.ErrKeyUnavailable) {
+	if !errors.Is(err, awsspec.ErrKeyUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -848,7 +883,7 @@ func TestVerifyRemovedKey(t *testing.T) {
 				if err == nil {
 					t.Fatal("token of a removed key accepted")
 				}
-				if classOf(t, err) != oidc.ErrInvalid || !errors.Is(err, oidc.ErrKeyNotFound) {
+				if classOf(t, err) != awsspec.ErrInvalidToken || !errors.Is(err, awsspec.ErrKeyNotFound) {
 					t.Errorf("want ErrKeyNotFound (ErrInvalid), got %v", err)
 				}
 			}
@@ -883,7 +918,7 @@ func TestVerifyNewKeyWhileJWKSDown(t *testing.T) {
 	steps := []string{"fetch fails", "throttled after the failure", "throttled again"}
 	for _, step := range steps {
 		_, err := e.v.Verify(context.Background(), fresh)
-		if classOf(t, err) != oidc.ErrKeyUnavailable || errors.Is(err, oidc.ErrKeyNotFound) {
+		if classOf(t, err) != awsspec.ErrKeyUnavailable || errors.Is(err, awsspec.ErrKeyNotFound) {
 			t.Errorf("%s: want ErrKeyUnavailable, got %v", step, err)
 		}
 	}
@@ -956,7 +991,7 @@ func TestVerifyJWKSKeyKinds(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %+v", tok)
 			}
-			if classOf(t, err) != oidc.ErrInvalid {
+			if classOf(t, err) != awsspec.ErrInvalidToken {
 				t.Errorf("want ErrInvalid, got %v", err)
 			}
 			assertNoSecret(t, tc.token, err, e.logs)
@@ -1009,7 +1044,7 @@ func TestVerifyJWKSUnreachable(t *testing.T) {
 			raw := e.idp.Sign(e.claims(nil))
 			start := time.Now()
 			_, err := e.v.Verify(context.Background(), raw)
-			if classOf(t, err) != oidc.ErrKeyUnavailable {
+			if classOf(t, err) != awsspec.ErrKeyUnavailable {
 				t.Fatalf("want ErrKeyUnavailable, got %v", err)
 			}
 			if d := time.Since(start); d > time.Second {
