@@ -6,11 +6,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"github.com/idbroker/idbroker/internal/loopback"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +119,7 @@ func checkIssuerURL(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return errors.New("must use https:// (http:// only for loopback addresses)")
 		}
 	default:
@@ -134,17 +134,10 @@ func checkEndpointURL(s string) error {
 	if err != nil || u.Host == "" || u.User != nil {
 		return errors.New("must be an absolute URL")
 	}
-	if u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Hostname())) {
 		return nil
 	}
 	return errors.New("must use https:// (http:// only for loopback addresses)")
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	return strings.HasPrefix(host, "127.") || host == "::1"
 }
 
 // discover runs OIDC discovery once successfully; failures are retried on

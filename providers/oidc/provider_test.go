@@ -515,6 +515,9 @@ func TestDiscoveryEndpointChecks(t *testing.T) {
 		edit func(map[string]any)
 	}{
 		{"jwks_uri not https", func(d map[string]any) { d["jwks_uri"] = "http://jwks.example.com/keys" }},
+		// Plain http only to a loopback address, never to a name that
+		// merely starts like one.
+		{"jwks_uri http to a 127. name", func(d map[string]any) { d["jwks_uri"] = "http://127.evil.example/keys" }},
 		{"no token endpoint", func(d map[string]any) { delete(d, "token_endpoint") }},
 		{"issuer with trailing slash", func(d map[string]any) { d["issuer"] = d["issuer"].(string) + "/" }},
 	}

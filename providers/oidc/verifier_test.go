@@ -746,6 +746,8 @@ func TestNewVerifierConfig(t *testing.T) {
 	}{
 		{"no issuer", oidc.VerifierConfig{ClientIDs: []string{"a"}}},
 		{"http non-loopback", oidc.VerifierConfig{Issuer: "http://idp.example.com", ClientIDs: []string{"a"}}},
+		{"http to a name that starts like a loopback address", oidc.VerifierConfig{Issuer: "http://127.evil.example", ClientIDs: []string{"a"}}},
+		{"http to a loopback-looking subdomain", oidc.VerifierConfig{Issuer: "http://127.0.0.1.nip.io", ClientIDs: []string{"a"}}},
 		{"query", oidc.VerifierConfig{Issuer: "https://idp.example.com?x=1", ClientIDs: []string{"a"}}},
 		{"no client ids", oidc.VerifierConfig{Issuer: "https://idp.example.com"}},
 		{"empty client id", oidc.VerifierConfig{Issuer: "https://idp.example.com", ClientIDs: []string{""}}},
