@@ -448,6 +448,7 @@ func testSessionInvalid(t *testing.T, b *backend) {
 		{"data too large", func(s *SessionRecord) { s.Data = make([]byte, MaxDataLen+1) }},
 		{"expired", func(s *SessionRecord) { s.Expires = b.now().Add(-time.Second) }},
 		{"no expiry", func(s *SessionRecord) { s.Expires = time.Time{} }},
+		{"too far ahead", func(s *SessionRecord) { s.Expires = b.now().Add(MaxLifetime + time.Minute) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,6 +465,7 @@ func testSessionInvalid(t *testing.T, b *backend) {
 	s.ID = strings.Repeat("i", MaxIDLen)
 	s.Index = append(tooManyKeys[:MaxIndexKeys-1], strings.Repeat("k", MaxIndexKeyLen))
 	s.Data = make([]byte, MaxDataLen)
+	s.Expires = b.now().Add(MaxLifetime - time.Minute)
 	if err := b.s.PutSession(t.Context(), s); err != nil {
 		t.Fatalf("a record at every limit: %v", err)
 	}
@@ -708,6 +710,7 @@ func testRevocations(t *testing.T, b *backend) {
 		{ID: strings.Repeat("r", MaxIDLen+1), Expires: b.now().Add(time.Hour)},
 		{ID: "big", Data: make([]byte, MaxDataLen+1), Expires: b.now().Add(time.Hour)},
 		{ID: "past", Expires: b.now().Add(-time.Millisecond)},
+		{ID: "far", Expires: b.now().Add(MaxLifetime + time.Minute)},
 	} {
 		if err := b.s.AddRevocation(ctx, bad); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("add %.12q: %v, want ErrInvalid", bad.ID, err)

@@ -57,8 +57,8 @@ func normalizeSession(s SessionRecord, now time.Time) (SessionRecord, error) {
 			out.Index = append(out.Index, k)
 		}
 	}
-	if !out.Expires.After(now) {
-		return SessionRecord{}, fmt.Errorf("%w: session expires at %s, not in the future", ErrInvalid, s.Expires.UTC().Format(time.RFC3339Nano))
+	if err := checkExpires("session", out.Expires, now); err != nil {
+		return SessionRecord{}, err
 	}
 	return out, nil
 }
@@ -73,10 +73,22 @@ func normalizeRevocation(r RevocationRecord, now time.Time) (RevocationRecord, e
 		return RevocationRecord{}, fmt.Errorf("%w: revocation data is %d bytes, more than %d", ErrInvalid, len(r.Data), MaxDataLen)
 	}
 	out := RevocationRecord{ID: r.ID, Data: clone(r.Data), Expires: time.UnixMilli(r.Expires.UnixMilli())}
-	if !out.Expires.After(now) {
-		return RevocationRecord{}, fmt.Errorf("%w: revocation expires at %s, not in the future", ErrInvalid, r.Expires.UTC().Format(time.RFC3339Nano))
+	if err := checkExpires("revocation", out.Expires, now); err != nil {
+		return RevocationRecord{}, err
 	}
 	return out, nil
+}
+
+// checkExpires refuses an expiry that is not in the future or further
+// than MaxLifetime.
+func checkExpires(what string, exp, now time.Time) error {
+	switch {
+	case !exp.After(now):
+		return fmt.Errorf("%w: %s expires at %s, not in the future", ErrInvalid, what, exp.UTC().Format(time.RFC3339Nano))
+	case exp.Sub(now) > MaxLifetime:
+		return fmt.Errorf("%w: %s expires at %s, more than %s ahead", ErrInvalid, what, exp.UTC().Format(time.RFC3339Nano), MaxLifetime)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -47,6 +47,10 @@ const (
 	MaxIndexKeys = 32
 	// MaxDataLen is the largest session or revocation payload, in bytes.
 	MaxDataLen = 1 << 20
+	// MaxLifetime is the furthest in the future a session or revocation
+	// may expire (sessions last hours, revocations as long as the longest
+	// credential); a later Expires is a caller's mistake.
+	MaxLifetime = 366 * 24 * time.Hour
 	// MaxListSessions is the most records one ListSessions call returns;
 	// past it the call returns those records and ErrTruncated.
 	MaxListSessions = 1000
@@ -132,7 +136,8 @@ type SessionRecord struct {
 	// without NUL, at most MaxIndexKeys of them; duplicates are dropped.
 	Index []string
 	// Expires is when the record disappears. Stores keep it to the
-	// millisecond; it must be in the future when the record is put.
+	// millisecond; when the record is put it must be in the future, at most
+	// MaxLifetime away.
 	Expires time.Time
 }
 
@@ -144,7 +149,8 @@ type RevocationRecord struct {
 	// time, …), opaque to the store (at most MaxDataLen bytes).
 	Data []byte
 	// Expires is when the entry disappears: once the longest credential it
-	// can cover has expired. Kept to the millisecond; must be in the future.
+	// can cover has expired. Kept to the millisecond; must be in the future,
+	// at most MaxLifetime away.
 	Expires time.Time
 }
 
