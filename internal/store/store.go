@@ -1,30 +1,70 @@
-// Package store is the small shared state every idbroker replica needs: the
-// replay caches (SAML assertion IDs, JWT ids) and the login failure counters.
-// Memory serves one process; Redis (or Valkey) serves several replicas.
+// Package store is the small state every idbroker replica shares: the replay
+// caches (SAML assertion IDs, JWT ids), the login failure counters, broker
+// sessions and revocations.
 //
-// Nothing about issued credentials is stored: they are verified from the
-// session token alone.
+// Three backends implement Store:
+//   - Memory serves one process and forgets everything when it stops (the demo);
+//   - File (bbolt) serves one process and keeps everything across restarts;
+//   - Redis (or Valkey) is shared by several replicas.
+//
+// Session and revocation payloads are opaque bytes: the broker seals them
+// before they reach the store, so the store never sees a secret in clear.
+// Every backend fails closed: when it cannot answer it returns an error
+// wrapping ErrUnavailable, never a guess.
 package store
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// ErrUnavailable means the store could not be reached. Callers fail closed.
+// ErrUnavailable means the store could not be reached or could not answer
+// within the caller's context. Callers fail closed.
 var ErrUnavailable = errors.New("state store unavailable")
 
-// Store is implemented by Memory and Redis.
+// ErrNotFound is returned by GetSession for a session that is absent,
+// deleted or expired.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrInvalid wraps every refusal of a malformed record or argument (empty or
+// oversized id, too many index keys, an expiry in the past, …).
+var ErrInvalid = errors.New("store: invalid record")
+
+// ErrTruncated is returned, together with the records found, when a listing
+// hit its cap (MaxListSessions, MaxRevocations): the records returned are
+// valid, and more exist.
+var ErrTruncated = errors.New("store: listing truncated")
+
+// Limits on what the store accepts and returns. They bound the work of every
+// call and the size of every reply.
+const (
+	// MaxIDLen is the longest session or revocation id, in bytes.
+	MaxIDLen = 256
+	// MaxIndexKeyLen is the longest session index key, in bytes.
+	MaxIndexKeyLen = 512
+	// MaxIndexKeys is how many index keys one session may be listed under.
+	MaxIndexKeys = 32
+	// MaxDataLen is the largest session or revocation payload, in bytes.
+	MaxDataLen = 1 << 20
+	// MaxLifetime is the furthest in the future a session or revocation
+	// may expire (sessions last hours, revocations as long as the longest
+	// credential); a later Expires is a caller's mistake.
+	MaxLifetime = 366 * 24 * time.Hour
+	// MaxListSessions is the most records one ListSessions call returns;
+	// past it the call returns those records and ErrTruncated.
+	MaxListSessions = 1000
+	// MaxRevocations is the most records one Revocations call returns;
+	// past it the call returns those records and ErrTruncated.
+	MaxRevocations = 100000
+)
+
+// Store is implemented by Memory, File and Redis.
 type Store interface {
 	// Claim records key until the given time. It returns true when the key
 	// was new and false when it was already there (a replay). Claims are
-	// atomic: of many concurrent claims of one key exactly one wins.
+	// atomic: of many concurrent claims of one key exactly one wins. An
+	// until in the past is held for one second.
 	Claim(ctx context.Context, key string, until time.Time) (bool, error)
 	// Incr adds one to the counter key and returns the new value. A new
 	// counter expires ttl after its first increment.
@@ -37,234 +77,88 @@ type Store interface {
 	TTL(ctx context.Context, key string) (time.Duration, error)
 	// Delete removes key.
 	Delete(ctx context.Context, key string) error
+
+	// PutSession creates or replaces the session s.ID atomically: its data,
+	// expiry and index keys all change together, and it is listed under
+	// exactly s.Index afterwards (keys of a replaced record that s.Index
+	// lacks are dropped). The record disappears by itself at s.Expires.
+	PutSession(ctx context.Context, s SessionRecord) error
+	// GetSession returns the session id, or ErrNotFound when it is absent,
+	// deleted or expired. Nothing is cached: a delete on any replica is seen
+	// by the next call on every other.
+	GetSession(ctx context.Context, id string) (SessionRecord, error)
+	// DeleteSession removes the session id and its index entries; deleting
+	// an absent session is not an error.
+	DeleteSession(ctx context.Context, id string) error
+	// ListSessions returns the live sessions listed under index, or every
+	// live session when index is "". Expired and deleted records never
+	// show; their stale index entries are cleaned as they are met. At most
+	// MaxListSessions records are returned, in no particular order; when
+	// more exist the call returns those with an error wrapping ErrTruncated
+	// (a caller ending sessions deletes what it got and lists again).
+	ListSessions(ctx context.Context, index string) ([]SessionRecord, error)
+
+	// AddRevocation records r until r.Expires (then it disappears by itself)
+	// and announces it to every WatchRevocations channel of every replica
+	// sharing the store. Adding an id again replaces the record.
+	AddRevocation(ctx context.Context, r RevocationRecord) error
+	// Revocations returns every live revocation (at most MaxRevocations,
+	// then with ErrTruncated): the full resync of a replica's in-memory set.
+	Revocations(ctx context.Context) ([]RevocationRecord, error)
+	// WatchRevocations returns a channel of the revocations added from now
+	// on, here and on every replica sharing the store, until ctx ends or the
+	// store is closed; then the channel is closed. Delivery is best effort:
+	// a record added while a Redis subscriber is reconnecting, or one a slow
+	// reader left waiting, can be missed. Callers therefore also resync
+	// with Revocations periodically; that resync is what guarantees
+	// convergence, the watch only makes it fast.
+	WatchRevocations(ctx context.Context) (<-chan RevocationRecord, error)
+
+	// Shared reports whether several broker processes can share this store
+	// (true for Redis only). A caller configured for several replicas
+	// refuses a store that is not shared.
+	Shared() bool
 	// Ping checks the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
-	// Close releases connections.
+	// Close releases connections and files and closes every watch channel.
 	Close() error
 }
 
-// Memory is an in-process Store for a single replica.
-type Memory struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	entries map[string]memEntry
-	ops     int
+// SessionRecord is a broker session as the store keeps it.
+type SessionRecord struct {
+	// ID is the session's key: 1 to MaxIDLen bytes, no NUL byte.
+	ID string
+	// Data is the broker's sealed session, opaque to the store (at most
+	// MaxDataLen bytes).
+	Data []byte
+	// Index lists the lookup keys the session is listed under (for example
+	// "user:corp/alice", "provider:corp"): each 1 to MaxIndexKeyLen bytes
+	// without NUL, at most MaxIndexKeys of them; duplicates are dropped.
+	Index []string
+	// Expires is when the record disappears. Stores keep it to the
+	// millisecond; when the record is put it must be in the future, at most
+	// MaxLifetime away.
+	Expires time.Time
 }
 
-type memEntry struct {
-	value   int64
-	expires time.Time
+// RevocationRecord is one revocation entry as the store keeps it.
+type RevocationRecord struct {
+	// ID names the revocation: 1 to MaxIDLen bytes, no NUL byte.
+	ID string
+	// Data is the broker's encoding of the revocation (selector, not-before
+	// time, …), opaque to the store (at most MaxDataLen bytes).
+	Data []byte
+	// Expires is when the entry disappears: once the longest credential it
+	// can cover has expired. Kept to the millisecond; must be in the future,
+	// at most MaxLifetime away.
+	Expires time.Time
 }
 
-var _ Store = (*Memory)(nil)
-
-// NewMemory returns an empty memory store; now may be nil (time.Now).
-func NewMemory(now func() time.Time) *Memory {
-	if now == nil {
-		now = time.Now
-	}
-	return &Memory{now: now, entries: map[string]memEntry{}}
+// limits are the caps a store applies; tests lower them to exercise the
+// truncation paths cheaply.
+type limits struct {
+	listSessions int
+	revocations  int
 }
 
-// live returns the entry if present and unexpired; the caller holds mu.
-func (m *Memory) live(key string) (memEntry, bool) {
-	e, ok := m.entries[key]
-	if ok && !m.now().Before(e.expires) {
-		delete(m.entries, key)
-		return memEntry{}, false
-	}
-	return e, ok
-}
-
-// sweep drops expired entries now and then; the caller holds mu.
-func (m *Memory) sweep() {
-	m.ops++
-	if m.ops%1024 != 0 {
-		return
-	}
-	now := m.now()
-	for k, e := range m.entries {
-		if !now.Before(e.expires) {
-			delete(m.entries, k)
-		}
-	}
-}
-
-// Claim implements Store.
-func (m *Memory) Claim(_ context.Context, key string, until time.Time) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweep()
-	if _, ok := m.live(key); ok {
-		return false, nil
-	}
-	if !until.After(m.now()) {
-		until = m.now().Add(time.Second)
-	}
-	m.entries[key] = memEntry{value: 1, expires: until}
-	return true, nil
-}
-
-// Incr implements Store.
-func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweep()
-	e, ok := m.live(key)
-	if !ok {
-		e = memEntry{expires: m.now().Add(ttl)}
-	}
-	e.value++
-	m.entries[key] = e
-	return e.value, nil
-}
-
-// Get implements Store.
-func (m *Memory) Get(_ context.Context, key string) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, _ := m.live(key)
-	return e.value, nil
-}
-
-// SetTTL implements Store.
-func (m *Memory) SetTTL(_ context.Context, key string, value int64, ttl time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweep()
-	m.entries[key] = memEntry{value: value, expires: m.now().Add(ttl)}
-	return nil
-}
-
-// TTL implements Store.
-func (m *Memory) TTL(_ context.Context, key string) (time.Duration, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.live(key)
-	if !ok {
-		return 0, nil
-	}
-	return e.expires.Sub(m.now()), nil
-}
-
-// Delete implements Store.
-func (m *Memory) Delete(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.entries, key)
-	return nil
-}
-
-// Ping implements Store.
-func (m *Memory) Ping(context.Context) error { return nil }
-
-// Close implements Store.
-func (m *Memory) Close() error { return nil }
-
-// Redis is a Store shared by several replicas.
-type Redis struct {
-	c      *redis.Client
-	prefix string
-}
-
-var _ Store = (*Redis)(nil)
-
-// NewRedis connects to rawURL (redis:// or rediss://). It does not dial
-// until first use; call Ping to check.
-func NewRedis(rawURL string) (*Redis, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, fmt.Errorf("store url %q: must be redis:// or rediss://", rawURL)
-	}
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("store url: %w", err)
-	}
-	if opts.DialTimeout == 0 || opts.DialTimeout > 2*time.Second {
-		opts.DialTimeout = 2 * time.Second
-	}
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.MaxRetries = 1
-	return &Redis{c: redis.NewClient(opts), prefix: "idbroker:"}, nil
-}
-
-func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
-
-// Claim implements Store with SET NX PX.
-func (r *Redis) Claim(ctx context.Context, key string, until time.Time) (bool, error) {
-	ttl := time.Until(until)
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	ok, err := r.c.SetNX(ctx, r.prefix+key, 1, ttl).Result()
-	if err != nil {
-		return false, unavailable(err)
-	}
-	return ok, nil
-}
-
-var incrScript = redis.NewScript(`
-local v = redis.call('INCR', KEYS[1])
-if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return v`)
-
-// Incr implements Store; the expiry is set atomically with the first increment.
-func (r *Redis) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
-	v, err := incrScript.Run(ctx, r.c, []string{r.prefix + key}, ttl.Milliseconds()).Int64()
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	return v, nil
-}
-
-// Get implements Store.
-func (r *Redis) Get(ctx context.Context, key string) (int64, error) {
-	v, err := r.c.Get(ctx, r.prefix+key).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	return v, nil
-}
-
-// SetTTL implements Store.
-func (r *Redis) SetTTL(ctx context.Context, key string, value int64, ttl time.Duration) error {
-	if err := r.c.Set(ctx, r.prefix+key, value, ttl).Err(); err != nil {
-		return unavailable(err)
-	}
-	return nil
-}
-
-// TTL implements Store.
-func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
-	d, err := r.c.PTTL(ctx, r.prefix+key).Result()
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	if d < 0 {
-		return 0, nil
-	}
-	return d, nil
-}
-
-// Delete implements Store.
-func (r *Redis) Delete(ctx context.Context, key string) error {
-	if err := r.c.Del(ctx, r.prefix+key).Err(); err != nil {
-		return unavailable(err)
-	}
-	return nil
-}
-
-// Ping implements Store.
-func (r *Redis) Ping(ctx context.Context) error {
-	if err := r.c.Ping(ctx).Err(); err != nil {
-		return unavailable(err)
-	}
-	return nil
-}
-
-// Close implements Store.
-func (r *Redis) Close() error { return r.c.Close() }
+var defaultLimits = limits{listSessions: MaxListSessions, revocations: MaxRevocations}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,6 +18,9 @@ import (
 type Server struct {
 	URL  string
 	Addr string
+	bin  string
+	dir  string
+	port int
 	cmd  *exec.Cmd
 }
 
@@ -46,19 +50,29 @@ func Start(t testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	s := &Server{
+		Addr: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port),
+		bin: bin, dir: t.TempDir(), port: port,
+	}
+	t.Cleanup(s.Stop)
+	s.run(t)
+	return s
+}
+
+// run starts redis-server on s.port and waits until it accepts connections.
+func (s *Server) run(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(s.port), "--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), cmd: cmd}
-	t.Cleanup(s.Stop)
+	s.cmd = cmd
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return s
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server did not start: %v", err)
@@ -73,5 +87,36 @@ func (s *Server) Stop() {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 		s.cmd = nil
+	}
+}
+
+// Restart starts a stopped server again on the same address, empty (it
+// keeps no data), so clients can be seen to reconnect by themselves.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.run(t)
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open and every
+// request hangs, as with a server that stopped answering.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		t.Fatal("redistest: Pause on a stopped server")
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("redistest: pause: %v", err)
+	}
+	t.Cleanup(func() { s.Resume(t) })
+}
+
+// Resume lets a paused server answer again (SIGCONT).
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	if s.cmd != nil && s.cmd.Process != nil {
+		if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Errorf("redistest: resume: %v", err)
+		}
 	}
 }
