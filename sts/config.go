@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -130,6 +131,8 @@ var (
 	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	rolePathPattern   = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
 	policyNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	// samlProviderNamePattern: IAM SAMLProviderNameType.
+	samlProviderNamePattern = regexp.MustCompile(`^[\w._-]{1,128}$`)
 )
 
 // New validates cfg, parses every policy once and returns the Service.
@@ -152,7 +155,7 @@ func New(cfg Config) (*Service, error) {
 		sessionPolicyCache: policy.NewCache(sessionPolicyCacheSize),
 	}
 	if s.partition == "" {
-		s.partition = "aws"
+		s.partition = awsspec.DefaultPartition
 	}
 	if s.region == "" {
 		s.region = "us-east-1"
@@ -273,12 +276,12 @@ func (s *Service) compileRole(rc RoleConfig) (*role, []error) {
 		return nil, []error{fmt.Errorf("role %q: Path %q: must start and end with / (at most 512 printable ASCII characters)", rc.Name, rc.Path)}
 	}
 	if r.maxDuration == 0 {
-		r.maxDuration = time.Hour
+		r.maxDuration = awsspec.DefaultRoleMaxSessionDuration
 	}
-	if r.maxDuration < time.Hour || r.maxDuration > 12*time.Hour || r.maxDuration%time.Second != 0 {
+	if r.maxDuration < awsspec.MinRoleMaxSessionDuration || r.maxDuration > awsspec.MaxSessionDuration || r.maxDuration%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("role %q: MaxSessionDuration %v: must be whole seconds between 1h and 12h", rc.Name, rc.MaxSessionDuration))
 	}
-	r.arn = fmt.Sprintf("arn:%s:iam::%s:role%s%s", s.partition, s.account, r.path, r.name)
+	r.arn = awsspec.RoleARN(s.partition, s.account, r.path, r.name)
 	r.id = roleID(s.account, r.arn)
 	if len(rc.TrustPolicy) == 0 {
 		errs = append(errs, fmt.Errorf("role %q: TrustPolicy: required", rc.Name))
@@ -348,7 +351,7 @@ func (s *Service) compileOIDCProvider(pc OIDCProvider) (*oidcProvider, error) {
 		return nil, fmt.Errorf("Issuer %q: Verifier: required", pc.Issuer)
 	}
 	p.hostPath = strings.TrimSuffix(u.Host+u.EscapedPath(), "/")
-	p.arn = fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", s.partition, s.account, p.hostPath)
+	p.arn = awsspec.OIDCProviderARN(s.partition, s.account, p.hostPath)
 	return p, nil
 }
 
@@ -361,7 +364,7 @@ func isLoopback(host string) bool {
 }
 
 func (s *Service) managedPolicyARN(name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:policy/%s", s.partition, s.account, name)
+	return awsspec.PolicyARN(s.partition, s.account, name)
 }
 
 // RoleARN is the ARN of a configured role by name ("" if none).
@@ -384,22 +387,3 @@ func (s *Service) OIDCProviderARN(issuer string) string {
 
 // Issued is the number of credentials minted since New (for tests and metrics).
 func (s *Service) Issued() uint64 { return s.issued.Load() }
-
-func assumedRoleARN(partition, account, roleName, session string) string {
-	return fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", partition, account, roleName, session)
-}
-
-func roleNameFromARN(arn string) string {
-	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
-		return arn[i+1:]
-	}
-	return ""
-}
-
-func partitionOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) < 2 || parts[1] == "" {
-		return "aws"
-	}
-	return parts[1]
-}

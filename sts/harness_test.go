@@ -31,6 +31,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts"
 )
 
@@ -172,17 +173,17 @@ func (g *goOIDCVerifier) VerifyWebIdentity(ctx context.Context, raw string) (*st
 		var te *oidc.TokenExpiredError
 		switch {
 		case errors.As(err, &te):
-			return nil, fmt.Errorf("%w: %v", sts.ErrTokenExpired, err)
+			return nil, fmt.Errorf("verify: %w", &awsspec.TokenExpiredError{Expiry: te.Expiry})
 		case strings.Contains(err.Error(), "expected audience"):
-			return nil, fmt.Errorf("%w: %v", sts.ErrAudience, err)
+			return nil, fmt.Errorf("%w: %v", awsspec.ErrAudience, err)
 		case strings.Contains(err.Error(), "fetching keys"):
-			return nil, fmt.Errorf("%w: %v", sts.ErrKeyUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", awsspec.ErrKeyUnavailable, err)
 		}
-		return nil, fmt.Errorf("%w: %v", sts.ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %v", awsspec.ErrInvalidToken, err)
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("%w: %v", sts.ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %v", awsspec.ErrInvalidToken, err)
 	}
 	id := &sts.WebIdentity{Issuer: tok.Issuer, Subject: tok.Subject, Audience: g.clientID,
 		IssuedAt: tok.IssuedAt, Expiry: tok.Expiry, Claims: claims}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 const trustAnyOIDC = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/idp.example.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`
@@ -284,7 +286,7 @@ func bigPolicy(n int) []byte {
 type nopVerifier struct{}
 
 func (nopVerifier) VerifyWebIdentity(context.Context, string) (*WebIdentity, error) {
-	return nil, ErrInvalidToken
+	return nil, awsspec.ErrInvalidToken
 }
 
 func TestIdentifiers(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 // Session-token wire format, base64url without padding:
@@ -173,7 +175,7 @@ func (c *tokenClaims) session() *Session {
 		AccessKeyID:       c.AccessKeyID,
 		Account:           c.Account,
 		RoleARN:           c.RoleARN,
-		RoleName:          roleNameFromARN(c.RoleARN),
+		RoleName:          awsspec.RoleNameFromARN(c.RoleARN),
 		RoleID:            c.RoleID,
 		SessionName:       c.SessionName,
 		SourceIdentity:    c.SourceIdentity,

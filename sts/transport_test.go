@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -41,8 +42,8 @@ func (d *samlDouble) VerifySAMLAssertion(context.Context, string, string) (*SAML
 		ID: "_a" + strconv.FormatInt(d.n.Add(1), 10), Issuer: "https://idp.example.com/saml", NameID: "alice",
 		Recipient: "https://signin.aws.amazon.com/saml", IssueInstant: now, NotOnOrAfter: now.Add(5 * time.Minute),
 		Attributes: []SAMLAttribute{
-			{Name: samlAttrRole, Values: []string{tkSAMLRole + "," + tkSAMLARN}},
-			{Name: samlAttrSession, Values: []string{"alice"}},
+			{Name: awsspec.SAMLAttrRole, Values: []string{tkSAMLRole + "," + tkSAMLARN}},
+			{Name: awsspec.SAMLAttrRoleSessionName, Values: []string{"alice"}},
 		},
 	}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 // WebIdentityVerifier verifies a web identity token (an OIDC ID token) for
@@ -71,7 +73,7 @@ func (s *Session) AssumedRoleID() string { return s.RoleID + ":" + s.SessionName
 // AssumedRoleARN is "arn:<p>:sts::<acct>:assumed-role/<role name>/<session>"
 // (partition taken from the role ARN).
 func (s *Session) AssumedRoleARN() string {
-	return assumedRoleARN(partitionOf(s.RoleARN), s.Account, s.RoleName, s.SessionName)
+	return awsspec.AssumedRoleARN(awsspec.PartitionOf(s.RoleARN), s.Account, s.RoleName, s.SessionName)
 }
 
 // AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/oidc"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -75,14 +78,17 @@ func (w *webIdentityVerifier) VerifyWebIdentity(ctx context.Context, token strin
 func stsVerifyError(err error) error {
 	switch {
 	case errors.Is(err, oidc.ErrExpired):
-		return fmt.Errorf("%w: %w", sts.ErrTokenExpired, err)
+		if te, ok := errors.AsType[*gooidc.TokenExpiredError](err); ok {
+			return fmt.Errorf("%w: %w", &awsspec.TokenExpiredError{Expiry: te.Expiry}, err)
+		}
+		return fmt.Errorf("%w: %w", awsspec.ErrTokenExpired, err)
 	case errors.Is(err, oidc.ErrKeyUnavailable), errors.Is(err, oidc.ErrKeyNotFound):
 		// STS-SPEC §6.1: AWS answers a JWKS it cannot fetch and a kid it
 		// cannot find alike ("Couldn't retrieve verification key …").
-		return fmt.Errorf("%w: %w", sts.ErrKeyUnavailable, err)
+		return fmt.Errorf("%w: %w", awsspec.ErrKeyUnavailable, err)
 	case errors.Is(err, oidc.ErrAudience):
-		return fmt.Errorf("%w: %w", sts.ErrAudience, err)
+		return fmt.Errorf("%w: %w", awsspec.ErrAudience, err)
 	default:
-		return fmt.Errorf("%w: %w", sts.ErrInvalidToken, err)
+		return fmt.Errorf("%w: %w", awsspec.ErrInvalidToken, err)
 	}
 }
