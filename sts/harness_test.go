@@ -254,13 +254,13 @@ func newEnvWith(t *testing.T, mod func(e *env, cfg *sts.Config)) *env {
 			defer e.evMu.Unlock()
 			*e.events = append(*e.events, ev)
 		},
-		ManagedPolicies: map[string][]byte{"ReadOnly": []byte(perm)},
+		ManagedPolicies: []sts.ManagedPolicy{{Name: "ReadOnly", Document: []byte(perm)}},
 		Roles: []sts.RoleConfig{
 			{Name: "ci-deployer", Path: "/ci/", MaxSessionDuration: 2 * time.Hour,
 				TrustPolicy: []byte(trustPolicy(iss, "")), Policies: [][]byte{[]byte(perm)}},
 			{Name: "tagged", TrustPolicy: []byte(tagTrust), PolicyARNs: []string{"arn:aws:iam::" + testAccount + ":policy/ReadOnly"}},
 		},
-		OIDCProviders: []sts.OIDCProvider{{Issuer: iss.URL(), ClientIDs: []string{testClientID}, Verifier: newGoOIDCVerifier(t, iss, clk)}},
+		OIDCProviders: []sts.OIDCProvider{{Issuer: iss.URL(), Verifier: newGoOIDCVerifier(t, iss, clk)}},
 	}
 	if mod != nil {
 		mod(e, &cfg)

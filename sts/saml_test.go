@@ -404,10 +404,10 @@ func TestSAMLConfigErrors(t *testing.T) {
 		cfg  sts.Config
 		want string
 	}{
-		{"no replay cache", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}}}, "SAMLReplayCache"},
-		{"bad name", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "a b", Verifier: v}}, SAMLReplayCache: &memClaims{}}, "SAMLProviders[0]"},
-		{"no verifier", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp"}}, SAMLReplayCache: &memClaims{}}, "Verifier"},
-		{"duplicate", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}, {Name: "corp", Verifier: v}}, SAMLReplayCache: &memClaims{}}, "duplicate"},
+		{"no replay cache", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}}}, "saml_replay_cache: required"},
+		{"bad name", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "a b", Verifier: v, KeyPath: "sts.saml_providers[2]"}}, SAMLReplayCache: &memClaims{}}, `sts.saml_providers[2].name: "a b" must be`},
+		{"no verifier", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp"}}, SAMLReplayCache: &memClaims{}}, "saml_providers[0].verifier: required"},
+		{"duplicate", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}, {Name: "corp", Verifier: v}}, SAMLReplayCache: &memClaims{}}, `saml_providers[1].name: "corp" is already used`},
 	}
 	for _, tc := range cases {
 		tc.cfg.AccountID, tc.cfg.Keys = testAccount, keys

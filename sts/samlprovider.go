@@ -2,7 +2,7 @@ package sts
 
 import (
 	"context"
-	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
@@ -55,6 +55,10 @@ type SAMLProvider struct {
 	Name string
 	// Verifier verifies this provider's assertions.
 	Verifier SAMLAssertionVerifier
+	// KeyPath is where the provider is written in the caller's
+	// configuration ("sts.saml_providers[0]"); New names its problems
+	// under it (see Config).
+	KeyPath string
 }
 
 // ReplayCache remembers redeemed keys (internal/store.Store implements it).
@@ -79,15 +83,19 @@ func (s *Service) SAMLProviderARN(name string) string {
 	return ""
 }
 
-func (s *Service) compileSAMLProvider(pc SAMLProvider) (*samlProvider, error) {
+func (s *Service) compileSAMLProvider(pc SAMLProvider, path string, errs *configProblems) (*samlProvider, bool) {
+	before := len(*errs)
 	if !samlProviderNamePattern.MatchString(pc.Name) {
-		return nil, fmt.Errorf("Name %q: must be 1-128 characters of [\\w._-]", pc.Name)
+		errs.addf(path+".name", "%q must be 1-128 characters of [\\w._-]", pc.Name)
 	}
 	if pc.Verifier == nil {
-		return nil, fmt.Errorf("Name %q: Verifier: required", pc.Name)
+		errs.addf(path+".verifier", "required")
 	}
-	return &samlProvider{
-		name: pc.Name, verifier: pc.Verifier,
-		arn: awsspec.SAMLProviderARN(s.partition, s.account, pc.Name),
-	}, nil
+	if len(*errs) > before {
+		return nil, false
+	}
+	return &samlProvider{name: pc.Name, verifier: pc.Verifier, arn: awsspec.SAMLProviderARN(s.partition, s.account, pc.Name)}, true
 }
+
+// samlProviderNamePattern: IAM SAMLProviderNameType.
+var samlProviderNamePattern = regexp.MustCompile(`^[\w._-]{1,128}$`)

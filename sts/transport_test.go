@@ -66,7 +66,7 @@ func transportService(t *testing.T, region string, kr *KeyRing) *Service {
 			{Name: "hop-tls",
 				TrustPolicy: []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + tkWebRole + `"},"Action":"sts:AssumeRole",` + tkTLSRegionEU + `}]}`)},
 		},
-		OIDCProviders:   []OIDCProvider{{Issuer: benchIssuer, ClientIDs: []string{"sts.amazonaws.com"}, Verifier: fixedVerifier{}}},
+		OIDCProviders:   []OIDCProvider{{Issuer: benchIssuer, Verifier: fixedVerifier{}}},
 		SAMLProviders:   []SAMLProvider{{Name: "idp", Verifier: &samlDouble{}}},
 		SAMLReplayCache: freshClaims{},
 	})

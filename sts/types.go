@@ -1,29 +1,11 @@
 package sts
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
 )
-
-// WebIdentityVerifier verifies a web identity token (an OIDC ID token) for
-// one registered OIDC provider.
-type WebIdentityVerifier interface {
-	// VerifyWebIdentity checks signature, issuer, audience (one of the
-	// client IDs) and expiry. Errors wrap ErrTokenExpired,
-	// ErrKeyUnavailable, ErrAudience or ErrInvalidToken.
-	VerifyWebIdentity(ctx context.Context, token string) (*WebIdentity, error)
-}
-
-// WebIdentity is a verified web identity token.
-type WebIdentity struct {
-	Issuer, Subject, Audience, AZP string
-	AMR                            []string
-	IssuedAt, Expiry               time.Time
-	Claims                         map[string]any // all claims (https://aws.amazon.com/tags etc.)
-}
 
 // Credentials are minted temporary credentials. Only SecretAccessKey and
 // SessionToken are secret; LogValue redacts them.

@@ -15,7 +15,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/idbroker/idbroker/mapping"
-	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // fileConfig is the YAML configuration file (see configs/ for examples).
@@ -265,11 +264,7 @@ func publicURLFor(listen string, tls bool) string {
 }
 
 var (
-	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
-	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	rolePathRE = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
 	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	policyRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	samlNameRE = regexp.MustCompile(`^[\w._-]{1,128}$`)
 )
 
@@ -297,14 +292,8 @@ func (c *fileConfig) validate() []error {
 			add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR", cidr)
 		}
 	}
-	if !accountRE.MatchString(c.AccountID) {
-		add("account_id", "%q must be 12 digits (quote it in YAML)", c.AccountID)
-	}
-	switch c.Partition {
-	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b":
-	default:
-		add("partition", "%q is not an AWS partition", c.Partition)
-	}
+	// account_id, partition, policies and roles are the STS's to check
+	// (sts.New, which config check runs on every file).
 	switch c.Store.Type {
 	case "memory":
 		if c.Store.Replicas > 1 {
@@ -350,62 +339,9 @@ func (c *fileConfig) validate() []error {
 		}
 	}
 
-	policyNames := map[string]bool{}
-	for i, p := range c.Policies {
-		key := fmt.Sprintf("policies[%d]", i)
-		if !policyRE.MatchString(p.Name) {
-			add(key+".name", "%q is not a valid policy name", p.Name)
-		} else if policyNames[p.Name] {
-			add(key+".name", "%q is defined twice", p.Name)
-		}
-		policyNames[p.Name] = true
-		if len(p.Document.JSON) == 0 {
-			add(key+".document", "missing")
-		} else if err := checkPolicy(key+".document", p.Document.JSON, policy.Identity); err != nil {
-			errs = append(errs, err)
-		} else if err := policy.CheckManagedPolicySize(p.Document.JSON); err != nil {
-			errs = append(errs, fmt.Errorf("%s.document: %w", key, err))
-		}
-	}
-
 	roleNames := map[string]bool{}
-	for i, r := range c.Roles {
-		key := fmt.Sprintf("roles[%d]", i)
-		if !roleNameRE.MatchString(r.Name) {
-			add(key+".name", "%q must match [\\w+=,.@-]{1,64}", r.Name)
-		} else if roleNames[strings.ToLower(r.Name)] {
-			add(key+".name", "%q is defined twice (role names are case-insensitive)", r.Name)
-		}
+	for _, r := range c.Roles {
 		roleNames[strings.ToLower(r.Name)] = true
-		if r.Path != "" && !rolePathRE.MatchString(r.Path) {
-			add(key+".path", "%q must start and end with /", r.Path)
-		}
-		if d := time.Duration(r.MaxSessionDuration); d != 0 && (d < time.Hour || d > 12*time.Hour) {
-			add(key+".max_session_duration", "%s must be between 1h and 12h", d)
-		}
-		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
-			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
-				errs = append(errs, err)
-			}
-		} else if r.TrustBroker != nil && !*r.TrustBroker {
-			errs = append(errs, errNoTrust(i))
-		}
-		inline := make([][]byte, 0, len(r.Policies))
-		for j, doc := range r.Policies {
-			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
-				errs = append(errs, err)
-			}
-			inline = append(inline, doc.JSON)
-		}
-		if err := policy.CheckRoleInlinePolicySize(inline); err != nil {
-			errs = append(errs, fmt.Errorf("%s.policies: %w", key, err))
-		}
-		for j, a := range r.PolicyARNs {
-			name, ok := strings.CutPrefix(a, fmt.Sprintf("arn:%s:iam::%s:policy/", c.Partition, c.AccountID))
-			if !ok || !policyNames[name[strings.LastIndex(name, "/")+1:]] {
-				add(fmt.Sprintf("%s.policy_arns[%d]", key, j), "%q does not name a policy of the top-level policies section (arn:%s:iam::%s:policy/<name>)", a, c.Partition, c.AccountID)
-			}
-		}
 	}
 
 	for i, name := range c.Admin.Roles {
@@ -462,18 +398,6 @@ func (c *fileConfig) validate() []error {
 	errs = append(errs, c.LoginProtection.validate()...)
 	errs = append(errs, c.validateLDAPSTS()...)
 	return errs
-}
-
-// checkPolicy parses a policy document as the STS will, the error naming
-// the key path: "roles[1].trust_policy: MalformedPolicyDocument: …".
-func checkPolicy(key string, doc []byte, kind policy.Kind) error {
-	if len(doc) == 0 {
-		return fmt.Errorf("%s: missing", key)
-	}
-	if _, err := policy.Parse(doc, kind); err != nil {
-		return fmt.Errorf("%s: MalformedPolicyDocument: %w", key, err)
-	}
-	return nil
 }
 
 // errNoTrust is a role nobody could assume.
