@@ -1,7 +1,6 @@
 package sts
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,15 +27,6 @@ func (e *Error) Type() string {
 	}
 	return "Sender"
 }
-
-// Sentinels that WebIdentityVerifier implementations wrap so that the STS can
-// choose the AWS error code. Anything else becomes InvalidIdentityToken.
-var (
-	ErrTokenExpired   = errors.New("web identity token expired")
-	ErrKeyUnavailable = errors.New("verification key unavailable")
-	ErrAudience       = errors.New("incorrect token audience")
-	ErrInvalidToken   = errors.New("invalid web identity token")
-)
 
 // Public AWS messages used in several places.
 const (
