@@ -19,6 +19,41 @@ const (
 	claimSourceID     = "https://aws.amazon.com/source_identity"
 )
 
+// AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request
+// parameters. An empty string means "absent" (the Query API binding tells
+// an empty parameter, as in "Policy=", from an absent one: the empty one
+// fails its minimum length).
+type AssumeRoleWithWebIdentityInput struct {
+	RoleArn          string
+	RoleSessionName  string
+	WebIdentityToken string
+	ProviderId       string
+	Policy           string
+	PolicyArns       []string
+	// DurationSeconds is nil for the default (3600).
+	DurationSeconds *int32
+	// SourceIP is the client address for aws:SourceIp (optional).
+	SourceIP string
+	// SecureTransport says whether the client's request came over TLS
+	// (aws:SecureTransport; see SecureTransport). aws:RequestedRegion of
+	// this unsigned action is the STS's configured region.
+	SecureTransport bool
+
+	// empty: parameters sent empty on the wire (set by the Query API binding).
+	empty emptyParams
+}
+
+// AssumeRoleWithWebIdentityOutput is the AssumeRoleWithWebIdentityResult.
+type AssumeRoleWithWebIdentityOutput struct {
+	Credentials                 Credentials     `xml:"Credentials" json:"Credentials"`
+	SubjectFromWebIdentityToken string          `xml:"SubjectFromWebIdentityToken" json:"SubjectFromWebIdentityToken"`
+	AssumedRoleUser             AssumedRoleUser `xml:"AssumedRoleUser" json:"AssumedRoleUser"`
+	PackedPolicySize            *int            `xml:"PackedPolicySize,omitempty" json:"PackedPolicySize,omitempty"`
+	Provider                    string          `xml:"Provider" json:"Provider"`
+	Audience                    string          `xml:"Audience" json:"Audience"`
+	SourceIdentity              string          `xml:"SourceIdentity,omitempty" json:"SourceIdentity,omitempty"`
+}
+
 // handleAssumeRoleWithWebIdentity is the Query API binding.
 func (s *Service) handleAssumeRoleWithWebIdentity(ctx context.Context, req *Request) (any, error) {
 	var v validation
