@@ -76,6 +76,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer signal.Stop(hup)
 	reload := func() (*fileConfig, error) { return loadServeConfig(*path, *listen) }
 	if err := serveReloading(ctx, cfg, log, nil, hup, reload); err != nil {
+		if _, ok := err.(*configError); ok {
+			fmt.Fprintln(stderr, "idbroker:", err)
+			return 1
+		}
 		log.Error("serve failed", "err", err)
 		return 1
 	}
@@ -105,7 +109,9 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	cfg.Server.Listen = ln.Addr().String()
 	a, err := assemble(cfg, sec, log)
 	if err != nil {
-		return err
+		// The STS's, the rules' and the providers' problems, listed as
+		// the file's own are.
+		return &configError{errs: problemsOf(err)}
 	}
 	current := &swapHandler{}
 	current.set(a)
