@@ -176,24 +176,25 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		return nil, s.deny(ctx, ev, denied, "no such role")
 	}
 	now := s.now().UTC()
+	pctx := policy.NewContext()
 	q := &trustRequest{
-		role: r, action: "sts:AssumeRole", ctx: policy.NewContext(),
-		principal:   map[string][]string{policy.PrincipalAWS: {callerARN, caller.RoleARN}},
+		role: r, action: "sts:AssumeRole",
+		principalType: policy.PrincipalAWS, principal: []string{callerARN, caller.RoleARN},
 		sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		tags: tagsOf(in.Tags), transitive: in.TransitiveTagKeys, tagSession: len(st.tags) > 0,
 		sourceIP: in.SourceIP, secure: in.SecureTransport, region: in.RequestedRegion, now: now,
 	}
-	s.fillSessionContext(q.ctx, caller, now)
+	s.fillSessionContext(pctx, caller, now)
 	if in.ExternalId != "" {
-		q.ctx.Set("sts:ExternalId", in.ExternalId)
+		pctx.Set("sts:ExternalId", in.ExternalId)
 	}
 	callerPolicies, sessPolicies, err := s.sessionPolicySet(caller)
 	if err != nil {
 		return nil, s.deny(ctx, ev, denied, "caller session: "+err.Error())
 	}
 	account := map[string][]string{policy.PrincipalAWS: {awsspec.RootARN(awsspec.PartitionOf(caller.RoleARN), caller.Account)}}
-	reason := s.checkTrust(q, func(action string, trust policy.Result) string {
-		id := policy.Authorize(&policy.Request{Action: action, Resource: r.arn, Context: q.ctx}, callerPolicies, sessPolicies)
+	reason := s.checkTrust(q, pctx, func(action string, trust policy.Result) string {
+		id := policy.Authorize(&policy.Request{Action: action, Resource: r.arn, Context: pctx}, callerPolicies, sessPolicies)
 		switch {
 		case trust.Decision == policy.ExplicitDeny:
 			return "trust policy: " + action + ": ExplicitDeny"
@@ -204,7 +205,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		}
 		// Allowed by naming the account (not the caller): the caller's own
 		// policies must allow it too.
-		viaAccount := r.trust.Evaluate(&policy.Request{Action: action, Resource: r.arn, Principal: account, Context: q.ctx})
+		viaAccount := r.trust.Evaluate(&policy.Request{Action: action, Resource: r.arn, Principal: account, Context: pctx})
 		if viaAccount.Decision == policy.Allow && id.Decision != policy.Allow {
 			return "trust policy names the account; caller policies: " + action + ": " + id.Decision.String()
 		}

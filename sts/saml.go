@@ -158,24 +158,25 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	subType := SubjectType(a.NameIDFormat)
 	tags := attrs.tags.tags
 	hasTags := len(tags) > 0 || len(attrs.tags.transitive) > 0
+	pctx := policy.NewContext()
 	q := &trustRequest{
-		role: r, action: "sts:AssumeRoleWithSAML", ctx: policy.NewContext(),
-		principal:   map[string][]string{policy.PrincipalFederated: {prov.arn}},
+		role: r, action: "sts:AssumeRoleWithSAML",
+		principalType: policy.PrincipalFederated, principal: []string{prov.arn},
 		sessionName: attrs.sessionName, sourceIdentity: attrs.sourceIdentity,
 		tags: tags, transitive: attrs.tags.transitive, tagSession: hasTags,
 		sourceIP: in.SourceIP, secure: in.SecureTransport, now: now,
 	}
-	q.ctx.Set("saml:aud", a.Recipient)
-	q.ctx.Set("saml:iss", a.Issuer)
-	q.ctx.Set("saml:sub", a.NameID)
-	q.ctx.Set("saml:sub_type", subType)
-	q.ctx.Set("saml:namequalifier", nq)
-	q.ctx.Set("saml:doc", s.account+"/"+prov.name)
+	pctx.Set("saml:aud", a.Recipient)
+	pctx.Set("saml:iss", a.Issuer)
+	pctx.Set("saml:sub", a.NameID)
+	pctx.Set("saml:sub_type", subType)
+	pctx.Set("saml:namequalifier", nq)
+	pctx.Set("saml:doc", s.account+"/"+prov.name)
 	for key, vals := range samlContextAttrs(attrs.byName) {
-		q.ctx.Set(key, vals...)
+		pctx.Set(key, vals...)
 	}
-	q.ctx.Set("aws:FederatedProvider", prov.arn)
-	if reason := s.checkTrust(q, nil); reason != "" {
+	pctx.Set("aws:FederatedProvider", prov.arn)
+	if reason := s.checkTrust(q, pctx, nil); reason != "" {
 		return nil, s.deny(ctx, ev, denied, reason)
 	}
 

@@ -64,10 +64,10 @@ func TestCheckTrustAsksEveryAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := s.roles["arn:aws:iam::123456789012:role/r"]
-	principal := map[string][]string{policy.PrincipalFederated: {"arn:aws:iam::123456789012:oidc-provider/idp.example.com"}}
+	principal := []string{"arn:aws:iam::123456789012:oidc-provider/idp.example.com"}
 	ask := func(tagSession bool, sourceIdentity string) string {
-		return s.checkTrust(&trustRequest{role: r, action: "sts:AssumeRoleWithWebIdentity", principal: principal, ctx: policy.NewContext(),
-			sessionName: "s", tagSession: tagSession, sourceIdentity: sourceIdentity, tags: map[string]string{"k": "v"}, now: time.Now()}, nil)
+		return s.checkTrust(&trustRequest{role: r, action: "sts:AssumeRoleWithWebIdentity", principalType: policy.PrincipalFederated, principal: principal,
+			sessionName: "s", tagSession: tagSession, sourceIdentity: sourceIdentity, tags: map[string]string{"k": "v"}, now: time.Now()}, policy.NewContext(), nil)
 	}
 	if reason := ask(false, ""); reason != "" {
 		t.Fatalf("plain session refused: %s", reason)

@@ -10,17 +10,16 @@ import (
 // trustRequest is what a request for a role session asks of the role's
 // trust policy. The three actions that issue sessions (AssumeRole,
 // AssumeRoleWithSAML, AssumeRoleWithWebIdentity) fill it and decide with
-// checkTrust; only the principal, the action and the keys that describe the
-// caller differ between them.
+// checkTrust; only the principal, the action and the condition keys that
+// describe the caller differ between them.
 type trustRequest struct {
 	role *role
 	// action is the action asked for: sts:AssumeRole, sts:AssumeRoleWithSAML, …
 	action string
-	// principal is who asks, as the trust policy's Principal names it.
-	principal map[string][]string
-	// ctx holds the action's own condition keys (the identity provider's
-	// keys, or the calling session's); checkTrust adds the request's.
-	ctx            *policy.Context
+	// principalType and principal are who asks, as the trust policy's
+	// Principal names it (policy.PrincipalFederated, policy.PrincipalAWS).
+	principalType  string
+	principal      []string
 	sessionName    string
 	sourceIdentity string
 	// tags and transitive are the session tags the request sets
@@ -51,11 +50,10 @@ func (q *trustRequest) actions() []string {
 	return actions
 }
 
-// fillContext adds to q.ctx the keys every session request carries:
+// fillContext adds to pctx the keys every session request carries:
 // sts:RoleSessionName, sts:SourceIdentity, the requested tags, the time,
 // the client's address and transport.
-func (s *Service) fillContext(q *trustRequest) {
-	pctx := q.ctx
+func (s *Service) fillContext(pctx *policy.Context, q *trustRequest) {
 	pctx.Set("sts:RoleSessionName", q.sessionName)
 	if q.sourceIdentity != "" {
 		pctx.Set("sts:SourceIdentity", q.sourceIdentity)
@@ -68,16 +66,20 @@ func (s *Service) fillContext(q *trustRequest) {
 	s.setTransportKeys(pctx, q.secure, q.region)
 }
 
-// checkTrust fills the request's keys and evaluates, for each action the
-// session needs, the role's trust policy with q.principal. With decide nil
-// every action must be allowed by the trust policy; decide, when set,
-// makes the whole decision for an action from the trust policy's result
-// (AssumeRole weighs the caller's own policies too). It returns "" when
-// every action is allowed, or the audit reason of the first refusal.
-func (s *Service) checkTrust(q *trustRequest, decide func(action string, trust policy.Result) string) string {
-	s.fillContext(q)
+// checkTrust adds the request's keys to pctx, which holds the action's own
+// (the identity provider's keys, or the calling session's), and evaluates,
+// for each action the session needs, the role's trust policy with q's
+// principal. With decide nil every action must be allowed by the trust
+// policy; decide, when set, makes the whole decision for an action from
+// the trust policy's result (AssumeRole weighs the caller's own policies
+// too). It returns "" when every action is allowed, or the audit reason of
+// the first refusal. (pctx is a parameter of its own, not a field of q, so
+// that it can stay on the caller's stack.)
+func (s *Service) checkTrust(q *trustRequest, pctx *policy.Context, decide func(action string, trust policy.Result) string) string {
+	s.fillContext(pctx, q)
+	principal := map[string][]string{q.principalType: q.principal}
 	for _, action := range q.actions() {
-		res := q.role.trust.Evaluate(&policy.Request{Action: action, Resource: q.role.arn, Principal: q.principal, Context: q.ctx})
+		res := q.role.trust.Evaluate(&policy.Request{Action: action, Resource: q.role.arn, Principal: principal, Context: pctx})
 		var reason string
 		if decide != nil {
 			reason = decide(action, res)

@@ -160,23 +160,24 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 
 	now := s.now().UTC()
 	pfx := prov.hostPath + ":"
+	pctx := policy.NewContext()
 	q := &trustRequest{
-		role: r, action: "sts:AssumeRoleWithWebIdentity", ctx: policy.NewContext(),
-		principal:   map[string][]string{policy.PrincipalFederated: {prov.arn}},
+		role: r, action: "sts:AssumeRoleWithWebIdentity",
+		principalType: policy.PrincipalFederated, principal: []string{prov.arn},
 		sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		tags: tags.tags, transitive: tags.transitive, tagSession: hasTags,
 		sourceIP: in.SourceIP, secure: in.SecureTransport, now: now,
 	}
-	q.ctx.Set(pfx+"aud", id.Audience)
-	q.ctx.Set(pfx+"sub", id.Subject)
+	pctx.Set(pfx+"aud", id.Audience)
+	pctx.Set(pfx+"sub", id.Subject)
 	if len(id.AMR) > 0 {
-		q.ctx.Set(pfx+"amr", id.AMR...)
+		pctx.Set(pfx+"amr", id.AMR...)
 	}
 	if id.AZP != "" {
-		q.ctx.Set(pfx+"azp", id.AZP)
+		pctx.Set(pfx+"azp", id.AZP)
 	}
-	q.ctx.Set("aws:FederatedProvider", prov.arn)
-	if reason := s.checkTrust(q, nil); reason != "" {
+	pctx.Set("aws:FederatedProvider", prov.arn)
+	if reason := s.checkTrust(q, pctx, nil); reason != "" {
 		return nil, s.deny(ctx, ev, denied, reason)
 	}
 
