@@ -2,13 +2,11 @@ package sts
 
 import (
 	"context"
+	"errors"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -16,31 +14,7 @@ const (
 	actionAssumeRole = "AssumeRole"
 	// maxChainedDuration is AWS's hard cap for role chaining.
 	maxChainedDuration = time.Hour
-	// Session/federation token durations (STS-SPEC §2.5, §2.6).
-	maxUserTokenDuration = 129600
 )
-
-var (
-	externalIDPattern   = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
-	serialNumberPattern = regexp.MustCompile(`^[\w+=/:,.@-]*$`)
-	tokenCodePattern    = regexp.MustCompile(`^[0-9]*$`)
-	accessKeyPattern    = regexp.MustCompile(`^\w*$`)
-	tagKeyPattern       = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
-)
-
-const (
-	patternExternalID   = `[\w+=,.@:\/-]*`
-	patternSerialNumber = `[\w+=/:,.@-]*`
-	patternTokenCode    = `[\d]*`
-	patternAccessKey    = `[\w]*`
-	patternTagKey       = `[\p{L}\p{Z}\p{N}_.:/=+\-@]+`
-	patternTagValue     = `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`
-)
-
-// Tag is a session tag.
-type Tag struct {
-	Key, Value string
-}
 
 // AssumeRoleInput are the AssumeRole request parameters. An empty string
 // means "absent" (the Query API binding tells an empty parameter, as in
@@ -82,113 +56,18 @@ type AssumeRoleOutput struct {
 	SourceIdentity   string          `xml:"SourceIdentity,omitempty" json:"SourceIdentity,omitempty"`
 }
 
-// GetAccessKeyInfoOutput is the GetAccessKeyInfoResult.
-type GetAccessKeyInfoOutput struct {
-	Account string `xml:"Account" json:"Account"`
-}
-
-// tagsParam reads Tags.member.N.Key/Value; a member without Key or Value is
-// a null-constraint violation recorded in v.
-func tagsParam(req *Request, name string, v *validation) ([]Tag, error) {
-	list, err := req.StructList(name, "Key", "Value")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Tag, 0, len(list))
-	for i, m := range list {
-		k, hasK := m["Key"]
-		val, hasV := m["Value"]
-		member := lowerFirst(name) + "." + strconv.Itoa(i+1) + ".member."
-		if !hasK {
-			v.null(member + "key")
-		}
-		if !hasV {
-			v.null(member + "value")
-		}
-		out = append(out, Tag{Key: k, Value: val})
-	}
-	return out, nil
-}
-
-// checkTags applies the Tag list constraints (STS-SPEC §2, §8.2).
-func (v *validation) checkTags(member string, tags []Tag) {
-	if len(tags) > maxTags {
-		v.add(member, tagsString(tags), false, "have length less than or equal to 50")
-	}
-	for i, t := range tags {
-		pfx := member + "." + strconv.Itoa(i+1) + ".member."
-		// Key is required: a member without one was refused as null when
-		// the request was read, so an empty Key here was sent empty.
-		v.checkParam(pfx+"key", t.Key, true, true, false, 1, 128, tagKeyPattern, patternTagKey)
-		if n := utf8.RuneCountInString(t.Value); n > 256 {
-			v.add(pfx+"value", t.Value, false, "have length less than or equal to 256")
-		}
-		if !tagPattern.MatchString(t.Value) {
-			v.add(pfx+"value", t.Value, false, "satisfy regular expression pattern: "+patternTagValue)
-		}
-	}
-}
-
-func tagsString(tags []Tag) string {
-	parts := make([]string, len(tags))
-	for i, t := range tags {
-		parts[i] = "Tag(key=" + t.Key + ", value=" + t.Value + ")"
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func (v *validation) checkTransitiveKeys(keys []string) {
-	if len(keys) > maxTags {
-		v.add("transitiveTagKeys", "["+strings.Join(keys, ", ")+"]", false, "have length less than or equal to 50")
-	}
-	for i, k := range keys {
-		// A list member is always present; an empty one was sent empty.
-		v.checkParam("transitiveTagKeys."+strconv.Itoa(i+1)+".member", k, true, true, false, 1, 128, tagKeyPattern, patternTagKey)
-	}
-}
-
-// checkDurationRange is checkDuration with the action's own bounds.
-func (v *validation) checkDurationRange(d *int32, lo, hi int) {
-	if d == nil {
-		return
-	}
-	s := strconv.Itoa(int(*d))
-	if int(*d) < lo {
-		v.add("durationSeconds", s, false, "have value greater than or equal to "+strconv.Itoa(lo))
-	}
-	if int(*d) > hi {
-		v.add("durationSeconds", s, false, "have value less than or equal to "+strconv.Itoa(hi))
-	}
-}
-
-func (v *validation) checkMFA(serial, code string, empty emptyParams) {
-	v.checkParam("serialNumber", serial, empty.present("SerialNumber", serial), false, false, 9, 256, serialNumberPattern, patternSerialNumber)
-	if empty.present("TokenCode", code) {
-		if utf8.RuneCountInString(code) != 6 {
-			if len(code) < 6 {
-				v.add("tokenCode", code, false, "have length greater than or equal to 6")
-			} else {
-				v.add("tokenCode", code, false, "have length less than or equal to 6")
-			}
-		}
-		if !tokenCodePattern.MatchString(code) {
-			v.add("tokenCode", code, false, "satisfy regular expression pattern: "+patternTokenCode)
-		}
-	}
-}
-
 func validateAssumeRoleInput(in *AssumeRoleInput, v *validation) error {
 	e := in.empty
-	v.checkParam("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkParam("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true, false, 2, 64, sessionNamePattern, patternSessionName)
-	v.checkParam("policy", in.Policy, e.present("Policy", in.Policy), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	v.checkARN("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true)
+	v.checkName("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true)
+	v.checkPolicy(in.Policy, e.present("Policy", in.Policy))
 	v.checkPolicyArns(in.PolicyArns)
 	v.checkDuration(in.DurationSeconds)
 	v.checkTags("tags", in.Tags)
 	v.checkTransitiveKeys(in.TransitiveTagKeys)
-	v.checkParam("externalId", in.ExternalId, e.present("ExternalId", in.ExternalId), false, false, 2, 1224, externalIDPattern, patternExternalID)
+	v.checkParam("externalId", in.ExternalId, e.present("ExternalId", in.ExternalId), false, false, 2, 1224, externalIDChars)
 	v.checkMFA(in.SerialNumber, in.TokenCode, e)
-	v.checkParam("sourceIdentity", in.SourceIdentity, e.present("SourceIdentity", in.SourceIdentity), false, false, 2, 64, sessionNamePattern, patternSessionName)
+	v.checkName("sourceIdentity", in.SourceIdentity, e.present("SourceIdentity", in.SourceIdentity), false)
 	return v.err()
 }
 
@@ -254,7 +133,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		// No MFA devices exist in this STS, so no code can be validated.
 		return nil, s.deny(ctx, ev, errAccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code. "), "MFA parameters given; no MFA device is registered")
 	}
-	if strings.HasPrefix(strings.ToLower(in.SourceIdentity), "aws:") {
+	if awsspec.HasReservedPrefix(in.SourceIdentity) {
 		return nil, s.deny(ctx, ev, errValidation("Source identity must not start with 'aws:'"), "")
 	}
 	if err := s.checkSessionPolicies(in.Policy, in.PolicyArns); err != nil {
@@ -262,38 +141,24 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	}
 
 	// Session tags: inherited transitive tags plus the requested ones.
-	tags := map[string]string{}
-	var transitive []string
-	inherited := map[string]bool{}
-	for _, k := range caller.TransitiveTagKeys {
-		if val, ok := caller.Tags[k]; ok {
-			tags[k] = val
-			transitive = append(transitive, k)
-			inherited[strings.ToLower(k)] = true
-		}
-	}
-	requested := map[string]bool{}
+	var st sessionTags
+	st.inherit(caller)
 	for _, t := range in.Tags {
-		lk := strings.ToLower(t.Key)
-		if strings.HasPrefix(lk, "aws:") {
+		switch err := st.add(t.Key, t.Value); {
+		case errors.Is(err, errTagReserved):
 			return nil, s.deny(ctx, ev, errValidation("Tag keys must not start with 'aws:'"), "")
-		}
-		if requested[lk] {
+		case errors.Is(err, errTagDuplicate):
 			return nil, s.deny(ctx, ev, errValidation("Duplicate tag keys found. Please note that Tag keys are case insensitive."), "")
-		}
-		if inherited[lk] {
+		case errors.Is(err, errTagInherited):
 			return nil, s.deny(ctx, ev, errValidation("One or more of the specified session tag keys conflict with the keys of inherited transitive tags: "+t.Key), "")
 		}
-		requested[lk] = true
-		tags[t.Key] = t.Value
 	}
 	for _, k := range in.TransitiveTagKeys {
-		if !requested[strings.ToLower(k)] {
+		if st.addTransitive(k) != nil {
 			return nil, s.deny(ctx, ev, errValidation("The transitive tag key "+k+" is not among the session tags of the request"), "")
 		}
-		transitive = append(transitive, k)
 	}
-	if len(tags) > maxTags {
+	if len(st.tags) > awsspec.MaxSessionTags {
 		return nil, s.deny(ctx, ev, errValidation("The number of session tags, including inherited transitive tags, exceeds 50"), "")
 	}
 
@@ -312,184 +177,68 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	}
 	now := s.now().UTC()
 	pctx := policy.NewContext()
+	q := &trustRequest{
+		role: r, action: "sts:AssumeRole",
+		principalType: policy.PrincipalAWS, principal: []string{callerARN, caller.RoleARN},
+		sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
+		tags: tagsOf(in.Tags), transitive: in.TransitiveTagKeys, tagSession: len(st.tags) > 0,
+		sourceIP: in.SourceIP, secure: in.SecureTransport, region: in.RequestedRegion, now: now,
+	}
 	s.fillSessionContext(pctx, caller, now)
-	setRequestTagKeys(pctx, tagsOf(in.Tags), in.TransitiveTagKeys)
-	pctx.Set("sts:RoleSessionName", in.RoleSessionName)
 	if in.ExternalId != "" {
 		pctx.Set("sts:ExternalId", in.ExternalId)
-	}
-	if sourceIdentity != "" {
-		pctx.Set("sts:SourceIdentity", sourceIdentity)
-	}
-	if in.SourceIP != "" {
-		pctx.Set("aws:SourceIp", in.SourceIP)
-	}
-	s.setTransportKeys(pctx, in.SecureTransport, in.RequestedRegion)
-	actions := []string{"sts:AssumeRole"}
-	if len(tags) > 0 {
-		actions = append(actions, "sts:TagSession")
-	}
-	if sourceIdentity != "" {
-		actions = append(actions, "sts:SetSourceIdentity")
 	}
 	callerPolicies, sessPolicies, err := s.sessionPolicySet(caller)
 	if err != nil {
 		return nil, s.deny(ctx, ev, denied, "caller session: "+err.Error())
 	}
-	direct := map[string][]string{policy.PrincipalAWS: {callerARN, caller.RoleARN}}
-	account := map[string][]string{policy.PrincipalAWS: {"arn:" + partitionOf(caller.RoleARN) + ":iam::" + caller.Account + ":root"}}
-	for _, action := range actions {
-		req := &policy.Request{Action: action, Resource: r.arn, Principal: direct, Context: pctx}
-		trust := r.trust.Evaluate(req)
+	account := map[string][]string{policy.PrincipalAWS: {awsspec.RootARN(awsspec.PartitionOf(caller.RoleARN), caller.Account)}}
+	reason := s.checkTrust(q, pctx, func(action string, trust policy.Result) string {
 		id := policy.Authorize(&policy.Request{Action: action, Resource: r.arn, Context: pctx}, callerPolicies, sessPolicies)
 		switch {
 		case trust.Decision == policy.ExplicitDeny:
-			return nil, s.deny(ctx, ev, denied, "trust policy: "+action+": ExplicitDeny")
+			return "trust policy: " + action + ": ExplicitDeny"
 		case id.Decision == policy.ExplicitDeny:
-			return nil, s.deny(ctx, ev, denied, "caller policies: "+action+": ExplicitDeny")
+			return "caller policies: " + action + ": ExplicitDeny"
 		case trust.Decision != policy.Allow:
-			return nil, s.deny(ctx, ev, denied, "trust policy: "+action+": "+trust.Decision.String())
+			return "trust policy: " + action + ": " + trust.Decision.String()
 		}
 		// Allowed by naming the account (not the caller): the caller's own
 		// policies must allow it too.
 		viaAccount := r.trust.Evaluate(&policy.Request{Action: action, Resource: r.arn, Principal: account, Context: pctx})
 		if viaAccount.Decision == policy.Allow && id.Decision != policy.Allow {
-			return nil, s.deny(ctx, ev, denied, "trust policy names the account; caller policies: "+action+": "+id.Decision.String())
+			return "trust policy names the account; caller policies: " + action + ": " + id.Decision.String()
 		}
+		return ""
+	})
+	if reason != "" {
+		return nil, s.deny(ctx, ev, denied, reason)
 	}
 
-	duration := time.Duration(defaultDuration) * time.Second
-	if in.DurationSeconds != nil {
-		duration = time.Duration(*in.DurationSeconds) * time.Second
-	}
+	duration := time.Duration(durationOf(in.DurationSeconds)) * time.Second
 	if duration > maxChainedDuration {
 		return nil, s.deny(ctx, ev, errValidation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."), "")
 	}
 	if duration > r.maxDuration {
-		return nil, s.deny(ctx, ev, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), "")
+		return nil, s.deny(ctx, ev, errDurationOverRoleMax(), "")
 	}
-	packed, err := checkPackedSize(in.Policy, in.PolicyArns, tags)
+	packed, err := checkPackedSize(in.Policy, in.PolicyArns, st.tags)
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
-	if len(tags) == 0 {
-		tags = nil
-	}
 	creds, user, err := s.mint(mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
-		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: transitive,
+		policy: in.Policy, policyARNs: in.PolicyArns, tags: st.tags, transitive: st.transitive,
 		duration: duration, chained: true, mfa: caller.MFA, provider: caller.Provider,
 		federated: caller.FederatedKeys, now: now,
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
 	}
-	ev.Outcome = "issued"
-	ev.AccessKeyID = creds.AccessKeyID
-	ev.Expiration = creds.Expiration
-	s.emit(ctx, ev)
+	s.emitIssued(ctx, ev, creds)
 	out := &AssumeRoleOutput{Credentials: creds, AssumedRoleUser: user, SourceIdentity: sourceIdentity}
-	if in.Policy != "" || len(in.PolicyArns) > 0 || len(tags) > 0 {
+	if in.Policy != "" || len(in.PolicyArns) > 0 || len(st.tags) > 0 {
 		out.PackedPolicySize = &packed
 	}
 	return out, nil
-}
-
-func tagsOf(list []Tag) map[string]string {
-	m := make(map[string]string, len(list))
-	for _, t := range list {
-		m[t.Key] = t.Value
-	}
-	return m
-}
-
-func (s *Service) handleGetAccessKeyInfo(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
-		return nil, err
-	}
-	var v validation
-	akid, present := req.Lookup("AccessKeyId")
-	v.checkParam("accessKeyId", akid, present, true, false, 16, 128, accessKeyPattern, patternAccessKey)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	// Every key this STS knows belongs to its one account; like AWS, the
-	// answer reveals nothing about the key's state.
-	return &GetAccessKeyInfoOutput{Account: s.account}, nil
-}
-
-// handleGetSessionToken validates the request and answers as AWS answers
-// session credentials: every caller here holds session credentials.
-func (s *Service) handleGetSessionToken(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
-		return nil, err
-	}
-	var v validation
-	var d *int32
-	if raw, ok := req.Lookup("DurationSeconds"); ok {
-		d = parseDuration(raw, &v)
-	}
-	v.checkDurationRange(d, minDuration, maxUserTokenDuration)
-	v.checkMFA(req.Get("SerialNumber"), req.Get("TokenCode"), emptyParamsOf(req, "SerialNumber", "TokenCode"))
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return nil, errAccessDenied("Cannot call GetSessionToken with session credentials")
-}
-
-// handleGetFederationToken validates the request and answers as AWS answers
-// session credentials.
-func (s *Service) handleGetFederationToken(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
-		return nil, err
-	}
-	var v validation
-	var d *int32
-	if raw, ok := req.Lookup("DurationSeconds"); ok {
-		d = parseDuration(raw, &v)
-	}
-	name, hasName := req.Lookup("Name")
-	v.checkParam("name", name, hasName, true, false, 2, 32, sessionNamePattern, patternSessionName)
-	doc, hasPolicy := req.Lookup("Policy")
-	v.checkParam("policy", doc, hasPolicy, false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
-	arns, err := policyArnsParam(req)
-	if err != nil {
-		return nil, err
-	}
-	v.checkPolicyArns(arns)
-	v.checkDurationRange(d, minDuration, maxUserTokenDuration)
-	tags, err := tagsParam(req, "Tags", &v)
-	if err != nil {
-		return nil, err
-	}
-	v.checkTags("tags", tags)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return nil, errAccessDenied("Cannot call GetFederationToken with session credentials")
-}
-
-// handleDecodeAuthorizationMessage: this STS never encodes authorization
-// messages, so a caller allowed to decode always gets
-// InvalidAuthorizationMessageException.
-func (s *Service) handleDecodeAuthorizationMessage(ctx context.Context, req *Request) (any, error) {
-	sess, region, err := s.authenticate(req.HTTP, req.Body())
-	if err != nil {
-		return nil, err
-	}
-	var v validation
-	msg, present := req.Lookup("EncodedMessage")
-	v.checkParam("encodedMessage", msg, present, true, false, 1, 10240, nil, "")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	res, err := s.Authorize(sess, "sts:DecodeAuthorizationMessage", "*", map[string][]string{
-		"aws:SourceIp":        {req.SourceIP},
-		"aws:SecureTransport": {strconv.FormatBool(req.SecureTransport)},
-		"aws:RequestedRegion": {region},
-	})
-	if err != nil || res.Decision != policy.Allow {
-		return nil, errAccessDenied("User: " + sess.AssumedRoleARN() + " is not authorized to perform: sts:DecodeAuthorizationMessage")
-	}
-	return nil, apiError(http.StatusBadRequest, "InvalidAuthorizationMessageException", "The message is invalid or was not issued by this service")
 }

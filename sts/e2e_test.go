@@ -217,7 +217,8 @@ func TestWebIdentityRefusals(t *testing.T) {
 	cases := []tc{
 		{name: "wrong aud", token: e.iss.token(t, now, map[string]any{"aud": "other-client"}), code: "InvalidIdentityToken", status: 400, msg: "Incorrect token audience"},
 		{name: "unknown issuer", token: otherIss.token(t, now, nil), code: "InvalidIdentityToken", status: 400, msg: "No OpenIDConnect provider found in your account for " + otherIss.URL()},
-		{name: "expired", token: e.iss.token(t, now.Add(-time.Hour), nil), code: "ExpiredTokenException", status: 400, msg: "Token expired: current date/time"},
+		{name: "expired", token: e.iss.token(t, now.Add(-time.Hour), nil), code: "ExpiredTokenException", status: 400,
+			msg: " must be before the expiration date/time" + strconv.FormatInt(now.Add(-time.Hour+5*time.Minute).Unix(), 10)},
 		{name: "alg none", token: none, code: "InvalidIdentityToken", status: 400},
 		{name: "HS256 with public key", token: hsTok, code: "InvalidIdentityToken", status: 400},
 		{name: "not a JWT", token: "opaque-access-token", code: "InvalidIdentityToken", status: 400, msg: "not a valid JWT"},

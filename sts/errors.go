@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 // Error is an AWS STS error as it appears on the wire: a code from the AWS
@@ -29,16 +27,6 @@ func (e *Error) Type() string {
 	}
 	return "Sender"
 }
-
-// Sentinels that WebIdentityVerifier implementations wrap so that the STS can
-// choose the AWS error code: awsspec's failure classes. Anything else
-// becomes InvalidIdentityToken.
-var (
-	ErrTokenExpired   = awsspec.ErrTokenExpired
-	ErrKeyUnavailable = awsspec.ErrKeyUnavailable
-	ErrAudience       = awsspec.ErrAudience
-	ErrInvalidToken   = awsspec.ErrInvalidToken
-)
 
 // Public AWS messages used in several places.
 const (

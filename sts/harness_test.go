@@ -31,6 +31,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts"
 )
 
@@ -172,17 +173,17 @@ func (g *goOIDCVerifier) VerifyWebIdentity(ctx context.Context, raw string) (*st
 		var te *oidc.TokenExpiredError
 		switch {
 		case errors.As(err, &te):
-			return nil, fmt.Errorf("%w: %v", sts.ErrTokenExpired, err)
+			return nil, fmt.Errorf("verify: %w", &awsspec.TokenExpiredError{Expiry: te.Expiry})
 		case strings.Contains(err.Error(), "expected audience"):
-			return nil, fmt.Errorf("%w: %v", sts.ErrAudience, err)
+			return nil, fmt.Errorf("%w: %v", awsspec.ErrAudience, err)
 		case strings.Contains(err.Error(), "fetching keys"):
-			return nil, fmt.Errorf("%w: %v", sts.ErrKeyUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", awsspec.ErrKeyUnavailable, err)
 		}
-		return nil, fmt.Errorf("%w: %v", sts.ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %v", awsspec.ErrInvalidToken, err)
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("%w: %v", sts.ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %v", awsspec.ErrInvalidToken, err)
 	}
 	id := &sts.WebIdentity{Issuer: tok.Issuer, Subject: tok.Subject, Audience: g.clientID,
 		IssuedAt: tok.IssuedAt, Expiry: tok.Expiry, Claims: claims}
@@ -253,13 +254,13 @@ func newEnvWith(t *testing.T, mod func(e *env, cfg *sts.Config)) *env {
 			defer e.evMu.Unlock()
 			*e.events = append(*e.events, ev)
 		},
-		ManagedPolicies: map[string][]byte{"ReadOnly": []byte(perm)},
+		ManagedPolicies: []sts.ManagedPolicy{{Name: "ReadOnly", Document: []byte(perm)}},
 		Roles: []sts.RoleConfig{
 			{Name: "ci-deployer", Path: "/ci/", MaxSessionDuration: 2 * time.Hour,
 				TrustPolicy: []byte(trustPolicy(iss, "")), Policies: [][]byte{[]byte(perm)}},
 			{Name: "tagged", TrustPolicy: []byte(tagTrust), PolicyARNs: []string{"arn:aws:iam::" + testAccount + ":policy/ReadOnly"}},
 		},
-		OIDCProviders: []sts.OIDCProvider{{Issuer: iss.URL(), ClientIDs: []string{testClientID}, Verifier: newGoOIDCVerifier(t, iss, clk)}},
+		OIDCProviders: []sts.OIDCProvider{{Issuer: iss.URL(), Verifier: newGoOIDCVerifier(t, iss, clk)}},
 	}
 	if mod != nil {
 		mod(e, &cfg)

@@ -43,7 +43,7 @@ func benchService(b *testing.B) *Service {
 	s, err := New(Config{AccountID: "123456789012", Keys: kr,
 		Logger:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Roles:         []RoleConfig{{Name: "r", TrustPolicy: []byte(trustAnyOIDC)}},
-		OIDCProviders: []OIDCProvider{{Issuer: benchIssuer, ClientIDs: []string{"sts.amazonaws.com"}, Verifier: fixedVerifier{}}}})
+		OIDCProviders: []OIDCProvider{{Issuer: benchIssuer, Verifier: fixedVerifier{}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // TestImportBoundaries enforces the house rule: sts (and sts/...) imports
-// nothing of ours but sts/... itself and internal/awsspec.
+// nothing of ours but sts/... itself and internal/awsspec, the leaf that
+// holds the AWS facts sts shares with the packages that feed it.
 func TestImportBoundaries(t *testing.T) {
 	const module = "github.com/idbroker/idbroker/"
 	var files []string

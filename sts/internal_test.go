@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 const trustAnyOIDC = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/idp.example.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`
@@ -215,63 +217,121 @@ func TestOpenTokenHostile(t *testing.T) {
 	}
 }
 
+// TestNewConfigErrors: every problem is a *ConfigError naming its key path
+// (the entry's own KeyPath, or its index) and saying what is wrong.
 func TestNewConfigErrors(t *testing.T) {
 	kr, _ := GenerateKeyRing()
 	base := func() Config {
 		return Config{AccountID: "123456789012", Keys: kr, Roles: []RoleConfig{{Name: "r", TrustPolicy: []byte(trustAnyOIDC)}}}
 	}
+	oidc := func(issuer string) OIDCProvider { return OIDCProvider{Issuer: issuer, Verifier: nopVerifier{}} }
 	cases := []struct {
-		name string
-		mod  func(*Config)
-		want string
+		name       string
+		mod        func(*Config)
+		path, want string
 	}{
-		{"account", func(c *Config) { c.AccountID = "12" }, "AccountID"},
-		{"keys", func(c *Config) { c.Keys = nil }, "Keys"},
-		{"partition", func(c *Config) { c.Partition = "gcp" }, "Partition"},
-		{"role name", func(c *Config) { c.Roles[0].Name = "a b" }, "Roles[0]"},
-		{"trust policy", func(c *Config) { c.Roles[0].TrustPolicy = []byte(`{"Statement":[`) }, `role "r": TrustPolicy`},
-		{"trust missing", func(c *Config) { c.Roles[0].TrustPolicy = nil }, `role "r": TrustPolicy: required`},
-		{"permission policy", func(c *Config) { c.Roles[0].Policies = [][]byte{[]byte(`{}`)} }, `role "r": Policies[0]`},
-		{"max duration", func(c *Config) { c.Roles[0].MaxSessionDuration = 13 * time.Hour }, "MaxSessionDuration"},
-		{"path", func(c *Config) { c.Roles[0].Path = "noslash" }, "Path"},
-		{"duplicate role", func(c *Config) { c.Roles = append(c.Roles, RoleConfig{Name: "R", TrustPolicy: []byte(trustAnyOIDC)}) }, "duplicate role name"},
-		{"unknown managed", func(c *Config) { c.Roles[0].PolicyARNs = []string{"arn:aws:iam::123456789012:policy/x"} }, "PolicyARNs[0]"},
-		{"managed malformed", func(c *Config) { c.ManagedPolicies = map[string][]byte{"m": []byte("[")} }, `ManagedPolicies["m"]`},
+		{"account", func(c *Config) { c.AccountID = "12" }, "account_id", `"12" must be 12 digits`},
+		{"keys", func(c *Config) { c.Keys = nil }, "keys", "required"},
+		{"partition", func(c *Config) { c.Partition = "gcp" }, "partition", `"gcp" is not an AWS partition`},
+		{"role name", func(c *Config) { c.Roles[0].Name = "a b" }, "roles[0].name", `"a b" must be 1-64 characters`},
+		{"role key path", func(c *Config) { c.Roles[0].Name, c.Roles[0].KeyPath = "a b", "roles[7]" }, "roles[7].name", "must be"},
+		{"trust policy", func(c *Config) { c.Roles[0].TrustPolicy = []byte(`{"Statement":[`) }, "roles[0].trust_policy", "MalformedPolicyDocument: "},
+		{"trust missing", func(c *Config) { c.Roles[0].TrustPolicy = nil }, "roles[0].trust_policy", "missing"},
+		{"permission policy", func(c *Config) { c.Roles[0].Policies = [][]byte{[]byte(`{}`)} }, "roles[0].policies[0]", "MalformedPolicyDocument: "},
+		{"max duration", func(c *Config) { c.Roles[0].MaxSessionDuration = 13 * time.Hour }, "roles[0].max_session_duration", "13h0m0s must be whole seconds between 1h0m0s and 12h0m0s"},
+		{"path", func(c *Config) { c.Roles[0].Path = "noslash" }, "roles[0].path", `"noslash" must start and end with /`},
+		{"duplicate role", func(c *Config) { c.Roles = append(c.Roles, RoleConfig{Name: "R", TrustPolicy: []byte(trustAnyOIDC)}) }, "roles[1].name", `"R" is defined twice`},
+		{"unknown managed", func(c *Config) { c.Roles[0].PolicyARNs = []string{"arn:aws:iam::123456789012:policy/x"} }, "roles[0].policy_arns[0]", "is not the ARN of a managed policy"},
+		{"managed malformed", func(c *Config) { c.ManagedPolicies = []ManagedPolicy{{Name: "m", Document: []byte("[")}} }, "policies[0].document", "MalformedPolicyDocument: "},
+		{"managed name", func(c *Config) {
+			c.ManagedPolicies = []ManagedPolicy{{Name: "bad name!", Document: []byte(trustAnyOIDC), KeyPath: "policies[3]"}}
+		}, "policies[3].name", "is not a valid policy name"},
+		{"managed twice", func(c *Config) {
+			p := ManagedPolicy{Name: "p", Document: bigPolicy(200)}
+			c.ManagedPolicies = []ManagedPolicy{p, p}
+		}, "policies[1].name", `"p" is defined twice`},
 		{"managed over 6,144 characters", func(c *Config) {
-			c.ManagedPolicies = map[string][]byte{"big": bigPolicy(6200)}
-		}, `ManagedPolicies["big"]: policy exceeds its IAM size quota: managed policy`},
+			c.ManagedPolicies = []ManagedPolicy{{Name: "big", Document: bigPolicy(6200)}}
+		}, "policies[0].document", "policy exceeds its IAM size quota: managed policy"},
 		{"inline policies over 10,240 characters together", func(c *Config) {
 			c.Roles[0].Policies = [][]byte{bigPolicy(5200), bigPolicy(5200)}
-		}, `role "r": Policies: policy exceeds its IAM size quota: role inline policies`},
-		{"issuer scheme", func(c *Config) {
-			c.OIDCProviders = []OIDCProvider{{Issuer: "http://idp.example.com", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}}
-		}, "OIDCProviders[0]: Issuer"},
-		{"issuer query", func(c *Config) {
-			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com/?x=1", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}}
-		}, "OIDCProviders[0]"},
-		{"no client ids", func(c *Config) {
-			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com", Verifier: nopVerifier{}}}
-		}, "ClientIDs"},
-		{"no verifier", func(c *Config) {
-			c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com", ClientIDs: []string{"a"}}}
-		}, "Verifier"},
+		}, "roles[0].policies", "policy exceeds its IAM size quota: role inline policies"},
+		{"issuer scheme", func(c *Config) { c.OIDCProviders = []OIDCProvider{oidc("http://idp.example.com")} }, "oidc_providers[0].issuer", "http:// is allowed only on loopback hosts"},
+		{"issuer query", func(c *Config) { c.OIDCProviders = []OIDCProvider{oidc("https://idp.example.com/?x=1")} }, "oidc_providers[0].issuer", "without query"},
+		{"issuer key path", func(c *Config) {
+			p := oidc("ftp://idp.example.com")
+			p.KeyPath = "sts.oidc_providers[4]"
+			c.OIDCProviders = []OIDCProvider{p}
+		}, "sts.oidc_providers[4].issuer", "scheme must be https"},
+		{"no verifier", func(c *Config) { c.OIDCProviders = []OIDCProvider{{Issuer: "https://idp.example.com"}} }, "oidc_providers[0].verifier", "required"},
 		{"duplicate issuer", func(c *Config) {
-			p := OIDCProvider{Issuer: "https://idp.example.com", ClientIDs: []string{"a"}, Verifier: nopVerifier{}}
-			c.OIDCProviders = []OIDCProvider{p, p}
-		}, "duplicate Issuer"},
+			c.OIDCProviders = []OIDCProvider{oidc("https://idp.example.com"), oidc("https://idp.example.com")}
+		}, "oidc_providers[1].issuer", "registered twice"},
+		{"saml name", func(c *Config) { c.SAMLProviders = []SAMLProvider{{Name: "a b"}} }, "saml_providers[0].name", "must be 1-128 characters"},
+		{"saml verifier", func(c *Config) { c.SAMLProviders = []SAMLProvider{{Name: "ab"}} }, "saml_providers[0].verifier", "required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base()
 			tc.mod(&cfg)
 			_, err := New(cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("New: %v, want error mentioning %q", err, tc.want)
+			if err == nil {
+				t.Fatal("accepted")
 			}
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				ce, ok := e.(*ConfigError)
+				if !ok {
+					t.Fatalf("%T is not a *ConfigError: %v", e, e)
+				}
+				if ce.Path == tc.path && strings.Contains(ce.Err.Error(), tc.want) && ce.Error() == ce.Path+": "+ce.Err.Error() {
+					return
+				}
+			}
+			t.Errorf("New: %v\nwant a problem at %s mentioning %q", err, tc.path, tc.want)
 		})
 	}
 	if _, err := New(base()); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+// TestNewReportsEveryProblemOnce: New lists all its problems, each once, and
+// does not blame a role for a managed policy reported already.
+func TestNewReportsEveryProblemOnce(t *testing.T) {
+	kr, _ := GenerateKeyRing()
+	trust := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`)
+	bad := []byte(`{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}`)
+	_, err := New(Config{
+		AccountID: "123456789012", Keys: kr,
+		ManagedPolicies: []ManagedPolicy{{Name: "Broken", Document: bad}, {Name: "bad name!", Document: trust}},
+		Roles: []RoleConfig{
+			{Name: "A", TrustPolicy: []byte(`{}`)},
+			{Name: "B", TrustPolicy: trust, Policies: [][]byte{bad}, MaxSessionDuration: 30 * time.Hour},
+			{Name: "C", TrustPolicy: trust, PolicyARNs: []string{"arn:aws:iam::123456789012:policy/Missing", "arn:aws:iam::123456789012:policy/Broken"}},
+		},
+	})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"policies[0].document: MalformedPolicyDocument: Policy statement must contain resources.",
+		`policies[1].name: "bad name!" is not a valid policy name (1-128 characters of [\w+=,.@-])`,
+		"roles[0].trust_policy: MalformedPolicyDocument: ",
+		"roles[1].max_session_duration: 30h0m0s must be whole seconds between 1h0m0s and 12h0m0s",
+		"roles[1].policies[0]: MalformedPolicyDocument: Policy statement must contain resources.",
+		`roles[2].policy_arns[0]: "arn:aws:iam::123456789012:policy/Missing" is not the ARN of a managed policy (arn:aws:iam::123456789012:policy/<name>)`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d = %q, want %q…", i, got[i], want[i])
+		}
 	}
 }
 
@@ -284,7 +344,7 @@ func bigPolicy(n int) []byte {
 type nopVerifier struct{}
 
 func (nopVerifier) VerifyWebIdentity(context.Context, string) (*WebIdentity, error) {
-	return nil, ErrInvalidToken
+	return nil, awsspec.ErrInvalidToken
 }
 
 func TestIdentifiers(t *testing.T) {
@@ -314,10 +374,11 @@ type ldapResult struct {
 // TestRegisterAction: a broker-only action gets parsed parameters and list
 // helpers, and its result is wrapped in the AWS envelope.
 func TestRegisterAction(t *testing.T) {
+	const wrongPassword = "not-the-password"
 	kr, _ := GenerateKeyRing()
 	s := testService(t, kr, time.Now)
 	s.RegisterAction("AssumeRoleWithLDAPIdentity", func(ctx context.Context, req *Request) (any, error) {
-		if req.Get("LDAPPassword") == "bad" {
+		if req.Get("LDAPPassword") == wrongPassword {
 			return nil, errAccessDenied("Authentication failed")
 		}
 		groups, err := req.List("Groups")
@@ -351,8 +412,10 @@ func TestRegisterAction(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(body, want) {
 		t.Errorf("%d %s", code, body)
 	}
-	code, body = post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&LDAPUsername=alice&LDAPPassword=bad")
-	if code != 403 || !strings.Contains(body, "<Code>AccessDenied</Code>") || strings.Contains(body, "bad") {
+	code, body = post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&LDAPUsername=alice&LDAPPassword=" + wrongPassword)
+	// The refusal must not echo the password. The body also carries a
+	// random request id, so the password is one no hex id can contain.
+	if code != 403 || !strings.Contains(body, "<Code>AccessDenied</Code><Message>Authentication failed</Message>") || strings.Contains(body, wrongPassword) {
 		t.Errorf("%d %s", code, body)
 	}
 	code, body = post("Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&Groups.member.0=x")

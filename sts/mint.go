@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -62,8 +63,16 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 	return Credentials{AccessKeyID: akid, SecretAccessKey: key.deriveSecret(akid), SessionToken: tok, Expiration: exp},
 		AssumedRoleUser{
 			AssumedRoleID: p.role.id + ":" + p.sessionName,
-			Arn:           assumedRoleARN(s.partition, s.account, p.role.name, p.sessionName),
+			Arn:           awsspec.AssumedRoleARN(s.partition, s.account, p.role.name, p.sessionName),
 		}, nil
+}
+
+// emitIssued audits credentials issued for the request of ev.
+func (s *Service) emitIssued(ctx context.Context, ev AuditEvent, creds Credentials) {
+	ev.Outcome = "issued"
+	ev.AccessKeyID = creds.AccessKeyID
+	ev.Expiration = creds.Expiration
+	s.emit(ctx, ev)
 }
 
 // mintFailed answers a failed mint: a session too large to carry is
@@ -120,15 +129,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// GetCallerIdentity answers for an authenticated session (STS-SPEC §2.4).
-func (s *Service) GetCallerIdentity(ctx context.Context, sess *Session) *GetCallerIdentityOutput {
-	return &GetCallerIdentityOutput{Arn: sess.AssumedRoleARN(), UserID: sess.AssumedRoleID(), Account: sess.Account}
-}
-
-func (s *Service) handleGetCallerIdentity(ctx context.Context, req *Request) (any, error) {
-	sess, err := s.Authenticate(req.HTTP, req.Body())
-	if err != nil {
-		return nil, err
-	}
-	return s.GetCallerIdentity(ctx, sess), nil
+// errDurationOverRoleMax refuses a DurationSeconds over the role's
+// MaxSessionDuration.
+func errDurationOverRoleMax() *Error {
+	return errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 }

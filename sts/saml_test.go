@@ -16,6 +16,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts"
 	"github.com/idbroker/idbroker/sts/policy"
 )
@@ -285,13 +286,13 @@ func TestSAMLRefusalsUnit(t *testing.T) {
 		wantStatus int
 		wantMsg    string
 	}{
-		{name: "signature", verifyErr: fmt.Errorf("x: %w", sts.ErrSAMLSignature), wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Response signature invalid"},
-		{name: "expired", verifyErr: sts.ErrSAMLExpired, wantCode: "ExpiredTokenException", wantStatus: 400, wantMsg: "Response has expired"},
-		{name: "too old", verifyErr: sts.ErrSAMLIssuedTooLongAgo, wantCode: "ExpiredTokenException", wantStatus: 400, wantMsg: "Token must be redeemed within 5 minutes of issuance"},
-		{name: "audience", verifyErr: sts.ErrSAMLAudience, wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Response does not contain the required audience"},
-		{name: "issuer", verifyErr: sts.ErrSAMLIssuer, wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Issuer not present in specified provider"},
-		{name: "status", verifyErr: sts.ErrSAMLStatus, wantCode: "IDPRejectedClaim", wantStatus: 403},
-		{name: "metadata down", verifyErr: sts.ErrSAMLUnavailable, wantCode: "IDPCommunicationError", wantStatus: 400},
+		{name: "signature", verifyErr: fmt.Errorf("x: %w", awsspec.ErrSAMLSignature), wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Response signature invalid"},
+		{name: "expired", verifyErr: awsspec.ErrSAMLExpired, wantCode: "ExpiredTokenException", wantStatus: 400, wantMsg: "Response has expired"},
+		{name: "too old", verifyErr: awsspec.ErrSAMLIssuedTooLongAgo, wantCode: "ExpiredTokenException", wantStatus: 400, wantMsg: "Token must be redeemed within 5 minutes of issuance"},
+		{name: "audience", verifyErr: awsspec.ErrSAMLAudience, wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Response does not contain the required audience"},
+		{name: "issuer", verifyErr: awsspec.ErrSAMLIssuer, wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Issuer not present in specified provider"},
+		{name: "status", verifyErr: awsspec.ErrSAMLStatus, wantCode: "IDPRejectedClaim", wantStatus: 403},
+		{name: "metadata down", verifyErr: awsspec.ErrSAMLUnavailable, wantCode: "IDPCommunicationError", wantStatus: 400},
 		{name: "unclassified", verifyErr: errors.New("boom"), wantCode: "InvalidIdentityToken", wantStatus: 400},
 		{name: "no NameID", assertion: mod(func(a *sts.SAMLAssertion) { a.NameID = "" }), wantCode: "AccessDenied", wantStatus: 403},
 		{name: "duplicate RoleSessionName", assertion: mod(func(a *sts.SAMLAssertion) {
@@ -403,10 +404,10 @@ func TestSAMLConfigErrors(t *testing.T) {
 		cfg  sts.Config
 		want string
 	}{
-		{"no replay cache", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}}}, "SAMLReplayCache"},
-		{"bad name", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "a b", Verifier: v}}, SAMLReplayCache: &memClaims{}}, "SAMLProviders[0]"},
-		{"no verifier", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp"}}, SAMLReplayCache: &memClaims{}}, "Verifier"},
-		{"duplicate", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}, {Name: "corp", Verifier: v}}, SAMLReplayCache: &memClaims{}}, "duplicate"},
+		{"no replay cache", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}}}, "saml_replay_cache: required"},
+		{"bad name", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "a b", Verifier: v, KeyPath: "sts.saml_providers[2]"}}, SAMLReplayCache: &memClaims{}}, `sts.saml_providers[2].name: "a b" must be`},
+		{"no verifier", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp"}}, SAMLReplayCache: &memClaims{}}, "saml_providers[0].verifier: required"},
+		{"duplicate", sts.Config{SAMLProviders: []sts.SAMLProvider{{Name: "corp", Verifier: v}, {Name: "corp", Verifier: v}}, SAMLReplayCache: &memClaims{}}, `saml_providers[1].name: "corp" is already used`},
 	}
 	for _, tc := range cases {
 		tc.cfg.AccountID, tc.cfg.Keys = testAccount, keys

@@ -5,7 +5,35 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
+
+// Session is what a session token proves, as returned by Authenticate.
+type Session struct {
+	AccessKeyID, Account, RoleARN, RoleName, RoleID, SessionName, SourceIdentity string
+	Tags                                                                         map[string]string
+	TransitiveTagKeys                                                            []string
+	Policy                                                                       string
+	PolicyARNs                                                                   []string
+	IssuedAt, Expiration                                                         time.Time
+	Chained, MFA                                                                 bool
+	Provider                                                                     string
+	// FederatedKeys are the identity provider's condition keys that stay
+	// available to later requests and chained AssumeRole calls (STS-SPEC
+	// §5.5, §6.3): saml:sub, saml:sub_type, saml:namequalifier for SAML;
+	// <provider>:sub, :aud, :amr for web identity.
+	FederatedKeys map[string][]string
+}
+
+// AssumedRoleID is "<role id>:<session name>" (GetCallerIdentity UserId).
+func (s *Session) AssumedRoleID() string { return s.RoleID + ":" + s.SessionName }
+
+// AssumedRoleARN is "arn:<p>:sts::<acct>:assumed-role/<role name>/<session>"
+// (partition taken from the role ARN).
+func (s *Session) AssumedRoleARN() string {
+	return awsspec.AssumedRoleARN(awsspec.PartitionOf(s.RoleARN), s.Account, s.RoleName, s.SessionName)
+}
 
 // openSession checks a session token presented with an access key id: size
 // cap, a genuine token sealed by a key of the ring, the access key id bound

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/idbroker/idbroker/internal/awsspec"
 )
 
 // Session-token wire format, base64url without padding:
@@ -20,12 +22,13 @@ import (
 //	next 12     AES-GCM nonce
 //	rest        AES-256-GCM ciphertext of the claims, with tag
 //
-// Version 1 seals the JSON of tokenClaims; version 2 (sealed since issue
-// #9) the compact binary encoding of claims2.go, which opens several times
-// faster. Both are read. The key id travels in the clear (so the verifier
-// knows which key to use) but is authenticated as additional data together
-// with the version byte, so a token cannot be re-labelled to the other
-// version.
+// Version 2, which seal writes, holds the compact binary encoding of
+// tokenClaims (claimscodec.go), which opens several times faster than
+// JSON. Version 1 holds the JSON of tokenClaims; it is still opened, so
+// that tokens sealed in that format stay valid until they expire. The key
+// id travels in the clear (so the verifier knows which key to use) but is
+// authenticated as additional data together with the version byte, so a
+// token cannot be re-labelled to the other version.
 const (
 	tokenVersion1 = 1
 	tokenVersion2 = 2
@@ -105,16 +108,6 @@ func (k *ringKey) seal(c *tokenClaims) (string, error) {
 	return tok, nil
 }
 
-// sealV1 seals c in the version 1 (JSON) format; kept for tests of the
-// old-token path.
-func (k *ringKey) sealV1(c *tokenClaims) (string, error) {
-	plain, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("sts: seal session token: %w", err)
-	}
-	return k.sealPlain(tokenVersion1, plain)
-}
-
 func (k *ringKey) sealPlain(version byte, plain []byte) (string, error) {
 	ns := k.aead.NonceSize()
 	out := tokenAAD(version, k.id, ns+len(plain)+k.aead.Overhead())
@@ -173,7 +166,7 @@ func (c *tokenClaims) session() *Session {
 		AccessKeyID:       c.AccessKeyID,
 		Account:           c.Account,
 		RoleARN:           c.RoleARN,
-		RoleName:          roleNameFromARN(c.RoleARN),
+		RoleName:          awsspec.RoleNameFromARN(c.RoleARN),
 		RoleID:            c.RoleID,
 		SessionName:       c.SessionName,
 		SourceIdentity:    c.SourceIdentity,

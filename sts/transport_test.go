@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -41,8 +42,8 @@ func (d *samlDouble) VerifySAMLAssertion(context.Context, string, string) (*SAML
 		ID: "_a" + strconv.FormatInt(d.n.Add(1), 10), Issuer: "https://idp.example.com/saml", NameID: "alice",
 		Recipient: "https://signin.aws.amazon.com/saml", IssueInstant: now, NotOnOrAfter: now.Add(5 * time.Minute),
 		Attributes: []SAMLAttribute{
-			{Name: samlAttrRole, Values: []string{tkSAMLRole + "," + tkSAMLARN}},
-			{Name: samlAttrSession, Values: []string{"alice"}},
+			{Name: awsspec.SAMLAttrRole, Values: []string{tkSAMLRole + "," + tkSAMLARN}},
+			{Name: awsspec.SAMLAttrRoleSessionName, Values: []string{"alice"}},
 		},
 	}, nil
 }
@@ -65,7 +66,7 @@ func transportService(t *testing.T, region string, kr *KeyRing) *Service {
 			{Name: "hop-tls",
 				TrustPolicy: []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + tkWebRole + `"},"Action":"sts:AssumeRole",` + tkTLSRegionEU + `}]}`)},
 		},
-		OIDCProviders:   []OIDCProvider{{Issuer: benchIssuer, ClientIDs: []string{"sts.amazonaws.com"}, Verifier: fixedVerifier{}}},
+		OIDCProviders:   []OIDCProvider{{Issuer: benchIssuer, Verifier: fixedVerifier{}}},
 		SAMLProviders:   []SAMLProvider{{Name: "idp", Verifier: &samlDouble{}}},
 		SAMLReplayCache: freshClaims{},
 	})

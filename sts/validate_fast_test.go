@@ -9,31 +9,55 @@ import (
 	"testing"
 )
 
-// TestMatchPatternAgreesWithRegexp: the ASCII tables answer exactly as the
-// regexps they were computed from, on every single byte, on mixed strings,
-// and on non-ASCII input (which goes to the regexp).
-func TestMatchPatternAgreesWithRegexp(t *testing.T) {
+// charsetReferences are the alphabets as AWS's model writes them, compiled
+// as regexps: each charset must answer as its reference does.
+var charsetReferences = []struct {
+	name string
+	cs   *charset
+	re   *regexp.Regexp
+}{
+	{"name", nameChars, regexp.MustCompile(`^[\w+=,.@-]*$`)},
+	{"tag key", tagKeyChars, regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)},
+	{"tag value", tagValueChars, regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)},
+	{"arn", arnChars, regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{0085}\x{00A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{10000}-\x{10FFFF}]+$`)},
+	{"policy", policyChars, regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+$`)},
+	{"external id", externalIDChars, regexp.MustCompile(`^[\w+=,.@:/-]*$`)},
+	{"serial number", serialNumberChars, regexp.MustCompile(`^[\w+=/:,.@-]*$`)},
+	{"token code", tokenCodeChars, regexp.MustCompile(`^[0-9]*$`)},
+	{"access key", accessKeyChars, regexp.MustCompile(`^\w*$`)},
+}
+
+// TestCharsetsAgreeWithAWSPatterns: the alphabets built from awsspec's
+// rune predicates (and the ASCII tables of the others) answer exactly as
+// AWS's patterns, on every single byte, on mixed strings, on invalid UTF-8
+// and on non-ASCII input.
+func TestCharsetsAgreeWithAWSPatterns(t *testing.T) {
 	inputs := []string{"", "a", "arn:aws:iam::123456789012:role/r", "bench-00001", "a b", "a\tb\nc\rd", "x\x00y", "\x7f",
-		"ümlaut", "a\u0085b", "\uFFFE", "\U0001F600", "a\xffb", "+=,.@-_", "a/b", "a%b", strings.Repeat("z", 3000)}
+		"ümlaut", "a\u0085b", "\uFFFE", "\uFFFD", "\U0001F600", "a\xffb", "+=,.@-_", "a/b", "a%b", "٣", "a\u00a0b", "\u2028",
+		"é\xff", strings.Repeat("z", 3000)}
 	for b := 0; b < 256; b++ {
-		inputs = append(inputs, string([]byte{byte(b)}), "ab"+string([]byte{byte(b)})+"cd")
+		inputs = append(inputs, string([]byte{byte(b)}), "ab"+string([]byte{byte(b)})+"cd", "é"+string([]byte{byte(b)}))
 	}
-	for _, re := range []*regexp.Regexp{arnCharsPattern, sessionNamePattern, policyCharsPattern} {
+	for _, r := range []rune{0x85, 0xa0, 0xff, 0x100, 0x2000, 0x3000, 0xd7ff, 0xe000, 0xfffd, 0xfffe, 0x10000, 0x10ffff} {
+		inputs = append(inputs, string(r), "a"+string(r))
+	}
+	for _, ref := range charsetReferences {
 		for _, s := range inputs {
-			if got, want := matchPattern(re, s), re.MatchString(s); got != want {
-				t.Errorf("%s on %q: %v, regexp says %v", re, s, got, want)
+			if got, want := ref.cs.valid(s), ref.re.MatchString(s); got != want {
+				t.Errorf("%s on %q: %v, pattern says %v", ref.name, s, got, want)
 			}
 		}
 	}
 }
 
-func FuzzMatchPattern(f *testing.F) {
+func FuzzCharsets(f *testing.F) {
 	f.Add("arn:aws:iam::123456789012:role/r")
 	f.Add("bench-1")
+	f.Add("Team Blue/ü:1")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, re := range []*regexp.Regexp{arnCharsPattern, sessionNamePattern} {
-			if got, want := matchPattern(re, s), re.MatchString(s); got != want {
-				t.Fatalf("%s on %q: %v, regexp says %v", re, s, got, want)
+		for _, ref := range charsetReferences {
+			if got, want := ref.cs.valid(s), ref.re.MatchString(s); got != want {
+				t.Fatalf("%s on %q: %v, pattern says %v", ref.name, s, got, want)
 			}
 		}
 	})

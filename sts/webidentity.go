@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
@@ -20,6 +18,41 @@ const (
 	claimTags         = "https://aws.amazon.com/tags"
 	claimSourceID     = "https://aws.amazon.com/source_identity"
 )
+
+// AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request
+// parameters. An empty string means "absent" (the Query API binding tells
+// an empty parameter, as in "Policy=", from an absent one: the empty one
+// fails its minimum length).
+type AssumeRoleWithWebIdentityInput struct {
+	RoleArn          string
+	RoleSessionName  string
+	WebIdentityToken string
+	ProviderId       string
+	Policy           string
+	PolicyArns       []string
+	// DurationSeconds is nil for the default (3600).
+	DurationSeconds *int32
+	// SourceIP is the client address for aws:SourceIp (optional).
+	SourceIP string
+	// SecureTransport says whether the client's request came over TLS
+	// (aws:SecureTransport; see SecureTransport). aws:RequestedRegion of
+	// this unsigned action is the STS's configured region.
+	SecureTransport bool
+
+	// empty: parameters sent empty on the wire (set by the Query API binding).
+	empty emptyParams
+}
+
+// AssumeRoleWithWebIdentityOutput is the AssumeRoleWithWebIdentityResult.
+type AssumeRoleWithWebIdentityOutput struct {
+	Credentials                 Credentials     `xml:"Credentials" json:"Credentials"`
+	SubjectFromWebIdentityToken string          `xml:"SubjectFromWebIdentityToken" json:"SubjectFromWebIdentityToken"`
+	AssumedRoleUser             AssumedRoleUser `xml:"AssumedRoleUser" json:"AssumedRoleUser"`
+	PackedPolicySize            *int            `xml:"PackedPolicySize,omitempty" json:"PackedPolicySize,omitempty"`
+	Provider                    string          `xml:"Provider" json:"Provider"`
+	Audience                    string          `xml:"Audience" json:"Audience"`
+	SourceIdentity              string          `xml:"SourceIdentity,omitempty" json:"SourceIdentity,omitempty"`
+}
 
 // handleAssumeRoleWithWebIdentity is the Query API binding.
 func (s *Service) handleAssumeRoleWithWebIdentity(ctx context.Context, req *Request) (any, error) {
@@ -37,13 +70,11 @@ func (s *Service) handleAssumeRoleWithWebIdentity(ctx context.Context, req *Requ
 	if raw, ok := req.Lookup("DurationSeconds"); ok {
 		in.DurationSeconds = parseDuration(raw, &v)
 	}
-	arns, err := req.StructList("PolicyArns", "arn")
+	arns, err := policyArnsParam(req)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range arns {
-		in.PolicyArns = append(in.PolicyArns, m["arn"])
-	}
+	in.PolicyArns = arns
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -58,11 +89,11 @@ var webIdentityParams = []string{"RoleArn", "RoleSessionName", "WebIdentityToken
 func validateWebIdentityInput(in *AssumeRoleWithWebIdentityInput) error {
 	var v validation
 	e := in.empty
-	v.checkParam("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true, false, 20, 2048, arnCharsPattern, patternARN)
-	v.checkParam("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true, false, 2, 64, sessionNamePattern, patternSessionName)
-	v.checkParam("webIdentityToken", in.WebIdentityToken, e.present("WebIdentityToken", in.WebIdentityToken), true, true, 4, maxWebTokenLen, nil, "")
-	v.checkParam("providerId", in.ProviderId, e.present("ProviderId", in.ProviderId), false, false, 4, 2048, nil, "")
-	v.checkParam("policy", in.Policy, e.present("Policy", in.Policy), false, false, 1, maxPolicyLen, policyCharsPattern, patternPolicy)
+	v.checkARN("roleArn", in.RoleArn, e.present("RoleArn", in.RoleArn), true)
+	v.checkName("roleSessionName", in.RoleSessionName, e.present("RoleSessionName", in.RoleSessionName), true)
+	v.checkParam("webIdentityToken", in.WebIdentityToken, e.present("WebIdentityToken", in.WebIdentityToken), true, true, 4, maxWebTokenLen, nil)
+	v.checkParam("providerId", in.ProviderId, e.present("ProviderId", in.ProviderId), false, false, 4, 2048, nil)
+	v.checkPolicy(in.Policy, e.present("Policy", in.Policy))
 	v.checkDuration(in.DurationSeconds)
 	v.checkPolicyArns(in.PolicyArns)
 	return v.err()
@@ -72,11 +103,12 @@ func validateWebIdentityInput(in *AssumeRoleWithWebIdentityInput) error {
 // provider for temporary credentials of a role whose trust policy allows it.
 // It is what the Query API action calls; errors are *Error. Every issue and
 // refusal is audited.
+//
+// The token's unverified iss picks the registered provider; that
+// provider's verifier is the one check of the token (signature, issuer,
+// audience, expiry), and its WebIdentity is taken as verified.
 func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleWithWebIdentityInput) (*AssumeRoleWithWebIdentityOutput, error) {
-	ev := AuditEvent{Action: actionWebIdentity, RoleARN: in.RoleArn, SessionName: in.RoleSessionName}
-	if in.SourceIP != "" {
-		ev.SourceIP = in.SourceIP
-	}
+	ev := AuditEvent{Action: actionWebIdentity, RoleARN: in.RoleArn, SessionName: in.RoleSessionName, SourceIP: in.SourceIP}
 	if err := validateWebIdentityInput(in); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
@@ -89,32 +121,26 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		return nil, s.deny(ctx, ev, err, "")
 	}
 
-	// Pick the provider by the token's unverified iss, then verify.
-	peek, err := peekJWT(in.WebIdentityToken)
+	iss, err := tokenIssuer(in.WebIdentityToken)
 	if err != nil {
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken(msgNotJWT), "token is not a JWT: "+err.Error())
 	}
-	prov := s.providers[peek.Iss]
+	prov := s.providers[iss]
 	if prov == nil {
-		return nil, s.deny(ctx, ev, errInvalidIdentityToken("No OpenIDConnect provider found in your account for "+peek.Iss), "")
+		return nil, s.deny(ctx, ev, errInvalidIdentityToken("No OpenIDConnect provider found in your account for "+iss), "")
 	}
 	ev.Principal = prov.arn
 	vctx, cancel := context.WithTimeout(ctx, s.verifyTimeout)
 	id, err := prov.verifier.VerifyWebIdentity(vctx, in.WebIdentityToken)
 	cancel()
 	if err != nil {
-		return nil, s.deny(ctx, ev, s.mapVerifyError(err, peek), "verify: "+truncate(err.Error(), 300))
+		return nil, s.deny(ctx, ev, s.mapVerifyError(err), "verify: "+truncate(err.Error(), 300))
 	}
 	if id == nil {
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), "verifier returned no identity")
 	}
 	ev.Principal = prov.arn + "|" + id.Subject
-	switch {
-	case id.Issuer != prov.issuer:
-		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), "verified issuer differs from the provider")
-	case !prov.clientIDs[id.Audience]:
-		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Incorrect token audience"), "audience not among the provider's client IDs")
-	case id.Subject == "":
+	if id.Subject == "" {
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), "token has no sub")
 	}
 
@@ -123,7 +149,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	if r == nil {
 		return nil, s.deny(ctx, ev, denied, "no such role")
 	}
-	tags, transitive, hasTags, err := tagsFromClaims(id.Claims)
+	tags, hasTags, err := tagsFromClaims(id.Claims)
 	if err != nil {
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid session tags in the web identity token"), err.Error())
 	}
@@ -132,8 +158,16 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Source Identity must match [a-zA-Z_0-9+=,.@-]{2,64} and not begin with \"aws:\""), err.Error())
 	}
 
-	pctx := policy.NewContext()
+	now := s.now().UTC()
 	pfx := prov.hostPath + ":"
+	pctx := policy.NewContext()
+	q := &trustRequest{
+		role: r, action: "sts:AssumeRoleWithWebIdentity",
+		principalType: policy.PrincipalFederated, principal: []string{prov.arn},
+		sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
+		tags: tags.tags, transitive: tags.transitive, tagSession: hasTags,
+		sourceIP: in.SourceIP, secure: in.SecureTransport, now: now,
+	}
 	pctx.Set(pfx+"aud", id.Audience)
 	pctx.Set(pfx+"sub", id.Subject)
 	if len(id.AMR) > 0 {
@@ -143,68 +177,28 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		pctx.Set(pfx+"azp", id.AZP)
 	}
 	pctx.Set("aws:FederatedProvider", prov.arn)
-	pctx.Set("sts:RoleSessionName", in.RoleSessionName)
-	now := s.now().UTC()
-	setTimeKeys(pctx, now)
-	if in.SourceIP != "" {
-		pctx.Set("aws:SourceIp", in.SourceIP)
-	}
-	s.setTransportKeys(pctx, in.SecureTransport, "")
-	if hasTags {
-		keys := make([]string, 0, len(tags))
-		for k, val := range tags {
-			pctx.Set("aws:RequestTag/"+k, val)
-			keys = append(keys, k)
-		}
-		if len(keys) > 0 {
-			pctx.Set("aws:TagKeys", keys...)
-		}
-		if len(transitive) > 0 {
-			pctx.Set("sts:TransitiveTagKeys", transitive...)
-		}
-	}
-	if sourceIdentity != "" {
-		pctx.Set("sts:SourceIdentity", sourceIdentity)
-	}
-	principal := map[string][]string{policy.PrincipalFederated: {prov.arn}}
-	actions := []string{"sts:AssumeRoleWithWebIdentity"}
-	if hasTags {
-		actions = append(actions, "sts:TagSession")
-	}
-	if sourceIdentity != "" {
-		actions = append(actions, "sts:SetSourceIdentity")
-	}
-	for _, action := range actions {
-		res := r.trust.Evaluate(&policy.Request{Action: action, Resource: r.arn, Principal: principal, Context: pctx})
-		if res.Decision != policy.Allow {
-			return nil, s.deny(ctx, ev, denied, "trust policy: "+action+": "+res.Decision.String())
-		}
+	if reason := s.checkTrust(q, pctx, nil); reason != "" {
+		return nil, s.deny(ctx, ev, denied, reason)
 	}
 
-	duration := time.Duration(defaultDuration) * time.Second
-	if in.DurationSeconds != nil {
-		duration = time.Duration(*in.DurationSeconds) * time.Second
-	}
+	duration := time.Duration(durationOf(in.DurationSeconds)) * time.Second
 	if duration > r.maxDuration {
-		return nil, s.deny(ctx, ev, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."), "")
+		return nil, s.deny(ctx, ev, errDurationOverRoleMax(), "")
 	}
-	packed, err := checkPackedSize(in.Policy, in.PolicyArns, tags)
+	packed, err := checkPackedSize(in.Policy, in.PolicyArns, tags.tags)
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
 	creds, user, err := s.mint(mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
-		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: transitive,
+		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags.tags, transitive: tags.transitive,
 		duration: duration, provider: prov.arn, now: now,
 		federated: webIdentityKeys(pfx, id),
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
 	}
-	ev.Outcome = "issued"
-	ev.AccessKeyID = creds.AccessKeyID
-	ev.Expiration = creds.Expiration
-	s.emit(ctx, ev)
+	s.emitIssued(ctx, ev, creds)
 	out := &AssumeRoleWithWebIdentityOutput{
 		Credentials:                 creds,
 		SubjectFromWebIdentityToken: id.Subject,
@@ -219,20 +213,20 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	return out, nil
 }
 
-// mapVerifyError turns a verifier error into the AWS error.
-func (s *Service) mapVerifyError(err error, peek *jwtPeek) *Error {
+// mapVerifyError turns a verifier error into the AWS error (STS-SPEC §6.1).
+func (s *Service) mapVerifyError(err error) *Error {
 	switch {
-	case errors.Is(err, ErrTokenExpired):
+	case errors.Is(err, awsspec.ErrTokenExpired):
 		msg := "Token expired: current date/time " + strconv.FormatInt(s.now().Unix(), 10) + " must be before the expiration date/time"
-		if peek.Exp != nil {
-			msg += strconv.FormatInt(*peek.Exp, 10)
+		if te, ok := errors.AsType[*awsspec.TokenExpiredError](err); ok {
+			msg += strconv.FormatInt(te.Expiry.Unix(), 10)
 		}
 		return apiError(http.StatusBadRequest, "ExpiredTokenException", msg)
-	case errors.Is(err, ErrKeyUnavailable), errors.Is(err, awsspec.ErrKeyNotFound):
-		// STS-SPEC §6.1: AWS answers a JWKS it cannot fetch and a kid it
-		// cannot find alike.
+	case errors.Is(err, awsspec.ErrKeyUnavailable), errors.Is(err, awsspec.ErrKeyNotFound):
+		// AWS answers a key set it cannot fetch and a kid it cannot find
+		// alike.
 		return errInvalidIdentityToken(msgKeyUnavailable)
-	case errors.Is(err, ErrAudience):
+	case errors.Is(err, awsspec.ErrAudience):
 		return errInvalidIdentityToken("Incorrect token audience")
 	default:
 		return errInvalidIdentityToken("Invalid web identity token")
@@ -240,80 +234,66 @@ func (s *Service) mapVerifyError(err error, peek *jwtPeek) *Error {
 }
 
 // tagsFromClaims reads session tags from the https://aws.amazon.com/tags
-// claim (STS-SPEC §6.2).
-func tagsFromClaims(claims map[string]any) (tags map[string]string, transitive []string, present bool, err error) {
+// claim (STS-SPEC §6.2). present says whether the claim is there (even
+// empty, it asks for sts:TagSession).
+func tagsFromClaims(claims map[string]any) (tags sessionTags, present bool, err error) {
 	raw, ok := claims[claimTags]
 	if !ok {
-		return nil, nil, false, nil
+		return tags, false, nil
 	}
 	obj, ok := raw.(map[string]any)
 	if !ok {
-		return nil, nil, true, errors.New("tags claim is not an object")
+		return tags, true, errors.New("tags claim is not an object")
 	}
-	tags = map[string]string{}
-	lower := map[string]bool{}
 	if pt, ok := obj["principal_tags"]; ok {
 		m, ok := pt.(map[string]any)
 		if !ok {
-			return nil, nil, true, errors.New("principal_tags is not an object")
+			return tags, true, errors.New("principal_tags is not an object")
 		}
-		if len(m) > 50 {
-			return nil, nil, true, errors.New("more than 50 session tags")
+		if len(m) > awsspec.MaxSessionTags {
+			return tags, true, errors.New("more than 50 session tags")
 		}
 		for k, v := range m {
 			var val string
 			switch tv := v.(type) {
 			case []any:
 				if len(tv) != 1 {
-					return nil, nil, true, fmt.Errorf("tag %q must have exactly one value", k)
+					return tags, true, fmt.Errorf("tag %q must have exactly one value", k)
 				}
 				s, ok := tv[0].(string)
 				if !ok {
-					return nil, nil, true, fmt.Errorf("tag %q value is not a string", k)
+					return tags, true, fmt.Errorf("tag %q value is not a string", k)
 				}
 				val = s
 			case string:
 				val = tv
 			default:
-				return nil, nil, true, fmt.Errorf("tag %q value is not a string list", k)
+				return tags, true, fmt.Errorf("tag %q value is not a string list", k)
 			}
-			if err := checkTag(k, val); err != nil {
-				return nil, nil, true, err
+			if err := checkFederatedTag(k, val); err != nil {
+				return tags, true, err
 			}
-			if lower[strings.ToLower(k)] {
-				return nil, nil, true, fmt.Errorf("duplicate tag key %q (keys are case-insensitive)", k)
+			if err := tags.add(k, val); err != nil {
+				return tags, true, fmt.Errorf("tag %q: %w", k, err)
 			}
-			lower[strings.ToLower(k)] = true
-			tags[k] = val
 		}
 	}
 	if tt, ok := obj["transitive_tag_keys"]; ok {
 		list, ok := tt.([]any)
 		if !ok {
-			return nil, nil, true, errors.New("transitive_tag_keys is not a list")
+			return tags, true, errors.New("transitive_tag_keys is not a list")
 		}
-		if len(list) > 50 {
-			return nil, nil, true, errors.New("more than 50 transitive tag keys")
+		if len(list) > awsspec.MaxSessionTags {
+			return tags, true, errors.New("more than 50 transitive tag keys")
 		}
 		for _, it := range list {
 			k, ok := it.(string)
-			if !ok || !lower[strings.ToLower(k)] {
-				return nil, nil, true, fmt.Errorf("transitive tag key %v is not a session tag", it)
+			if !ok || tags.addTransitive(k) != nil {
+				return tags, true, fmt.Errorf("transitive tag key %v is not a session tag", it)
 			}
-			transitive = append(transitive, k)
 		}
 	}
-	return tags, transitive, true, nil
-}
-
-func checkTag(k, v string) error {
-	if n := utf8.RuneCountInString(k); n < 1 || n > 128 || !tagPattern.MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") {
-		return fmt.Errorf("invalid tag key %q", k)
-	}
-	if utf8.RuneCountInString(v) > 256 || !tagPattern.MatchString(v) || strings.HasPrefix(strings.ToLower(v), "aws:") {
-		return fmt.Errorf("invalid value for tag %q", k)
-	}
-	return nil
+	return tags, true, nil
 }
 
 func sourceIdentityFromClaims(claims map[string]any) (string, error) {
@@ -329,13 +309,6 @@ func sourceIdentityFromClaims(claims map[string]any) (string, error) {
 		return "", err
 	}
 	return si, nil
-}
-
-func checkSourceIdentity(si string) error {
-	if n := len(si); n < 2 || n > 64 || !sessionNamePattern.MatchString(si) || strings.HasPrefix(strings.ToLower(si), "aws:") {
-		return fmt.Errorf("invalid source identity %q", si)
-	}
-	return nil
 }
 
 // webIdentityKeys are the provider keys that stay available to later

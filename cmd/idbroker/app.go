@@ -112,11 +112,11 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// fatal stops at a problem the later stages cannot do without; it
 	// reports it with those found so far.
 	fatal := func(err error) (*app, error) {
-		return nil, errors.Join(append(errs, recheckError{path: "server", err: err})...)
+		return nil, errors.Join(append(errs, err)...)
 	}
 	issuer, err := broker.NewIssuer(pub, sec.broker.Signing, nil)
 	if err != nil {
-		return fatal(err)
+		return fatal(fmt.Errorf("the broker's OIDC issuer: %w", err))
 	}
 
 	// The shared state store.
@@ -129,7 +129,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		r, err := store.NewRedis(cfg.Store.URL)
 		if err != nil {
 			// Reported; a memory store lets the other stages be checked.
-			errs = append(errs, recheckError{path: "store", err: fmt.Errorf("store: %w", err)})
+			errs = append(errs, fmt.Errorf("store: %w", err))
 			st = store.NewMemory(nil)
 			break
 		}
@@ -141,39 +141,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// The STS: roles (each trusting the broker unless told otherwise), named
 	// policies, and the OIDC providers it trusts, the broker first.
 	brokerTrust := broker.Trust{Partition: cfg.Partition, Account: cfg.AccountID, PublicURL: pub}
+	roles, policies, roleErrs := stsRolesAndPolicies(cfg, brokerTrust)
+	errs = append(errs, roleErrs...)
 	stsCfg := sts.Config{
 		AccountID: cfg.AccountID, Partition: cfg.Partition, Region: cfg.Region,
 		PublicURL: pub, Keys: sec.ring, Logger: log,
-		ManagedPolicies: map[string][]byte{},
-	}
-	for _, p := range cfg.Policies {
-		stsCfg.ManagedPolicies[p.Name] = p.Document.JSON
-	}
-	for i, r := range cfg.Roles {
-		rc := sts.RoleConfig{
-			Name: r.Name, Path: r.Path, MaxSessionDuration: time.Duration(r.MaxSessionDuration),
-			PolicyARNs: r.PolicyARNs,
-		}
-		for _, p := range r.Policies {
-			rc.Policies = append(rc.Policies, p.JSON)
-		}
-		var trust []byte
-		if r.TrustPolicy != nil {
-			trust = r.TrustPolicy.JSON
-		}
-		if r.TrustBroker == nil || *r.TrustBroker {
-			trust, err = brokerTrust.Add(trust, r.Name)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("roles[%d].trust_policy: %w", i, err))
-				continue
-			}
-		}
-		if len(trust) == 0 {
-			errs = append(errs, errNoTrust(i))
-			continue
-		}
-		rc.TrustPolicy = trust
-		stsCfg.Roles = append(stsCfg.Roles, rc)
+		Roles: roles, ManagedPolicies: policies,
 	}
 	closeStore := func() {
 		if ownStore {
@@ -185,17 +158,17 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// the other stages are still checked.
 	brokerVerifier, err := newWebIdentityVerifier(issuer.URL(), []string{broker.Audience}, issuer.PublicKeys())
 	if err != nil {
-		errs = append(errs, recheckError{path: "server", err: fmt.Errorf("server.public_url: the broker's OIDC issuer: %w", err)})
+		errs = append(errs, fmt.Errorf("server.public_url: the broker's OIDC issuer: %w", err))
 	} else {
-		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), ClientIDs: []string{broker.Audience}, Verifier: brokerVerifier})
+		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: issuer.URL(), Verifier: brokerVerifier, KeyPath: "server.public_url"})
 	}
 	for i, p := range cfg.STS.OIDCProviders {
 		v, err := newSTSWebIdentityVerifier(p, log)
 		if err != nil {
-			errs = append(errs, recheckError{path: fmt.Sprintf("sts.oidc_providers[%d]", i), err: fmt.Errorf("sts.oidc_providers[%d]: %w", i, err)})
+			errs = append(errs, fmt.Errorf("sts.oidc_providers[%d]: %w", i, err))
 			continue
 		}
-		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: p.Issuer, ClientIDs: p.ClientIDs, Verifier: v})
+		stsCfg.OIDCProviders = append(stsCfg.OIDCProviders, sts.OIDCProvider{Issuer: p.Issuer, Verifier: v, KeyPath: fmt.Sprintf("sts.oidc_providers[%d]", i)})
 	}
 	// SAML providers for AssumeRoleWithSAML; redeemed assertions are
 	// remembered in the shared store. (The broker's own "idbroker" SAML IdP
@@ -207,7 +180,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			errs = append(errs, fmt.Errorf("sts.saml_providers[%d]: %w", i, err))
 			continue
 		}
-		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: p.Name, Verifier: v})
+		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: p.Name, Verifier: v, KeyPath: fmt.Sprintf("sts.saml_providers[%d]", i)})
 	}
 	// The broker as a SAML IdP towards its own STS: SAML logins are
 	// redeemed with AssumeRoleWithSAML at saml-provider/idbroker.
@@ -216,19 +189,19 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Key: sec.broker.SAMLKey, Certificate: sec.broker.SAMLCert,
 	})
 	if err != nil {
-		errs = append(errs, recheckError{path: "server", err: fmt.Errorf("server.public_url: the broker's SAML IdP: %w", err)})
+		errs = append(errs, fmt.Errorf("server.public_url: the broker's SAML IdP: %w", err))
 	} else {
 		brokerSAML, err := newBrokerSAMLVerifier(samlIdP, st, log)
 		if err != nil {
 			closeStore()
 			return fatal(err)
 		}
-		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: broker.SAMLIdPProviderName, Verifier: brokerSAML})
+		stsCfg.SAMLProviders = append(stsCfg.SAMLProviders, sts.SAMLProvider{Name: broker.SAMLIdPProviderName, Verifier: brokerSAML, KeyPath: "server.public_url"})
 	}
-	// sts.New lists every problem itself, each starting "sts: ".
+	// sts.New lists every problem itself, each naming its key path.
 	svc, err := sts.New(stsCfg)
 	if err != nil {
-		errs = append(errs, recheckError{err: err})
+		errs = append(errs, err)
 	}
 
 	// Upstream providers.
@@ -241,7 +214,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			err = fmt.Errorf("type %q is not supported", p.Type)
 		}
 		if err != nil {
-			errs = append(errs, recheckError{path: fmt.Sprintf("providers[%d]", i), err: fmt.Errorf("providers[%d]: %w", i, err)})
+			errs = append(errs, fmt.Errorf("providers[%d]: %w", i, err))
 			continue
 		}
 		bps = append(bps, bp)
@@ -309,16 +282,3 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 	}
 	return mapping.Compile(cfg.Mapping, env)
 }
-
-// recheckError is a problem found by a stage that checks again what
-// parseConfig validates (the STS's own validation, the providers'
-// constructors). config check leaves it out when parseConfig already
-// reported a problem under path ("" for any problem at all), so that one
-// mistake is not reported twice in other words.
-type recheckError struct {
-	path string
-	err  error
-}
-
-func (e recheckError) Error() string { return e.err.Error() }
-func (e recheckError) Unwrap() error { return e.err }

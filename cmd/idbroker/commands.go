@@ -76,6 +76,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer signal.Stop(hup)
 	reload := func() (*fileConfig, error) { return loadServeConfig(*path, *listen) }
 	if err := serveReloading(ctx, cfg, log, nil, hup, reload); err != nil {
+		if _, ok := err.(*configError); ok {
+			fmt.Fprintln(stderr, "idbroker:", err)
+			return 1
+		}
 		log.Error("serve failed", "err", err)
 		return 1
 	}
@@ -105,7 +109,9 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	cfg.Server.Listen = ln.Addr().String()
 	a, err := assemble(cfg, sec, log)
 	if err != nil {
-		return err
+		// The STS's, the rules' and the providers' problems, listed as
+		// the file's own are.
+		return &configError{errs: problemsOf(err)}
 	}
 	current := &swapHandler{}
 	current.set(a)
@@ -195,85 +201,54 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	return 0
 }
 
-// checkConfigFile runs every offline stage of config check on the file (the
-// YAML and its validation, then the STS, the mapping rules and the
-// providers as assemble builds them) and returns every problem of every
-// stage, or the app when there is none.
+// checkConfigFile runs the offline stages of config check on the file and
+// returns every problem found, each once with its key path, or the app
+// when there is none.
+//
+// The file's own check (parseConfig: YAML, unknown keys, the settings of
+// the server, store, providers) comes first. On a file it accepts, the app
+// is built as serve builds it (assembleOffline): the STS reports its roles,
+// policies and registrations, the mapping its rules, each provider its own
+// build. On a file it refuses, nothing is built — a build would trip again
+// over what the file check reported — but the stages that own checks the
+// file check does not make still run: the mapping rules and the STS's
+// account, roles and named policies (checkRolesAndRules).
 func checkConfigFile(path string) (*fileConfig, []error, *app) {
 	cfg, err := loadConfigFile(path)
-	var problems []error
 	if err != nil {
 		var ce *configError
 		if cfg == nil || !errors.As(err, &ce) {
 			return nil, []error{err}, nil // unreadable, not YAML, empty
 		}
-		problems = append(problems, ce.errs...)
+		return cfg, append(ce.errs, checkRolesAndRules(cfg)...), nil
 	}
-	// The later stages run even on a file with problems: a rule naming an
-	// unknown role is worth reporting with the typo in a policy.
 	a, err := assembleOffline(cfg)
 	if err != nil {
-		problems = append(problems, laterProblems(problems, err)...)
-	}
-	if len(problems) > 0 {
-		if a != nil {
-			a.close()
-		}
-		return cfg, problems, nil
+		return cfg, problemsOf(err), nil
 	}
 	return cfg, nil, a
 }
 
-// laterProblems lists the problems of err, one per line, leaving out those
-// already in earlier and the re-checks of a key earlier has a problem with.
-func laterProblems(earlier []error, err error) []error {
-	seen := map[string]bool{}
-	for _, e := range earlier {
-		seen[e.Error()] = true
+// checkRolesAndRules is what the mapping and the STS say about the rules,
+// the account, the roles and the named policies of a configuration,
+// without building the rest.
+func checkRolesAndRules(cfg *fileConfig) []error {
+	var problems []error
+	if _, err := compileMapping(cfg); err != nil {
+		problems = append(problems, problemsOf(err)...)
 	}
-	reported := func(path string) bool {
-		if path == "" {
-			return len(earlier) > 0
-		}
-		for _, e := range earlier {
-			if rest, ok := strings.CutPrefix(e.Error(), path); ok && (rest == "" || strings.ContainsAny(rest[:1], ".[:")) {
-				return true
-			}
-		}
-		return false
+	sec, err := generateSecrets()
+	if err != nil {
+		return append(problems, err)
 	}
-	var out []error
-	for _, e := range flattenJoined(err) {
-		var re recheckError
-		if errors.As(e, &re) && reported(re.path) {
-			continue
-		}
-		lines := strings.Split(e.Error(), "\n")
-		for _, line := range lines {
-			if line == "" || seen[line] {
-				continue
-			}
-			seen[line] = true
-			if len(lines) == 1 {
-				out = append(out, e)
-			} else {
-				out = append(out, errors.New(line))
-			}
-		}
-	}
-	return out
-}
-
-// flattenJoined expands errors.Join trees into their members.
-func flattenJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flattenJoined(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	bt := broker.Trust{Partition: cfg.Partition, Account: cfg.AccountID, PublicURL: cfg.publicURL()}
+	roles, policies, errs := stsRolesAndPolicies(cfg, bt)
+	problems = append(problems, errs...)
+	_, err = sts.New(sts.Config{
+		AccountID: cfg.AccountID, Partition: cfg.Partition, Keys: sec.ring,
+		Roles: roles, ManagedPolicies: policies,
+	})
+	return append(problems, problemsOf(err)...)
 }
 
 func runKeysInit(args []string, stdout, stderr io.Writer) int {

@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/idbroker/idbroker/sts"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -85,9 +83,8 @@ on_ambiguous: sometimes
 	}
 }
 
-// TestConfigCheckNamesPolicyQuotas: IAM's size quotas are reported with
-// their key path alongside other problems (sts.New checks them too, but its
-// errors are dropped as repeats once the file check has found anything).
+// TestConfigCheckNamesPolicyQuotas: IAM's size quotas (sts.New's check) are
+// reported with their key path alongside the file's own problems.
 func TestConfigCheckNamesPolicyQuotas(t *testing.T) {
 	big := func(n int) string {
 		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + strings.Repeat("a", n) + `"}]}`
@@ -134,45 +131,42 @@ func TestConfigCheckPassesExamples(t *testing.T) {
 	}
 }
 
-// TestSTSNewReportsEveryRoleProblem: sts.New lists all its problems, each
-// once with one "sts: " prefix.
-func TestSTSNewReportsEveryRoleProblem(t *testing.T) {
-	ring, err := sts.GenerateKeyRing()
-	if err != nil {
-		t.Fatal(err)
+// TestConfigCheckNamesSTSProblems: what sts.New finds in the roles and
+// named policies is reported once each, under the key path of the file.
+func TestConfigCheckNamesSTSProblems(t *testing.T) {
+	code, _, stderr := runCheck(t, `
+account_id: "123456789012"
+policies:
+  - {name: Broken, document: '{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}'}
+  - {name: "bad name!", document: '{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'}
+roles:
+  - {name: A, trust_broker: false, trust_policy: '{}'}
+  - name: B
+    max_session_duration: 30h
+    policies: ['{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}']
+  - name: C
+    policy_arns: ["arn:aws:iam::123456789012:policy/Missing", "arn:aws:iam::123456789012:policy/Broken"]
+`)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr)
 	}
-	trust := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`)
-	bad := []byte(`{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}`)
-	_, err = sts.New(sts.Config{
-		AccountID: "123456789012", Keys: ring,
-		ManagedPolicies: map[string][]byte{"Broken": bad, "bad name!": trust},
-		Roles: []sts.RoleConfig{
-			{Name: "A", TrustPolicy: []byte(`{}`)},
-			{Name: "B", TrustPolicy: trust, Policies: [][]byte{bad}, MaxSessionDuration: 30 * time.Hour},
-			{Name: "C", TrustPolicy: trust, PolicyARNs: []string{"arn:aws:iam::123456789012:policy/Missing", "arn:aws:iam::123456789012:policy/Broken"}},
-		},
-	})
-	if err == nil {
-		t.Fatal("accepted")
-	}
-	msg := err.Error()
 	for _, want := range []string{
-		`sts: ManagedPolicies["Broken"]: Policy statement must contain resources.`,
-		`sts: ManagedPolicies["bad name!"]: invalid policy name`,
-		`sts: Roles[0]: role "A": TrustPolicy:`,
-		`sts: Roles[1]: role "B": MaxSessionDuration`,
-		`sts: Roles[1]: role "B": Policies[0]:`,
-		`sts: Roles[2]: role "C": PolicyARNs[0]`,
+		"policies[0].document: MalformedPolicyDocument: Policy statement must contain resources.",
+		`policies[1].name: "bad name!" is not a valid policy name`,
+		"roles[0].trust_policy: MalformedPolicyDocument: ",
+		"roles[1].max_session_duration: 30h0m0s must be whole seconds between 1h0m0s and 12h0m0s",
+		"roles[1].policies[0]: MalformedPolicyDocument: Policy statement must contain resources.",
+		`roles[2].policy_arns[0]: "arn:aws:iam::123456789012:policy/Missing" is not the ARN of a managed policy`,
 	} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("%q not in:\n%s", want, msg)
+		if n := strings.Count(stderr, want); n != 1 {
+			t.Errorf("%q reported %d times:\n%s", want, n, stderr)
 		}
 	}
-	if strings.Contains(msg, "PolicyARNs[1]") {
-		t.Errorf("a role is blamed for a managed policy reported already:\n%s", msg)
+	if strings.Contains(stderr, "policy_arns[1]") {
+		t.Errorf("a role is blamed for a managed policy reported already:\n%s", stderr)
 	}
-	if strings.Contains(msg, "sts: sts:") {
-		t.Errorf("doubled prefix:\n%s", msg)
+	if strings.Contains(stderr, "sts:") {
+		t.Errorf("a problem is not named by its key path:\n%s", stderr)
 	}
 }
 
@@ -284,10 +278,10 @@ roles:
 	}
 }
 
-// TestConfigNamesMalformedPolicies: parseConfig parses every policy with the
-// kind the STS will and names its key.
+// TestConfigNamesMalformedPolicies: config check parses every policy with
+// the kind the STS will and names its key.
 func TestConfigNamesMalformedPolicies(t *testing.T) {
-	_, err := parseConfig([]byte(`
+	code, _, stderr := runCheck(t, `
 account_id: "123456789012"
 policies:
   - {name: Dup, document: '{"Statement":{"Effect":"Allow","Effect":"Deny","Action":"*","Resource":"*"}}'}
@@ -298,9 +292,9 @@ roles:
     trust_policy: {Statement: {Effect: Allow, Action: "sts:AssumeRole"}}
   - name: Nobody
     trust_broker: false
-`), noEnv)
-	if err == nil {
-		t.Fatal("accepted")
+`)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{
 		"policies[0].document: MalformedPolicyDocument: Duplicate key in policy document.",
@@ -308,8 +302,8 @@ roles:
 		"roles[0].trust_policy: MalformedPolicyDocument: Missing required field Principal.",
 		"roles[1].trust_policy: missing",
 	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%q not in:\n%v", want, err)
+		if n := strings.Count(stderr, want); n != 1 {
+			t.Errorf("%q reported %d times:\n%s", want, n, stderr)
 		}
 	}
 }
@@ -334,7 +328,7 @@ rules:
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{`sts: Roles[0]: role "Dev": Policies[0]`, `rules[0] (r): roles: unknown role "Ghost"`} {
+	for _, want := range []string{`roles[0].policies[0]: MalformedPolicyDocument: Policy statement must contain resources.`, `rules[0] (r): roles: unknown role "Ghost"`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q not in:\n%s", want, msg)
 		}

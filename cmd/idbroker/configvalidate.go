@@ -8,17 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/loopback"
-	"github.com/idbroker/idbroker/sts/policy"
 )
 
 var (
-	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
-	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	rolePathRE = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
 	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	policyRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	samlNameRE = regexp.MustCompile(`^[\w._-]{1,128}$`)
 )
 
@@ -36,8 +30,12 @@ func (c *fileConfig) validate() []error {
 	var p problems
 	c.checkServer(&p)
 	c.checkProviders(&p)
-	policyNames := c.checkPolicies(&p)
-	roleNames := c.checkRoles(&p, policyNames)
+	// account_id, partition, policies and roles are the STS's to check
+	// (sts.New, which config check runs on every file).
+	roleNames := map[string]bool{}
+	for _, r := range c.Roles {
+		roleNames[strings.ToLower(r.Name)] = true
+	}
 	for i, name := range c.Admin.Roles {
 		if !roleNames[strings.ToLower(name)] {
 			p.add(fmt.Sprintf("admin.roles[%d]", i), "%q is not a role of the roles section", name)
@@ -49,7 +47,7 @@ func (c *fileConfig) validate() []error {
 	return p
 }
 
-// checkServer checks server, account_id, partition, store and logging.
+// checkServer checks server, store and logging.
 func (c *fileConfig) checkServer(p *problems) {
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		p.add("server.listen", "%q is not host:port", c.Server.Listen)
@@ -69,14 +67,6 @@ func (c *fileConfig) checkServer(p *problems) {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
 			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR", cidr)
 		}
-	}
-	if !accountRE.MatchString(c.AccountID) {
-		p.add("account_id", "%q must be 12 digits (quote it in YAML)", c.AccountID)
-	}
-	switch c.Partition {
-	case "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b":
-	default:
-		p.add("partition", "%q is not an AWS partition", c.Partition)
 	}
 	switch c.Store.Type {
 	case "memory":
@@ -128,74 +118,6 @@ func (c *fileConfig) checkProviders(p *problems) {
 	}
 }
 
-// checkPolicies checks the managed policies and returns their names.
-func (c *fileConfig) checkPolicies(p *problems) map[string]bool {
-	policyNames := map[string]bool{}
-	for i, np := range c.Policies {
-		key := fmt.Sprintf("policies[%d]", i)
-		if !policyRE.MatchString(np.Name) {
-			p.add(key+".name", "%q is not a valid policy name", np.Name)
-		} else if policyNames[np.Name] {
-			p.add(key+".name", "%q is defined twice", np.Name)
-		}
-		policyNames[np.Name] = true
-		if len(np.Document.JSON) == 0 {
-			p.add(key+".document", "missing")
-		} else if err := checkPolicy(key+".document", np.Document.JSON, policy.Identity); err != nil {
-			*p = append(*p, err)
-		} else if err := policy.CheckManagedPolicySize(np.Document.JSON); err != nil {
-			*p = append(*p, fmt.Errorf("%s.document: %w", key, err))
-		}
-	}
-	return policyNames
-}
-
-// checkRoles checks the roles against the managed policies and returns
-// their names, lower-cased (IAM's role names are case-insensitive).
-func (c *fileConfig) checkRoles(p *problems, policyNames map[string]bool) map[string]bool {
-	roleNames := map[string]bool{}
-	policyPrefix := awsspec.PolicyARN(c.Partition, c.AccountID, "")
-	for i, r := range c.Roles {
-		key := fmt.Sprintf("roles[%d]", i)
-		if !roleNameRE.MatchString(r.Name) {
-			p.add(key+".name", "%q must match [\\w+=,.@-]{1,64}", r.Name)
-		} else if roleNames[strings.ToLower(r.Name)] {
-			p.add(key+".name", "%q is defined twice (role names are case-insensitive)", r.Name)
-		}
-		roleNames[strings.ToLower(r.Name)] = true
-		if r.Path != "" && !rolePathRE.MatchString(r.Path) {
-			p.add(key+".path", "%q must start and end with /", r.Path)
-		}
-		if d := time.Duration(r.MaxSessionDuration); d != 0 && !awsspec.ValidRoleMaxSessionDuration(d) {
-			p.add(key+".max_session_duration", "%s must be whole seconds between %s and %s", d, awsspec.MinRoleMaxSessionDuration, awsspec.MaxRoleMaxSessionDuration)
-		}
-		if r.TrustPolicy != nil && len(r.TrustPolicy.JSON) > 0 {
-			if err := checkPolicy(key+".trust_policy", r.TrustPolicy.JSON, policy.Trust); err != nil {
-				*p = append(*p, err)
-			}
-		} else if r.TrustBroker != nil && !*r.TrustBroker {
-			*p = append(*p, errNoTrust(i))
-		}
-		inline := make([][]byte, 0, len(r.Policies))
-		for j, doc := range r.Policies {
-			if err := checkPolicy(fmt.Sprintf("%s.policies[%d]", key, j), doc.JSON, policy.Identity); err != nil {
-				*p = append(*p, err)
-			}
-			inline = append(inline, doc.JSON)
-		}
-		if err := policy.CheckRoleInlinePolicySize(inline); err != nil {
-			*p = append(*p, fmt.Errorf("%s.policies: %w", key, err))
-		}
-		for j, a := range r.PolicyARNs {
-			name, ok := strings.CutPrefix(a, policyPrefix)
-			if !ok || !policyNames[name[strings.LastIndex(name, "/")+1:]] {
-				p.add(fmt.Sprintf("%s.policy_arns[%d]", key, j), "%q does not name a policy of the top-level policies section (%s<name>)", a, policyPrefix)
-			}
-		}
-	}
-	return roleNames
-}
-
 // checkSTS checks the identity providers the STS trusts directly.
 func (c *fileConfig) checkSTS(p *problems) {
 	samlNames := map[string]bool{}
@@ -243,18 +165,6 @@ func (c *fileConfig) checkSTS(p *problems) {
 			p.add(key+".jwks_refresh_interval", "%s must be between %s and %s", d, minJWKSRefreshInterval, maxJWKSRefreshInterval)
 		}
 	}
-}
-
-// checkPolicy parses a policy document as the STS will, the error naming
-// the key path: "roles[1].trust_policy: MalformedPolicyDocument: …".
-func checkPolicy(key string, doc []byte, kind policy.Kind) error {
-	if len(doc) == 0 {
-		return fmt.Errorf("%s: missing", key)
-	}
-	if _, err := policy.Parse(doc, kind); err != nil {
-		return fmt.Errorf("%s: MalformedPolicyDocument: %w", key, err)
-	}
-	return nil
 }
 
 // errNoTrust is a role nobody could assume.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/sts"
@@ -84,32 +85,32 @@ func stsSAMLError(err error) error {
 	var class error
 	switch {
 	case errors.Is(err, saml.ErrSignature):
-		class = sts.ErrSAMLSignature
+		class = awsspec.ErrSAMLSignature
 	case errors.Is(err, saml.ErrExpired) && isIssueAge:
-		class = sts.ErrSAMLIssuedTooLongAgo
+		class = awsspec.ErrSAMLIssuedTooLongAgo
 	case errors.Is(err, saml.ErrExpired):
-		class = sts.ErrSAMLExpired
+		class = awsspec.ErrSAMLExpired
 	case errors.Is(err, saml.ErrNotYetValid):
-		class = sts.ErrSAMLNotYetValid
+		class = awsspec.ErrSAMLNotYetValid
 	case errors.Is(err, saml.ErrAudience):
-		class = sts.ErrSAMLAudience
+		class = awsspec.ErrSAMLAudience
 	case errors.Is(err, saml.ErrRecipient):
-		class = sts.ErrSAMLRecipient
+		class = awsspec.ErrSAMLRecipient
 	case errors.Is(err, saml.ErrIssuer):
-		class = sts.ErrSAMLIssuer
+		class = awsspec.ErrSAMLIssuer
 	case errors.Is(err, saml.ErrReplay):
-		class = sts.ErrSAMLReplay
+		class = awsspec.ErrSAMLReplay
 	case errors.Is(err, saml.ErrStatus):
-		class = sts.ErrSAMLStatus
+		class = awsspec.ErrSAMLStatus
 	case errors.Is(err, saml.ErrTooLarge):
-		class = sts.ErrSAMLTooLarge
+		class = awsspec.ErrSAMLTooLarge
 	case errors.Is(err, saml.ErrMalformed):
-		class = sts.ErrSAMLMalformed
+		class = awsspec.ErrSAMLMalformed
 	case errors.Is(err, providers.ErrUnavailable), se == nil:
 		// Metadata or replay store unreachable: transient.
-		class = sts.ErrSAMLUnavailable
+		class = awsspec.ErrSAMLUnavailable
 	default:
-		class = sts.ErrSAMLMalformed
+		class = awsspec.ErrSAMLMalformed
 	}
 	return fmt.Errorf("%w: %w", class, err)
 }

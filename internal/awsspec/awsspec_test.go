@@ -2,7 +2,9 @@ package awsspec
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 )
 
 func TestARNs(t *testing.T) {
@@ -92,5 +94,16 @@ func TestSubclasses(t *testing.T) {
 	}
 	if !errors.Is(ErrSAMLIssuedTooLongAgo, ErrSAMLExpired) || errors.Is(ErrSAMLExpired, ErrSAMLIssuedTooLongAgo) {
 		t.Error("ErrSAMLIssuedTooLongAgo must be an ErrSAMLExpired, not the reverse")
+	}
+}
+
+func TestTokenExpiredError(t *testing.T) {
+	err := fmt.Errorf("verify: %w", &TokenExpiredError{Expiry: time.Unix(1700000000, 0)})
+	te, ok := errors.AsType[*TokenExpiredError](err)
+	if !errors.Is(err, ErrTokenExpired) || !ok || te.Expiry.Unix() != 1700000000 {
+		t.Fatalf("%v: Is %v, As %v", err, errors.Is(err, ErrTokenExpired), ok)
+	}
+	if errors.Is(err, ErrInvalidToken) {
+		t.Error("a TokenExpiredError is an ErrInvalidToken")
 	}
 }

@@ -153,7 +153,7 @@ func (v *Verifier) audience(aud []string, azp string) (string, error) {
 func (v *Verifier) checkTimes(t *Token) error {
 	now := v.now()
 	if !now.Before(t.Expiry.Add(v.skew)) {
-		return wrapErr(awsspec.ErrTokenExpired, &gooidc.TokenExpiredError{Expiry: t.Expiry}, "")
+		return wrapErr(&awsspec.TokenExpiredError{Expiry: t.Expiry}, &gooidc.TokenExpiredError{Expiry: t.Expiry}, "")
 	}
 	if !t.notBefore.IsZero() && now.Add(v.skew).Before(t.notBefore) {
 		return errorf(awsspec.ErrInvalidToken, "not valid before %s", t.notBefore.Format(time.RFC3339))

@@ -6,8 +6,9 @@ import (
 	"slices"
 )
 
-// Version 2 session-token claims: a compact binary encoding of tokenClaims
-// (field order fixed; no names on the wire):
+// The session-token claims codec: a compact binary encoding of
+// tokenClaims, sealed in version 2 tokens (token.go). Field order is fixed
+// and no names go on the wire:
 //
 //	byte      flags: bit 0 Chained, bit 1 MFA (other bits must be 0)
 //	str       AccessKeyID, Account, RoleARN, RoleID, SessionName,
@@ -19,7 +20,7 @@ import (
 //	map       Federated (key order)           (uvarint count, (str, list)...)
 //
 // str is a uvarint byte length and the bytes. An empty list or map decodes
-// as nil (as the JSON of version 1 with omitempty did). Decoding refuses
+// as nil, as the JSON of version 1 (omitempty) decodes it. Decoding refuses
 // trailing bytes, counts larger than what is left, and duplicate map keys.
 // The plaintext is authenticated by AES-GCM, so these checks guard against
 // our own bugs, not forgeries.

@@ -2,11 +2,23 @@ package sts
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
+
+// sealV1 seals c in the version 1 (JSON) format, which openToken still
+// reads and seal no longer writes.
+func (k *ringKey) sealV1(c *tokenClaims) (string, error) {
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("sts: seal session token: %w", err)
+	}
+	return k.sealPlain(tokenVersion1, plain)
+}
 
 func sampleClaims() []*tokenClaims {
 	return []*tokenClaims{
@@ -67,9 +79,9 @@ func TestClaimsBinaryHostile(t *testing.T) {
 	}
 }
 
-// TestOpenTokenVersions: version 1 (JSON) tokens sealed before issue #9
-// still open to the same session; relabelling a token's version byte
-// breaks its authentication; unknown versions are refused.
+// TestOpenTokenVersions: version 1 (JSON) tokens still open to the same
+// session; relabelling a token's version byte breaks its authentication;
+// unknown versions are refused.
 func TestOpenTokenVersions(t *testing.T) {
 	kr, err := GenerateKeyRing()
 	if err != nil {
