@@ -3,6 +3,7 @@ package ldapauth
 import (
 	"errors"
 	"fmt"
+	"github.com/idbroker/idbroker/internal/loopback"
 	"log/slog"
 	"net"
 	"net/url"
@@ -369,16 +370,6 @@ func parseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// IsLoopbackHost reports whether host (a name or an IP, no port) is a
-// loopback address: "localhost", 127.0.0.0/8 or ::1.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
-
 // ValidatePlainLoopback enforces idbroker's transport rule: a URL that
 // would carry LDAP in clear (ldap:// without StartTLS) is allowed only on
 // a loopback host. It returns one error per offending URL.
@@ -390,7 +381,7 @@ func ValidatePlainLoopback(urls []string, startTLS bool) []error {
 			errs = append(errs, err)
 			continue
 		}
-		if u.Scheme == "ldap" && !startTLS && !IsLoopbackHost(u.Hostname()) {
+		if u.Scheme == "ldap" && !startTLS && !loopback.Host(u.Hostname()) {
 			errs = append(errs, fmt.Errorf("plain ldap:// to %s is allowed only on loopback: use ldaps:// or start_tls: true", u.Hostname()))
 		}
 	}

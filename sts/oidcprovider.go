@@ -2,9 +2,8 @@ package sts
 
 import (
 	"context"
-	"net"
+	"github.com/idbroker/idbroker/internal/loopback"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
@@ -62,7 +61,7 @@ func (s *Service) compileOIDCProvider(pc OIDCProvider, path string, errs *config
 		errs.addf(path+".issuer", "%q is not a URL", pc.Issuer)
 	case u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
 		errs.addf(path+".issuer", "%q must be https://host[/path] without query, fragment or user info", pc.Issuer)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !loopback.Host(u.Hostname()):
 		errs.addf(path+".issuer", "%q: http:// is allowed only on loopback hosts", pc.Issuer)
 	case u.Scheme != "https" && u.Scheme != "http":
 		errs.addf(path+".issuer", "%q: scheme must be https", pc.Issuer)
@@ -74,17 +73,9 @@ func (s *Service) compileOIDCProvider(pc OIDCProvider, path string, errs *config
 		return nil, false
 	}
 	p := &oidcProvider{issuer: pc.Issuer, verifier: pc.Verifier}
-	p.hostPath = strings.TrimSuffix(u.Host+u.EscapedPath(), "/")
+	p.hostPath = awsspec.IssuerHostPath(pc.Issuer)
 	p.arn = awsspec.OIDCProviderARN(s.partition, s.account, p.hostPath)
 	return p, true
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // OIDCProviderARN is the IAM ARN of a registered OIDC provider ("" if none).

@@ -100,8 +100,6 @@ var integerPattern = regexp.MustCompile(`^-?[0-9]+$`)
 const (
 	maxPolicyLen  = 2048
 	maxPolicyARNs = 10
-	maxARNLen     = 2048
-	minARNLen     = 20
 )
 
 // checkParam applies the model's length and alphabet constraints to a
@@ -136,7 +134,7 @@ func (v *validation) checkName(member, value string, present, required bool) {
 
 // checkARN applies the arnType constraints.
 func (v *validation) checkARN(member, value string, present, required bool) {
-	v.checkParam(member, value, present, required, false, minARNLen, maxARNLen, arnChars)
+	v.checkParam(member, value, present, required, false, awsspec.MinARNLen, awsspec.MaxARNLen, arnChars)
 }
 
 // checkPolicy applies the inline session policy constraints.

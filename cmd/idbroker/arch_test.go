@@ -36,9 +36,9 @@ var houseRules = []struct {
 	// internal/loopback is the one test of "this host is the local
 	// machine", the condition for a plain http:// or ldap:// URL.
 	{pkg: "internal/loopback", onlyOurs: []string{"internal/loopback"}},
-	{pkg: "sts", onlyOurs: []string{"sts", "internal/awsspec"}},
+	{pkg: "sts", onlyOurs: []string{"sts", "internal/awsspec", "internal/loopback"}},
 	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
-	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold"}},
+	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold", "internal/loopback"}},
 	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold", "internal/yamltypes"}},
 	{pkg: "broker", forbidden: []string{"cmd"}},
 }
