@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/sts/policy"
 )
 
@@ -33,35 +34,22 @@ const (
 )
 
 // Sentinel error classes that SAMLAssertionVerifier implementations wrap so
-// that the STS can choose the AWS error code and message (STS-SPEC §3, §5).
+// that the STS can choose the AWS error code and message (STS-SPEC §3, §5):
+// awsspec's failure classes of a SAML Response, under the STS's names.
 // Anything else becomes InvalidIdentityToken "Invalid SAML response".
 var (
-	// ErrSAMLSignature: no valid signature by a trusted key (XSW, exclusion,
-	// weak algorithm...) -> InvalidIdentityToken "Response signature invalid".
-	ErrSAMLSignature = errors.New("saml response signature invalid")
-	// ErrSAMLExpired: a NotOnOrAfter has passed -> ExpiredTokenException "Response has expired".
-	ErrSAMLExpired = errors.New("saml response has expired")
-	// ErrSAMLIssuedTooLongAgo: IssueInstant older than the redemption window
-	// -> ExpiredTokenException "Token must be redeemed within 5 minutes of issuance".
-	ErrSAMLIssuedTooLongAgo = errors.New("saml response issued too long ago")
-	// ErrSAMLNotYetValid: NotBefore / IssueInstant in the future -> InvalidIdentityToken.
-	ErrSAMLNotYetValid = errors.New("saml response not yet valid")
-	// ErrSAMLAudience -> InvalidIdentityToken "Response does not contain the required audience".
-	ErrSAMLAudience = errors.New("saml response audience mismatch")
-	// ErrSAMLRecipient: Recipient/Destination missing or not ours -> InvalidIdentityToken.
-	ErrSAMLRecipient = errors.New("saml response recipient mismatch")
-	// ErrSAMLIssuer -> InvalidIdentityToken "Issuer not present in specified provider".
-	ErrSAMLIssuer = errors.New("saml response issuer mismatch")
-	// ErrSAMLReplay: the assertion was already redeemed -> InvalidIdentityToken.
-	ErrSAMLReplay = errors.New("saml assertion replayed")
-	// ErrSAMLStatus: the IdP answered with a non-success status -> IDPRejectedClaim.
-	ErrSAMLStatus = errors.New("saml response status is not success")
-	// ErrSAMLTooLarge -> ValidationError.
-	ErrSAMLTooLarge = errors.New("saml response too large")
-	// ErrSAMLUnavailable: the provider's metadata cannot be loaded -> IDPCommunicationError.
-	ErrSAMLUnavailable = errors.New("saml provider metadata unavailable")
-	// ErrSAMLMalformed: not a well-formed, unambiguous SAML Response -> InvalidIdentityToken.
-	ErrSAMLMalformed = errors.New("saml response malformed")
+	ErrSAMLSignature        = awsspec.ErrSAMLSignature
+	ErrSAMLExpired          = awsspec.ErrSAMLExpired
+	ErrSAMLIssuedTooLongAgo = awsspec.ErrSAMLIssuedTooLongAgo
+	ErrSAMLNotYetValid      = awsspec.ErrSAMLNotYetValid
+	ErrSAMLAudience         = awsspec.ErrSAMLAudience
+	ErrSAMLRecipient        = awsspec.ErrSAMLRecipient
+	ErrSAMLIssuer           = awsspec.ErrSAMLIssuer
+	ErrSAMLReplay           = awsspec.ErrSAMLReplay
+	ErrSAMLStatus           = awsspec.ErrSAMLStatus
+	ErrSAMLTooLarge         = awsspec.ErrSAMLTooLarge
+	ErrSAMLUnavailable      = awsspec.ErrSAMLUnavailable
+	ErrSAMLMalformed        = awsspec.ErrSAMLMalformed
 )
 
 // SAMLAssertionVerifier verifies SAMLAssertion values (base64 SAML

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
@@ -43,9 +44,9 @@ func BenchmarkAWSVerify(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b64 := samltest.Encode(samltest.XML(b, idp.BuildResponse(b, samltest.ResponseSpec{
 				Now:          now,
-				Destination:  saml.AWSRecipient,
-				Recipient:    saml.AWSRecipient,
-				Audiences:    []string{saml.AWSAudience},
+				Destination:  awsspec.SAMLRecipient,
+				Recipient:    awsspec.SAMLRecipient,
+				Audiences:    []string{awsspec.SAMLAudience},
 				NameID:       userID,
 				NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 				Sign:         tc.sign,

@@ -361,11 +361,12 @@ func TestNegative(t *testing.T) {
 			s.Now = f.now.Add(-7 * time.Minute)
 			s.Lifetime = 20 * time.Minute
 		}},
-		{name: "SAML-32 NotOnOrAfter == now without skew", want: saml.ErrExpired,
-			cfg: func(c *saml.Config) { c.ClockSkew = time.Nanosecond },
+		// crewjam reads times to the millisecond: NotOnOrAfter + skew == now.
+		{name: "SAML-32 NotOnOrAfter == now after the skew", want: saml.ErrExpired,
+			cfg: func(c *saml.Config) { c.ClockSkew = time.Millisecond },
 			spec: func(f *fixture, s *samltest.ResponseSpec) {
 				s.Modify = func(_, a *etree.Element) {
-					a.SelectElement("Conditions").SelectAttr("NotOnOrAfter").Value = f.now.Add(-time.Nanosecond).Format(time.RFC3339Nano)
+					a.SelectElement("Conditions").SelectAttr("NotOnOrAfter").Value = f.now.Add(-time.Millisecond).Format(time.RFC3339Nano)
 				}
 			}},
 		{name: "SAML-32 SessionNotOnOrAfter passed", want: saml.ErrExpired, spec: func(f *fixture, s *samltest.ResponseSpec) {

@@ -24,7 +24,7 @@ const (
 	maxMetadataXML = 5 << 20
 )
 
-// preflight rejects documents that are not a single, plain XML element tree:
+// scanXML rejects documents that are not a single, plain XML element tree:
 // any DTD or other directive (so no entities, external or internal), any
 // processing instruction other than the XML declaration, text or a second
 // element outside the root, nesting deeper than maxDepth, more than maxElements
@@ -32,7 +32,7 @@ const (
 // attributes (by raw name or by namespace URI and local name), namespace
 // declarations that XML 1.0 forbids, and anything Go's encoding/xml does not
 // round-trip (xrv).
-func preflight(doc []byte, limit int) error {
+func scanXML(doc []byte, limit int) error {
 	if len(doc) > limit {
 		return fail(ErrTooLarge, "document is %d bytes, limit %d", len(doc), limit)
 	}
@@ -108,7 +108,7 @@ const (
 	nsXMLNS = "http://www.w3.org/2000/xmlns/"
 )
 
-// nsScope tracks the in-scope prefix bindings of the elements preflight is
+// nsScope tracks the in-scope prefix bindings of the elements scanXML is
 // inside, so that attributes can be compared by namespace URI.
 type nsScope struct {
 	bindings []nsBinding // declarations of all open elements, outermost first
@@ -198,9 +198,9 @@ func (s *nsScope) resolve(n xml.Name) xml.Name {
 	return xml.Name{Space: "\x00undeclared:" + n.Space, Local: n.Local}
 }
 
-// parseTree runs preflight and returns the etree root.
+// parseTree runs scanXML and returns the etree root.
 func parseTree(doc []byte, limit int) (*etree.Element, error) {
-	if err := preflight(doc, limit); err != nil {
+	if err := scanXML(doc, limit); err != nil {
 		return nil, err
 	}
 	d := etree.NewDocument()
