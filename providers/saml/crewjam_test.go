@@ -83,7 +83,10 @@ func TestCrewjamRefusalClaimsNothing(t *testing.T) {
 			bad := doc.Copy()
 			tamper(bad)
 			v := func(d *etree.Document) func() error {
-				return func() error { _, err := f.v.Verify(context.Background(), samltest.Encode(samltest.XML(t, d))); return err }
+				return func() error {
+					_, err := f.v.Verify(context.Background(), samltest.Encode(samltest.XML(t, d)))
+					return err
+				}
 			}
 			return v(bad), v(doc)
 		}},
