@@ -198,7 +198,7 @@ func (v *verifier) decrypt(container *etree.Element) (el *etree.Element, err err
 	if err != nil {
 		return nil, badEncrypted("data decryption failed")
 	}
-	root, err := parseTree(plain, maxDecodedXML)
+	root, err := parseTree(plain, maxDecodedXML, false)
 	if err != nil {
 		return nil, badEncrypted("plaintext is not acceptable XML")
 	}

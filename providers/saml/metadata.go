@@ -42,7 +42,7 @@ type IdPMetadata struct {
 // signing certificate with a strong key, and requires https SSO endpoints
 // (http only on loopback).
 func ParseIdPMetadata(doc []byte) (*IdPMetadata, error) {
-	root, err := parseTree(doc, maxMetadataXML)
+	root, err := parseTree(doc, maxMetadataXML, true)
 	if err != nil {
 		return nil, fmt.Errorf("idp metadata: %w", err)
 	}

@@ -63,7 +63,7 @@ type document struct {
 // With this shape, a signature that crewjam accepts covers exactly the
 // element crewjam then reads: there is no second candidate to wrap.
 func (v *verifier) preflight(raw []byte, entityID string, now time.Time) (*document, error) {
-	root, err := parseTree(raw, maxDecodedXML)
+	root, err := parseTree(raw, maxDecodedXML, false)
 	if err != nil {
 		return nil, err
 	}

@@ -30,9 +30,9 @@ const (
 // element outside the root, nesting deeper than maxDepth, more than maxElements
 // elements, names that are not well-formed qualified names, duplicate
 // attributes (by raw name or by namespace URI and local name), namespace
-// declarations that XML 1.0 forbids, and anything Go's encoding/xml does not
-// round-trip (xrv).
-func scanXML(doc []byte, limit int) error {
+// declarations that XML 1.0 forbids, and, when roundTrip is set, anything
+// Go's encoding/xml does not round-trip (xrv).
+func scanXML(doc []byte, limit int, roundTrip bool) error {
 	if len(doc) > limit {
 		return fail(ErrTooLarge, "document is %d bytes, limit %d", len(doc), limit)
 	}
@@ -87,14 +87,24 @@ func scanXML(doc []byte, limit int) error {
 			if depth == 0 && len(bytes.TrimSpace(t)) != 0 {
 				return fail(ErrMalformed, "text outside the root element")
 			}
+			// Only an empty CDATA section makes an empty token, and
+			// encoding/xml does not round-trip it: xrv (crewjam's, when
+			// roundTrip is off) would refuse it later, as a crewjam refusal.
+			if len(t) == 0 {
+				return fail(ErrMalformed, "empty CDATA section")
+			}
 		case xml.Comment:
-			// Comments are harmless here: exclusive C14N drops them and all
-			// values are read from the canonical (verified) form.
+			// Comments are harmless here: exclusive C14N drops them, and
+			// encoding/xml (crewjam's reader) joins the text around them,
+			// so a value split by a comment reads whole (THREATS SAML-25).
 		}
 		first = false
 	}
 	if depth != 0 || roots != 1 {
 		return fail(ErrMalformed, "document is not a single element")
+	}
+	if !roundTrip {
+		return nil
 	}
 	if err := xrv.Validate(bytes.NewReader(doc)); err != nil {
 		return fail(ErrMalformed, "xml does not round-trip")
@@ -198,9 +208,12 @@ func (s *nsScope) resolve(n xml.Name) xml.Name {
 	return xml.Name{Space: "\x00undeclared:" + n.Space, Local: n.Local}
 }
 
-// parseTree runs scanXML and returns the etree root.
-func parseTree(doc []byte, limit int) (*etree.Element, error) {
-	if err := scanXML(doc, limit); err != nil {
+// parseTree runs scanXML and returns the etree root. roundTrip runs xrv
+// too: a SAML Response and a decrypted assertion skip it here because
+// crewjam's ParseXMLResponse runs the same xrv.Validate on both before it
+// reads them (it refuses what xrv refuses), and it is the costliest pass.
+func parseTree(doc []byte, limit int, roundTrip bool) (*etree.Element, error) {
+	if err := scanXML(doc, limit, roundTrip); err != nil {
 		return nil, err
 	}
 	d := etree.NewDocument()
