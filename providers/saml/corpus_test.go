@@ -23,7 +23,7 @@ import (
 // crewjamTestdata locates crewjam's testdata in the module cache. Its absence
 // is a failure, not a skip: without it the corpus (the XSW permutations and
 // the real-world captures) silently stops being checked.
-func crewjamTestdata(t *testing.T) string {
+func crewjamTestdata(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/crewjam/saml").Output()
 	if err != nil {
