@@ -217,41 +217,23 @@ func (v *verifier) decrypt(container *etree.Element) (el *etree.Element, err err
 }
 
 // inspectPlaintext applies the document-shape rules of the Response to a
-// decrypted assertion: no nested Assertion, EncryptedAssertion or Response,
-// a Signature only as a direct child of the root (at most one), no
-// duplicate IDs or attribute local names, no remote RetrievalMethod.
+// decrypted assertion: no Assertion, EncryptedAssertion or Response inside
+// it, a Signature only as a direct child of the root (at most one), and
+// inspectTree's rules.
 func inspectPlaintext(root *etree.Element) error {
-	ids := map[string]bool{}
-	var walk func(el *etree.Element, top bool) error
-	walk = func(el *etree.Element, top bool) error {
-		if err := checkAttributes(el, ids); err != nil {
-			return err
-		}
-		switch el.Tag {
-		case "Assertion", "EncryptedAssertion", "Response":
-			if !top {
-				return fail(ErrMalformed, "nested assertion")
-			}
-		case "Signature":
-			if el.Parent() != root || el.NamespaceURI() != nsDSig {
-				return fail(ErrSignature, "signature on an unexpected element")
-			}
-		case "RetrievalMethod":
-			if err := checkRetrievalMethod(el); err != nil {
-				return err
-			}
-		}
-		for _, c := range el.ChildElements() {
-			if err := walk(c, false); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(root, true); err != nil {
+	assertions, sigs, err := inspectTree(root)
+	if err != nil {
 		return err
 	}
-	if len(kids(root, nsDSig, "Signature")) > 1 {
+	if len(assertions) != 0 {
+		return fail(ErrMalformed, "nested assertion")
+	}
+	for _, s := range sigs {
+		if s.Parent() != root || s.NamespaceURI() != nsDSig {
+			return fail(ErrSignature, "signature on an unexpected element")
+		}
+	}
+	if len(sigs) > 1 {
 		return fail(ErrMalformed, "more than one Assertion signature")
 	}
 	return nil

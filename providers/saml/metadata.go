@@ -33,7 +33,8 @@ type IdPMetadata struct {
 	EntityID string
 	// SigningCerts are the certificates trusted for signatures (use="signing" or no use).
 	SigningCerts []*x509.Certificate
-	// Descriptor is the parsed metadata (crewjam type), used to build AuthnRequests.
+	// Descriptor is the parsed metadata (crewjam type): crewjam builds
+	// AuthnRequests from it and verifies Responses with its certificates.
 	Descriptor *crewjam.EntityDescriptor
 }
 

@@ -101,35 +101,8 @@ func (v *verifier) preflight(raw []byte, entityID string, now time.Time) (*docum
 // its assertion (or encrypted assertion) and signatures in d.
 func inspectResponse(d *document) error {
 	root := d.root
-	var assertions, sigs []*etree.Element
-	ids := map[string]bool{}
-	var walk func(el *etree.Element, top bool) error
-	walk = func(el *etree.Element, top bool) error {
-		if err := checkAttributes(el, ids); err != nil {
-			return err
-		}
-		switch el.Tag {
-		case "Assertion", "EncryptedAssertion":
-			assertions = append(assertions, el)
-		case "Signature":
-			sigs = append(sigs, el)
-		case "Response":
-			if !top {
-				return fail(ErrMalformed, "nested Response element")
-			}
-		case "RetrievalMethod":
-			if err := checkRetrievalMethod(el); err != nil {
-				return err
-			}
-		}
-		for _, c := range el.ChildElements() {
-			if err := walk(c, false); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(root, true); err != nil {
+	assertions, sigs, err := inspectTree(root)
+	if err != nil {
 		return err
 	}
 	if len(assertions) != 1 {
@@ -164,6 +137,46 @@ func inspectResponse(d *document) error {
 		}
 	}
 	return nil
+}
+
+// inspectTree walks the tree under root (a Response, or a decrypted
+// Assertion) and returns every Assertion or EncryptedAssertion and every
+// Signature in it, by local name in any namespace, root aside. On the way
+// it refuses a Response below root, an ID value seen twice, two attributes
+// of one element with one local name, and a RetrievalMethod other than an
+// EncryptedData's same-document key pointer.
+func inspectTree(root *etree.Element) (assertions, sigs []*etree.Element, err error) {
+	ids := map[string]bool{}
+	var walk func(el *etree.Element) error
+	walk = func(el *etree.Element) error {
+		if err := checkAttributes(el, ids); err != nil {
+			return err
+		}
+		if el != root {
+			switch el.Tag {
+			case "Assertion", "EncryptedAssertion":
+				assertions = append(assertions, el)
+			case "Signature":
+				sigs = append(sigs, el)
+			case "Response":
+				return fail(ErrMalformed, "nested Response element")
+			case "RetrievalMethod":
+				if err := checkRetrievalMethod(el); err != nil {
+					return err
+				}
+			}
+		}
+		for _, c := range el.ChildElements() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, nil, err
+	}
+	return assertions, sigs, nil
 }
 
 // checkRetrievalMethod allows only the same-document pointer from
