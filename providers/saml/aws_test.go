@@ -2,6 +2,7 @@ package saml_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
@@ -246,6 +248,43 @@ func TestAWSModeMetadataURL(t *testing.T) {
 	if _, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{Metadata: saml.MetadataSource{URL: "http://idp.example/md"}, ReplayCache: saml.NewMemoryReplayCache(nil)}); err == nil {
 		t.Fatal("http metadata URL accepted")
 	}
+}
+
+// TestUnavailable: metadata that cannot be loaded and a replay cache that
+// fails are ErrUnavailable (awsspec's, so the STS answers
+// IDPCommunicationError), never a verdict on the assertion; an unreachable
+// metadata URL is also providers.ErrUnavailable (the ACS answers 503).
+func TestUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	down, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
+		Metadata: saml.MetadataSource{URL: srv.URL + "/md"}, ReplayCache: saml.NewMemoryReplayCache(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newAWSFixture(t, func(c *saml.AWSVerifierConfig) { c.ReplayCache = brokenReplay{} })
+	b64 := f.b64(t, nil)
+	_, mdErr := down.Verify(context.Background(), b64)
+	_, replayErr := f.v.Verify(context.Background(), b64)
+	for name, err := range map[string]error{"metadata": mdErr, "replay cache": replayErr} {
+		var e *saml.Error
+		if !errors.Is(err, saml.ErrUnavailable) || !errors.Is(err, awsspec.ErrSAMLUnavailable) ||
+			errors.Is(err, providers.ErrInvalidCredentials) || errors.As(err, &e) {
+			t.Errorf("%s: got %v, want ErrUnavailable only", name, err)
+		}
+	}
+	if !errors.Is(mdErr, providers.ErrUnavailable) {
+		t.Errorf("metadata: %v is not providers.ErrUnavailable", mdErr)
+	}
+}
+
+type brokenReplay struct{}
+
+func (brokenReplay) Claim(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("store down")
 }
 
 // TestAWSModeCallerReplayClaim: with WithCallerReplayClaim the verifier
