@@ -111,6 +111,7 @@ func readEncrypted(container *etree.Element) (*encryptedParts, error) {
 }
 
 // cipherValue returns the decoded CipherData/CipherValue (the only child).
+// It is a length check: xmlenc decodes the value itself.
 func cipherValue(cd *etree.Element) ([]byte, error) {
 	if cd == nil {
 		return nil, badEncrypted("no CipherData")
@@ -120,11 +121,16 @@ func cipherValue(cd *etree.Element) ([]byte, error) {
 	if !ok || cv == nil {
 		return nil, badEncrypted("CipherData must hold one CipherValue")
 	}
-	t, isText := text(cv)
+	// xmlenc reads the first text node only: one text node, so that this
+	// check reads what it decrypts.
+	if len(cv.Child) != 1 {
+		return nil, badEncrypted("CipherValue is not one text node")
+	}
+	t, isText := cv.Child[0].(*etree.CharData)
 	if !isText {
 		return nil, badEncrypted("CipherValue is not text")
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(t), ""))
+	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(t.Data), ""))
 	if err != nil {
 		return nil, badEncrypted("CipherValue is not base64")
 	}
