@@ -227,9 +227,9 @@ func parseTree(doc []byte, limit int, roundTrip bool) (*etree.Element, error) {
 	return root, nil
 }
 
-// text returns the concatenated character data of el. It refuses element
-// content, so a value cannot be split across children. (Comments are absent
-// in the canonical form the values are read from.)
+// text returns the concatenated character data of el, skipping comments
+// as exclusive C14N and encoding/xml do. It refuses element content, so a
+// value cannot be split across children.
 func text(el *etree.Element) (string, bool) {
 	var b strings.Builder
 	for _, c := range el.Child {
@@ -241,24 +241,6 @@ func text(el *etree.Element) (string, bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// deepText concatenates all character data under el (for complex attribute values).
-func deepText(el *etree.Element) string {
-	var b strings.Builder
-	var walk func(*etree.Element)
-	walk = func(e *etree.Element) {
-		for _, c := range e.Child {
-			switch t := c.(type) {
-			case *etree.CharData:
-				b.WriteString(t.Data)
-			case *etree.Element:
-				walk(t)
-			}
-		}
-	}
-	walk(el)
-	return b.String()
 }
 
 // kids returns the child elements of el with the given namespace URI and local name.
