@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -51,8 +52,8 @@ func init() {
 // are readAssertion's) and every audience passes (crewjam keeps one
 // Audience per restriction; the audience rule is readAssertion's). The
 // signature is validated with the verifier's clock (certificate validity).
-// A refusal is ErrSignature with the reason "crewjam: " and crewjam's
-// private error, never the document.
+// A refusal is ErrSignature with the reason "crewjam: " and what crewjam
+// found (crewjamReason), never document content.
 func (v *verifier) crewjamVerify(raw []byte, d *document, s *assertionShape, md *IdPMetadata, now time.Time) (out *crewjam.Assertion, err error) {
 	acs, err := url.Parse(s.recipient)
 	if err != nil {
@@ -64,12 +65,13 @@ func (v *verifier) crewjamVerify(raw []byte, d *document, s *assertionShape, md 
 			return nil, fail(ErrRecipient, "Response Destination is not an accepted URL")
 		}
 	}
+	sig := &clockedVerifier{now: now}
 	sp := &crewjam.ServiceProvider{
 		AcsURL:                      *acs,
 		IDPMetadata:                 md.Descriptor,
 		AllowIDPInitiated:           true,
 		ValidateAudienceRestriction: func(*crewjam.Assertion) error { return nil },
-		SignatureVerifier:           clockedVerifier{now: now},
+		SignatureVerifier:           sig,
 	}
 	if d.encrypted != nil {
 		sp.Key = v.decryptKey
@@ -81,33 +83,49 @@ func (v *verifier) crewjamVerify(raw []byte, d *document, s *assertionShape, md 
 	}()
 	a, err := sp.ParseXMLResponse(raw, nil, *current)
 	if err != nil {
-		return nil, fail(ErrSignature, "crewjam: %s", crewjamReason(err))
+		return nil, fail(ErrSignature, "crewjam: %s", crewjamReason(err, sig.err))
 	}
 	return a, nil
 }
 
 // clockedVerifier is crewjam's signature check (goxmldsig's Validate with
 // the validation context crewjam built from the metadata certificates) on
-// the verifier's clock rather than crewjam's package clock.
-type clockedVerifier struct{ now time.Time }
+// the verifier's clock rather than crewjam's package clock. It keeps the
+// error of a signature that does not verify, for the refusal's reason.
+type clockedVerifier struct {
+	now time.Time
+	err error
+}
 
 // VerifySignature validates el's enveloped signature.
-func (c clockedVerifier) VerifySignature(vc *dsig.ValidationContext, el *etree.Element) error {
+func (c *clockedVerifier) VerifySignature(vc *dsig.ValidationContext, el *etree.Element) error {
 	vc.Clock = dsig.NewFakeClockAt(c.now)
 	if _, err := vc.Validate(el); err != nil {
-		return fmt.Errorf("cannot validate signature on %s: %w", el.Tag, err)
+		c.err = fmt.Errorf("cannot validate signature on %s: %w", el.Tag, err)
+		return c.err
 	}
 	return nil
 }
 
-// crewjamReason is the text kept from a crewjam refusal: its private error
-// when it has one, cut to maxCrewjamReason bytes on a rune boundary.
-func crewjamReason(err error) string {
+// crewjamReason is the text kept from a crewjam refusal, which must carry
+// no document content: the signature check's error when the signature is
+// what failed (goxmldsig's errors name no document value), otherwise the
+// leading clause of crewjam's private error, up to the first ':', '(' or
+// '"' (after which crewjam formats values, some from the document). It is
+// cut to maxCrewjamReason bytes on a rune boundary.
+func crewjamReason(err, sigErr error) string {
+	if sigErr != nil {
+		return truncateUTF8(sigErr.Error(), maxCrewjamReason)
+	}
 	var ire *crewjam.InvalidResponseError
 	if errors.As(err, &ire) && ire.PrivateErr != nil {
 		err = ire.PrivateErr
 	}
-	return truncateUTF8(err.Error(), maxCrewjamReason)
+	msg := err.Error()
+	if i := strings.IndexAny(msg, ":(\""); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	return truncateUTF8(msg, maxCrewjamReason)
 }
 
 // truncateUTF8 returns s cut to at most n bytes, never inside a UTF-8
