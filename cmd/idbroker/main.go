@@ -18,22 +18,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
-
-	crewjam "github.com/crewjam/saml"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
 
 func main() {
-	// crewjam/saml, which checks every SAML Response after providers/saml's
-	// own checks, refuses an IssueInstant older than its package-wide
-	// MaxIssueDelay (90 s by default). AWS accepts assertions issued up to
-	// 5 minutes before the call, and providers/saml enforces the configured
-	// max_issue_age itself, so crewjam's window is widened to AWS's, once,
-	// before anything runs (tests keep crewjam's stricter default).
-	crewjam.MaxIssueDelay = 5 * time.Minute
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/broker"
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 )
@@ -121,7 +122,7 @@ func newBrokerSAMLVerifier(idp *broker.SAMLIdP, st replayStore, log *slog.Logger
 	v, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
 		Metadata:    saml.MetadataSource{XML: string(idp.Metadata())},
 		Recipients:  []string{idp.Recipient()},
-		Audiences:   []string{saml.AWSAudience},
+		Audiences:   []string{awsspec.SAMLAudience},
 		ReplayCache: prefixedReplay{store: st, prefix: "saml-broker\x00"},
 		Logger:      log,
 	})

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/beevik/etree"
 
-	"github.com/idbroker/idbroker/providers/saml"
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
 
@@ -145,8 +145,8 @@ func stsSAMLSpec(session string, extra ...samltest.Attribute) samltest.ResponseS
 		{Name: attrSession, Values: []string{session}},
 	}
 	return samltest.ResponseSpec{
-		Recipient:    saml.AWSRecipient,
-		Audiences:    []string{saml.AWSAudience},
+		Recipient:    awsspec.SAMLRecipient,
+		Audiences:    []string{awsspec.SAMLAudience},
 		NameID:       "alice@corp.example",
 		NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 		Attributes:   append(attrs, extra...),
@@ -224,7 +224,7 @@ func TestSTSSAMLWithAWSSDK(t *testing.T) {
 		"Subject":        {aws.ToString(out.Subject), "alice@corp.example"},
 		"SubjectType":    {aws.ToString(out.SubjectType), "persistent"},
 		"Issuer":         {aws.ToString(out.Issuer), e.idp.EntityID},
-		"Audience":       {aws.ToString(out.Audience), saml.AWSRecipient},
+		"Audience":       {aws.ToString(out.Audience), awsspec.SAMLRecipient},
 		"NameQualifier":  {aws.ToString(out.NameQualifier), awsNameQualifier(e.idp.EntityID, samlAcct, "corp")},
 		"SourceIdentity": {aws.ToString(out.SourceIdentity), "alice"},
 	}
@@ -358,7 +358,7 @@ func TestSTSSAMLVariants(t *testing.T) {
 		{name: "transient subject type, signed response", spec: func() samltest.ResponseSpec {
 			s := stsSAMLSpec("s6")
 			s.NameIDFormat = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
-			s.Sign, s.Destination = samltest.SignBoth, saml.AWSRecipient
+			s.Sign, s.Destination = samltest.SignBoth, awsspec.SAMLRecipient
 			return s
 		}, check: func(t *testing.T, out *awssts.AssumeRoleWithSAMLOutput) {
 			if aws.ToString(out.SubjectType) != "transient" {

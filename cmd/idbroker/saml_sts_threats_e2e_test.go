@@ -14,7 +14,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/idbroker/idbroker/providers/saml"
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
 
@@ -131,7 +131,7 @@ func TestSTSSAMLThreats(t *testing.T) {
 		s := stsSAMLSpec("alice")
 		s.Sign = sign
 		if sign == samltest.SignResponse || sign == samltest.SignBoth {
-			s.Destination = saml.AWSRecipient
+			s.Destination = awsspec.SAMLRecipient
 		}
 		return s
 	}
@@ -203,10 +203,10 @@ func TestSTSSAMLThreats(t *testing.T) {
 		{name: "control: response signed", doc: build(samltest.SignResponse, nil, nil)},
 		{name: "control: both signed", doc: build(samltest.SignBoth, nil, nil)},
 		{name: "SAML-34d two Audience children, ours first", doc: withSpec(func(s *samltest.ResponseSpec) {
-			s.Audiences = []string{saml.AWSAudience, "https://other.example/sp"}
+			s.Audiences = []string{awsspec.SAMLAudience, "https://other.example/sp"}
 		})},
 		{name: "SAML-34d two Audience children, ours last", doc: withSpec(func(s *samltest.ResponseSpec) {
-			s.Audiences = []string{"https://other.example/sp", saml.AWSAudience}
+			s.Audiences = []string{"https://other.example/sp", awsspec.SAMLAudience}
 		})},
 
 		// 1.1 XML signature wrapping.
@@ -486,17 +486,17 @@ func TestSTSSAMLThreats(t *testing.T) {
 			a.SelectElement("Conditions").CreateElement("saml:AudienceRestriction").CreateElement("saml:Audience").SetText("https://other.example/sp")
 		})},
 		{name: "SAML-34e Audience with a trailing slash", wantCode: itt, wantStatus: bad, wantMsg: audienceMsg, doc: withSpec(func(s *samltest.ResponseSpec) {
-			s.Audiences = []string{saml.AWSRecipient + "/"}
+			s.Audiences = []string{awsspec.SAMLRecipient + "/"}
 		})},
 		{name: "SAML-34e Audience in another case", wantCode: itt, wantStatus: bad, wantMsg: audienceMsg, doc: withSpec(func(s *samltest.ResponseSpec) {
-			s.Audiences = []string{strings.ToUpper(saml.AWSAudience)}
+			s.Audiences = []string{strings.ToUpper(awsspec.SAMLAudience)}
 		})},
 		{name: "SAML-35 wrong Destination, signed response", wantCode: itt, wantStatus: bad, wantMsg: recipientMsg,
 			doc: build(samltest.SignResponse, func(s *samltest.ResponseSpec) { s.Destination = "https://evil.example/saml" }, nil)},
 		{name: "SAML-35 no Destination, signed response", wantCode: itt, wantStatus: bad, wantMsg: recipientMsg,
 			doc: build(samltest.SignResponse, func(s *samltest.ResponseSpec) { s.Destination = "" }, nil)},
 		{name: "SAML-35 Destination with a query", wantCode: itt, wantStatus: bad, wantMsg: recipientMsg,
-			doc: withSpec(func(s *samltest.ResponseSpec) { s.Destination = saml.AWSRecipient + "?x=1" })},
+			doc: withSpec(func(s *samltest.ResponseSpec) { s.Destination = awsspec.SAMLRecipient + "?x=1" })},
 		{name: "SAML-35 Destination on another port", wantCode: itt, wantStatus: bad, wantMsg: recipientMsg,
 			doc: withSpec(func(s *samltest.ResponseSpec) { s.Destination = "https://signin.aws.amazon.com:8443/saml" })},
 		{name: "SAML-35 Recipient with another scheme", wantCode: itt, wantStatus: bad, wantMsg: recipientMsg,

@@ -9,13 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/providers"
-)
-
-// AWS's SAML service-provider values (AssumeRoleWithSAML).
-const (
-	AWSRecipient = "https://signin.aws.amazon.com/saml"
-	AWSAudience  = "urn:amazon:webservices"
 )
 
 // AWSVerifierConfig configures verification of IdP-initiated SAML responses
@@ -24,15 +19,16 @@ type AWSVerifierConfig struct {
 	// Metadata is the IdP's metadata source (exactly one of URL, File, XML).
 	Metadata MetadataSource
 	// Recipients are the accepted SubjectConfirmationData Recipient and
-	// Response Destination values (default AWSRecipient). Add our own STS URL
-	// when IdPs are configured to target it.
+	// Response Destination values (default awsspec.SAMLRecipient). An STS
+	// reached at its own URL passes awsspec.SAMLEndpoints.
 	Recipients []string
-	// Audiences are the accepted Audience values (default AWSAudience and AWSRecipient).
+	// Audiences are the accepted Audience values (default
+	// awsspec.SAMLAudience and awsspec.SAMLRecipient).
 	Audiences []string
 	// AllowSHA1 accepts SHA-1 signature and digest algorithms.
 	AllowSHA1 bool
-	// ClockSkew (default 60s) and MaxIssueAge (default 5m, AWS's "must be
-	// redeemed within 5 minutes of issuance").
+	// ClockSkew (default 60s, at most 10m) and MaxIssueAge (default 5m,
+	// AWS's "must be redeemed within 5 minutes of issuance"; at most 1h).
 	ClockSkew, MaxIssueAge time.Duration
 	// ReplayCache is required.
 	ReplayCache ReplayCache
@@ -63,13 +59,14 @@ func NewAWSVerifier(cfg AWSVerifierConfig) (*AWSVerifier, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if len(cfg.Recipients) == 0 {
-		cfg.Recipients = []string{AWSRecipient}
+		cfg.Recipients = []string{awsspec.SAMLRecipient}
 	}
 	if len(cfg.Audiences) == 0 {
-		cfg.Audiences = []string{AWSAudience, AWSRecipient}
+		cfg.Audiences = []string{awsspec.SAMLAudience, awsspec.SAMLRecipient}
 	}
-	if cfg.ClockSkew < 0 || cfg.MaxIssueAge < 0 {
-		return nil, fmt.Errorf("%w: negative clock skew or issue age", providers.ErrConfiguration)
+	if cfg.ClockSkew < 0 || cfg.ClockSkew > maxClockSkew || cfg.MaxIssueAge < 0 || cfg.MaxIssueAge > maxMaxIssueAge {
+		return nil, fmt.Errorf("%w: clock skew must be between 0 and %s, issue age between 0 and %s",
+			providers.ErrConfiguration, maxClockSkew, maxMaxIssueAge)
 	}
 	if cfg.Metadata.HTTPClient == nil {
 		cfg.Metadata.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -87,8 +84,8 @@ func NewAWSVerifier(cfg AWSVerifierConfig) (*AWSVerifier, error) {
 			decryptKey: cfg.DecryptionKey,
 			allowSHA1:  cfg.AllowSHA1,
 			aws:        true,
-			skew:       durationOr(cfg.ClockSkew, 60*time.Second),
-			maxAge:     durationOr(cfg.MaxIssueAge, 5*time.Minute),
+			skew:       durationOr(cfg.ClockSkew, defaultClockSkew),
+			maxAge:     durationOr(cfg.MaxIssueAge, defaultMaxIssueAge),
 			now:        cfg.Now,
 			replay:     cfg.ReplayCache,
 		},
@@ -131,7 +128,7 @@ func (v *AWSVerifier) Refresh(ctx context.Context) error { return v.md.Refresh(c
 
 // Verify checks a base64 SAMLAssertion (at most 100,000 characters) and
 // returns the assertion. Errors are *Error values (see the Err* classes),
-// except metadata unavailability (providers.ErrUnavailable) and replay-cache failures.
+// except an unreachable metadata URL or replay cache (ErrUnavailable).
 func (v *AWSVerifier) Verify(ctx context.Context, b64 string, opts ...VerifyOption) (*Assertion, error) {
 	a, err := v.verify(ctx, b64, opts)
 	if err != nil {
@@ -153,9 +150,9 @@ func (v *AWSVerifier) verify(ctx context.Context, b64 string, opts []VerifyOptio
 	}
 	md, err := v.md.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, unavailable("idp metadata", err)
 	}
-	req := verifyRequest{idp: &idpTrust{entityID: md.EntityID, certs: md.SigningCerts, descriptor: md.Descriptor}}
+	req := verifyRequest{idp: md}
 	for _, o := range opts {
 		o(&req)
 	}

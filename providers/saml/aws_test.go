@@ -2,6 +2,7 @@ package saml_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
@@ -49,9 +52,9 @@ func newAWSFixture(t *testing.T, mod func(*saml.AWSVerifierConfig)) *awsFixture 
 func (f *awsFixture) spec() samltest.ResponseSpec {
 	return samltest.ResponseSpec{
 		Now:          f.now,
-		Destination:  saml.AWSRecipient,
-		Recipient:    saml.AWSRecipient,
-		Audiences:    []string{saml.AWSAudience},
+		Destination:  awsspec.SAMLRecipient,
+		Recipient:    awsspec.SAMLRecipient,
+		Audiences:    []string{awsspec.SAMLAudience},
 		NameID:       userID,
 		NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 		Sign:         samltest.SignResponse,
@@ -88,9 +91,9 @@ func TestAWSModeAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sign=%d enc=%v: %v", sign, enc, err)
 			}
-			if a.Issuer != f.idp.EntityID || a.NameID != userID || a.Recipient != saml.AWSRecipient ||
+			if a.Issuer != f.idp.EntityID || a.NameID != userID || a.Recipient != awsspec.SAMLRecipient ||
 				a.NameIDFormat != "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" ||
-				len(a.Audiences) != 1 || a.Audiences[0] != saml.AWSAudience || a.Encrypted != enc ||
+				len(a.Audiences) != 1 || a.Audiences[0] != awsspec.SAMLAudience || a.Encrypted != enc ||
 				!a.SessionNotOnOrAfter.Equal(f.now.Add(2*time.Hour)) || len(a.Attributes) != 2 || a.ID == "" {
 				t.Fatalf("assertion %+v", a)
 			}
@@ -142,14 +145,13 @@ func TestAWSModeRejects(t *testing.T) {
 }
 
 func TestAWSModeIssueWindow(t *testing.T) {
-	// Redeemed 80 seconds after issue: accepted by both the project's window
-	// (5m) and crewjam's MaxIssueDelay (90s).
+	// Redeemed 80 seconds after issue: inside the default window (5m).
 	f := newAWSFixture(t, nil)
 	if _, err := f.v.Verify(context.Background(), f.b64(t, func(s *samltest.ResponseSpec) { s.Now = f.now.Add(-80 * time.Second) })); err != nil {
 		t.Fatal(err)
 	}
 	// A verifier configured with a 1 minute window refuses a 4 minute old
-	// one itself (before crewjam is asked).
+	// one (before crewjam is asked).
 	g := newAWSFixture(t, func(c *saml.AWSVerifierConfig) { c.MaxIssueAge = time.Minute; c.ClockSkew = time.Second })
 	_, err := g.v.Verify(context.Background(), g.b64(t, func(s *samltest.ResponseSpec) { s.Now = g.now.Add(-4 * time.Minute) }))
 	if !errorsIs(err, saml.ErrExpired) {
@@ -193,8 +195,8 @@ func TestAWSModeSizeLimit(t *testing.T) {
 func TestAWSModeOwnRecipient(t *testing.T) {
 	const own = "https://broker.example/sts/saml"
 	f := newAWSFixture(t, func(c *saml.AWSVerifierConfig) {
-		c.Recipients = []string{saml.AWSRecipient, own}
-		c.Audiences = []string{saml.AWSAudience, "https://broker.example/sts"}
+		c.Recipients = []string{awsspec.SAMLRecipient, own}
+		c.Audiences = []string{awsspec.SAMLAudience, "https://broker.example/sts"}
 	})
 	a, err := f.v.Verify(context.Background(), f.b64(t, func(s *samltest.ResponseSpec) {
 		s.Recipient, s.Destination, s.Audiences = own, own, []string{"https://broker.example/sts"}
@@ -230,7 +232,7 @@ func TestAWSModeMetadataURL(t *testing.T) {
 	if hits.Load() != 0 {
 		t.Fatal("metadata fetched at construction")
 	}
-	spec := samltest.ResponseSpec{Now: now, Destination: saml.AWSRecipient, Recipient: saml.AWSRecipient, Audiences: []string{saml.AWSAudience}, Sign: samltest.SignResponse}
+	spec := samltest.ResponseSpec{Now: now, Destination: awsspec.SAMLRecipient, Recipient: awsspec.SAMLRecipient, Audiences: []string{awsspec.SAMLAudience}, Sign: samltest.SignResponse}
 	if _, err := v.Verify(context.Background(), samltest.Encode(samltest.XML(t, idp.BuildResponse(t, spec)))); err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +248,43 @@ func TestAWSModeMetadataURL(t *testing.T) {
 	if _, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{Metadata: saml.MetadataSource{URL: "http://idp.example/md"}, ReplayCache: saml.NewMemoryReplayCache(nil)}); err == nil {
 		t.Fatal("http metadata URL accepted")
 	}
+}
+
+// TestUnavailable: metadata that cannot be loaded and a replay cache that
+// fails are ErrUnavailable (awsspec's, so the STS answers
+// IDPCommunicationError), never a verdict on the assertion; an unreachable
+// metadata URL is also providers.ErrUnavailable (the ACS answers 503).
+func TestUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	down, err := saml.NewAWSVerifier(saml.AWSVerifierConfig{
+		Metadata: saml.MetadataSource{URL: srv.URL + "/md"}, ReplayCache: saml.NewMemoryReplayCache(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newAWSFixture(t, func(c *saml.AWSVerifierConfig) { c.ReplayCache = brokenReplay{} })
+	b64 := f.b64(t, nil)
+	_, mdErr := down.Verify(context.Background(), b64)
+	_, replayErr := f.v.Verify(context.Background(), b64)
+	for name, err := range map[string]error{"metadata": mdErr, "replay cache": replayErr} {
+		var e *saml.Error
+		if !errors.Is(err, saml.ErrUnavailable) || !errors.Is(err, awsspec.ErrSAMLUnavailable) ||
+			errors.Is(err, providers.ErrInvalidCredentials) || errors.As(err, &e) {
+			t.Errorf("%s: got %v, want ErrUnavailable only", name, err)
+		}
+	}
+	if !errors.Is(mdErr, providers.ErrUnavailable) {
+		t.Errorf("metadata: %v is not providers.ErrUnavailable", mdErr)
+	}
+}
+
+type brokenReplay struct{}
+
+func (brokenReplay) Claim(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("store down")
 }
 
 // TestAWSModeCallerReplayClaim: with WithCallerReplayClaim the verifier

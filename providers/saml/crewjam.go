@@ -2,92 +2,130 @@ package saml
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
-	"slices"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+)
+
+// The widest clock settings a configuration may give (Config.Validate,
+// NewAWSVerifier).
+const (
+	maxClockSkew   = 10 * time.Minute
+	maxMaxIssueAge = time.Hour
 )
 
 // maxCrewjamReason bounds the crewjam error text kept as an Error reason.
 const maxCrewjamReason = 300
 
-// crewjamGate runs crewjam's (*ServiceProvider).ParseXMLResponse over the
-// same decoded document the project's verifier has just accepted, with an SP
-// built for this call from the same trust: the IdP metadata, the Recipient
-// and Destination values already validated, an Audience already validated,
-// and the SP decryption key. crewjam must accept it too; its refusal is an
-// ErrSignature with the reason "crewjam: " and its private error (never the
-// document). It runs before the replay claim, so a refusal consumes nothing.
-//
-// crewjam reads its package clock (crewjam.TimeNow, crewjam.Clock) and its
-// fixed windows (crewjam.MaxIssueDelay, 90s since IssueInstant; and
-// crewjam.MaxClockSkew, 180s for NotBefore/NotOnOrAfter): production leaves
-// them at crewjam's defaults, so an IssueInstant older than 90s is refused
-// even when MaxIssueAge is longer.
-func (v *verifier) crewjamGate(doc []byte, req verifyRequest, out *Assertion, assertionEl *etree.Element) (err error) {
-	if req.idp == nil || req.idp.descriptor == nil {
-		return fail(ErrSignature, "crewjam: no IdP metadata for crewjam")
-	}
-	acs, perr := url.Parse(out.Recipient)
-	if perr != nil {
-		return fail(ErrSignature, "crewjam: accepted Recipient is not a URL")
+// crewjam checks IssueInstant ages and NotBefore/NotOnOrAfter windows
+// against package globals (MaxIssueDelay, MaxClockSkew, 90 s and 180 s by
+// default) and its own clock. This package applies the configured
+// MaxIssueAge and ClockSkew itself with the verifier's clock, so crewjam's
+// windows are set once to the widest any configuration allows: crewjam then
+// never refuses what the configuration accepts, and still bounds every
+// Response by the wall clock. They are set in init, not in a constructor:
+// the value depends on no configuration, and init runs before any goroutine
+// can read them (a sync.Once in New would race with code that reaches
+// crewjam without New, such as samltest's IdP in parallel tests), so no
+// caller has to remember them.
+func init() {
+	crewjam.MaxIssueDelay = maxMaxIssueAge + maxClockSkew
+	crewjam.MaxClockSkew = maxClockSkew
+}
+
+// crewjamVerify hands the decoded document to crewjam v0.5.1's
+// (*ServiceProvider).ParseXMLResponse, the one signature check, and returns
+// the assertion crewjam verified and read. crewjam verifies the Response's
+// signature when it has one (it then covers the assertion) and otherwise
+// the assertion's, with the certificates of the IdP's metadata; it opens an
+// EncryptedAssertion with the SP key. The SP is built for the call so that
+// crewjam's own binding checks cannot refuse what this package decides
+// with its own class: its AcsURL is the Recipient the assertion names (the
+// Recipient rule is readAssertion's), its current URL the Destination the
+// preflight accepted, IdP-initiated parsing is on (the InResponseTo rules
+// are readAssertion's) and every audience passes (crewjam keeps one
+// Audience per restriction; the audience rule is readAssertion's). The
+// signature is validated with the verifier's clock (certificate validity).
+// A refusal is ErrSignature with the reason "crewjam: " and what crewjam
+// found (crewjamReason), never document content.
+func (v *verifier) crewjamVerify(raw []byte, d *document, s *assertionShape, md *IdPMetadata, now time.Time) (out *crewjam.Assertion, err error) {
+	acs, err := url.Parse(s.recipient)
+	if err != nil {
+		return nil, fail(ErrRecipient, "SubjectConfirmationData Recipient is not an accepted URL")
 	}
 	current := acs
-	if out.Destination != "" {
-		if current, perr = url.Parse(out.Destination); perr != nil {
-			return fail(ErrSignature, "crewjam: accepted Destination is not a URL")
+	if d.destination != "" {
+		if current, err = url.Parse(d.destination); err != nil {
+			return nil, fail(ErrRecipient, "Response Destination is not an accepted URL")
 		}
 	}
+	sig := &clockedVerifier{now: now}
 	sp := &crewjam.ServiceProvider{
-		EntityID:    crewjamAudience(assertionEl, v.audiences),
-		AcsURL:      *acs,
-		IDPMetadata: req.idp.descriptor,
-		// IdP-initiated parsing for the STS, and for an unsolicited response
-		// where the provider allows it; a solicited response is bound to the
-		// tracked request IDs by crewjam as well.
-		AllowIDPInitiated: v.aws || (v.allowIDPInitiated && out.InResponseTo == ""),
+		AcsURL:                      *acs,
+		IDPMetadata:                 md.Descriptor,
+		AllowIDPInitiated:           true,
+		ValidateAudienceRestriction: func(*crewjam.Assertion) error { return nil },
+		SignatureVerifier:           sig,
 	}
-	if severalAudiencesInOneRestriction(assertionEl) {
-		// crewjam's schema keeps one Audience per AudienceRestriction (the
-		// last), so it cannot judge a restriction that lists several
-		// (SAML-34d, valid per SAML Core §2.5.1.4): the project's
-		// readConditions has checked every one of them; crewjam still runs
-		// all its other checks.
-		sp.ValidateAudienceRestriction = func(a *crewjam.Assertion) error {
-			if a.Conditions == nil || len(a.Conditions.AudienceRestrictions) == 0 {
-				return errors.New("no AudienceRestriction")
-			}
-			return nil
-		}
-	}
-	if v.decryptKey != nil {
+	if d.encrypted != nil {
 		sp.Key = v.decryptKey
-	}
-	var ids []string
-	if !v.aws {
-		ids = req.requestIDs
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fail(ErrSignature, "crewjam: panic while parsing")
+			out, err = nil, fail(ErrSignature, "crewjam: panic while parsing")
 		}
 	}()
-	if _, cerr := sp.ParseXMLResponse(doc, ids, *current); cerr != nil {
-		return fail(ErrSignature, "crewjam: %s", crewjamReason(cerr))
+	a, err := sp.ParseXMLResponse(raw, nil, *current)
+	if err != nil {
+		return nil, fail(ErrSignature, "crewjam: %s", crewjamReason(err, sig.err))
+	}
+	return a, nil
+}
+
+// clockedVerifier is crewjam's signature check (goxmldsig's Validate with
+// the validation context crewjam built from the metadata certificates) on
+// the verifier's clock rather than crewjam's package clock. It keeps the
+// error of a signature that does not verify, for the refusal's reason.
+type clockedVerifier struct {
+	now time.Time
+	err error
+}
+
+// VerifySignature validates el's enveloped signature.
+func (c *clockedVerifier) VerifySignature(vc *dsig.ValidationContext, el *etree.Element) error {
+	vc.Clock = dsig.NewFakeClockAt(c.now)
+	if _, err := vc.Validate(el); err != nil {
+		c.err = fmt.Errorf("cannot validate signature on %s: %w", el.Tag, err)
+		return c.err
 	}
 	return nil
 }
 
-// crewjamReason is the text kept from a crewjam refusal: its private error
-// when it has one, cut to maxCrewjamReason bytes on a rune boundary.
-func crewjamReason(err error) string {
+// crewjamReason is the text kept from a crewjam refusal, which must carry
+// no document content: the signature check's error when the signature is
+// what failed (goxmldsig's errors name no document value), otherwise the
+// leading clause of crewjam's private error, up to the first ':', '(' or
+// '"' (after which crewjam formats values, some from the document). It is
+// cut to maxCrewjamReason bytes on a rune boundary.
+func crewjamReason(err, sigErr error) string {
+	if sigErr != nil {
+		return truncateUTF8(sigErr.Error(), maxCrewjamReason)
+	}
 	var ire *crewjam.InvalidResponseError
 	if errors.As(err, &ire) && ire.PrivateErr != nil {
 		err = ire.PrivateErr
 	}
-	return truncateUTF8(err.Error(), maxCrewjamReason)
+	msg := err.Error()
+	if i := strings.IndexAny(msg, ":(\""); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	return truncateUTF8(msg, maxCrewjamReason)
 }
 
 // truncateUTF8 returns s cut to at most n bytes, never inside a UTF-8
@@ -100,37 +138,4 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
-}
-
-// crewjamAudience returns the SP entity ID to give crewjam: an accepted
-// audience among the values crewjam reads (it keeps one Audience per
-// AudienceRestriction, the last one, untrimmed), else the first accepted one
-// (and crewjam refuses).
-func crewjamAudience(assertionEl *etree.Element, accepted []string) string {
-	for _, cond := range kids(assertionEl, nsAssertion, "Conditions") {
-		for _, ar := range kids(cond, nsAssertion, "AudienceRestriction") {
-			auds := kids(ar, nsAssertion, "Audience")
-			if len(auds) == 0 {
-				continue
-			}
-			if t := auds[len(auds)-1].Text(); slices.Contains(accepted, t) {
-				return t
-			}
-		}
-	}
-	if len(accepted) > 0 {
-		return accepted[0]
-	}
-	return ""
-}
-
-func severalAudiencesInOneRestriction(assertionEl *etree.Element) bool {
-	for _, cond := range kids(assertionEl, nsAssertion, "Conditions") {
-		for _, ar := range kids(cond, nsAssertion, "AudienceRestriction") {
-			if len(kids(ar, nsAssertion, "Audience")) > 1 {
-				return true
-			}
-		}
-	}
-	return false
 }

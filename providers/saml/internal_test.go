@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	crewjam "github.com/crewjam/saml"
 )
 
 // TestMetadataBackoffLargeFailureCounts: the back-off doubles from
@@ -69,12 +71,38 @@ func TestCrewjamReasonTruncation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := crewjamReason(errors.New(tt.in))
+			got := crewjamReason(errors.New(tt.in), nil)
 			if got != tt.want {
 				t.Fatalf("got %q (%d bytes), want %q", got, len(got), tt.want)
 			}
 			if !utf8.ValidString(got) {
 				t.Fatalf("reason %q is not valid UTF-8", got)
+			}
+		})
+	}
+}
+
+// TestCrewjamReasonRedaction: a crewjam refusal's reason keeps the
+// signature check's error whole, and of any other crewjam error only the
+// leading clause, before the values crewjam formats in (some from the
+// document).
+func TestCrewjamReasonRedaction(t *testing.T) {
+	wrap := func(private error) error { return &crewjam.InvalidResponseError{PrivateErr: private} }
+	sig := errors.New("cannot validate signature on Assertion: Could not verify certificate against trusted certs")
+	for _, tt := range []struct {
+		name     string
+		err, sig error
+		want     string
+	}{
+		{"signature", wrap(sig), sig, sig.Error()},
+		{"value after a colon", wrap(errors.New(`cannot unmarshal response: parsing time "CANARY" as "2006"`)), nil, "cannot unmarshal response"},
+		{"quoted value", wrap(errors.New(`issuer is not "https://idp.example/CANARY"`)), nil, "issuer is not"},
+		{"value in parentheses", wrap(errors.New(`expected one (CANARY)`)), nil, "expected one"},
+		{"fixed text", wrap(errors.New("assertion Conditions is expired")), nil, "assertion Conditions is expired"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := crewjamReason(tt.err, tt.sig); got != tt.want || strings.Contains(got, "CANARY") {
+				t.Fatalf("got %q, want %q", got, tt.want)
 			}
 		})
 	}

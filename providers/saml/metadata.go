@@ -10,10 +10,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/idbroker/idbroker/internal/loopback"
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,7 +33,8 @@ type IdPMetadata struct {
 	EntityID string
 	// SigningCerts are the certificates trusted for signatures (use="signing" or no use).
 	SigningCerts []*x509.Certificate
-	// Descriptor is the parsed metadata (crewjam type), used to build AuthnRequests.
+	// Descriptor is the parsed metadata (crewjam type): crewjam builds
+	// AuthnRequests from it and verifies Responses with its certificates.
 	Descriptor *crewjam.EntityDescriptor
 }
 
@@ -42,7 +43,7 @@ type IdPMetadata struct {
 // signing certificate with a strong key, and requires https SSO endpoints
 // (http only on loopback).
 func ParseIdPMetadata(doc []byte) (*IdPMetadata, error) {
-	root, err := parseTree(doc, maxMetadataXML)
+	root, err := parseTree(doc, maxMetadataXML, true)
 	if err != nil {
 		return nil, fmt.Errorf("idp metadata: %w", err)
 	}
@@ -125,15 +126,6 @@ func strongKey(cert *x509.Certificate) error {
 	return nil
 }
 
-// isLoopback reports whether host (no port) names the local machine.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // checkEndpointURL requires an absolute https URL, or http on loopback.
 func checkEndpointURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -144,7 +136,7 @@ func checkEndpointURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 	}

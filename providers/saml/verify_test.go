@@ -361,11 +361,12 @@ func TestNegative(t *testing.T) {
 			s.Now = f.now.Add(-7 * time.Minute)
 			s.Lifetime = 20 * time.Minute
 		}},
-		{name: "SAML-32 NotOnOrAfter == now without skew", want: saml.ErrExpired,
-			cfg: func(c *saml.Config) { c.ClockSkew = time.Nanosecond },
+		// crewjam reads times to the millisecond: NotOnOrAfter + skew == now.
+		{name: "SAML-32 NotOnOrAfter == now after the skew", want: saml.ErrExpired,
+			cfg: func(c *saml.Config) { c.ClockSkew = time.Millisecond },
 			spec: func(f *fixture, s *samltest.ResponseSpec) {
 				s.Modify = func(_, a *etree.Element) {
-					a.SelectElement("Conditions").SelectAttr("NotOnOrAfter").Value = f.now.Add(-time.Nanosecond).Format(time.RFC3339Nano)
+					a.SelectElement("Conditions").SelectAttr("NotOnOrAfter").Value = f.now.Add(-time.Millisecond).Format(time.RFC3339Nano)
 				}
 			}},
 		{name: "SAML-32 SessionNotOnOrAfter passed", want: saml.ErrExpired, spec: func(f *fixture, s *samltest.ResponseSpec) {
@@ -467,6 +468,28 @@ func TestNegative(t *testing.T) {
 			sc := doc.Root().FindElement("./Status/StatusCode")
 			sc.CreateElement("samlp:StatusCode").CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed")
 		}},
+		// Go's encoding/xml (crewjam's reader) and etree match attributes by
+		// local name in any namespace: one local name per element.
+		{name: "SAML-27 Destination twice by local name (envelope)", want: saml.ErrMalformed, mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
+			doc.Root().CreateAttr("xmlns:x", "urn:x")
+			doc.Root().CreateAttr("x:Destination", "https://evil.example/acs")
+		}},
+		{name: "SAML-27 ID twice by local name (signed assertion)", want: saml.ErrMalformed, spec: func(f *fixture, s *samltest.ResponseSpec) {
+			s.Modify = func(_, a *etree.Element) {
+				a.CreateAttr("xmlns:x", "urn:x")
+				a.CreateAttr("x:ID", "_other")
+			}
+		}},
+		{name: "SAML-35 confirmations disagree on Recipient", want: saml.ErrRecipient, spec: func(f *fixture, s *samltest.ResponseSpec) {
+			s.Modify = func(_, a *etree.Element) {
+				sc := a.FindElement(".//SubjectConfirmation").Copy()
+				sc.FindElement("./SubjectConfirmationData").SelectAttr("Recipient").Value = "https://other.example/acs"
+				a.SelectElement("Subject").AddChild(sc)
+			}
+		}},
+		{name: "SAML-26 empty CDATA section", want: saml.ErrMalformed, mutate: func(t *testing.T, f *fixture, doc *etree.Document) {
+			doc.Root().SelectElement("Issuer").AddChild(etree.NewCData(""))
+		}},
 		// 1.9 encryption
 		{name: "SAML-49 encrypted unsigned assertion, unsigned response", sign: samltest.SignNone, want: saml.ErrSignature,
 			spec: func(f *fixture, s *samltest.ResponseSpec) { s.EncryptTo = f.spCert }},
@@ -554,6 +577,30 @@ func TestNegative(t *testing.T) {
 			id, err := f.postDoc(t, doc, ids...)
 			f.expectReject(t, id, err, c.want)
 		})
+	}
+}
+
+// TestAttributeValueNameID: an AttributeValue that holds a NameID (as
+// eduPersonTargetedID does) reads as the NameID's value.
+func TestAttributeValueNameID(t *testing.T) {
+	f := newFixture(t, nil)
+	id, err := f.postDoc(t, f.build(t, func(s *samltest.ResponseSpec) {
+		s.Attributes = append(s.Attributes, samltest.Attribute{Name: "urn:oid:1.3.6.1.4.1.5923.1.1.1.10", Values: []string{"placeholder"}})
+		s.Modify = func(_, a *etree.Element) {
+			for _, at := range a.FindElements(".//Attribute") {
+				if at.SelectAttrValue("Name", "") == "urn:oid:1.3.6.1.4.1.5923.1.1.1.10" {
+					v := at.SelectElement("AttributeValue")
+					v.SetText("")
+					v.CreateElement("saml:NameID").SetText("targeted-7")
+				}
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := id.Attributes["urn:oid:1.3.6.1.4.1.5923.1.1.1.10"]; len(got) != 1 || got[0] != "targeted-7" {
+		t.Fatalf("value %q, want the NameID's", got)
 	}
 }
 

@@ -24,15 +24,15 @@ const (
 	maxMetadataXML = 5 << 20
 )
 
-// preflight rejects documents that are not a single, plain XML element tree:
+// scanXML rejects documents that are not a single, plain XML element tree:
 // any DTD or other directive (so no entities, external or internal), any
 // processing instruction other than the XML declaration, text or a second
 // element outside the root, nesting deeper than maxDepth, more than maxElements
 // elements, names that are not well-formed qualified names, duplicate
 // attributes (by raw name or by namespace URI and local name), namespace
-// declarations that XML 1.0 forbids, and anything Go's encoding/xml does not
-// round-trip (xrv).
-func preflight(doc []byte, limit int) error {
+// declarations that XML 1.0 forbids, and, when roundTrip is set, anything
+// Go's encoding/xml does not round-trip (xrv).
+func scanXML(doc []byte, limit int, roundTrip bool) error {
 	if len(doc) > limit {
 		return fail(ErrTooLarge, "document is %d bytes, limit %d", len(doc), limit)
 	}
@@ -87,14 +87,24 @@ func preflight(doc []byte, limit int) error {
 			if depth == 0 && len(bytes.TrimSpace(t)) != 0 {
 				return fail(ErrMalformed, "text outside the root element")
 			}
+			// Only an empty CDATA section makes an empty token, and
+			// encoding/xml does not round-trip it: xrv (crewjam's, when
+			// roundTrip is off) would refuse it later, as a crewjam refusal.
+			if len(t) == 0 {
+				return fail(ErrMalformed, "empty CDATA section")
+			}
 		case xml.Comment:
-			// Comments are harmless here: exclusive C14N drops them and all
-			// values are read from the canonical (verified) form.
+			// Comments are harmless here: exclusive C14N drops them, and
+			// encoding/xml (crewjam's reader) joins the text around them,
+			// so a value split by a comment reads whole (THREATS SAML-25).
 		}
 		first = false
 	}
 	if depth != 0 || roots != 1 {
 		return fail(ErrMalformed, "document is not a single element")
+	}
+	if !roundTrip {
+		return nil
 	}
 	if err := xrv.Validate(bytes.NewReader(doc)); err != nil {
 		return fail(ErrMalformed, "xml does not round-trip")
@@ -108,7 +118,7 @@ const (
 	nsXMLNS = "http://www.w3.org/2000/xmlns/"
 )
 
-// nsScope tracks the in-scope prefix bindings of the elements preflight is
+// nsScope tracks the in-scope prefix bindings of the elements scanXML is
 // inside, so that attributes can be compared by namespace URI.
 type nsScope struct {
 	bindings []nsBinding // declarations of all open elements, outermost first
@@ -198,9 +208,12 @@ func (s *nsScope) resolve(n xml.Name) xml.Name {
 	return xml.Name{Space: "\x00undeclared:" + n.Space, Local: n.Local}
 }
 
-// parseTree runs preflight and returns the etree root.
-func parseTree(doc []byte, limit int) (*etree.Element, error) {
-	if err := preflight(doc, limit); err != nil {
+// parseTree runs scanXML and returns the etree root. roundTrip runs xrv
+// too: a SAML Response and a decrypted assertion skip it here because
+// crewjam's ParseXMLResponse runs the same xrv.Validate on both before it
+// reads them (it refuses what xrv refuses), and it is the costliest pass.
+func parseTree(doc []byte, limit int, roundTrip bool) (*etree.Element, error) {
+	if err := scanXML(doc, limit, roundTrip); err != nil {
 		return nil, err
 	}
 	d := etree.NewDocument()
@@ -214,9 +227,9 @@ func parseTree(doc []byte, limit int) (*etree.Element, error) {
 	return root, nil
 }
 
-// text returns the concatenated character data of el. It refuses element
-// content, so a value cannot be split across children. (Comments are absent
-// in the canonical form the values are read from.)
+// text returns the concatenated character data of el, skipping comments
+// as exclusive C14N and encoding/xml do. It refuses element content, so a
+// value cannot be split across children.
 func text(el *etree.Element) (string, bool) {
 	var b strings.Builder
 	for _, c := range el.Child {
@@ -228,24 +241,6 @@ func text(el *etree.Element) (string, bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// deepText concatenates all character data under el (for complex attribute values).
-func deepText(el *etree.Element) string {
-	var b strings.Builder
-	var walk func(*etree.Element)
-	walk = func(e *etree.Element) {
-		for _, c := range e.Child {
-			switch t := c.(type) {
-			case *etree.CharData:
-				b.WriteString(t.Data)
-			case *etree.Element:
-				walk(t)
-			}
-		}
-	}
-	walk(el)
-	return b.String()
 }
 
 // kids returns the child elements of el with the given namespace URI and local name.
