@@ -36,11 +36,19 @@ type Identity struct {
 	Attributes map[string][]string `json:"attributes,omitempty"`
 	// MFA says the upstream reported that the login used multi-factor authentication.
 	MFA bool `json:"mfa"`
+	// MFATime is when that multi-factor authentication happened (zero when
+	// unknown or when there was none).
+	MFATime time.Time `json:"mfa_time,omitempty"`
 	// AuthTime is when the upstream authenticated the user (zero if unknown).
 	AuthTime time.Time `json:"auth_time,omitempty"`
 	// Expiry is when the upstream assertion or token stops being valid (zero
 	// if unbounded); credential durations are capped by it.
 	Expiry time.Time `json:"expiry,omitempty"`
+	// Upstream is opaque state the provider needs to re-check this login
+	// later without the password (an OIDC refresh token), handed back
+	// unchanged to Refresher.Refresh. It is a secret: never logged, never
+	// shown, kept only encrypted, and left out of JSON.
+	Upstream []byte `json:"-"`
 }
 
 // PasswordAuthenticator is implemented by providers that check a username and
@@ -66,6 +74,20 @@ type Lookuper interface {
 	Lookup(ctx context.Context, username string) (Identity, error)
 }
 
+// Refresher is a provider that can ask the upstream again, without the
+// password, whether the person a login named still exists and what they
+// are now (a broker session re-checks before it issues again).
+type Refresher interface {
+	// Refresh returns the identity as the upstream sees it now: groups and
+	// attributes read again, Upstream possibly rotated. It returns an error
+	// wrapping ErrAccountGone when the person no longer exists or is
+	// disabled; ErrUnavailable when the upstream cannot be asked (the
+	// caller refuses to issue and keeps the session: fail closed); and id
+	// unchanged with a nil error when this particular login cannot be
+	// re-checked (an OIDC login that got no refresh token).
+	Refresh(ctx context.Context, id Identity) (Identity, error)
+}
+
 // Sentinel errors shared by all providers. Implementations wrap them with %w.
 var (
 	// ErrInvalidCredentials means the user could not be authenticated. It is
@@ -77,4 +99,7 @@ var (
 	// ErrConfiguration means the provider is misconfigured (for example an
 	// LDAP search that matches several entries).
 	ErrConfiguration = errors.New("identity provider misconfigured")
+	// ErrAccountGone means a re-check found that the person a login named
+	// no longer exists upstream or is disabled: the session ends.
+	ErrAccountGone = errors.New("the account no longer exists or is disabled")
 )
