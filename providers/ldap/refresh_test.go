@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,5 +156,53 @@ func TestRefreshByLoginName(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, id) {
 		t.Errorf("Refresh = %+v\nlogin   = %+v", got, id)
+	}
+}
+
+// A directory that accepts connections and never answers is
+// ErrUnavailable within login_timeout, never ErrAccountGone.
+func TestRefreshHangingDirectory(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	cfg := decode(t, `
+url: ldap://`+ln.Addr().String()+`
+insecure_no_tls: true
+bind_dn: cn=reader,dc=example,dc=org
+bind_password: x
+user_search: {base_dn: "dc=example,dc=org"}
+request_timeout: 10s
+login_timeout: 300ms
+`)
+	p, err := New("hang", cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	_, err = p.Refresh(context.Background(), providers.Identity{Provider: "hang", Subject: "x", Username: "alice"})
+	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrAccountGone) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,6 +154,37 @@ func TestRefreshUnavailable(t *testing.T) {
 		t.Errorf("after the faults: %v", err)
 	}
 	f.assertNoRefreshSecrets(t, errs, id)
+}
+
+// cutTransport fails every request once cut, as a network that went away.
+type cutTransport struct {
+	next http.RoundTripper
+	cut  atomic.Bool
+}
+
+func (c *cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, errors.New("connection refused (cut by the test)")
+	}
+	return c.next.RoundTrip(r)
+}
+
+func TestRefreshNetworkDown(t *testing.T) {
+	var tr *cutTransport
+	f := newFlow(t, func(c *oidc.Config) {
+		offline(c)
+		base := *c.HTTPClient
+		tr = &cutTransport{next: base.Transport}
+		base.Transport = tr
+		c.HTTPClient = &base
+	})
+	id := f.codeLogin(t)
+	tr.cut.Store(true)
+	_, err := f.p.Refresh(context.Background(), id)
+	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrAccountGone) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+	f.assertNoRefreshSecrets(t, []error{err}, id)
 }
 
 // Answers that are not about this person end the login: another subject,
