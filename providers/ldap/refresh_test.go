@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/idbroker/idbroker/ldapauth/ldaptest"
 	"github.com/idbroker/idbroker/providers"
 )
@@ -204,5 +206,31 @@ login_timeout: 300ms
 	_, err = p.Refresh(context.Background(), providers.Identity{Provider: "hang", Subject: "x", Username: "alice"})
 	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrAccountGone) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+// BenchmarkRefresh is one re-check of a login (user search and nested
+// group resolution with the service account, no bind) against slapd.
+func BenchmarkRefresh(b *testing.B) {
+	s := ldaptest.Get(b, srv)
+	cfg := Config{}
+	if err := yaml.Unmarshal([]byte(blockYAML(s)), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	p, err := New("corp", cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	ctx := context.Background()
+	id, err := p.Login(ctx, ldaptest.Bob.UID, ldaptest.Bob.Password)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Refresh(ctx, id); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
