@@ -318,3 +318,30 @@ func TestRefreshWithoutIDToken(t *testing.T) {
 		}
 	})
 }
+
+// A refresh token redeemed (and rotated) before userinfo fails is handed
+// back with the ErrUnavailable: the old one is dead upstream, the new one
+// keeps the login alive.
+func TestRefreshRotatedBeforeFailure(t *testing.T) {
+	f := newFlow(t, func(c *oidc.Config) { offline(c); c.UseUserinfo = true })
+	id := f.codeLogin(t)
+	f.idp.SetFault(oidctest.Userinfo, oidctest.Fault{Status: http.StatusServiceUnavailable})
+	kept, err := f.p.Refresh(context.Background(), id)
+	if !errors.Is(err, providers.ErrUnavailable) || errors.Is(err, providers.ErrAccountGone) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if len(kept.Upstream) == 0 || string(kept.Upstream) == string(id.Upstream) {
+		t.Fatal("the rotated refresh token was not handed back with the error")
+	}
+	if kept.Subject != id.Subject || !slices.Equal(kept.Groups, id.Groups) {
+		t.Errorf("the identity handed back is not the login's: %+v", kept)
+	}
+	f.idp.ClearFault(oidctest.Userinfo)
+	if _, err := f.p.Refresh(context.Background(), kept); err != nil {
+		t.Errorf("with the handed-back token: %v", err)
+	}
+	if _, err := f.p.Refresh(context.Background(), id); !errors.Is(err, providers.ErrAccountGone) {
+		t.Errorf("with the dead token: err = %v, want ErrAccountGone", err)
+	}
+	f.assertNoRefreshSecrets(t, []error{err}, id, kept)
+}
