@@ -153,7 +153,9 @@ func checkPassword(password string) error {
 // password: the same service-account user search (same filter escaping,
 // same exactly-one-entry rule) and group resolution, bounded by the same
 // LoginTimeout, but no user bind. It is for administrators' tools (such as
-// `idbroker explain --user`), never for a request path: it proves nothing
+// `idbroker explain --user`) and for re-checking a login that was
+// authenticated already (a broker session: providers/ldap's Refresh, which
+// also reads Result.Disabled), never to authenticate: it proves nothing
 // about who is asking.
 //
 // An unknown user or an impossible username returns an error wrapping

@@ -66,6 +66,15 @@ type Result struct {
 	// Warnings lists non-fatal problems (for example the nesting depth limit
 	// was reached).
 	Warnings []string
+	// Disabled says why the directory marks the account disabled or
+	// locked, "" when it does not: Active Directory's userAccountControl
+	// has ACCOUNTDISABLE (0x2), or OpenLDAP's password policy has set
+	// pwdAccountLockedTime. Read with the user search at no extra cost. A
+	// login leaves the decision to the directory, which refuses the bind
+	// of such an account itself (and knows when a password-policy lock has
+	// run out); a re-check of a login without the password (Lookup) has no
+	// bind to refuse, and its caller decides on it.
+	Disabled string
 }
 
 // Group is a group the user belongs to, directly or through nesting.
@@ -192,6 +201,7 @@ func (c *Client) resultFromEntry(e *ldap.Entry) *Result {
 	} else if g := e.GetEqualFoldRawAttributeValue("objectGUID"); len(g) == 16 {
 		res.ID = formatGUID(g)
 	}
+	res.Disabled = disabled(e)
 	for _, a := range dedupFold(append([]string{us.UsernameAttribute, us.EmailAttribute, us.NameAttribute}, us.Attributes...)) {
 		if v := e.GetEqualFoldAttributeValues(a); len(v) > 0 {
 			res.Attributes[a] = append([]string(nil), v...)

@@ -85,6 +85,14 @@ type Refresher interface {
 	// caller refuses to issue and keeps the session: fail closed); and id
 	// unchanged with a nil error when this particular login cannot be
 	// re-checked (an OIDC login that got no refresh token).
+	//
+	// With an ErrUnavailable, a returned Identity whose Upstream is not
+	// empty carries state the provider already rotated before the failure
+	// (an OIDC refresh token redeemed, then userinfo unreachable): the
+	// caller keeps that Upstream in place of the old one, which is dead,
+	// and still refuses. Two re-checks of one login must not run at once
+	// when the upstream rotates its state (the second would present a dead
+	// refresh token and end the login).
 	Refresh(ctx context.Context, id Identity) (Identity, error)
 }
 

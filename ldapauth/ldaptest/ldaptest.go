@@ -1,7 +1,8 @@
 // Package ldaptest starts a throwaway OpenLDAP slapd for tests: a temporary
 // directory, a free loopback port for ldap:// (StartTLS capable) and one for
 // ldaps://, a self-signed certificate with SAN IP:127.0.0.1 generated in Go,
-// the core/cosine/inetorgperson/nis schemas, the memberof overlay, an ACL
+// the core/cosine/inetorgperson/nis schemas plus Active Directory's
+// userAccountControl, the memberof overlay (and ppolicy on request), an ACL
 // under which anonymous clients can read nothing, and a seeded directory
 // (see Fixture and the exported user and group names).
 //
@@ -120,6 +121,9 @@ type Options struct {
 	// test CA whose client certificate is in Server.ClientCertFile. Plain
 	// ldap:// without StartTLS stays open (the harness seeds through it).
 	RequireClientCert bool
+	// PasswordPolicy loads the ppolicy overlay (no default policy), so that
+	// Lock can set an entry's pwdAccountLockedTime.
+	PasswordPolicy bool
 }
 
 // StartWith is Start with options.

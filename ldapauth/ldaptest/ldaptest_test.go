@@ -63,3 +63,63 @@ func TestServerSeeded(t *testing.T) {
 		})
 	}
 }
+
+// The change helpers do what they say, and the service account can read
+// what they set (pwdAccountLockedTime is operational: asked for by name).
+func TestChanges(t *testing.T) {
+	srv := StartWith(t, Options{PasswordPolicy: true})
+	c, err := ldap.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(BindDN, BindPassword); err != nil {
+		t.Fatal(err)
+	}
+	read := func(dn string, attrs ...string) *ldap.Entry {
+		t.Helper()
+		res, err := c.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil))
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil
+		}
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("read %s: %v", dn, err)
+		}
+		return res.Entries[0]
+	}
+	if err := srv.RemoveMember(GroupDN(GroupDevelopers), Alice.DN()); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(Alice.DN(), "memberOf").GetAttributeValues("memberOf"); len(got) != 0 {
+		t.Errorf("alice memberOf after RemoveMember = %v", got)
+	}
+	if err := srv.AddMember(GroupDN(GroupDevelopers), Alice.DN()); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(Alice.DN(), "memberOf").GetAttributeValues("memberOf"); len(got) != 1 {
+		t.Errorf("alice memberOf after AddMember = %v", got)
+	}
+	if err := srv.Lock(Bob.DN()); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(Bob.DN(), "pwdAccountLockedTime").GetAttributeValue("pwdAccountLockedTime"); got != "000001010000Z" {
+		t.Errorf("bob pwdAccountLockedTime = %q", got)
+	}
+	for range 2 { // the second time the entry is an extensibleObject already
+		if err := srv.Disable(Carol.DN()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(Carol.DN(), "userAccountControl").GetAttributeValue("userAccountControl"); got != "514" {
+		t.Errorf("carol userAccountControl = %q", got)
+	}
+	if err := srv.Delete(Jurgen.DN()); err != nil {
+		t.Fatal(err)
+	}
+	if e := read(Jurgen.DN()); e != nil {
+		t.Errorf("jürgen still there: %v", e.DN)
+	}
+	if err := srv.Lock(GroupDN("no such group")); err == nil {
+		t.Error("Lock of a missing entry: no error")
+	}
+}

@@ -89,6 +89,9 @@ func NewWithOptions(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("client certificates: %w", err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(dir, "ad.schema"), []byte(adSchema), 0o600); err != nil {
+		return nil, err
+	}
 	conf := filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(conf, []byte(slapdConf(dir, opts)), 0o600); err != nil {
 		return nil, err
@@ -267,16 +270,21 @@ func slapdConf(dir string, opts Options) string {
 	if opts.RequireClientCert {
 		tlsClient = "TLSCACertificateFile " + dir + "/client-ca.pem\nTLSVerifyClient demand\n"
 	}
+	ppolicyModule, ppolicyOverlay := "", ""
+	if opts.PasswordPolicy {
+		ppolicyModule, ppolicyOverlay = "moduleload ppolicy\n", "overlay ppolicy\n"
+	}
 	return fmt.Sprintf(`include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
+include %[1]s/ad.schema
 pidfile %[1]s/slapd.pid
 argsfile %[1]s/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
-TLSCertificateFile %[1]s/cert.pem
+%[7]sTLSCertificateFile %[1]s/cert.pem
 TLSCertificateKeyFile %[1]s/key.pem
 %[6]ssizelimit size.soft=500 size.hard=500 size.prtotal=unlimited
 database mdb
@@ -289,12 +297,21 @@ index objectClass eq
 index uid,cn,mail eq
 index member,uniqueMember,memberUid eq
 overlay memberof
-access to attrs=userPassword
+%[8]saccess to attrs=userPassword
   by anonymous auth
   by * none
 access to *
   by dn.exact="%[5]s" read
   by self read
   by * none
-`, dir, BaseDN, RootDN, ssha(RootPassword), BindDN, tlsClient)
+`, dir, BaseDN, RootDN, ssha(RootPassword), BindDN, tlsClient, ppolicyModule, ppolicyOverlay)
 }
+
+// adSchema defines Active Directory's userAccountControl (with AD's OID),
+// so that a test can give an entry (objectClass extensibleObject) the
+// attribute an AD account is disabled by. The full msuser.schema cannot be
+// loaded: its memberOf collides with the memberof overlay's.
+const adSchema = `attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+	EQUALITY integerMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+`

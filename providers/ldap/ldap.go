@@ -1,7 +1,9 @@
 // Package ldap is the LDAP provider: it adapts ldapauth (the LDAP client) to
 // providers.AccountAuthenticator (a password login in two steps, so that the
 // broker can lock an account out by whichever name it is typed),
-// providers.Lookuper (for administrators' tools) and providers.Identity.
+// providers.Lookuper (for administrators' tools), providers.Refresher (a
+// broker session's re-check, with the service account) and
+// providers.Identity.
 //
 // A provider block (keys below are relative to it; `name` and `type` belong
 // to the composition root):
@@ -271,8 +273,8 @@ func (p *Provider) Lookup(ctx context.Context, username string) (providers.Ident
 	return p.identity(ctx, "lookup", res, username), nil
 }
 
-// identity builds the Identity of a login or look-up (op names it in the
-// warnings logged).
+// identity builds the Identity of a login, look-up or re-check of the
+// name username (op names it in the warnings logged).
 func (p *Provider) identity(ctx context.Context, op string, res *ldapauth.Result, username string) providers.Identity {
 	for _, w := range res.Warnings {
 		p.log.WarnContext(ctx, "ldap "+op+" warning", slog.String("warning", w))
@@ -285,6 +287,7 @@ func (p *Provider) identity(ctx context.Context, op string, res *ldapauth.Result
 		DisplayName: res.Name,
 		Attributes:  res.Attributes,
 		AuthTime:    time.Now(),
+		Upstream:    encodeUpstream(username),
 	}
 	if res.ID != "" {
 		id.Subject = strings.ToLower(res.ID)

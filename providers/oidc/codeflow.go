@@ -128,7 +128,9 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce, callback
 	if err != nil {
 		return fail(err)
 	}
-	return p.identity(t, claims, groups), nil
+	id := p.identity(t, claims, groups)
+	id.Upstream = p.keepRefreshToken(ctx, tok.RefreshToken) // for Refresh
+	return id, nil
 }
 
 // redactURLError drops the URL's query from a *url.Error (it could carry a

@@ -29,6 +29,9 @@ type Config struct {
 	// <public_url>/oidc/<name>/callback when it is empty.
 	RedirectURL string `yaml:"redirect_url"`
 	// Scopes requested (default openid email profile); must contain openid.
+	// Add offline_access to have the provider give a refresh token (most
+	// do only then), with which a broker session re-checks the login
+	// (Provider.Refresh); without one the login is never re-checked.
 	Scopes []string `yaml:"scopes"`
 	// GroupsClaim is the claim holding groups: a name, or a dotted path into
 	// nested objects such as realm_access.roles. Its value may be a string
@@ -85,9 +88,12 @@ func (c *Config) Validate() error {
 	if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, "openid") {
 		bad("scopes", "must include openid")
 	}
-	for _, s := range c.Scopes {
-		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+	for i, s := range c.Scopes {
+		switch {
+		case s == "" || strings.ContainsAny(s, " \t\r\n"):
 			bad("scopes", "invalid scope %q", s)
+		case slices.Contains(c.Scopes[:i], s):
+			bad("scopes", "%q is listed twice", s)
 		}
 	}
 	if c.GroupsClaim != "" && (strings.HasPrefix(c.GroupsClaim, ".") || strings.HasSuffix(c.GroupsClaim, ".") || strings.Contains(c.GroupsClaim, "..")) {

@@ -15,7 +15,8 @@ import (
 
 // IdentityFromToken verifies an ID token presented directly (mobile
 // exchange): aud must contain client_id or one of allowed_audiences; there
-// is no nonce and no userinfo. A groups overage fails closed because no
+// is no nonce and no userinfo. Such a login has no refresh token: Refresh
+// returns it unchanged. A groups overage fails closed because no
 // access token is available to fetch the groups.
 func (p *Provider) IdentityFromToken(ctx context.Context, rawIDToken string) (providers.Identity, error) {
 	t, err := p.directV.Verify(ctx, rawIDToken)
@@ -196,6 +197,10 @@ func (p *Provider) identity(t *Token, claims map[string]any, groups []string) pr
 	}
 	if f, ok := claims["auth_time"].(float64); ok && f == math.Trunc(f) && f >= 0 && f <= maxNumericDate {
 		id.AuthTime = time.Unix(int64(f), 0).UTC()
+	}
+	if id.MFA {
+		// amr describes the authentication at auth_time (zero: unknown).
+		id.MFATime = id.AuthTime
 	}
 	id.Attributes = map[string][]string{}
 	for k, v := range claims {

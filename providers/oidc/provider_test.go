@@ -449,6 +449,8 @@ func TestConfigValidate(t *testing.T) {
 		{"several bad keys", func(c *oidc.Config) { c.Issuer = "ftp://x"; c.Scopes = []string{"email"}; c.Timeout = -1 },
 			[]string{"issuer", "scopes", "timeout"}},
 		{"scopes without openid", func(c *oidc.Config) { c.Scopes = []string{"email"} }, []string{"scopes"}},
+		{"offline_access ok", func(c *oidc.Config) { c.Scopes = []string{"openid", "offline_access"} }, nil},
+		{"scope twice", func(c *oidc.Config) { c.Scopes = []string{"openid", "offline_access", "offline_access"} }, []string{"scopes"}},
 		{"bad groups path", func(c *oidc.Config) { c.GroupsClaim = "a..b" }, []string{"groups_claim"}},
 		{"http overage", func(c *oidc.Config) { c.OverageEndpoint = "http://graph.example.com/x" }, []string{"overage_endpoint"}},
 		{"negative timeout", func(c *oidc.Config) { c.Timeout = -time.Second }, []string{"timeout"}},

@@ -38,6 +38,10 @@ type Assertion struct {
 	SessionIndex string
 	// AuthnContextClassRefs from all AuthnStatements.
 	AuthnContextClassRefs []string
+	// MFAInstant is the latest AuthnInstant of an AuthnStatement whose
+	// AuthnContextClassRef states multi-factor authentication (zero when
+	// none does).
+	MFAInstant time.Time
 	// Attributes from all AttributeStatements, in document order.
 	Attributes []Attribute
 	// ResponseSigned and AssertionSigned say which elements carry a

@@ -101,7 +101,8 @@ func (v *verifier) checkConditions(c *crewjam.Conditions, restrictions [][]strin
 // checkAuthnStatements requires an AuthnStatement at the browser ACS (the
 // STS accepts attribute-only assertions, as AWS does), refuses a passed
 // SessionNotOnOrAfter, and reads the authentication time, session limit,
-// session index and context class references.
+// session index, context class references and the time of a multi-factor
+// authentication.
 func (v *verifier) checkAuthnStatements(stmts []crewjam.AuthnStatement, out *Assertion, now time.Time) error {
 	if len(stmts) == 0 && !v.aws {
 		return fail(ErrMalformed, "Assertion has no AuthnStatement")
@@ -126,7 +127,11 @@ func (v *verifier) checkAuthnStatements(stmts []crewjam.AuthnStatement, out *Ass
 			out.SessionIndex = s.SessionIndex
 		}
 		if ref := s.AuthnContext.AuthnContextClassRef; ref != nil {
-			out.AuthnContextClassRefs = append(out.AuthnContextClassRefs, strings.TrimSpace(ref.Value))
+			v := strings.TrimSpace(ref.Value)
+			out.AuthnContextClassRefs = append(out.AuthnContextClassRefs, v)
+			if at := s.AuthnInstant.UTC(); isMFA(v) && at.After(out.MFAInstant) {
+				out.MFAInstant = at
+			}
 		}
 	}
 	return nil

@@ -75,6 +75,9 @@ func (p *Provider) identity(a *Assertion) providers.Identity {
 			id.MFA = true
 		}
 	}
+	// When the multi-factor authentication happened: its own statement's
+	// AuthnInstant, which a later single-factor statement does not move.
+	id.MFATime = a.MFAInstant
 	return id
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
@@ -35,7 +36,7 @@ func TestBaselineAccepted(t *testing.T) {
 		if len(id.Groups) != 1 || id.Groups[0] != "dev" || id.Email != "alice@corp.example" || id.DisplayName != "Alice A." {
 			t.Fatalf("identity %+v", id)
 		}
-		if !id.MFA || !id.Expiry.Equal(f.now.Add(8*time.Hour)) || !id.AuthTime.Equal(f.now) {
+		if !id.MFA || !id.MFATime.Equal(f.now) || !id.Expiry.Equal(f.now.Add(8*time.Hour)) || !id.AuthTime.Equal(f.now) {
 			t.Fatalf("mfa/expiry/authtime: %+v", id)
 		}
 		if got := id.Attributes["mail"]; len(got) != 1 || id.Attributes["urn:oid:0.9.2342.19200300100.1.3"][0] != "alice@corp.example" {
@@ -690,3 +691,41 @@ func TestWeakMetadataKeyRefused(t *testing.T) {
 }
 
 var _ = x509.Certificate{}
+
+// MFATime is the AuthnInstant of the statement that states multi-factor
+// authentication, not of a later single-factor one; without one it is zero.
+func TestMFATime(t *testing.T) {
+	f := newFixture(t, nil)
+	// SAML has no back channel to re-check a login: its sessions end at
+	// SessionNotOnOrAfter (Identity.Expiry), and the provider is no Refresher.
+	if _, ok := any(f.prov).(providers.Refresher); ok {
+		t.Error("the SAML provider claims to re-check logins")
+	}
+	id, err := f.postDoc(t, f.build(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.MFA || !id.MFATime.IsZero() {
+		t.Fatalf("password login: MFA %v at %v", id.MFA, id.MFATime)
+	}
+
+	f = newFixture(t, nil)
+	mfaAt := f.now.Add(-10 * time.Minute)
+	id, err = f.postDoc(t, f.build(t, func(s *samltest.ResponseSpec) {
+		s.AuthnContextClassRef = "https://refeds.org/profile/mfa"
+		s.Modify = func(_, a *etree.Element) {
+			first := a.SelectElement("AuthnStatement")
+			first.CreateAttr("AuthnInstant", mfaAt.UTC().Format("2006-01-02T15:04:05.000Z"))
+			later := first.Copy()
+			later.CreateAttr("AuthnInstant", f.now.UTC().Format("2006-01-02T15:04:05.000Z"))
+			later.FindElement(".//AuthnContextClassRef").SetText("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+			a.InsertChildAt(first.Index()+1, later)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !id.MFA || !id.MFATime.Equal(mfaAt) || !id.AuthTime.Equal(f.now) {
+		t.Fatalf("MFA %v at %v (want %v), AuthTime %v (want %v)", id.MFA, id.MFATime, mfaAt, id.AuthTime, f.now)
+	}
+}

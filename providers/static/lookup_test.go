@@ -36,7 +36,7 @@ func TestLookup(t *testing.T) {
 			if got.AuthTime.IsZero() || time.Since(got.AuthTime) > time.Minute {
 				t.Errorf("auth time %v", got.AuthTime)
 			}
-			got.AuthTime, want.AuthTime = time.Time{}, time.Time{}
+			got.AuthTime, want.AuthTime, got.MFATime, want.MFATime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Lookup = %+v\nLogin  = %+v", got, want)
 			}

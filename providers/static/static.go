@@ -78,6 +78,7 @@ type Provider struct {
 var (
 	_ providers.PasswordAuthenticator = (*Provider)(nil)
 	_ providers.Lookuper              = (*Provider)(nil)
+	_ providers.Refresher             = (*Provider)(nil)
 )
 
 // New builds the provider from a validated Config.
@@ -139,8 +140,40 @@ func (p *Provider) Lookup(ctx context.Context, username string) (providers.Ident
 	return p.identity(u), nil
 }
 
-// identity is the Identity of a successful login (or look-up) of u.
+// Refresh re-checks a login of this provider against its user list (the
+// configuration in force, which a reload replaces with a new Provider):
+// the user must still be listed (else an error wrapping
+// providers.ErrAccountGone), and the identity returned has the groups,
+// attributes, email and names configured now, with the login's own
+// AuthTime and Expiry. MFA stays only while the user is still configured
+// with mfa, and keeps the login's MFATime.
+func (p *Provider) Refresh(ctx context.Context, id providers.Identity) (providers.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Identity{}, fmt.Errorf("static provider %q: re-check: %w: %w", p.name, providers.ErrUnavailable, err)
+	}
+	if id.Provider != p.name {
+		return providers.Identity{}, fmt.Errorf("static provider %q: cannot re-check a login of provider %q: %w: %w",
+			p.name, id.Provider, providers.ErrUnavailable, providers.ErrConfiguration)
+	}
+	u, ok := p.users[id.Subject]
+	if !ok {
+		return providers.Identity{}, fmt.Errorf("static provider %q: re-check of %q: the user is no longer configured: %w",
+			p.name, id.Subject, providers.ErrAccountGone)
+	}
+	fresh := p.identity(u)
+	fresh.AuthTime, fresh.Expiry, fresh.Upstream = id.AuthTime, id.Expiry, id.Upstream
+	fresh.MFA = u.MFA && id.MFA
+	fresh.MFATime = time.Time{}
+	if fresh.MFA {
+		fresh.MFATime = id.MFATime
+	}
+	return fresh, nil
+}
+
+// identity is the Identity of a successful login (or look-up) of u. A
+// user configured with mfa counts as having used it at the login.
 func (p *Provider) identity(u User) providers.Identity {
+	now := time.Now().UTC()
 	id := providers.Identity{
 		Provider:      p.name,
 		Subject:       u.Username,
@@ -150,7 +183,10 @@ func (p *Provider) identity(u User) providers.Identity {
 		DisplayName:   u.DisplayName,
 		Groups:        append([]string(nil), u.Groups...),
 		MFA:           u.MFA,
-		AuthTime:      time.Now().UTC(),
+		AuthTime:      now,
+	}
+	if u.MFA {
+		id.MFATime = now
 	}
 	if len(u.Attributes) > 0 {
 		id.Attributes = make(map[string][]string, len(u.Attributes))

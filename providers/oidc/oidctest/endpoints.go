@@ -11,41 +11,15 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
 
 func (s *Server) wrap(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.hits[name]++
-		f, faulty := s.faults[name]
-		s.mu.Unlock()
-		if faulty {
-			if f.Delay > 0 {
-				select {
-				case <-time.After(f.Delay):
-				case <-r.Context().Done():
-					return
-				}
-			}
-			if f.Status != 0 || f.BodySize > 0 || f.Body != nil {
-				status := f.Status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(status)
-				switch {
-				case f.Body != nil:
-					_, _ = w.Write(f.Body)
-				case f.BodySize > 0:
-					writePadding(w, f.BodySize)
-				default:
-					_, _ = w.Write([]byte(`{"error":"injected"}`))
-				}
-				return
-			}
+		if s.fault(w, r, name) {
+			return
 		}
 		switch name {
 		case Discovery:
@@ -62,6 +36,43 @@ func (s *Server) wrap(name string) http.HandlerFunc {
 			s.overageH(w, r)
 		}
 	}
+}
+
+// fault counts a hit of endpoint name and plays its Fault, if one is set:
+// it reports whether it answered the request (or the client went away).
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, name string) bool {
+	s.mu.Lock()
+	s.hits[name]++
+	f, faulty := s.faults[name]
+	s.mu.Unlock()
+	if !faulty {
+		return false
+	}
+	if f.Delay > 0 {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	if f.Status == 0 && f.BodySize == 0 && f.Body == nil {
+		return false
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	switch {
+	case f.Body != nil:
+		_, _ = w.Write(f.Body)
+	case f.BodySize > 0:
+		writePadding(w, f.BodySize)
+	default:
+		_, _ = w.Write([]byte(`{"error":"injected"}`))
+	}
+	return true
 }
 
 func writePadding(w http.ResponseWriter, n int) {
@@ -148,7 +159,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.codes[code] = codeGrant{
 		clientID: s.clientID, redirectURI: q.Get("redirect_uri"), nonce: q.Get("nonce"),
-		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
+		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"), scope: q.Get("scope"),
 	}
 	s.mu.Unlock()
 	rq := redirect.Query()
@@ -202,10 +213,22 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
-	if r.PostForm.Get("grant_type") != "authorization_code" {
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		s.codeGrant(w, r)
+	case "refresh_token":
+		if !s.fault(w, r, Refresh) {
+			s.refreshGrant(w, r, id)
+		}
+	default:
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "")
-		return
 	}
+}
+
+// codeGrant redeems an authorization code (once) with its PKCE verifier,
+// and gives a refresh token when offline_access was asked for or
+// WithRefreshTokens.
+func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request) {
 	code := r.PostForm.Get("code")
 	s.mu.Lock()
 	g, found := s.codes[code]
@@ -238,12 +261,68 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if mut != nil {
 		mut(claims)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	resp := map[string]any{
 		"access_token": access,
 		"token_type":   "Bearer",
 		"expires_in":   300,
 		"id_token":     s.Sign(claims),
-	})
+	}
+	if s.alwaysRefresh || slices.Contains(strings.Fields(g.scope), "offline_access") {
+		resp["refresh_token"] = s.newRefreshToken(g.clientID)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// newRefreshToken issues a refresh token ("rt-" and 32 base64url
+// characters) to clientID.
+func (s *Server) newRefreshToken(clientID string) string {
+	rt := "rt-" + randString(24)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshTokens[rt] = clientID
+	return rt
+}
+
+// refreshGrant redeems a refresh token issued to clientID: an unknown,
+// revoked, rotated or another client's token is invalid_grant. The answer
+// has a new access token, a new refresh token (the redeemed one dies)
+// unless WithoutRefreshRotation, and an ID token for the current user
+// claims (no nonce) unless WithoutRefreshIDToken.
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, clientID string) {
+	rt := r.PostForm.Get("refresh_token")
+	s.mu.Lock()
+	owner, found := s.refreshTokens[rt]
+	found = found && owner == clientID
+	if found && !s.noRotation {
+		delete(s.refreshTokens, rt)
+	}
+	s.mu.Unlock()
+	if !found {
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "unknown, revoked or rotated refresh token")
+		return
+	}
+	access := "at-" + randString(24)
+	s.mu.Lock()
+	s.accessTokens[access] = true
+	mut := s.idTokenMutate
+	s.mu.Unlock()
+	resp := map[string]any{
+		"access_token": access,
+		"token_type":   "Bearer",
+		"expires_in":   300,
+	}
+	if !s.noRotation {
+		resp["refresh_token"] = s.newRefreshToken(clientID)
+	}
+	if !s.noRefreshIDToken {
+		claims := s.Claims(clientID)
+		claims["at_hash"] = AtHash(s.CurrentKey().Alg, access)
+		if mut != nil {
+			mut(claims)
+		}
+		resp["id_token"] = s.Sign(claims)
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // AtHash computes the at_hash of an access token for alg.

@@ -1,7 +1,8 @@
 // Package oidctest runs a real, in-process OpenID Connect issuer for tests:
 // discovery, JWKS (with key rotation), an authorization endpoint that
 // approves a configurable user, a token endpoint that checks the client
-// secret and the PKCE verifier, userinfo, and a groups-overage endpoint.
+// secret and the PKCE verifier and redeems refresh tokens (rotated, and
+// revocable), userinfo, and a groups-overage endpoint.
 // Every endpoint counts its hits and can be made slow, failing or
 // oversized.
 //
@@ -25,6 +26,10 @@ const (
 	Token     = "token"
 	Userinfo  = "userinfo"
 	Overage   = "overage"
+	// Refresh is not an endpoint of its own but the token endpoint's
+	// refresh_token grant: Hits(Refresh) counts those requests (Hits(Token)
+	// counts them too), and SetFault(Refresh, …) makes only them misbehave.
+	Refresh = "refresh"
 )
 
 var paths = map[string]string{
@@ -81,6 +86,21 @@ func WithDiscovery(edit func(doc map[string]any)) Option {
 	return func(s *Server) { s.discoEdit = edit }
 }
 
+// WithRefreshTokens makes the token endpoint give a refresh token with
+// every code it redeems, as some providers do by default; without it one
+// comes only when the authorization request's scope has offline_access.
+func WithRefreshTokens() Option { return func(s *Server) { s.alwaysRefresh = true } }
+
+// WithoutRefreshRotation makes a refresh keep its refresh token: the answer
+// carries none, and the one redeemed stays valid. By default each refresh
+// answers with a new refresh token and the redeemed one is dead (rotation).
+func WithoutRefreshRotation() Option { return func(s *Server) { s.noRotation = true } }
+
+// WithoutRefreshIDToken makes refresh answers carry no id_token (OIDC Core
+// 12.2 lets a provider leave it out). By default they carry a fresh one
+// for the current user claims, without nonce.
+func WithoutRefreshIDToken() Option { return func(s *Server) { s.noRefreshIDToken = true } }
+
 // WithNow sets the server's clock for iat/exp (default time.Now).
 func WithNow(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -98,6 +118,8 @@ type Server struct {
 	issParam  bool
 	discoEdit func(map[string]any)
 
+	alwaysRefresh, noRotation, noRefreshIDToken bool
+
 	clientID, clientSecret string
 
 	mu            sync.Mutex
@@ -109,29 +131,31 @@ type Server struct {
 	faults        map[string]Fault
 	codes         map[string]codeGrant
 	accessTokens  map[string]bool
+	refreshTokens map[string]string // refresh token -> client id
 	idTokenMutate func(map[string]any)
 	issOverride   *string
 	requests      []*http.Request
 }
 
 type codeGrant struct {
-	clientID, redirectURI, nonce, challenge, method string
+	clientID, redirectURI, nonce, challenge, method, scope string
 }
 
 // New starts a test issuer on 127.0.0.1.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
-		t:            t,
-		alg:          "RS256",
-		now:          time.Now,
-		lifetime:     5 * time.Minute,
-		clientID:     "test-client",
-		clientSecret: "test-secret",
-		hits:         map[string]int{},
-		faults:       map[string]Fault{},
-		codes:        map[string]codeGrant{},
-		accessTokens: map[string]bool{},
+		t:             t,
+		alg:           "RS256",
+		now:           time.Now,
+		lifetime:      5 * time.Minute,
+		clientID:      "test-client",
+		clientSecret:  "test-secret",
+		hits:          map[string]int{},
+		faults:        map[string]Fault{},
+		codes:         map[string]codeGrant{},
+		accessTokens:  map[string]bool{},
+		refreshTokens: map[string]string{},
 		user: map[string]any{
 			"sub":                "u-123",
 			"email":              "alice@example.com",
@@ -229,4 +253,21 @@ func (s *Server) SetDiscoveryIssuer(iss string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.issOverride = &iss
+}
+
+// RevokeRefreshTokens revokes every refresh token issued so far, as an
+// administrator ending the user's sessions at the provider would: each
+// is answered with invalid_grant from now on.
+func (s *Server) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.refreshTokens)
+}
+
+// LiveRefreshTokens is how many refresh tokens the token endpoint would
+// redeem now.
+func (s *Server) LiveRefreshTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.refreshTokens)
 }
