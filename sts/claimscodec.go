@@ -7,8 +7,9 @@ import (
 )
 
 // The session-token claims codec: a compact binary encoding of
-// tokenClaims, sealed in version 2 tokens (token.go). Field order is fixed
-// and no names go on the wire:
+// tokenClaims, sealed in version 3 tokens (and, without the last three
+// fields, in version 2 tokens; token.go). Field order is fixed and no names
+// go on the wire:
 //
 //	byte      flags: bit 0 Chained, bit 1 MFA (other bits must be 0)
 //	str       AccessKeyID, Account, RoleARN, RoleID, SessionName,
@@ -18,6 +19,9 @@ import (
 //	map       Tags (key order)                (uvarint count, (str, str)...)
 //	list      TransitiveTagKeys
 //	map       Federated (key order)           (uvarint count, (str, list)...)
+//	str       SessionID                       (version 3)
+//	list      ParentAccessKeyIDs              (version 3; at most maxChainDepth)
+//	list      ParentRoleARNs                  (version 3; as many as ParentAccessKeyIDs)
 //
 // str is a uvarint byte length and the bytes. An empty list or map decodes
 // as nil, as the JSON of version 1 (omitempty) decodes it. Decoding refuses
@@ -56,6 +60,12 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 	for _, k := range sortedKeys(c.Federated) {
 		b = appendList(appendStr(b, k), c.Federated[k])
 	}
+	if len(c.ParentAccessKeyIDs) > maxChainDepth || len(c.ParentRoleARNs) != len(c.ParentAccessKeyIDs) {
+		return nil, errClaims
+	}
+	b = appendStr(b, c.SessionID)
+	b = appendList(b, c.ParentAccessKeyIDs)
+	b = appendList(b, c.ParentRoleARNs)
 	return b, nil
 }
 
@@ -81,7 +91,7 @@ func appendList(b []byte, l []string) []byte {
 	return b
 }
 
-// claimReader decodes the version 2 claims; the first error sticks.
+// claimReader decodes the binary claims; the first error sticks.
 type claimReader struct {
 	b   []byte
 	err error
@@ -151,7 +161,8 @@ func (r *claimReader) list() []string {
 	return l
 }
 
-func (c *tokenClaims) decodeBinary(b []byte) error {
+// decodeBinary decodes the claims of a version 2 or 3 token.
+func (c *tokenClaims) decodeBinary(b []byte, version byte) error {
 	if len(b) == 0 || b[0]&^(flagChained|flagMFA) != 0 {
 		return errClaims
 	}
@@ -183,6 +194,14 @@ func (c *tokenClaims) decodeBinary(b []byte) error {
 				return errClaims
 			}
 			c.Federated[k] = v
+		}
+	}
+	if version >= tokenVersion3 {
+		c.SessionID = r.str()
+		c.ParentAccessKeyIDs = r.list()
+		c.ParentRoleARNs = r.list()
+		if len(c.ParentAccessKeyIDs) > maxChainDepth || len(c.ParentRoleARNs) != len(c.ParentAccessKeyIDs) {
+			return errClaims
 		}
 	}
 	if r.err != nil {
