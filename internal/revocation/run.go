@@ -15,21 +15,23 @@ const watchBatch = 256
 
 // Run keeps the Set in step with the store until ctx ends, then returns
 // nil: it watches the store's announcements (applied as they come) and
-// reads every entry again every Options.Resync, which heals whatever the
-// watch missed (a message lost while a Redis subscriber reconnected, a
-// watch that ended) and drops expired entries. A watch that ends is
+// resyncs every Options.Resync, which heals whatever the watch missed (a
+// message lost while a Redis subscriber reconnected, a watch that ended)
+// and drops expired entries. A resync reads the generation counter Add
+// advances and lists every entry only when it moved, and at least every
+// 30th time. A watch that ends is
 // started again at the next resync. Failures are logged when they start,
 // every minute while they last, and when they end; the Set keeps what it
 // has meanwhile.
 func (s *Set) Run(ctx context.Context) error {
-	tick := time.NewTicker(s.resync)
+	tick := time.NewTicker(s.period)
 	defer tick.Stop()
 	r := runner{s: s}
 	defer r.stopWatch()
-	// Watch first, then read everything: an entry added in between is in
+	// Watch first, then list everything: an entry added in between is in
 	// one or the other.
 	r.startWatch(ctx)
-	r.sync(ctx)
+	r.fullSync(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,10 +101,16 @@ func (r *runner) applyAnnounced(rec store.RevocationRecord) {
 	r.s.merge(recs, false)
 }
 
-// sync runs one bounded resync and logs failures without flooding.
-func (r *runner) sync(ctx context.Context) {
+// sync runs one bounded periodic resync.
+func (r *runner) sync(ctx context.Context) { r.bounded(ctx, r.s.resync) }
+
+// fullSync runs one bounded full listing.
+func (r *runner) fullSync(ctx context.Context) { r.bounded(ctx, r.s.Sync) }
+
+// bounded runs fn within syncTimeout and logs failures without flooding.
+func (r *runner) bounded(ctx context.Context, fn func(context.Context) error) {
 	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	err := r.s.Sync(sctx)
+	err := fn(sctx)
 	cancel()
 	if ctx.Err() != nil {
 		return

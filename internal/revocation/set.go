@@ -23,6 +23,21 @@ const DefaultResync = time.Second
 // syncTimeout bounds one resync of Run.
 const syncTimeout = 5 * time.Second
 
+// generationKey is the store counter Add increments after each entry it
+// records: a periodic resync reads it (one small read) and lists every
+// entry only when it moved, so that a resync that finds nothing new costs
+// next to nothing however many entries there are. generationTTL keeps it
+// as long as the store allows.
+const (
+	generationKey = "revocation/generation"
+	generationTTL = store.MaxLifetime
+)
+
+// fullResyncEvery: every this many periodic resyncs list every entry even
+// when the generation did not move (an entry whose counter increment was
+// lost, a counter that expired).
+const fullResyncEvery = 30
+
 // Options configure a Set.
 type Options struct {
 	// Logger receives what goes wrong (a store that cannot be read, a
@@ -47,11 +62,19 @@ type Set struct {
 	st        store.Store
 	log       *slog.Logger
 	now       func() time.Time
-	resync    time.Duration
+	period    time.Duration
 	providers []string
 
 	ix atomic.Pointer[index] // nil until the first write
 	mu sync.Mutex            // serialises writers of ix
+
+	// syncMu serialises resyncs; it guards what follows.
+	syncMu sync.Mutex
+	// gen is the generation read before the last full listing (genKnown:
+	// there was one); sinceFull counts the resyncs since.
+	gen       int64
+	genKnown  bool
+	sinceFull int
 }
 
 var _ sts.RevocationChecker = (*Set)(nil)
@@ -59,7 +82,7 @@ var _ sts.RevocationChecker = (*Set)(nil)
 // New returns an empty Set on st. It refuses every credential until its
 // first successful Sync (it cannot know what is revoked before).
 func New(st store.Store, opts Options) *Set {
-	s := &Set{st: st, log: opts.Logger, now: opts.Now, resync: opts.Resync,
+	s := &Set{st: st, log: opts.Logger, now: opts.Now, period: opts.Resync,
 		providers: slices.Clone(opts.SessionProviders)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -67,8 +90,8 @@ func New(st store.Store, opts Options) *Set {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.resync <= 0 {
-		s.resync = DefaultResync
+	if s.period <= 0 {
+		s.period = DefaultResync
 	}
 	return s
 }
@@ -170,24 +193,68 @@ func (s *Set) Add(ctx context.Context, e Entry) error {
 	if err := s.st.AddRevocation(ctx, store.RevocationRecord{ID: e.ID, Data: raw, Expires: e.Expires}); err != nil {
 		return fmt.Errorf("revocation: record %s: %w", e.ID, err)
 	}
+	// After the record, so that a replica that sees the new generation
+	// finds the record in its listing.
+	if _, err := s.st.Incr(ctx, generationKey, generationTTL); err != nil {
+		// Recorded and announced; a replica that missed the announcement
+		// finds it at its next full listing instead of its next resync.
+		s.log.Warn("revocation: entry recorded, generation not advanced", "id", e.ID, "err", err)
+	}
 	return nil
 }
 
 // Sync reads every entry from the store now and merges it in (start-up:
-// call it before serving; Run calls it periodically). Entries are never
+// call it before serving; Run resyncs periodically). Entries are never
 // removed by a resync, only by expiry: a record the store no longer lists
-// stays until its Expires. A resync that changes nothing (the usual case)
-// swaps nothing. A truncated listing is merged and reported with an error
-// wrapping store.ErrTruncated.
+// stays until its Expires. A listing that changes nothing swaps nothing. A
+// truncated listing is merged and reported with an error wrapping
+// store.ErrTruncated.
 func (s *Set) Sync(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	return s.fullSync(ctx)
+}
+
+// resync is Run's periodic resync: it reads the generation and lists every
+// entry only when it moved since the last listing (or every
+// fullResyncEvery resyncs); otherwise it only drops expired entries.
+func (s *Set) resync(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	if s.st == nil {
 		return errors.New("revocation: no store")
+	}
+	if !s.genKnown || s.sinceFull >= fullResyncEvery {
+		return s.fullSync(ctx)
+	}
+	gen, err := s.st.Get(ctx, generationKey)
+	if err != nil {
+		return fmt.Errorf("revocation: resync: %w", err)
+	}
+	if gen != s.gen {
+		return s.fullSync(ctx)
+	}
+	s.sinceFull++
+	s.merge(nil, false) // drops entries that expired meanwhile
+	return nil
+}
+
+// fullSync lists every entry (syncMu held). The generation is read first:
+// an Add counted in it recorded its entry before, so the listing has it.
+func (s *Set) fullSync(ctx context.Context) error {
+	if s.st == nil {
+		return errors.New("revocation: no store")
+	}
+	gen, err := s.st.Get(ctx, generationKey)
+	if err != nil {
+		return fmt.Errorf("revocation: resync: %w", err)
 	}
 	recs, err := s.st.Revocations(ctx)
 	if err != nil && !errors.Is(err, store.ErrTruncated) {
 		return fmt.Errorf("revocation: resync: %w", err)
 	}
 	s.merge(recs, true)
+	s.gen, s.genKnown, s.sinceFull = gen, true, 0
 	if err != nil {
 		return fmt.Errorf("revocation: resync: %w", err)
 	}

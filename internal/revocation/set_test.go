@@ -3,6 +3,7 @@ package revocation
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -356,5 +357,63 @@ func TestListIsACopy(t *testing.T) {
 	l[0].SessionIDs[0] = "changed"
 	if s.List()[0].SessionIDs[0] != "early" || !s.Revoked(withSession(subject(clk), "early")) {
 		t.Error("List shares the Set's entries")
+	}
+}
+
+// TestResyncListsOnlyWhenGenerationMoves: a periodic resync reads the
+// generation Add advances and lists every entry only when it moved, or
+// every fullResyncEvery resyncs (which finds an entry whose generation
+// increment was lost); expired entries go either way.
+func TestResyncListsOnlyWhenGenerationMoves(t *testing.T) {
+	clk := &clock{}
+	ctx := t.Context()
+	fs := &faultStore{Store: store.NewMemory(clk.Now)}
+	s, other := synced(t, fs, clk), synced(t, fs, clk)
+	base := fs.lists()
+	for range 5 {
+		if err := s.resync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fs.lists() - base; n != 0 {
+		t.Fatalf("%d listings while nothing changed", n)
+	}
+	if err := other.Add(ctx, Entry{Selector: Selector{Kind: KindSession, Value: "s1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.lists() - base; n != 1 || !s.Revoked(withSession(subject(clk), "s1")) {
+		t.Fatalf("after an Add elsewhere: %d listings, revoked %v", n, s.Revoked(withSession(subject(clk), "s1")))
+	}
+
+	// Recorded without advancing the generation: found by the periodic
+	// full listing.
+	now := clk.Now()
+	e := Entry{ID: "0123456789abcdef0123456789abcdef", Selector: Selector{Kind: KindSession, Value: "s2"}, SessionIDs: []string{"s2"},
+		NotBefore: now, Expires: now.Add(Lifetime)}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Store.AddRevocation(ctx, store.RevocationRecord{ID: e.ID, Data: raw, Expires: e.Expires}); err != nil {
+		t.Fatal(err)
+	}
+	for range fullResyncEvery + 1 {
+		if err := s.resync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.Revoked(withSession(subject(clk), "s2")) {
+		t.Fatal("an entry without a generation increment is never found")
+	}
+
+	clk.Advance(Lifetime + time.Second)
+	if err := s.resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.List()); n != 0 {
+		t.Fatalf("%d entries after they expired", n)
 	}
 }
