@@ -223,3 +223,4 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	}
 }
+
