@@ -223,4 +223,3 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	}
 }
-
