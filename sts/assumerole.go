@@ -246,9 +246,10 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		// The new credentials keep the caller's login session and record
 		// the caller as their parent, so that revoking the session, the
 		// caller's key or its role reaches them too.
-		sessionID:   caller.SessionID,
-		parentKeys:  appendAncestor(caller.ParentAccessKeyIDs, caller.AccessKeyID),
-		parentRoles: appendAncestor(caller.ParentRoleARNs, caller.RoleARN),
+		sessionID:    caller.SessionID,
+		parentKeys:   appendAncestor(caller.ParentAccessKeyIDs, caller.AccessKeyID),
+		parentRoles:  appendAncestor(caller.ParentRoleARNs, caller.RoleARN),
+		parentIssued: appendAncestor(unixSeconds(caller.ParentIssuedAt), caller.IssuedAt.Unix()),
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
@@ -263,8 +264,17 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 
 // appendAncestor returns ancestry with one more entry, never sharing the
 // caller's backing array.
-func appendAncestor(ancestry []string, v string) []string {
-	out := make([]string, len(ancestry), len(ancestry)+1)
+func appendAncestor[T any](ancestry []T, v T) []T {
+	out := make([]T, len(ancestry), len(ancestry)+1)
 	copy(out, ancestry)
 	return append(out, v)
+}
+
+// unixSeconds converts times to Unix seconds.
+func unixSeconds(ts []time.Time) []int64 {
+	out := make([]int64, len(ts))
+	for i, t := range ts {
+		out[i] = t.Unix()
+	}
+	return out
 }

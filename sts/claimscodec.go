@@ -20,8 +20,9 @@ import (
 //	list      TransitiveTagKeys
 //	map       Federated (key order)           (uvarint count, (str, list)...)
 //	str       SessionID                       (version 3)
-//	list      ParentAccessKeyIDs              (version 3; at most maxChainDepth)
-//	list      ParentRoleARNs                  (version 3; as many as ParentAccessKeyIDs)
+//	uvarint   n, the ancestors, root first    (version 3; at most maxChainDepth)
+//	n ×       str ParentAccessKeyIDs[i], str ParentRoleARNs[i],
+//	          varint ParentIssuedAt[i]
 //
 // str is a uvarint byte length and the bytes. An empty list or map decodes
 // as nil, as the JSON of version 1 (omitempty) decodes it. Decoding refuses
@@ -60,12 +61,16 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 	for _, k := range sortedKeys(c.Federated) {
 		b = appendList(appendStr(b, k), c.Federated[k])
 	}
-	if len(c.ParentAccessKeyIDs) > maxChainDepth || len(c.ParentRoleARNs) != len(c.ParentAccessKeyIDs) {
+	n := len(c.ParentAccessKeyIDs)
+	if n > maxChainDepth || len(c.ParentRoleARNs) != n || len(c.ParentIssuedAt) != n {
 		return nil, errClaims
 	}
 	b = appendStr(b, c.SessionID)
-	b = appendList(b, c.ParentAccessKeyIDs)
-	b = appendList(b, c.ParentRoleARNs)
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range n {
+		b = appendStr(appendStr(b, c.ParentAccessKeyIDs[i]), c.ParentRoleARNs[i])
+		b = binary.AppendVarint(b, c.ParentIssuedAt[i])
+	}
 	return b, nil
 }
 
@@ -198,10 +203,15 @@ func (c *tokenClaims) decodeBinary(b []byte, version byte) error {
 	}
 	if version >= tokenVersion3 {
 		c.SessionID = r.str()
-		c.ParentAccessKeyIDs = r.list()
-		c.ParentRoleARNs = r.list()
-		if len(c.ParentAccessKeyIDs) > maxChainDepth || len(c.ParentRoleARNs) != len(c.ParentAccessKeyIDs) {
-			return errClaims
+		if n := r.count(); n > 0 {
+			if n > maxChainDepth {
+				return errClaims
+			}
+			c.ParentAccessKeyIDs, c.ParentRoleARNs, c.ParentIssuedAt = make([]string, n), make([]string, n), make([]int64, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				c.ParentAccessKeyIDs[i], c.ParentRoleARNs[i] = r.str(), r.str()
+				c.ParentIssuedAt[i] = r.varint()
+			}
 		}
 	}
 	if r.err != nil {

@@ -3,6 +3,7 @@ package sts
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,10 +32,10 @@ func (k *ringKey) sealV2(c *tokenClaims) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if c.SessionID != "" || len(c.ParentAccessKeyIDs) > 0 || !bytes.HasSuffix(plain, []byte{0, 0, 0}) {
+	if c.SessionID != "" || len(c.ParentAccessKeyIDs) > 0 || !bytes.HasSuffix(plain, []byte{0, 0}) {
 		return "", errors.New("sealV2: claims carry version 3 fields")
 	}
-	return k.sealPlain(tokenVersion2, plain[:len(plain)-3])
+	return k.sealPlain(tokenVersion2, plain[:len(plain)-2])
 }
 
 // sampleClaims are claims every token version can carry.
@@ -54,18 +55,19 @@ func sampleClaims() []*tokenClaims {
 // sessionClaims are claims only version 3 carries: a login session and
 // the ancestry of chained credentials.
 func sessionClaims() []*tokenClaims {
-	keys, roles := make([]string, maxChainDepth), make([]string, maxChainDepth)
+	keys, roles, times := make([]string, maxChainDepth), make([]string, maxChainDepth), make([]int64, maxChainDepth)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("ASIA%016d", i)
 		roles[i] = fmt.Sprintf("arn:aws:iam::123456789012:role/r%d", i)
+		times[i] = 1700000000 + int64(i)
 	}
 	return []*tokenClaims{
 		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, SessionID: "s"},
 		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", RoleARN: "arn:aws:iam::123456789012:role/r", IssuedAt: 1700000000, Expiry: 1700003600,
 			Chained: true, Provider: "arn:aws:iam::1:oidc-provider/broker", SessionID: "MTIzNDU2Nzg5MDEyMzQ1Ng",
 			ParentAccessKeyIDs: []string{"ASIAAAAAAAAAAAAAAAAA"}, ParentRoleARNs: []string{"arn:aws:iam::123456789012:role/root"},
-			Tags: map[string]string{"team": "x"}, TransitiveTagKeys: []string{"team"}},
-		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, ParentAccessKeyIDs: keys, ParentRoleARNs: roles},
+			ParentIssuedAt: []int64{1699999000}, Tags: map[string]string{"team": "x"}, TransitiveTagKeys: []string{"team"}},
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, ParentAccessKeyIDs: keys, ParentRoleARNs: roles, ParentIssuedAt: times},
 	}
 }
 
@@ -116,25 +118,30 @@ func TestClaimsBinaryHostile(t *testing.T) {
 }
 
 // TestClaimsAncestryBounds: no more than maxChainDepth ancestors are
-// sealed or opened, and the two ancestry lists go together.
+// sealed or opened, and the three ancestry lists go together.
 func TestClaimsAncestryBounds(t *testing.T) {
 	deep := sessionClaims()[2]
 	over := *deep
 	over.ParentAccessKeyIDs = append(slices.Clone(deep.ParentAccessKeyIDs), "ASIAZZZZZZZZZZZZZZZZ")
 	over.ParentRoleARNs = append(slices.Clone(deep.ParentRoleARNs), "arn:aws:iam::123456789012:role/z")
-	uneven := *deep
-	uneven.ParentRoleARNs = deep.ParentRoleARNs[1:]
-	for name, c := range map[string]*tokenClaims{"11 ancestors": &over, "uneven lists": &uneven} {
+	over.ParentIssuedAt = append(slices.Clone(deep.ParentIssuedAt), 1)
+	unevenRoles, unevenTimes := *deep, *deep
+	unevenRoles.ParentRoleARNs = deep.ParentRoleARNs[1:]
+	unevenTimes.ParentIssuedAt = deep.ParentIssuedAt[1:]
+	for name, c := range map[string]*tokenClaims{"11 ancestors": &over, "uneven roles": &unevenRoles, "uneven times": &unevenTimes} {
 		if _, err := c.appendBinary(nil); err == nil {
 			t.Errorf("%s: encoded", name)
 		}
-		// Encoded by hand, as a bug could: refused on decode.
-		b, _ := (&tokenClaims{AccessKeyID: "k", Expiry: 1}).appendBinary(nil)
-		b = appendList(appendList(appendStr(b[:len(b)-3], ""), c.ParentAccessKeyIDs), c.ParentRoleARNs)
-		var x tokenClaims
-		if err := x.decodeBinary(b, tokenVersion3); err == nil {
-			t.Errorf("%s: decoded", name)
-		}
+	}
+	// Eleven ancestors encoded by hand, as a bug could: refused on decode.
+	b, _ := (&tokenClaims{AccessKeyID: "k", Expiry: 1}).appendBinary(nil)
+	b = append(b[:len(b)-2], 0, maxChainDepth+1)
+	for i := range maxChainDepth + 1 {
+		b = binary.AppendVarint(appendStr(appendStr(b, over.ParentAccessKeyIDs[i]), over.ParentRoleARNs[i]), 1)
+	}
+	var x tokenClaims
+	if err := x.decodeBinary(b, tokenVersion3); err == nil {
+		t.Error("11 ancestors decoded")
 	}
 }
 
@@ -212,7 +219,8 @@ func TestMintSealsVersion3(t *testing.T) {
 		}
 		sess := got.session()
 		if sess.SessionID != want.SessionID || !slices.Equal(sess.ParentAccessKeyIDs, want.ParentAccessKeyIDs) ||
-			!slices.Equal(sess.ParentRoleARNs, want.ParentRoleARNs) {
+			!slices.Equal(sess.ParentRoleARNs, want.ParentRoleARNs) || len(sess.ParentIssuedAt) != len(want.ParentIssuedAt) ||
+			(len(want.ParentIssuedAt) > 0 && sess.ParentIssuedAt[0].Unix() != want.ParentIssuedAt[0]) {
 			t.Errorf("%d: session %+v lost the session id or ancestry of %+v", i, sess, want)
 		}
 	}
@@ -222,7 +230,7 @@ func FuzzClaimsBinary(f *testing.F) {
 	for _, c := range append(sampleClaims(), sessionClaims()...) {
 		b, _ := c.appendBinary(nil)
 		f.Add(b, true)
-		f.Add(b[:len(b)-3], false)
+		f.Add(b[:len(b)-2], false)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, v3 bool) {
 		version := byte(tokenVersion2)

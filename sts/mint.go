@@ -23,10 +23,11 @@ type mintParams struct {
 	provider                    string
 	federated                   map[string][]string
 	// sessionID is the login session the credentials come from;
-	// parentKeys and parentRoles the ancestry of chained credentials, root
-	// first (see Session).
+	// parentKeys, parentRoles and parentIssued (Unix seconds) the ancestry
+	// of chained credentials, root first (see Session).
 	sessionID               string
 	parentKeys, parentRoles []string
+	parentIssued            []int64
 	now                     time.Time
 	// beforeIssue, when set, runs after the session token is sealed and
 	// before the credentials count as issued; its error refuses them. The
@@ -54,7 +55,7 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 		Policy: p.policy, PolicyARNs: p.policyARNs, Tags: p.tags, TransitiveTagKeys: p.transitive,
 		IssuedAt: now.Unix(), Expiry: exp.Unix(), Chained: p.chained, Provider: p.provider, MFA: p.mfa,
 		Federated: p.federated, SessionID: p.sessionID,
-		ParentAccessKeyIDs: p.parentKeys, ParentRoleARNs: p.parentRoles,
+		ParentAccessKeyIDs: p.parentKeys, ParentRoleARNs: p.parentRoles, ParentIssuedAt: p.parentIssued,
 	}
 	tok, err := key.seal(c)
 	if err != nil {

@@ -28,9 +28,15 @@ type RevocationSubject struct {
 	// identity provider ARN that vouched for it: a session id is only
 	// meaningful for the provider that issued it.
 	SessionID, Provider string
-	// ParentAccessKeyIDs and ParentRoleARNs are the ancestry of chained
-	// credentials, root first (empty for credentials that were not chained).
+	// ParentAccessKeyIDs, ParentRoleARNs and ParentIssuedAt are the
+	// ancestry of chained credentials — each ancestor's access key, role
+	// and issue time — root first (empty for credentials that were not
+	// chained). A match on an ancestor is judged by that ancestor's issue
+	// time and a match on the session by the root's, so that credentials
+	// chained after a revocation from credentials issued before it (on a
+	// replica that had not applied it yet) are refused with them.
 	ParentAccessKeyIDs, ParentRoleARNs []string
+	ParentIssuedAt                     []time.Time
 	// IssuedAt is when the credential was minted (whole seconds, as the
 	// session token carries it).
 	IssuedAt time.Time
@@ -75,7 +81,7 @@ func (c *tokenClaims) revocationSubject() RevocationSubject {
 		AccessKeyID: c.AccessKeyID, RoleARN: c.RoleARN,
 		SessionID: c.SessionID, Provider: c.Provider,
 		ParentAccessKeyIDs: c.ParentAccessKeyIDs, ParentRoleARNs: c.ParentRoleARNs,
-		IssuedAt: time.Unix(c.IssuedAt, 0),
+		ParentIssuedAt: unixTimes(c.ParentIssuedAt), IssuedAt: time.Unix(c.IssuedAt, 0),
 	}
 }
 
@@ -85,7 +91,7 @@ func (s *Session) RevocationSubject() RevocationSubject {
 		AccessKeyID: s.AccessKeyID, RoleARN: s.RoleARN,
 		SessionID: s.SessionID, Provider: s.Provider,
 		ParentAccessKeyIDs: s.ParentAccessKeyIDs, ParentRoleARNs: s.ParentRoleARNs,
-		IssuedAt: s.IssuedAt,
+		ParentIssuedAt: s.ParentIssuedAt, IssuedAt: s.IssuedAt,
 	}
 }
 

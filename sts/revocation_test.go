@@ -131,13 +131,16 @@ func TestRevokedSessionAndItsChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs := e.authenticate(t, root.AccessKeyID, root.SecretAccessKey, root.SessionToken)
 	hs := e.authenticate(t, hop.AccessKeyID, hop.SecretAccessKey, hop.SessionToken)
 	if hs.SessionID != "sess-1" || !slices.Equal(hs.ParentAccessKeyIDs, []string{root.AccessKeyID}) ||
-		!slices.Equal(hs.ParentRoleARNs, []string{e.roleARN()}) || hs.Provider != e.iss.providerARN() {
+		!slices.Equal(hs.ParentRoleARNs, []string{e.roleARN()}) || len(hs.ParentIssuedAt) != 1 || !hs.ParentIssuedAt[0].Equal(rs.IssuedAt) ||
+		hs.Provider != e.iss.providerARN() {
 		t.Fatalf("chained session %+v", hs)
 	}
 	if got := rv.asked[len(rv.asked)-1]; got.SessionID != "sess-1" || got.AccessKeyID != hop.AccessKeyID || got.RoleARN != loopRole ||
-		!slices.Equal(got.ParentAccessKeyIDs, hs.ParentAccessKeyIDs) || !got.IssuedAt.Equal(hs.IssuedAt) || got.Provider != hs.Provider {
+		!slices.Equal(got.ParentAccessKeyIDs, hs.ParentAccessKeyIDs) || !got.IssuedAt.Equal(hs.IssuedAt) || got.Provider != hs.Provider ||
+		len(got.ParentIssuedAt) != 1 || !got.ParentIssuedAt[0].Equal(rs.IssuedAt) {
 		t.Fatalf("checker asked %+v", got)
 	}
 
@@ -242,7 +245,7 @@ func TestChainDepth(t *testing.T) {
 	}
 	s := e.authenticate(t, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	if !slices.Equal(s.ParentAccessKeyIDs, keys) || len(s.ParentRoleARNs) != 10 || s.ParentRoleARNs[0] != e.roleARN() ||
-		s.ParentRoleARNs[9] != loopRole || s.SessionID != "deep-session" {
+		s.ParentRoleARNs[9] != loopRole || len(s.ParentIssuedAt) != 10 || s.SessionID != "deep-session" {
 		t.Fatalf("ancestry of the tenth hop: %+v", s)
 	}
 	before := e.svc.Issued()

@@ -29,10 +29,12 @@ type Session struct {
 	// claim of the web identity token or the SessionIndex of the SAML
 	// assertion ("" when it had none). Chained credentials inherit it.
 	SessionID string
-	// ParentAccessKeyIDs and ParentRoleARNs are the credentials this
-	// session was chained from with AssumeRole, root first, one entry per
-	// hop (at most 10); empty for credentials that were not chained.
+	// ParentAccessKeyIDs, ParentRoleARNs and ParentIssuedAt are the
+	// credentials this session was chained from with AssumeRole — their
+	// access key, role and issue time — root first, one entry per hop (at
+	// most 10); empty for credentials that were not chained.
 	ParentAccessKeyIDs, ParentRoleARNs []string
+	ParentIssuedAt                     []time.Time
 }
 
 // AssumedRoleID is "<role id>:<session name>" (GetCallerIdentity UserId).

@@ -62,11 +62,13 @@ type tokenClaims struct {
 	// Federated are the provider condition keys kept for later requests
 	// (saml:sub, saml:sub_type, saml:namequalifier; <oidc host>:sub, :aud, :amr).
 	Federated map[string][]string `json:"fk,omitempty"`
-	// SessionID, ParentAccessKeyIDs and ParentRoleARNs: see Session. Only
-	// version 3 tokens carry them; the JSON names are never written.
+	// SessionID and the ancestry (ParentAccessKeyIDs, ParentRoleARNs,
+	// ParentIssuedAt in Unix seconds): see Session. Only version 3 tokens
+	// carry them; the JSON names are never written.
 	SessionID          string   `json:"-"`
 	ParentAccessKeyIDs []string `json:"-"`
 	ParentRoleARNs     []string `json:"-"`
+	ParentIssuedAt     []int64  `json:"-"`
 }
 
 var errBadToken = errors.New("sts: invalid session token")
@@ -194,7 +196,20 @@ func (c *tokenClaims) session() *Session {
 		SessionID:          c.SessionID,
 		ParentAccessKeyIDs: c.ParentAccessKeyIDs,
 		ParentRoleARNs:     c.ParentRoleARNs,
+		ParentIssuedAt:     unixTimes(c.ParentIssuedAt),
 	}
+}
+
+// unixTimes converts Unix seconds to times (nil for none).
+func unixTimes(secs []int64) []time.Time {
+	if len(secs) == 0 {
+		return nil
+	}
+	out := make([]time.Time, len(secs))
+	for i, v := range secs {
+		out[i] = time.Unix(v, 0).UTC()
+	}
+	return out
 }
 
 // roleID derives the role's unique id ("AROA" + 17 upper-case alphanumerics)

@@ -71,6 +71,7 @@ func BenchmarkRevoked(b *testing.B) {
 	c := withSession(subject(clk), "the-benchmark-session")
 	c.ParentAccessKeyIDs = []string{"ASIAPARENTPARENTPAR1", "ASIAPARENTPARENTPAR2"}
 	c.ParentRoleARNs = []string{roleA, roleB}
+	c.ParentIssuedAt = []time.Time{c.IssuedAt, c.IssuedAt}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			s := fill(b, store.NewMemory(nil), n)

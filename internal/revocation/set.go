@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -97,12 +98,15 @@ func New(st store.Store, opts Options) *Set {
 }
 
 // Revoked implements sts.RevocationChecker: whether an entry names the
-// credential's access key, role or login session — or the access key or
-// role of a credential it was chained from — with a NotBefore after the
-// credential was issued (counted in whole seconds: the same second counts
-// as before). The session id counts only for credentials of
-// Options.SessionProviders. Before the first successful Sync every
-// credential is revoked (fail closed). No lock, no I/O, no allocation.
+// credential's access key or role and it was issued before the entry's
+// NotBefore; or names the access key or role of a credential it was
+// chained from, issued before NotBefore; or names its login session and
+// the chain's root was issued before NotBefore (so credentials chained
+// after a revocation from credentials issued before it are refused too).
+// Times count in whole seconds: the same second counts as before. The
+// session id counts only for credentials of Options.SessionProviders.
+// Before the first successful Sync every credential is revoked (fail
+// closed). No lock, no I/O, no allocation.
 func (s *Set) Revoked(c sts.RevocationSubject) bool {
 	ix := s.ix.Load()
 	if ix == nil || !ix.synced {
@@ -115,20 +119,34 @@ func (s *Set) Revoked(c sts.RevocationSubject) bool {
 	if revoked(ix.keys, c.AccessKeyID, iat) || revoked(ix.roles, c.RoleARN, iat) {
 		return true
 	}
-	for _, k := range c.ParentAccessKeyIDs {
-		if revoked(ix.keys, k, iat) {
+	root := iat
+	for i, k := range c.ParentAccessKeyIDs {
+		t := parentIssued(c, i)
+		root = min(root, t)
+		if revoked(ix.keys, k, t) {
 			return true
 		}
 	}
-	for _, r := range c.ParentRoleARNs {
-		if revoked(ix.roles, r, iat) {
+	for i, r := range c.ParentRoleARNs {
+		t := parentIssued(c, i)
+		root = min(root, t)
+		if revoked(ix.roles, r, t) {
 			return true
 		}
 	}
 	if c.SessionID != "" && len(ix.sessions) > 0 && slices.Contains(s.providers, c.Provider) {
-		return revoked(ix.sessions, c.SessionID, iat)
+		return revoked(ix.sessions, c.SessionID, root)
 	}
 	return false
+}
+
+// parentIssued is the issue time (Unix seconds) of ancestor i, or the
+// earliest time there is when the subject lacks it (fail closed).
+func parentIssued(c sts.RevocationSubject, i int) int64 {
+	if i < len(c.ParentIssuedAt) {
+		return c.ParentIssuedAt[i].Unix()
+	}
+	return math.MinInt64
 }
 
 // List returns the live entries, oldest NotBefore first (copies).

@@ -23,6 +23,7 @@ func TestSelectorsAgainstAncestry(t *testing.T) {
 	chained := base
 	chained.AccessKeyID, chained.RoleARN = "ASIACHILDCHILDCHILD1", roleB
 	chained.ParentAccessKeyIDs, chained.ParentRoleARNs = []string{base.AccessKeyID}, []string{roleA}
+	chained.ParentIssuedAt = []time.Time{base.IssuedAt.Add(-time.Minute)}
 
 	type check struct {
 		name string
@@ -80,14 +81,65 @@ func TestSelectorsAgainstAncestry(t *testing.T) {
 				if got := s.Revoked(ck.c); got != ck.want {
 					t.Errorf("%s: revoked %v, want %v", ck.name, got, ck.want)
 				}
-				// Issued after NotBefore: never revoked.
+				// The whole chain issued after NotBefore: never revoked.
 				later := ck.c
 				later.IssuedAt = clk.Now().Add(2 * time.Second)
+				if len(later.ParentIssuedAt) > 0 {
+					later.ParentIssuedAt = []time.Time{later.IssuedAt}
+				}
 				if s.Revoked(later) {
 					t.Errorf("%s: revoked when issued after NotBefore", ck.name)
 				}
 			}
 		})
+	}
+}
+
+// TestChainedAfterNotBefore: credentials chained after NotBefore (on a
+// replica that had not applied the entry yet) from credentials issued
+// before it are refused with them — each ancestor is judged by its own
+// issue time and the session by the root's — while an ancestor issued
+// after NotBefore does not taint its chain.
+func TestChainedAfterNotBefore(t *testing.T) {
+	clk := &clock{}
+	before, after := clk.Now().Add(-time.Minute).Truncate(time.Second), clk.Now().Add(time.Minute).Truncate(time.Second)
+	// root (role A, before) -> child (role B, after) -> grandchild (role A, after)
+	child := sts.RevocationSubject{AccessKeyID: "ASIACHILDCHILDCHILD1", RoleARN: roleB, Provider: brokerOIDC, SessionID: "s1", IssuedAt: after,
+		ParentAccessKeyIDs: []string{"ASIAROOTROOTROOTROOT"}, ParentRoleARNs: []string{roleA}, ParentIssuedAt: []time.Time{before}}
+	grandchild := sts.RevocationSubject{AccessKeyID: "ASIAGRANDGRANDGRAND1", RoleARN: roleA, Provider: brokerOIDC, SessionID: "s1", IssuedAt: after,
+		ParentAccessKeyIDs: []string{"ASIAROOTROOTROOTROOT", "ASIACHILDCHILDCHILD1"}, ParentRoleARNs: []string{roleA, roleB},
+		ParentIssuedAt: []time.Time{before, after}}
+	for _, tc := range []struct {
+		name              string
+		entry             Entry
+		child, grandchild bool
+	}{
+		{"the session", Entry{Selector: Selector{Kind: KindSession, Value: "s1"}}, true, true},
+		{"the root's key", Entry{Selector: Selector{Kind: KindAccessKeyID, Value: "ASIAROOTROOTROOTROOT"}}, true, true},
+		{"the root's role", Entry{Selector: Selector{Kind: KindRole, Value: "a"}, RoleARN: roleA}, true, true},
+		{"the child's role, issued after", Entry{Selector: Selector{Kind: KindRole, Value: "b"}, RoleARN: roleB}, false, false},
+		{"the child's key, issued after", Entry{Selector: Selector{Kind: KindAccessKeyID, Value: "ASIACHILDCHILDCHILD1"}}, false, false},
+	} {
+		s := synced(t, store.NewMemory(clk.Now), clk)
+		if err := s.Add(t.Context(), tc.entry); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Revoked(child); got != tc.child {
+			t.Errorf("%s: child revoked %v, want %v", tc.name, got, tc.child)
+		}
+		if got := s.Revoked(grandchild); got != tc.grandchild {
+			t.Errorf("%s: grandchild revoked %v, want %v", tc.name, got, tc.grandchild)
+		}
+	}
+	// An ancestry without its times is judged as issued at the earliest.
+	s := synced(t, store.NewMemory(clk.Now), clk)
+	if err := s.Add(t.Context(), Entry{Selector: Selector{Kind: KindRole, Value: "b"}, RoleARN: roleB}); err != nil {
+		t.Fatal(err)
+	}
+	noTimes := grandchild
+	noTimes.ParentIssuedAt = nil
+	if !s.Revoked(noTimes) {
+		t.Error("an ancestry without times is not judged fail closed")
 	}
 }
 

@@ -226,3 +226,44 @@ func TestTwoReplicasThroughSTS(t *testing.T) {
 		t.Errorf("chaining on the other replica: %v", err)
 	}
 }
+
+// TestChainingDuringPropagationIsNoEscape: credentials chained, after the
+// revocation, on a replica that has not applied it yet are refused as soon
+// as it has (and by every other replica), and so are the ones chained from
+// them: chaining in the propagation window does not outlive the revocation.
+func TestChainingDuringPropagationIsNoEscape(t *testing.T) {
+	for _, sel := range []Entry{
+		{Selector: Selector{Kind: KindSession, Value: "s-alice"}},
+		{Selector: Selector{Kind: KindRole, Value: "dev"}, RoleARN: devRole},
+	} {
+		t.Run(sel.Selector.Kind, func(t *testing.T) {
+			clk := &clock{}
+			keys, err := sts.GenerateKeyRing()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := store.NewMemory(clk.Now)
+			ra, rb := newReplica(t, clk, keys, synced(t, st, clk)), newReplica(t, clk, keys, synced(t, st, clk))
+			alice := ra.login(t, "alice", "s-alice")
+			if err := ra.set.Add(t.Context(), sel); err != nil {
+				t.Fatal(err)
+			}
+			// rb has not applied it (its Set does not run): chaining there
+			// after NotBefore still works...
+			clk.Advance(2 * time.Second)
+			hop := rb.chain(t, alice)
+			if code := rb.refused(hop); code != "" {
+				t.Fatalf("before rb applies the entry: %s", code)
+			}
+			// ...until it applies it; the chained credentials die with their root.
+			if err := rb.set.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []*replica{ra, rb} {
+				if code := r.refused(hop); code != "InvalidClientTokenId" {
+					t.Errorf("credentials chained in the window: %q", code)
+				}
+			}
+		})
+	}
+}
