@@ -8,7 +8,7 @@ type GetAccessKeyInfoOutput struct {
 }
 
 func (s *Service) handleGetAccessKeyInfo(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
+	if _, _, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body()); err != nil {
 		return nil, err
 	}
 	var v validation

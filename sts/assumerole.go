@@ -72,7 +72,7 @@ func validateAssumeRoleInput(in *AssumeRoleInput, v *validation) error {
 }
 
 func (s *Service) handleAssumeRole(ctx context.Context, req *Request) (any, error) {
-	caller, region, err := s.authenticate(req.HTTP, req.Body())
+	caller, region, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,10 @@ func (s *Service) handleAssumeRole(ctx context.Context, req *Request) (any, erro
 
 // AssumeRole issues credentials for a role to a caller holding credentials
 // minted by this STS (always role chaining: sessions are capped at one
-// hour). The target's trust policy must allow the caller — naming its role
+// hour). The new credentials inherit the caller's SessionID and extend its
+// ancestry (ParentAccessKeyIDs, ParentRoleARNs) with the caller; a caller
+// already chained maxChainDepth (10) times is refused with ValidationError,
+// and revoked caller credentials with InvalidClientTokenId. The target's trust policy must allow the caller — naming its role
 // or session ARN directly, or naming the account, in which case the
 // caller's role policies (intersected with its session policies) must also
 // allow sts:AssumeRole on the target (STS-SPEC §7.5). Session tags need
@@ -124,9 +127,18 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	}
 	callerARN := caller.AssumedRoleARN()
 	ev.Principal = callerARN
+	ev.SessionID = caller.SessionID
+	if s.revocations != nil && s.revocations.Revoked(caller.RevocationSubject()) {
+		// A caller Session handed in directly (not from Authenticate in
+		// this request) is checked here too: no chaining from revoked keys.
+		return nil, s.deny(ctx, ev, errInvalidClientToken(), "caller credentials revoked")
+	}
 	var v validation
 	if err := validateAssumeRoleInput(in, &v); err != nil {
 		return nil, s.deny(ctx, ev, err, "")
+	}
+	if len(caller.ParentAccessKeyIDs) >= maxChainDepth {
+		return nil, s.deny(ctx, ev, errChainTooDeep(), "")
 	}
 	denied := errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:AssumeRole on resource: " + in.RoleArn)
 	if in.SerialNumber != "" || in.TokenCode != "" {
@@ -231,6 +243,13 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: st.tags, transitive: st.transitive,
 		duration: duration, chained: true, mfa: caller.MFA, provider: caller.Provider,
 		federated: caller.FederatedKeys, now: now,
+		// The new credentials keep the caller's login session and record
+		// the caller as their parent, so that revoking the session, the
+		// caller's key or its role reaches them too.
+		sessionID:    caller.SessionID,
+		parentKeys:   appendAncestor(caller.ParentAccessKeyIDs, caller.AccessKeyID),
+		parentRoles:  appendAncestor(caller.ParentRoleARNs, caller.RoleARN),
+		parentIssued: appendAncestor(unixSeconds(caller.ParentIssuedAt), caller.IssuedAt.Unix()),
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
@@ -241,4 +260,21 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		out.PackedPolicySize = &packed
 	}
 	return out, nil
+}
+
+// appendAncestor returns ancestry with one more entry, never sharing the
+// caller's backing array.
+func appendAncestor[T any](ancestry []T, v T) []T {
+	out := make([]T, len(ancestry), len(ancestry)+1)
+	copy(out, ancestry)
+	return append(out, v)
+}
+
+// unixSeconds converts times to Unix seconds.
+func unixSeconds(ts []time.Time) []int64 {
+	out := make([]int64, len(ts))
+	for i, t := range ts {
+		out[i] = t.Unix()
+	}
+	return out
 }

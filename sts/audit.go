@@ -28,7 +28,10 @@ type AuditEvent struct {
 	// identity ("<provider arn>|<sub>"), the caller ARN for signed calls.
 	Principal   string
 	AccessKeyID string // of the minted or presented credentials (not secret)
-	Expiration  time.Time
+	// SessionID is the login session the minted or presented credentials
+	// come from ("" when none; an id, not a secret).
+	SessionID  string
+	Expiration time.Time
 }
 
 // reqState is per-request data carried in the context from ServeHTTP to the
@@ -70,12 +73,12 @@ func (s *Service) emit(ctx context.Context, ev AuditEvent) {
 	}
 	if s.log.Enabled(ctx, level) {
 		// One array for every attribute (no growth, no closure).
-		var buf [11]slog.Attr
+		var buf [12]slog.Attr
 		attrs := append(buf[:0], slog.String("action", ev.Action), slog.String("outcome", ev.Outcome))
 		for _, kv := range [...]struct{ k, v string }{
 			{"code", ev.Code}, {"reason", ev.Reason}, {"role_arn", ev.RoleARN},
 			{"session_name", ev.SessionName}, {"principal", ev.Principal},
-			{"access_key_id", ev.AccessKeyID}, {"request_id", ev.RequestID}, {"source_ip", ev.SourceIP},
+			{"access_key_id", ev.AccessKeyID}, {"session_id", ev.SessionID}, {"request_id", ev.RequestID}, {"source_ip", ev.SourceIP},
 		} {
 			if kv.v != "" {
 				attrs = append(attrs, slog.String(kv.k, kv.v))

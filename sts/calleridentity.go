@@ -15,7 +15,7 @@ func (s *Service) GetCallerIdentity(ctx context.Context, sess *Session) *GetCall
 }
 
 func (s *Service) handleGetCallerIdentity(ctx context.Context, req *Request) (any, error) {
-	sess, err := s.Authenticate(req.HTTP, req.Body())
+	sess, _, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body())
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,9 @@ import (
 )
 
 // The session-token claims codec: a compact binary encoding of
-// tokenClaims, sealed in version 2 tokens (token.go). Field order is fixed
-// and no names go on the wire:
+// tokenClaims, sealed in version 3 tokens (and, without the last three
+// fields, in version 2 tokens; token.go). Field order is fixed and no names
+// go on the wire:
 //
 //	byte      flags: bit 0 Chained, bit 1 MFA (other bits must be 0)
 //	str       AccessKeyID, Account, RoleARN, RoleID, SessionName,
@@ -18,6 +19,10 @@ import (
 //	map       Tags (key order)                (uvarint count, (str, str)...)
 //	list      TransitiveTagKeys
 //	map       Federated (key order)           (uvarint count, (str, list)...)
+//	str       SessionID                       (version 3)
+//	uvarint   n, the ancestors, root first    (version 3; at most maxChainDepth)
+//	n ×       str ParentAccessKeyIDs[i], str ParentRoleARNs[i],
+//	          varint ParentIssuedAt[i]
 //
 // str is a uvarint byte length and the bytes. An empty list or map decodes
 // as nil, as the JSON of version 1 (omitempty) decodes it. Decoding refuses
@@ -56,6 +61,16 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 	for _, k := range sortedKeys(c.Federated) {
 		b = appendList(appendStr(b, k), c.Federated[k])
 	}
+	n := len(c.ParentAccessKeyIDs)
+	if n > maxChainDepth || len(c.ParentRoleARNs) != n || len(c.ParentIssuedAt) != n {
+		return nil, errClaims
+	}
+	b = appendStr(b, c.SessionID)
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range n {
+		b = appendStr(appendStr(b, c.ParentAccessKeyIDs[i]), c.ParentRoleARNs[i])
+		b = binary.AppendVarint(b, c.ParentIssuedAt[i])
+	}
 	return b, nil
 }
 
@@ -81,7 +96,7 @@ func appendList(b []byte, l []string) []byte {
 	return b
 }
 
-// claimReader decodes the version 2 claims; the first error sticks.
+// claimReader decodes the binary claims; the first error sticks.
 type claimReader struct {
 	b   []byte
 	err error
@@ -151,7 +166,8 @@ func (r *claimReader) list() []string {
 	return l
 }
 
-func (c *tokenClaims) decodeBinary(b []byte) error {
+// decodeBinary decodes the claims of a version 2 or 3 token.
+func (c *tokenClaims) decodeBinary(b []byte, version byte) error {
 	if len(b) == 0 || b[0]&^(flagChained|flagMFA) != 0 {
 		return errClaims
 	}
@@ -183,6 +199,19 @@ func (c *tokenClaims) decodeBinary(b []byte) error {
 				return errClaims
 			}
 			c.Federated[k] = v
+		}
+	}
+	if version >= tokenVersion3 {
+		c.SessionID = r.str()
+		if n := r.count(); n > 0 {
+			if n > maxChainDepth {
+				return errClaims
+			}
+			c.ParentAccessKeyIDs, c.ParentRoleARNs, c.ParentIssuedAt = make([]string, n), make([]string, n), make([]int64, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				c.ParentAccessKeyIDs[i], c.ParentRoleARNs[i] = r.str(), r.str()
+				c.ParentIssuedAt[i] = r.varint()
+			}
 		}
 	}
 	if r.err != nil {

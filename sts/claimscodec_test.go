@@ -1,10 +1,14 @@
 package sts
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +24,21 @@ func (k *ringKey) sealV1(c *tokenClaims) (string, error) {
 	return k.sealPlain(tokenVersion1, plain)
 }
 
+// sealV2 seals c in the version 2 format (the binary claims without the
+// session id and ancestry), which openToken still reads and seal no longer
+// writes. c must have none of those.
+func (k *ringKey) sealV2(c *tokenClaims) (string, error) {
+	plain, err := c.appendBinary(nil)
+	if err != nil {
+		return "", err
+	}
+	if c.SessionID != "" || len(c.ParentAccessKeyIDs) > 0 || !bytes.HasSuffix(plain, []byte{0, 0}) {
+		return "", errors.New("sealV2: claims carry version 3 fields")
+	}
+	return k.sealPlain(tokenVersion2, plain[:len(plain)-2])
+}
+
+// sampleClaims are claims every token version can carry.
 func sampleClaims() []*tokenClaims {
 	return []*tokenClaims{
 		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1},
@@ -33,16 +52,35 @@ func sampleClaims() []*tokenClaims {
 	}
 }
 
-// TestClaimsBinaryRoundTrip: version 2 claims decode to what was sealed,
-// and agree with the version 1 (JSON) decoding of the same claims.
+// sessionClaims are claims only version 3 carries: a login session and
+// the ancestry of chained credentials.
+func sessionClaims() []*tokenClaims {
+	keys, roles, times := make([]string, maxChainDepth), make([]string, maxChainDepth), make([]int64, maxChainDepth)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("ASIA%016d", i)
+		roles[i] = fmt.Sprintf("arn:aws:iam::123456789012:role/r%d", i)
+		times[i] = 1700000000 + int64(i)
+	}
+	return []*tokenClaims{
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, SessionID: "s"},
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", RoleARN: "arn:aws:iam::123456789012:role/r", IssuedAt: 1700000000, Expiry: 1700003600,
+			Chained: true, Provider: "arn:aws:iam::1:oidc-provider/broker", SessionID: "MTIzNDU2Nzg5MDEyMzQ1Ng",
+			ParentAccessKeyIDs: []string{"ASIAAAAAAAAAAAAAAAAA"}, ParentRoleARNs: []string{"arn:aws:iam::123456789012:role/root"},
+			ParentIssuedAt: []int64{1699999000}, Tags: map[string]string{"team": "x"}, TransitiveTagKeys: []string{"team"}},
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, ParentAccessKeyIDs: keys, ParentRoleARNs: roles, ParentIssuedAt: times},
+	}
+}
+
+// TestClaimsBinaryRoundTrip: version 3 claims decode to what was sealed;
+// no prefix and no extension of them decodes.
 func TestClaimsBinaryRoundTrip(t *testing.T) {
-	for i, c := range sampleClaims() {
+	for i, c := range append(sampleClaims(), sessionClaims()...) {
 		b, err := c.appendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got tokenClaims
-		if err := got.decodeBinary(b); err != nil {
+		if err := got.decodeBinary(b, tokenVersion3); err != nil {
 			t.Fatalf("%d: decode: %v", i, err)
 		}
 		if !reflect.DeepEqual(&got, c) {
@@ -51,12 +89,12 @@ func TestClaimsBinaryRoundTrip(t *testing.T) {
 		// Every strict prefix and every extension is refused.
 		for n := 0; n < len(b); n++ {
 			var x tokenClaims
-			if x.decodeBinary(b[:n]) == nil {
+			if x.decodeBinary(b[:n], tokenVersion3) == nil {
 				t.Fatalf("%d: prefix of %d bytes accepted", i, n)
 			}
 		}
 		var x tokenClaims
-		if x.decodeBinary(append(b[:len(b):len(b)], 0)) == nil {
+		if x.decodeBinary(append(b[:len(b):len(b)], 0), tokenVersion3) == nil {
 			t.Fatalf("%d: trailing byte accepted", i)
 		}
 	}
@@ -73,15 +111,44 @@ func TestClaimsBinaryHostile(t *testing.T) {
 		"duplicate fedkey": append(append([]byte{0}, make([]byte, 11)...), 0, 0, 2, 1, 'a', 0, 1, 'a', 0),
 	} {
 		var c tokenClaims
-		if err := c.decodeBinary(b); err == nil {
+		if err := c.decodeBinary(b, tokenVersion2); err == nil {
 			t.Errorf("%s: accepted (%+v)", name, c)
 		}
 	}
 }
 
-// TestOpenTokenVersions: version 1 (JSON) tokens still open to the same
-// session; relabelling a token's version byte breaks its authentication;
-// unknown versions are refused.
+// TestClaimsAncestryBounds: no more than maxChainDepth ancestors are
+// sealed or opened, and the three ancestry lists go together.
+func TestClaimsAncestryBounds(t *testing.T) {
+	deep := sessionClaims()[2]
+	over := *deep
+	over.ParentAccessKeyIDs = append(slices.Clone(deep.ParentAccessKeyIDs), "ASIAZZZZZZZZZZZZZZZZ")
+	over.ParentRoleARNs = append(slices.Clone(deep.ParentRoleARNs), "arn:aws:iam::123456789012:role/z")
+	over.ParentIssuedAt = append(slices.Clone(deep.ParentIssuedAt), 1)
+	unevenRoles, unevenTimes := *deep, *deep
+	unevenRoles.ParentRoleARNs = deep.ParentRoleARNs[1:]
+	unevenTimes.ParentIssuedAt = deep.ParentIssuedAt[1:]
+	for name, c := range map[string]*tokenClaims{"11 ancestors": &over, "uneven roles": &unevenRoles, "uneven times": &unevenTimes} {
+		if _, err := c.appendBinary(nil); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
+	}
+	// Eleven ancestors encoded by hand, as a bug could: refused on decode.
+	b, _ := (&tokenClaims{AccessKeyID: "k", Expiry: 1}).appendBinary(nil)
+	b = append(b[:len(b)-2], 0, maxChainDepth+1)
+	for i := range maxChainDepth + 1 {
+		b = binary.AppendVarint(appendStr(appendStr(b, over.ParentAccessKeyIDs[i]), over.ParentRoleARNs[i]), 1)
+	}
+	var x tokenClaims
+	if err := x.decodeBinary(b, tokenVersion3); err == nil {
+		t.Error("11 ancestors decoded")
+	}
+}
+
+// TestOpenTokenVersions: version 1 (JSON) and version 2 tokens, sealed
+// before an upgrade, still open to the same session as version 3 (without
+// session id or ancestry, which they cannot carry); relabelling a token's
+// version byte breaks its authentication; unknown versions are refused.
 func TestOpenTokenVersions(t *testing.T) {
 	kr, err := GenerateKeyRing()
 	if err != nil {
@@ -93,20 +160,24 @@ func TestOpenTokenVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v2, err := rk.seal(c)
+		v2, err := rk.sealV2(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o1, _, err := kr.openToken(v1)
+		v3, err := rk.seal(c)
 		if err != nil {
-			t.Fatalf("%d: v1 token: %v", i, err)
+			t.Fatal(err)
 		}
-		o2, _, err := kr.openToken(v2)
-		if err != nil {
-			t.Fatalf("%d: v2 token: %v", i, err)
+		var sessions []*Session
+		for v, tok := range []string{v1, v2, v3} {
+			o, _, err := kr.openToken(tok)
+			if err != nil {
+				t.Fatalf("%d: v%d token: %v", i, v+1, err)
+			}
+			sessions = append(sessions, o.session())
 		}
-		if !reflect.DeepEqual(o1.session(), o2.session()) {
-			t.Fatalf("%d: sessions differ\nv1 %+v\nv2 %+v", i, o1.session(), o2.session())
+		if !reflect.DeepEqual(sessions[0], sessions[1]) || !reflect.DeepEqual(sessions[1], sessions[2]) {
+			t.Fatalf("%d: sessions differ\nv1 %+v\nv2 %+v\nv3 %+v", i, sessions[0], sessions[1], sessions[2])
 		}
 		if len(v2) >= len(v1) {
 			t.Errorf("%d: v2 token (%d) not shorter than v1 (%d)", i, len(v2), len(v1))
@@ -114,7 +185,7 @@ func TestOpenTokenVersions(t *testing.T) {
 		for _, tc := range []struct {
 			tok     string
 			version byte
-		}{{v1, 2}, {v2, 1}, {v2, 3}, {v2, 0}} {
+		}{{v1, 2}, {v2, 1}, {v2, 3}, {v3, 2}, {v3, 1}, {v3, 4}, {v2, 0}} {
 			raw, _ := base64.RawURLEncoding.DecodeString(tc.tok)
 			raw[0] = tc.version
 			if _, _, err := kr.openToken(base64.RawURLEncoding.EncodeToString(raw)); err == nil {
@@ -124,39 +195,60 @@ func TestOpenTokenVersions(t *testing.T) {
 	}
 }
 
-// TestMintSealsVersion2: newly minted credentials carry version 2 tokens
-// that Authenticate's path opens.
-func TestMintSealsVersion2(t *testing.T) {
+// TestMintSealsVersion3: newly minted credentials carry version 3 tokens
+// that Authenticate's path opens, with their session id and ancestry.
+func TestMintSealsVersion3(t *testing.T) {
 	kr, _ := GenerateKeyRing()
 	s := testService(t, kr, time.Now)
 	c := mintFor(t, s, time.Hour)
 	raw, err := base64.RawURLEncoding.DecodeString(c.SessionToken)
-	if err != nil || raw[0] != tokenVersion2 {
+	if err != nil || raw[0] != tokenVersion3 {
 		t.Fatalf("minted token version %v (%v)", raw[0], err)
 	}
 	if _, err := s.SessionFromToken(c.AccessKeyID, c.SessionToken); err != nil {
 		t.Fatal(err)
 	}
+	for i, want := range sessionClaims() {
+		tok, err := kr.sealingKey().seal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := kr.openToken(tok)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		sess := got.session()
+		if sess.SessionID != want.SessionID || !slices.Equal(sess.ParentAccessKeyIDs, want.ParentAccessKeyIDs) ||
+			!slices.Equal(sess.ParentRoleARNs, want.ParentRoleARNs) || len(sess.ParentIssuedAt) != len(want.ParentIssuedAt) ||
+			(len(want.ParentIssuedAt) > 0 && sess.ParentIssuedAt[0].Unix() != want.ParentIssuedAt[0]) {
+			t.Errorf("%d: session %+v lost the session id or ancestry of %+v", i, sess, want)
+		}
+	}
 }
 
 func FuzzClaimsBinary(f *testing.F) {
-	for _, c := range sampleClaims() {
+	for _, c := range append(sampleClaims(), sessionClaims()...) {
 		b, _ := c.appendBinary(nil)
-		f.Add(b)
+		f.Add(b, true)
+		f.Add(b[:len(b)-2], false)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Fuzz(func(t *testing.T, b []byte, v3 bool) {
+		version := byte(tokenVersion2)
+		if v3 {
+			version = tokenVersion3
+		}
 		var c tokenClaims
-		if c.decodeBinary(b) != nil {
+		if c.decodeBinary(b, version) != nil {
 			return
 		}
-		// What decodes re-encodes to the same bytes (canonical form), except
-		// that map order is canonicalised.
+		// What decodes re-encodes (as version 3) to claims that decode the
+		// same: the encoding is canonical but for map order.
 		again, err := c.appendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var c2 tokenClaims
-		if err := c2.decodeBinary(again); err != nil || !reflect.DeepEqual(c, c2) {
+		if err := c2.decodeBinary(again, tokenVersion3); err != nil || !reflect.DeepEqual(c, c2) {
 			t.Fatalf("re-encoding changed the claims: %v", err)
 		}
 	})

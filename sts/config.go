@@ -58,6 +58,11 @@ type Config struct {
 	Audit func(ctx context.Context, ev AuditEvent)
 	// VerifyTimeout bounds a WebIdentityVerifier call; 0 means 10s.
 	VerifyTimeout time.Duration
+	// Revocations, when set, is asked on every SigV4-authenticated request
+	// (Authenticate, SessionFromToken, every signed action) and before any
+	// chaining whether the credentials are revoked; nil: none are.
+	// internal/revocation.Set implements it.
+	Revocations RevocationChecker
 }
 
 // ConfigError is one problem of a Config: the key path of what is wrong
@@ -101,6 +106,7 @@ type Service struct {
 	audit                      func(context.Context, AuditEvent)
 	keys                       *KeyRing
 	verifyTimeout              time.Duration
+	revocations                RevocationChecker
 
 	roles         map[string]*role // by role ARN
 	managed       map[string]*policy.Policy
@@ -133,6 +139,7 @@ func New(cfg Config) (*Service, error) {
 		audit:              cfg.Audit,
 		keys:               cfg.Keys,
 		verifyTimeout:      cfg.VerifyTimeout,
+		revocations:        cfg.Revocations,
 		roles:              map[string]*role{},
 		managed:            map[string]*policy.Policy{},
 		providers:          map[string]*oidcProvider{},

@@ -12,7 +12,7 @@ import (
 // messages, so a caller allowed to decode always gets
 // InvalidAuthorizationMessageException.
 func (s *Service) handleDecodeAuthorizationMessage(ctx context.Context, req *Request) (any, error) {
-	sess, region, err := s.authenticate(req.HTTP, req.Body())
+	sess, region, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body())
 	if err != nil {
 		return nil, err
 	}

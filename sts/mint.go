@@ -22,7 +22,13 @@ type mintParams struct {
 	chained, mfa                bool
 	provider                    string
 	federated                   map[string][]string
-	now                         time.Time
+	// sessionID is the login session the credentials come from;
+	// parentKeys, parentRoles and parentIssued (Unix seconds) the ancestry
+	// of chained credentials, root first (see Session).
+	sessionID               string
+	parentKeys, parentRoles []string
+	parentIssued            []int64
+	now                     time.Time
 	// beforeIssue, when set, runs after the session token is sealed and
 	// before the credentials count as issued; its error refuses them. The
 	// SAML path claims the assertion here, so that no refusal (not even a
@@ -48,7 +54,8 @@ func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
 		SessionName: p.sessionName, SourceIdentity: p.sourceIdentity,
 		Policy: p.policy, PolicyARNs: p.policyARNs, Tags: p.tags, TransitiveTagKeys: p.transitive,
 		IssuedAt: now.Unix(), Expiry: exp.Unix(), Chained: p.chained, Provider: p.provider, MFA: p.mfa,
-		Federated: p.federated,
+		Federated: p.federated, SessionID: p.sessionID,
+		ParentAccessKeyIDs: p.parentKeys, ParentRoleARNs: p.parentRoles, ParentIssuedAt: p.parentIssued,
 	}
 	tok, err := key.seal(c)
 	if err != nil {

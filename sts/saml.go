@@ -3,6 +3,7 @@ package sts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -145,6 +146,11 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("RoleSessionName is required in AuthnResponse"), "")
 	}
 	ev.SessionName = attrs.sessionName
+	if a.SessionIndex != "" && !validSessionID(a.SessionIndex) {
+		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid SAML response"),
+			fmt.Sprintf("SessionIndex is not 1 to %d printable ASCII characters", maxSessionIDLen))
+	}
+	ev.SessionID = a.SessionIndex
 	if !samlRolePaired(attrs.roles, in.RoleArn, in.PrincipalArn) {
 		return nil, s.deny(ctx, ev, denied, "no Role attribute value pairs RoleArn with PrincipalArn")
 	}
@@ -231,6 +237,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: attrs.tags.transitive,
 		duration: duration, provider: prov.arn, now: now,
 		federated:   map[string][]string{"saml:namequalifier": {nq}, "saml:sub": {a.NameID}, "saml:sub_type": {subType}},
+		sessionID:   a.SessionIndex,
 		beforeIssue: claim,
 	})
 	if claimReason != "" {

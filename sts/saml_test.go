@@ -93,8 +93,17 @@ type samlEnv struct {
 
 func newSAMLEnv(t *testing.T) *samlEnv {
 	t.Helper()
+	return newSAMLEnvWith(t, nil)
+}
+
+// newSAMLEnvWith is newSAMLEnv with a hook that may change the Config.
+func newSAMLEnvWith(t *testing.T, mod func(cfg *sts.Config)) *samlEnv {
+	t.Helper()
 	ver, claims := &fixedSAML{}, &memClaims{}
 	e := newEnvWith(t, func(_ *env, cfg *sts.Config) {
+		if mod != nil {
+			defer mod(cfg)
+		}
 		cfg.SAMLProviders = []sts.SAMLProvider{{Name: "corp", Verifier: ver}}
 		cfg.SAMLReplayCache = claims
 		cfg.Roles = append(cfg.Roles,
@@ -318,6 +327,8 @@ func TestSAMLRefusalsUnit(t *testing.T) {
 			a.Attributes[0].Values = []string{samlProv + "," + samlRole2}
 			a.Attributes = append(a.Attributes, sts.SAMLAttribute{Name: "urn:oid:1.3.6.1.4.1.5923.1.1.1.1", Values: []string{"student"}})
 		}), wantCode: "AccessDenied", wantStatus: 403},
+		{name: "SessionIndex with a space", assertion: mod(func(a *sts.SAMLAssertion) { a.SessionIndex = "_a b" }), wantCode: "InvalidIdentityToken", wantStatus: 400, wantMsg: "Invalid SAML response"},
+		{name: "SessionIndex of 257 characters", assertion: mod(func(a *sts.SAMLAssertion) { a.SessionIndex = strings.Repeat("i", 257) }), wantCode: "InvalidIdentityToken", wantStatus: 400},
 		{name: "SessionNotOnOrAfter passed", assertion: mod(func(a *sts.SAMLAssertion) { a.SessionNotOnOrAfter = e.clk.Now().Add(-time.Second) }), wantCode: "ExpiredTokenException", wantStatus: 400},
 		{name: "DurationSeconds above role max", duration: aws.Int32(14401), assertion: mod(func(*sts.SAMLAssertion) {}), wantCode: "ValidationError", wantStatus: 400, wantMsg: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
 	}

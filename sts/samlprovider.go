@@ -38,6 +38,10 @@ type SAMLAssertion struct {
 	NotOnOrAfter time.Time
 	// SessionNotOnOrAfter of the AuthnStatement (zero when absent); caps the session.
 	SessionNotOnOrAfter time.Time
+	// SessionIndex of the AuthnStatement ("" when absent): the IdP's login
+	// session, carried by the credentials as their SessionID (1 to 256
+	// printable ASCII characters, else the assertion is refused).
+	SessionIndex string
 	// Attributes in document order.
 	Attributes []SAMLAttribute
 }

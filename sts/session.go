@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"context"
 	"crypto/hmac"
 	"net/http"
 	"strings"
@@ -24,6 +25,16 @@ type Session struct {
 	// §5.5, §6.3): saml:sub, saml:sub_type, saml:namequalifier for SAML;
 	// <provider>:sub, :aud, :amr for web identity.
 	FederatedKeys map[string][]string
+	// SessionID is the login session the credentials came from: the sid
+	// claim of the web identity token or the SessionIndex of the SAML
+	// assertion ("" when it had none). Chained credentials inherit it.
+	SessionID string
+	// ParentAccessKeyIDs, ParentRoleARNs and ParentIssuedAt are the
+	// credentials this session was chained from with AssumeRole — their
+	// access key, role and issue time — root first, one entry per hop (at
+	// most 10); empty for credentials that were not chained.
+	ParentAccessKeyIDs, ParentRoleARNs []string
+	ParentIssuedAt                     []time.Time
 }
 
 // AssumedRoleID is "<role id>:<session name>" (GetCallerIdentity UserId).
@@ -63,10 +74,14 @@ func (s *Service) openSession(accessKeyID, token string, now time.Time) (*tokenC
 // SessionFromToken returns the session a token proves, without a request
 // signature: it proves possession of the session token only (not of the
 // secret key), so callers should prefer Authenticate on a signed request.
-// Errors are *Error: InvalidClientTokenId, ExpiredToken, InvalidParameterValue.
+// Errors are *Error: InvalidClientTokenId (also for revoked credentials),
+// ExpiredToken, InvalidParameterValue.
 func (s *Service) SessionFromToken(accessKeyID, sessionToken string) (*Session, error) {
 	claims, _, err := s.openSession(accessKeyID, sessionToken, s.now().UTC())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRevoked(context.Background(), "", claims); err != nil {
 		return nil, err
 	}
 	return claims.session(), nil

@@ -17,7 +17,7 @@ const maxUserTokenDuration = 129600
 // handleGetSessionToken validates the request and answers as AWS answers
 // session credentials: every caller here holds session credentials.
 func (s *Service) handleGetSessionToken(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
+	if _, _, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body()); err != nil {
 		return nil, err
 	}
 	var v validation
@@ -36,7 +36,7 @@ func (s *Service) handleGetSessionToken(ctx context.Context, req *Request) (any,
 // handleGetFederationToken validates the request and answers as AWS answers
 // session credentials.
 func (s *Service) handleGetFederationToken(ctx context.Context, req *Request) (any, error) {
-	if _, err := s.Authenticate(req.HTTP, req.Body()); err != nil {
+	if _, _, err := s.authenticate(ctx, req.Action, req.HTTP, req.Body()); err != nil {
 		return nil, err
 	}
 	var v validation

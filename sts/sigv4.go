@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,15 +41,20 @@ type sigV4Parts struct {
 // the session its token proves. body is the request body as read (for the
 // payload hash). Errors are *Error with the AWS codes of STS-SPEC §3:
 // MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
-// ExpiredToken, SignatureDoesNotMatch, RequestExpired.
+// ExpiredToken, SignatureDoesNotMatch, RequestExpired. Credentials the
+// Config's RevocationChecker reports revoked are refused, once the
+// signature has verified, exactly as an unknown token is
+// (InvalidClientTokenId), and the refusal is audited.
 func (s *Service) Authenticate(r *http.Request, body []byte) (*Session, error) {
-	sess, _, err := s.authenticate(r, body)
+	sess, _, err := s.authenticate(r.Context(), "", r, body)
 	return sess, err
 }
 
-// authenticate is Authenticate that also returns the region of the
-// signature's credential scope: the request's aws:RequestedRegion.
-func (s *Service) authenticate(r *http.Request, body []byte) (*Session, string, error) {
+// authenticate is Authenticate within a Query API action (ctx carries the
+// request's audit state; action names the refusal of revoked credentials)
+// that also returns the region of the signature's credential scope: the
+// request's aws:RequestedRegion.
+func (s *Service) authenticate(ctx context.Context, action string, r *http.Request, body []byte) (*Session, string, error) {
 	p, err := parseSigV4(r)
 	if err != nil {
 		return nil, "", err
@@ -84,6 +90,12 @@ func (s *Service) authenticate(r *http.Request, body []byte) (*Session, string, 
 	}
 	if !cached {
 		s.sigKeys.put(kid, k)
+	}
+	// Revocation is decided after the signature, on every request (whether
+	// or not the signing key came from the cache), so that only the holder
+	// of the secret learns that the credentials are revoked.
+	if err := s.checkRevoked(ctx, action, claims); err != nil {
+		return nil, "", err
 	}
 	return claims.session(), p.region, nil
 }

@@ -16,22 +16,28 @@ import (
 
 // Session-token wire format, base64url without padding:
 //
-//	byte 0      version (1 or 2)
+//	byte 0      version (1, 2 or 3)
 //	byte 1      n = length of the key id
 //	bytes 2..   key id (n bytes, ASCII)           } together the AAD
 //	next 12     AES-GCM nonce
 //	rest        AES-256-GCM ciphertext of the claims, with tag
 //
-// Version 2, which seal writes, holds the compact binary encoding of
-// tokenClaims (claimscodec.go), which opens several times faster than
-// JSON. Version 1 holds the JSON of tokenClaims; it is still opened, so
-// that tokens sealed in that format stay valid until they expire. The key
-// id travels in the clear (so the verifier knows which key to use) but is
-// authenticated as additional data together with the version byte, so a
-// token cannot be re-labelled to the other version.
+// Version 3, which seal writes, holds the compact binary encoding of
+// tokenClaims (claimscodec.go) including the login session id and the
+// ancestry of chained credentials, which revocation needs. Version 2 holds
+// the same encoding without them, and version 1 the JSON of tokenClaims
+// without them; both are still opened, so that tokens sealed before an
+// upgrade stay valid until they expire (12 hours at most): such a token has
+// no session id and no ancestry, so only a revocation of its role or of its
+// own access key reaches it. No replica seals them any more, so their
+// number only shrinks. The key id travels in the clear (so the verifier
+// knows which key to use) but is authenticated as additional data together
+// with the version byte, so a token cannot be re-labelled to another
+// version.
 const (
 	tokenVersion1 = 1
 	tokenVersion2 = 2
+	tokenVersion3 = 3
 	// maxSessionTokenLen caps the encoded token before any parsing (THREATS STS-23).
 	maxSessionTokenLen = 16 << 10
 )
@@ -56,6 +62,13 @@ type tokenClaims struct {
 	// Federated are the provider condition keys kept for later requests
 	// (saml:sub, saml:sub_type, saml:namequalifier; <oidc host>:sub, :aud, :amr).
 	Federated map[string][]string `json:"fk,omitempty"`
+	// SessionID and the ancestry (ParentAccessKeyIDs, ParentRoleARNs,
+	// ParentIssuedAt in Unix seconds): see Session. Only version 3 tokens
+	// carry them; the JSON names are never written.
+	SessionID          string   `json:"-"`
+	ParentAccessKeyIDs []string `json:"-"`
+	ParentRoleARNs     []string `json:"-"`
+	ParentIssuedAt     []int64  `json:"-"`
 }
 
 var errBadToken = errors.New("sts: invalid session token")
@@ -91,14 +104,14 @@ func (e *tokenTooLargeError) Error() string {
 	return fmt.Sprintf("sts: sealed session token of %d bytes, limit %d", e.size, maxSessionTokenLen)
 }
 
-// seal encrypts c under k into a (version 2) session token, or refuses
+// seal encrypts c under k into a (version 3) session token, or refuses
 // with a *tokenTooLargeError.
 func (k *ringKey) seal(c *tokenClaims) (string, error) {
 	plain, err := c.appendBinary(make([]byte, 0, 256))
 	if err != nil {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	tok, err := k.sealPlain(tokenVersion2, plain)
+	tok, err := k.sealPlain(tokenVersion3, plain)
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +140,7 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 		return nil, nil, errBadToken
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(raw) < 2 || (raw[0] != tokenVersion1 && raw[0] != tokenVersion2) {
+	if err != nil || len(raw) < 2 || raw[0] < tokenVersion1 || raw[0] > tokenVersion3 {
 		return nil, nil, errBadToken
 	}
 	n := int(raw[1])
@@ -152,7 +165,7 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 	if raw[0] == tokenVersion1 {
 		err = json.Unmarshal(plain, &c)
 	} else {
-		err = c.decodeBinary(plain)
+		err = c.decodeBinary(plain, raw[0])
 	}
 	if err != nil || c.AccessKeyID == "" || c.Expiry == 0 {
 		return nil, nil, errBadToken
@@ -163,24 +176,40 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 // session converts sealed claims into the public Session.
 func (c *tokenClaims) session() *Session {
 	return &Session{
-		AccessKeyID:       c.AccessKeyID,
-		Account:           c.Account,
-		RoleARN:           c.RoleARN,
-		RoleName:          awsspec.RoleNameFromARN(c.RoleARN),
-		RoleID:            c.RoleID,
-		SessionName:       c.SessionName,
-		SourceIdentity:    c.SourceIdentity,
-		Tags:              c.Tags,
-		TransitiveTagKeys: c.TransitiveTagKeys,
-		Policy:            c.Policy,
-		PolicyARNs:        c.PolicyARNs,
-		IssuedAt:          time.Unix(c.IssuedAt, 0).UTC(),
-		Expiration:        time.Unix(c.Expiry, 0).UTC(),
-		Chained:           c.Chained,
-		MFA:               c.MFA,
-		Provider:          c.Provider,
-		FederatedKeys:     c.Federated,
+		AccessKeyID:        c.AccessKeyID,
+		Account:            c.Account,
+		RoleARN:            c.RoleARN,
+		RoleName:           awsspec.RoleNameFromARN(c.RoleARN),
+		RoleID:             c.RoleID,
+		SessionName:        c.SessionName,
+		SourceIdentity:     c.SourceIdentity,
+		Tags:               c.Tags,
+		TransitiveTagKeys:  c.TransitiveTagKeys,
+		Policy:             c.Policy,
+		PolicyARNs:         c.PolicyARNs,
+		IssuedAt:           time.Unix(c.IssuedAt, 0).UTC(),
+		Expiration:         time.Unix(c.Expiry, 0).UTC(),
+		Chained:            c.Chained,
+		MFA:                c.MFA,
+		Provider:           c.Provider,
+		FederatedKeys:      c.Federated,
+		SessionID:          c.SessionID,
+		ParentAccessKeyIDs: c.ParentAccessKeyIDs,
+		ParentRoleARNs:     c.ParentRoleARNs,
+		ParentIssuedAt:     unixTimes(c.ParentIssuedAt),
 	}
+}
+
+// unixTimes converts Unix seconds to times (nil for none).
+func unixTimes(secs []int64) []time.Time {
+	if len(secs) == 0 {
+		return nil
+	}
+	out := make([]time.Time, len(secs))
+	for i, v := range secs {
+		out[i] = time.Unix(v, 0).UTC()
+	}
+	return out
 }
 
 // roleID derives the role's unique id ("AROA" + 17 upper-case alphanumerics)

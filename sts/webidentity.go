@@ -17,6 +17,7 @@ const (
 	maxWebTokenLen    = 20000
 	claimTags         = "https://aws.amazon.com/tags"
 	claimSourceID     = "https://aws.amazon.com/source_identity"
+	claimSessionID    = "sid"
 )
 
 // AssumeRoleWithWebIdentityInput are the AssumeRoleWithWebIdentity request
@@ -157,6 +158,11 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	if err != nil {
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Source Identity must match [a-zA-Z_0-9+=,.@-]{2,64} and not begin with \"aws:\""), err.Error())
 	}
+	sessionID, err := sessionIDFromClaims(id.Claims)
+	if err != nil {
+		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), err.Error())
+	}
+	ev.SessionID = sessionID
 
 	now := s.now().UTC()
 	pfx := prov.hostPath + ":"
@@ -193,7 +199,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags.tags, transitive: tags.transitive,
 		duration: duration, provider: prov.arn, now: now,
-		federated: webIdentityKeys(pfx, id),
+		federated: webIdentityKeys(pfx, id), sessionID: sessionID,
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
@@ -309,6 +315,25 @@ func sourceIdentityFromClaims(claims map[string]any) (string, error) {
 		return "", err
 	}
 	return si, nil
+}
+
+// sessionIDFromClaims reads the login session id of the token: the OIDC
+// sid claim (OpenID Connect Front-Channel Logout 1.0 §3), "" when absent.
+// A sid that is not a string of 1 to 256 printable ASCII characters is an
+// error: the credentials would carry it.
+func sessionIDFromClaims(claims map[string]any) (string, error) {
+	raw, ok := claims[claimSessionID]
+	if !ok {
+		return "", nil
+	}
+	sid, ok := raw.(string)
+	if !ok {
+		return "", errors.New("sid claim is not a string")
+	}
+	if !validSessionID(sid) {
+		return "", fmt.Errorf("sid claim is not 1 to %d printable ASCII characters", maxSessionIDLen)
+	}
+	return sid, nil
 }
 
 // webIdentityKeys are the provider keys that stay available to later

@@ -57,7 +57,7 @@ func (a *samlAssertionVerifier) VerifySAMLAssertion(ctx context.Context, b64, ro
 	out := &sts.SAMLAssertion{
 		ID: as.ID, Issuer: as.Issuer, NameID: as.NameID, NameIDFormat: as.NameIDFormat,
 		Recipient: as.Recipient, Audiences: as.Audiences, IssueInstant: as.IssueInstant,
-		NotOnOrAfter: as.ExpiresAt(), SessionNotOnOrAfter: as.SessionNotOnOrAfter,
+		NotOnOrAfter: as.ExpiresAt(), SessionNotOnOrAfter: as.SessionNotOnOrAfter, SessionIndex: as.SessionIndex,
 	}
 	for _, at := range as.Attributes {
 		out.Attributes = append(out.Attributes, sts.SAMLAttribute{Name: at.Name, FriendlyName: at.FriendlyName, Values: at.Values})
