@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
@@ -54,7 +55,7 @@ func newBenchBroker(b *testing.B) *Server {
 		"dev": {Provider: "corp", Subject: "dev", Username: "dev", Groups: []string{"developers"}},
 	}}
 	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: dir}},
-		Mapper: m, STS: benchSTS{}, Issuer: iss, CookieKey: keys.Cookie})
+		Mapper: m, STS: benchSTS{}, Issuer: iss, CookieKey: keys.Cookie, Store: store.NewMemory(nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

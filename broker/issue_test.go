@@ -63,7 +63,10 @@ func TestIssueSAMLLoginWithSAMLAssertion(t *testing.T) {
 	}
 	b.s.cfg.SAMLIdP = idp
 	c, id := b.start(t, "corp")
-	rec := b.acs(t, "corp", b.response(t, "corp", id), c)
+	tb := newTestBrowser(b.s, b.pub)
+	signIn := b.acs(t, "corp", b.response(t, "corp", id), c)
+	tb.absorb(signIn)
+	rec := tb.credentialsAfterSignIn(t, signIn, moRoleARN("Developer"))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "ASIAMOSAML") {
 		t.Fatalf("SAML login: %d %s", rec.Code, rec.Body)
 	}
