@@ -49,7 +49,9 @@ func (b *testBrowser) do(method, path string, form url.Values) *httptest.Respons
 	return rec
 }
 
-func (b *testBrowser) get(path string) *httptest.ResponseRecorder { return b.do(http.MethodGet, path, nil) }
+func (b *testBrowser) get(path string) *httptest.ResponseRecorder {
+	return b.do(http.MethodGet, path, nil)
+}
 
 func (b *testBrowser) post(path string, form url.Values) *httptest.ResponseRecorder {
 	return b.do(http.MethodPost, path, form)
