@@ -96,4 +96,8 @@ func TestIssueSAMLLoginWithSAMLAssertion(t *testing.T) {
 	if !strings.HasPrefix(a.NameID, "Developer/corp/") || a.ExpiresAt().Sub(a.IssueInstant) > SAMLAssertionLifetime+time.Second {
 		t.Errorf("NameID %q, lifetime %v", a.NameID, a.ExpiresAt().Sub(a.IssueInstant))
 	}
+	// The AuthnStatement's SessionIndex names the browser's session.
+	if sid, _, _ := strings.Cut(tb.cookies[sessionCookieSecure].Value, "."); a.SessionIndex != sid || sid == "" {
+		t.Errorf("SessionIndex %q, want the session %q", a.SessionIndex, sid)
+	}
 }
