@@ -2,9 +2,12 @@ package broker
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/idbroker/idbroker/providers"
 )
 
 // The sessions API for programs: a login makes a session whose token the
@@ -145,13 +148,17 @@ func bearerToken(r *http.Request) (string, bool) {
 // bearerSession returns the live session of the request's bearer token, or
 // answers 401 InvalidSession (503 when the store cannot say) itself.
 func (s *Server) bearerSession(w http.ResponseWriter, r *http.Request) (*session, bool) {
-	tok, ok := bearerToken(r)
-	if !ok {
-		writeAPIRefusal(w, &refusal{class: classInvalidSession, err: errors.New("no Authorization: Bearer session token")})
-		return nil, false
+	var (
+		se  *session
+		err error
+	)
+	if tok, ok := bearerToken(r); ok {
+		se, err = s.sessionFromToken(r.Context(), tok)
+	} else {
+		err = &refusal{class: classInvalidSession, err: errors.New("no Authorization: Bearer session token")}
 	}
-	se, err := s.sessionFromToken(r.Context(), tok)
 	if err != nil {
+		s.audit(r.Context(), "session.refused", providers.Identity{}, slog.String("client_ip", clientIP(r)), slog.String("carrier", carrierBearer), slog.Any("reason", err))
 		writeAPIRefusal(w, err)
 		return nil, false
 	}

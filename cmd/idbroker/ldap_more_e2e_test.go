@@ -120,8 +120,8 @@ func TestLDAPMisconfigurationIsNotAWrongPassword(t *testing.T) {
 
 // TestLDAPBrowserRoleChoiceManyGroups: dave is in 1,500 groups and two of
 // them grant a role each. The browser sign-in must offer the choice (the
-// pending-choice cookie stays within what a browser keeps), and the chosen
-// role's keys must be issued.
+// groups stay in the session's store record, the cookie holds a token),
+// and the chosen role's keys must be issued.
 func TestLDAPBrowserRoleChoiceManyGroups(t *testing.T) {
 	srv := ldaptest.Start(t)
 	block := strings.Replace(ldapProviderBlock(srv.LDAPSURL, srv.CAFile, ""), "login_timeout: 3s", "login_timeout: 20s", 1)
