@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -51,6 +52,10 @@ func (s *Server) serveRolesForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderRoles(w http.ResponseWriter, r *http.Request, se *session, status int, notice string) {
 	ctx := r.Context()
 	id := se.identity()
+	if _, ok := s.providers[id.Provider]; !ok {
+		s.refusePage(w, r, &refusal{class: classInvalidSession, err: fmt.Errorf("provider %q is no longer configured", id.Provider)})
+		return
+	}
 	dec := s.cfg.Mapper.Map(id)
 	if len(dec.Grants) == 0 || dec.Outcome == "deny" {
 		s.auditRefused(ctx, id, dec, errNoGrant, slog.String("session_id", se.ID))
