@@ -55,7 +55,7 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 	if err != nil {
 		return nil, &refusal{class: classInvalidSession, err: errors.New("no session cookie")}
 	}
-	se, err := s.sessionFromToken(r.Context(), c.Value)
+	se, err := s.sessionFromToken(r.Context(), c.Value, carrierCookie)
 	if err != nil {
 		s.audit(r.Context(), "session.refused", providers.Identity{}, slog.String("client_ip", clientIP(r)), slog.String("carrier", carrierCookie), slog.Any("reason", err))
 		return nil, err

@@ -300,10 +300,12 @@ func (s *Server) openSession(rec store.SessionRecord) (*session, error) {
 }
 
 // sessionFromToken returns the live session a token names, after checking
-// its secret in constant time. Every failure is a *refusal:
-// classInvalidSession for a malformed, unknown, wrong, ended or expired
-// token, classSessionUnavailable when the store cannot say (fail closed).
-func (s *Server) sessionFromToken(ctx context.Context, tok string) (*session, error) {
+// its secret in constant time, when it came in the carrier the session was
+// made for (a browser's cookie value is no bearer token, and the other way
+// round). Every failure is a *refusal: classInvalidSession for a
+// malformed, unknown, wrong, ended or expired token or another carrier,
+// classSessionUnavailable when the store cannot say (fail closed).
+func (s *Server) sessionFromToken(ctx context.Context, tok, carrier string) (*session, error) {
 	id, secret, ok := parseSessionToken(tok)
 	if !ok {
 		return nil, &refusal{class: classInvalidSession, err: errors.New("not a session token")}
@@ -314,6 +316,9 @@ func (s *Server) sessionFromToken(ctx context.Context, tok string) (*session, er
 	}
 	if len(se.TokenHash) == 0 || subtle.ConstantTimeCompare(se.TokenHash, secretHash(secret)) != 1 {
 		return nil, &refusal{class: classInvalidSession, err: errors.New("the session token's secret does not match")}
+	}
+	if se.Carrier != carrier {
+		return nil, &refusal{class: classInvalidSession, err: fmt.Errorf("a %s session's token presented as a %s", se.Carrier, carrier)}
 	}
 	if !se.live(s.now()) {
 		return nil, &refusal{class: classInvalidSession, err: fmt.Errorf("the session has ended (%s) or expired", se.EndReason)}

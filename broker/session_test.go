@@ -101,11 +101,14 @@ func checkInvalidSession(t *testing.T, what string, rec *httptest.ResponseRecord
 // TestSessionTokenRefused: anything but the live session's exact token is
 // 401 InvalidSession, and nothing is issued: a malformed token, another
 // scheme, two headers, an unknown id, the right id with another secret, an
-// expired session, a browser's session cookie in place of the bearer.
+// expired session, a browser's session cookie in place of the bearer (and
+// the bearer token in place of the cookie).
 func TestSessionTokenRefused(t *testing.T) {
 	b := newSessionBroker(t, "https://broker.example.com", Sessions{Duration: time.Hour})
 	token, sid := b.createSession(t, "alice")
 	otherToken, _ := b.createSession(t, "alice")
+	br, _ := b.signInBrowser(t, "alice")
+	cookie := br.cookies[sessionCookieSecure].Value
 	secret := strings.TrimPrefix(token, sid+".")
 	otherSecret := otherToken[strings.IndexByte(otherToken, '.')+1:]
 	flip := func(s string) string {
@@ -129,6 +132,7 @@ func TestSessionTokenRefused(t *testing.T) {
 		{"another session's secret", []string{"Bearer " + sid + "." + otherSecret}},
 		{"secret flipped", []string{"Bearer " + sid + "." + flip(secret)}},
 		{"padded", []string{"Bearer " + token + "="}},
+		{"a browser's cookie", []string{"Bearer " + cookie}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, b.pub+"/api/v1/credentials", strings.NewReader(`{"role":"Developer"}`))
@@ -153,6 +157,12 @@ func TestSessionTokenRefused(t *testing.T) {
 	}
 	if n := len(b.sts.calls()); n != 0 {
 		t.Fatalf("%d credentials issued to refused tokens", n)
+	}
+	// Nor is a bearer token a browser's cookie.
+	thief := newTestBrowser(b.s, b.pub)
+	thief.cookies[sessionCookieSecure] = &http.Cookie{Name: sessionCookieSecure, Value: token}
+	if rec := thief.get("/roles"); rec.Code != http.StatusForbidden {
+		t.Errorf("bearer token as a cookie: %d", rec.Code)
 	}
 	// Control: the token itself works; an hour later it has expired.
 	if rec, _ := b.credentials(t, token, `{"role":"Developer"}`); rec.Code != http.StatusOK {
@@ -200,7 +210,7 @@ func TestSessionExpiry(t *testing.T) {
 			if err != nil || !rec.Expires.Equal(tc.want.Add(sessionRecordGrace).Truncate(time.Millisecond)) {
 				t.Errorf("record %v expires %v, want the session's end + %s", err, rec.Expires, sessionRecordGrace)
 			}
-			got, err := b.s.sessionFromToken(context.Background(), token)
+			got, err := b.s.sessionFromToken(context.Background(), token, carrierBearer)
 			if err != nil || got.ID != se.ID {
 				t.Errorf("token: %v", err)
 			}
@@ -323,7 +333,7 @@ func TestSessionEndedWinsOverUpdate(t *testing.T) {
 	if err := b.s.updateSession(ctx, stale); !errors.Is(err, errNoSession) {
 		t.Fatalf("update of an ended session: %v", err)
 	}
-	if _, err := b.s.sessionFromToken(ctx, token); !refusedAs(err, classInvalidSession) {
+	if _, err := b.s.sessionFromToken(ctx, token, carrierBearer); !refusedAs(err, classInvalidSession) {
 		t.Fatalf("the session came back: %v", err)
 	}
 }

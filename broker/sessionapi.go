@@ -153,7 +153,7 @@ func (s *Server) bearerSession(w http.ResponseWriter, r *http.Request) (*session
 		err error
 	)
 	if tok, ok := bearerToken(r); ok {
-		se, err = s.sessionFromToken(r.Context(), tok)
+		se, err = s.sessionFromToken(r.Context(), tok, carrierBearer)
 	} else {
 		err = &refusal{class: classInvalidSession, err: errors.New("no Authorization: Bearer session token")}
 	}
