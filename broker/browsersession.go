@@ -70,7 +70,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.I
 	ctx := r.Context()
 	if old, err := s.cookieSession(r); err == nil {
 		if err := s.endSession(ctx, old, "replaced by a new sign-in in the same browser"); err != nil {
-			s.refusePage(w, r, sessionRefusal(err))
+			s.refusePage(w, r, s.sessionRefused(ctx, err))
 			return
 		}
 	}
@@ -105,7 +105,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	case err == nil:
 		if err := s.endSession(r.Context(), se, "signed out"); err != nil {
-			s.refusePage(w, r, sessionRefusal(err))
+			s.refusePage(w, r, s.sessionRefused(r.Context(), err))
 			return
 		}
 	}

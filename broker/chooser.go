@@ -107,7 +107,7 @@ func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := s.claimChoice(ctx, c.ID)
 	if err != nil {
-		s.refusePage(w, r, sessionRefusal(err))
+		s.refusePage(w, r, s.sessionRefused(ctx, err))
 		return
 	}
 	if !fresh {

@@ -123,7 +123,7 @@ func (s *Server) recheck(ctx context.Context, se *session) (providers.Identity, 
 	se.Checked = now
 	se.Roles = grantARNs(dec.Grants)
 	if err := s.updateSession(ctx, se); err != nil {
-		return providers.Identity{}, mapping.Decision{}, sessionRefusal(err)
+		return providers.Identity{}, mapping.Decision{}, s.sessionRefused(ctx, err)
 	}
 	s.audit(ctx, "session.rechecked", fresh, slog.String("session_id", se.ID), slog.Int("groups", len(fresh.Groups)))
 	return fresh, dec, nil
@@ -134,7 +134,7 @@ func (s *Server) recheck(ctx context.Context, se *session) (providers.Identity, 
 func (s *Server) sessionGone(ctx context.Context, se *session, why error) (providers.Identity, mapping.Decision, error) {
 	if err := s.endSession(ctx, se, "account gone: "+why.Error()); err != nil {
 		// Not ended: still refuse (fail closed); the next use tries again.
-		return providers.Identity{}, mapping.Decision{}, sessionRefusal(err)
+		return providers.Identity{}, mapping.Decision{}, s.sessionRefused(ctx, err)
 	}
 	s.revokeSessionCredentials(ctx, se, "account gone")
 	return providers.Identity{}, mapping.Decision{}, &refusal{class: classAccountGone, err: why}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/casefold"
 	"github.com/idbroker/idbroker/internal/store"
@@ -207,14 +209,17 @@ var (
 	errSessionStore = errors.New("the session store cannot be used")
 )
 
-// sessionRefusal classifies a session error.
-func sessionRefusal(err error) *refusal {
+// sessionRefused classifies a session error; a store that cannot be used
+// is logged at WARN under a request id.
+func (s *Server) sessionRefused(ctx context.Context, err error) *refusal {
 	var r *refusal
 	if errors.As(err, &r) {
 		return r
 	}
 	if errors.Is(err, errSessionStore) {
-		return &refusal{class: classSessionUnavailable, err: err}
+		rid := uuid.NewString()
+		s.log.WarnContext(ctx, "session store unavailable: refused", slog.String("request_id", rid), slog.Any("err", err))
+		return &refusal{class: classSessionUnavailable, err: err, rid: rid}
 	}
 	return &refusal{class: classInvalidSession, err: err}
 }
@@ -250,7 +255,7 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 		return nil, "", &refusal{class: classSessionTooShort, err: errors.New("the upstream login has expired already")}
 	}
 	if err := s.saveSession(ctx, se); err != nil {
-		return nil, "", sessionRefusal(err)
+		return nil, "", s.sessionRefused(ctx, err)
 	}
 	s.audit(ctx, "session.created", id, slog.String("session_id", sid), slog.String("method", method),
 		slog.String("carrier", carrier), slog.Time("expires", se.Expires))
@@ -312,7 +317,7 @@ func (s *Server) sessionFromToken(ctx context.Context, tok, carrier string) (*se
 	}
 	se, err := s.loadSession(ctx, id)
 	if err != nil {
-		return nil, sessionRefusal(err)
+		return nil, s.sessionRefused(ctx, err)
 	}
 	if len(se.TokenHash) == 0 || subtle.ConstantTimeCompare(se.TokenHash, secretHash(secret)) != 1 {
 		return nil, &refusal{class: classInvalidSession, err: errors.New("the session token's secret does not match")}

@@ -120,7 +120,7 @@ func (s *Server) serveEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.endSession(r.Context(), se, "ended by its holder (DELETE /api/v1/sessions/current)"); err != nil {
-		writeAPIRefusal(w, sessionRefusal(err))
+		writeAPIRefusal(w, s.sessionRefused(r.Context(), err))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
