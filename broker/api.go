@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
@@ -82,88 +84,110 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
 }
 
+// serveAPICredentials is POST /api/v1/credentials. With Authorization:
+// Bearer the session token names the user (no password; the session is
+// re-checked when due and mapped with the rules in force); otherwise the
+// body logs in with provider and username/password or id_token, which
+// creates a session that answers once. The body may name the role
+// ("role", "roles") and the length ("duration_seconds").
 func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+	if !requireJSON(w, r, true) {
+		return
+	}
 	var req credentialsRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
-			return
-		}
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "the request body is not valid JSON for this endpoint")
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "the request body must hold exactly one JSON object")
-		return
-	}
-	if req.Provider == "" {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "provider is required")
-		return
-	}
-	p, ok := s.providers[req.Provider]
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "UnknownProvider", "no provider of that name is configured")
+	if !decodeJSON(w, r, &req) {
 		return
 	}
 	if req.DurationSeconds != 0 && !awsspec.ValidDurationSeconds(req.DurationSeconds) {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("duration_seconds must be between %d and %d", awsspec.MinDurationSeconds, awsspec.MaxDurationSeconds))
 		return
 	}
-	if req.IDToken != "" {
-		s.serveAPIToken(w, r, p, req)
+	if hasAuthorization(r) {
+		if req.Provider != "" || req.Username != "" || req.Password != "" || req.IDToken != "" {
+			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "a bearer request takes its user from the session: leave provider, username, password and id_token out")
+			return
+		}
+		se, ok := s.bearerSession(w, r)
+		if !ok {
+			return
+		}
+		s.respondCredentials(w, r, se, req)
 		return
+	}
+	id, method, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken)
+	if !ok {
+		return
+	}
+	se, _, err := s.startSession(r.Context(), id, method, carrierNone)
+	if err != nil {
+		writeAPIRefusal(w, err)
+		return
+	}
+	s.respondCredentials(w, r, se, req)
+}
+
+// apiLogin signs a JSON request in at the named provider, with a username
+// and password or an id_token, and answers the refusal itself (ok false).
+// method is how the login was made ("password" or "id_token").
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, provider, username, password, idToken string) (providers.Identity, string, bool) {
+	if provider == "" {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "provider is required")
+		return providers.Identity{}, "", false
+	}
+	p, ok := s.providers[provider]
+	if !ok {
+		writeAPIError(w, http.StatusBadRequest, "UnknownProvider", "no provider of that name is configured")
+		return providers.Identity{}, "", false
+	}
+	if idToken != "" {
+		tp, ok := p.Impl.(TokenProvider)
+		if !ok {
+			writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept ID tokens")
+			return providers.Identity{}, "", false
+		}
+		if username != "" || password != "" {
+			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "send either id_token or username and password")
+			return providers.Identity{}, "", false
+		}
+		id, err := s.tokenLogin(r.Context(), p, tp, idToken, clientIP(r))
+		if err != nil {
+			writeAPIRefusal(w, err)
+			return providers.Identity{}, "", false
+		}
+		return id, methodIDToken, true
 	}
 	pa, ok := p.Impl.(providers.PasswordAuthenticator)
 	if !ok {
 		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept a username and password")
-		return
+		return providers.Identity{}, "", false
 	}
-	id, err := s.passwordLogin(ctx, p, pa, req.Username, req.Password, clientIP(r))
+	id, err := s.passwordLogin(r.Context(), p, pa, username, password, clientIP(r))
 	if err != nil {
 		writeAPIRefusal(w, err)
-		return
+		return providers.Identity{}, "", false
 	}
-	s.respondCredentials(w, r, id, req)
+	return id, methodPassword, true
 }
 
-// serveAPIToken is POST /api/v1/credentials with an id_token: the token is
-// verified with the named provider's settings, mapped, and one grant (or
-// the roles asked for) issued.
-func (s *Server) serveAPIToken(w http.ResponseWriter, r *http.Request, p Provider, req credentialsRequest) {
-	tp, ok := p.Impl.(TokenProvider)
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept ID tokens")
-		return
-	}
-	if req.Username != "" || req.Password != "" {
-		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "send either id_token or username and password")
-		return
-	}
-	id, err := s.tokenLogin(r.Context(), p, tp, req.IDToken, clientIP(r))
-	if err != nil {
-		writeAPIRefusal(w, err)
-		return
-	}
-	s.respondCredentials(w, r, id, req)
-}
+// How a session's login was made (session.Method).
+const (
+	methodPassword = "pwd" // RFC 8176's amr value
+	methodIDToken  = "id_token"
+	methodSAML     = "saml"
+	methodOIDC     = "oidc"
+)
 
-// respondCredentials maps the identity, picks the grants the request names
-// (role, roles) and issues them. With "roles" the answer is a JSON list
-// {"credentials":[…]}, one object per role in the order asked; "role" and
-// "roles" together ask for their union, "role" first, each role once. A
-// role of the list that is not granted refuses the whole request before
-// anything is issued.
-func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id providers.Identity, req credentialsRequest) {
+// respondCredentials issues from se what the request names (role, roles).
+// With "roles" the answer is a JSON list {"credentials":[…]}, one object
+// per role in the order asked; "role" and "roles" together ask for their
+// union, "role" first, each role once. A role of the list that is not
+// granted refuses the whole request before anything is issued.
+func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, se *session, req credentialsRequest) {
 	wanted := req.Roles
 	if req.Role != "" {
 		wanted = append([]string{req.Role}, wanted...)
 	}
-	out, err := s.issue(r.Context(), id, s.cfg.Mapper.Map(id), issueOptions{Roles: wanted, Duration: time.Duration(req.DurationSeconds) * time.Second})
+	out, err := s.issueFromSession(r.Context(), se, issueOptions{Roles: wanted, Duration: time.Duration(req.DurationSeconds) * time.Second})
 	if err != nil {
 		writeAPIRefusal(w, err)
 		return
@@ -177,4 +201,48 @@ func (s *Server) respondCredentials(w http.ResponseWriter, r *http.Request, id p
 		return
 	}
 	writeJSON(w, http.StatusOK, creds[0])
+}
+
+// requireJSON answers 415 UnsupportedMediaType (false) unless the request's
+// body is declared as JSON: Content-Type application/json, with no
+// parameter but charset=utf-8. A request that needs no body (bodyRequired
+// false) may come without one and without a Content-Type. Every JSON
+// endpoint calls it first, so that no web page can post to it with a
+// simple form or text/plain request, which browsers send cross-site
+// without asking.
+func requireJSON(w http.ResponseWriter, r *http.Request, bodyRequired bool) bool {
+	ct := r.Header.Values("Content-Type")
+	if len(ct) == 0 && !bodyRequired && r.ContentLength == 0 {
+		return true
+	}
+	if len(ct) == 1 {
+		mt, params, err := mime.ParseMediaType(ct[0])
+		cs, hasCS := params["charset"]
+		if err == nil && mt == "application/json" && len(params) <= 1 && (len(params) == 0 || (hasCS && strings.EqualFold(cs, "utf-8"))) {
+			return true
+		}
+	}
+	writeAPIRefusal(w, &refusal{class: classUnsupportedMediaType, err: errors.New("body not declared as JSON")})
+	return false
+}
+
+// decodeJSON reads exactly one JSON object of at most maxAPIBody bytes
+// into v, refusing unknown fields, and answers a bad body itself (false).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
+			return false
+		}
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "the request body is not valid JSON for this endpoint")
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "the request body must hold exactly one JSON object")
+		return false
+	}
+	return true
 }

@@ -105,12 +105,17 @@ func isSigned(r *http.Request) bool {
 // possession of the token (anyone who saw it can ask), and access_key_id
 // must be the one the token was minted for.
 //
+// The body must be declared application/json (else 415).
+//
 // 200 {"decision":"Allow"|"ExplicitDeny"|"ImplicitDeny","matched":[…]} for
 // any decision; 403 with the STS's codes (InvalidClientTokenId,
 // ExpiredToken, SignatureDoesNotMatch, MissingAuthenticationToken) when the
 // credentials do not hold; 400 InvalidRequest for a malformed question.
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !requireJSON(w, r, true) {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -91,9 +91,16 @@ type Config struct {
 	CookieKey []byte
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// Store holds replay caches and login failure counters shared by
-	// replicas; nil gives each broker a memory store of its own.
+	// Store holds the sessions, the replay caches and the login failure
+	// counters shared by replicas (required).
 	Store store.Store
+	// Sessions sets the length and the re-check interval of the sessions
+	// logins create (session.go); zero fields take the defaults.
+	Sessions Sessions
+	// Revoker revokes the credentials of a session that ended because its
+	// person is gone upstream (recheck.go); nil: such a session issues
+	// nothing more, but its credentials live until they expire.
+	Revoker SessionRevoker
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
@@ -118,6 +125,7 @@ type Server struct {
 	providers map[string]Provider
 	sealer    *sealer
 	lockout   *lockout
+	sessions  Sessions
 	secure    bool
 	mux       *http.ServeMux
 	handler   http.Handler
@@ -125,8 +133,12 @@ type Server struct {
 
 // New validates cfg and builds the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Mapper == nil || cfg.STS == nil || cfg.Issuer == nil {
-		return nil, errors.New("broker: Mapper, STS and Issuer are required")
+	if cfg.Mapper == nil || cfg.STS == nil || cfg.Issuer == nil || cfg.Store == nil {
+		return nil, errors.New("broker: Mapper, STS, Issuer and Store are required")
+	}
+	sessions := cfg.Sessions.WithDefaults()
+	if errs := sessions.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("broker: sessions: %w", errors.Join(errs...))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -149,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		providers: make(map[string]Provider, len(cfg.Providers)),
 		sealer:    se,
 		lockout:   lo,
+		sessions:  sessions,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	for _, p := range cfg.Providers {
@@ -181,6 +194,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
 	mux.HandleFunc("GET /roles", s.serveRolesForm)
 	mux.HandleFunc("POST /roles", s.serveRolesPost)
+	mux.HandleFunc("POST /logout", s.serveLogout)
 	mux.HandleFunc("GET /saml/{provider}/metadata", s.serveSAMLMetadata)
 	mux.HandleFunc("POST /saml/{provider}/acs", s.serveSAMLACS)
 	mux.HandleFunc("GET /saml/idp/metadata", s.serveSAMLIdPMetadata)
@@ -198,6 +212,7 @@ func (s *Server) routes() {
 	// The IdP posts SAML Responses cross-site by design; the signature and
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
+	s.sessionRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(cop.Handler(mux)))
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
-	"github.com/idbroker/idbroker/providers"
 )
 
 // issuedView is one set of credentials on the browser's credentials page.
@@ -18,9 +17,10 @@ type issuedView struct {
 	Profile                                    string
 }
 
-// renderCredentials shows the credentials issued to id. Secrets go in the
-// response body only, never in a URL or a cookie.
-func (s *Server) renderCredentials(w http.ResponseWriter, id providers.Identity, out []*issued) {
+// renderCredentials shows the credentials issued to username, once: the
+// page answers a POST whose choice is used up (chooser.go). Secrets go in
+// the response body only (never cached), never in a URL or a cookie.
+func (s *Server) renderCredentials(w http.ResponseWriter, r *http.Request, username string, out []*issued) {
 	views := make([]issuedView, 0, len(out))
 	for _, is := range out {
 		views = append(views, issuedView{
@@ -30,5 +30,6 @@ func (s *Server) renderCredentials(w http.ResponseWriter, id providers.Identity,
 			Profile: awsspec.RoleNameFromARN(is.Grant.RoleARN),
 		})
 	}
-	s.render(w, http.StatusOK, "credentials.html", map[string]any{"Title": "Your credentials", "Username": id.Username, "Issued": views, "PublicURL": s.cfg.PublicURL})
+	s.render(w, http.StatusOK, "credentials.html", map[string]any{"Title": "Your credentials", "Username": username, "Issued": views,
+		"PublicURL": s.cfg.PublicURL, "CSRF": s.csrf(w, r)})
 }

@@ -41,10 +41,14 @@ const maxExplainIdentity = 64 << 10
 // context), so a session policy can take the right away. An unsigned or
 // badly signed request gets the STS's code (MissingAuthenticationToken,
 // SignatureDoesNotMatch, InvalidClientTokenId, ExpiredToken), any other
-// session 403 AccessDenied. It is mounted only with an Explainer
+// session 403 AccessDenied. A body, if the request has one, must be
+// declared application/json (else 415). It is mounted only with an Explainer
 // (decisionRoutes).
 func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !requireJSON(w, r, false) {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	if err != nil {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))

@@ -33,6 +33,11 @@ type issueOptions struct {
 	// STS (aws:SourceIp, aws:SecureTransport).
 	SourceIP        string
 	SecureTransport bool
+	// SessionID names the broker session issuing (session.go): the broker
+	// JWT carries it as sid, the SAML Response as the AuthnStatement's
+	// SessionIndex, and the STS keeps it in the credentials, so that a
+	// revocation of the session reaches them.
+	SessionID string
 }
 
 // issued is one set of credentials for one grant.
@@ -107,7 +112,7 @@ func (s *Server) issueGrant(ctx context.Context, id providers.Identity, g mappin
 		}
 		return nil, ref
 	}
-	s.audit(ctx, "issue", id, append(attrs, slog.String("access_key_id", r.creds.AccessKeyID), slog.Duration("duration", d))...)
+	s.audit(ctx, "issue", id, append(attrs, slog.String("access_key_id", r.creds.AccessKeyID), slog.Duration("duration", d), slog.String("session_id", opts.SessionID))...)
 	return &issued{Grant: g, AssumedRole: r.assumed, SourceIdentity: r.sourceIdentity, Creds: r.creds, Duration: d, DurationNote: note}, nil
 }
 
@@ -170,6 +175,7 @@ func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity
 			MFA:                 id.MFA,
 			AuthTime:            id.AuthTime,
 			SessionNotOnOrAfter: id.Expiry,
+			SessionIndex:        opts.SessionID,
 		})
 		if err != nil {
 			return redeemed{}, &refusal{class: classIssueInternal, err: err, role: g.RoleARN}
@@ -191,6 +197,7 @@ func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity
 		SessionTags:       g.SessionTags,
 		TransitiveTagKeys: g.TransitiveTagKeys,
 		SourceIdentity:    g.SourceIdentity,
+		SessionID:         opts.SessionID,
 	})
 	if err != nil {
 		return redeemed{}, &refusal{class: classIssueInternal, err: err, role: g.RoleARN}

@@ -63,7 +63,10 @@ func TestIssueSAMLLoginWithSAMLAssertion(t *testing.T) {
 	}
 	b.s.cfg.SAMLIdP = idp
 	c, id := b.start(t, "corp")
-	rec := b.acs(t, "corp", b.response(t, "corp", id), c)
+	tb := newTestBrowser(b.s, b.pub)
+	signIn := b.acs(t, "corp", b.response(t, "corp", id), c)
+	tb.absorb(signIn)
+	rec := tb.credentialsAfterSignIn(t, signIn, moRoleARN("Developer"))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "ASIAMOSAML") {
 		t.Fatalf("SAML login: %d %s", rec.Code, rec.Body)
 	}
@@ -92,5 +95,9 @@ func TestIssueSAMLLoginWithSAMLAssertion(t *testing.T) {
 	}
 	if !strings.HasPrefix(a.NameID, "Developer/corp/") || a.ExpiresAt().Sub(a.IssueInstant) > SAMLAssertionLifetime+time.Second {
 		t.Errorf("NameID %q, lifetime %v", a.NameID, a.ExpiresAt().Sub(a.IssueInstant))
+	}
+	// The AuthnStatement's SessionIndex names the browser's session.
+	if sid, _, _ := strings.Cut(tb.cookies[sessionCookieSecure].Value, "."); a.SessionIndex != sid || sid == "" {
+		t.Errorf("SessionIndex %q, want the session %q", a.SessionIndex, sid)
 	}
 }

@@ -57,7 +57,7 @@ func NewIssuer(issuerURL string, key *ecdsa.PrivateKey, now func() time.Time) (*
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "amr"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "amr", "sid"},
 	}); err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
@@ -79,6 +79,9 @@ type TokenRequest struct {
 	SessionTags       map[string]string
 	TransitiveTagKeys []string
 	SourceIdentity    string
+	// SessionID is the broker session the token is issued from: the sid
+	// claim (OIDC's session id claim); "" leaves it out.
+	SessionID string
 }
 
 // Sign returns a JWT for the request, valid for TokenLifetime.
@@ -115,6 +118,9 @@ func (is *Issuer) Sign(tr TokenRequest) (string, error) {
 	}
 	if tr.SourceIdentity != "" {
 		claims["https://aws.amazon.com/source_identity"] = tr.SourceIdentity
+	}
+	if tr.SessionID != "" {
+		claims["sid"] = tr.SessionID
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = is.kid

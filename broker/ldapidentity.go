@@ -93,7 +93,11 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 	if err != nil {
 		return nil, stsRefusal(err)
 	}
-	out, err := s.issue(ctx, id, s.cfg.Mapper.Map(id), opts)
+	se, _, err := s.startSession(ctx, id, methodPassword, carrierNone)
+	if err != nil {
+		return nil, stsRefusal(err)
+	}
+	out, err := s.issueFromSession(ctx, se, opts)
 	if err != nil {
 		return nil, stsRefusal(err)
 	}

@@ -88,7 +88,7 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		s.refuseLogin(w, r, p, username, err)
 		return
 	}
-	s.continueLogin(w, r, id)
+	s.signedIn(w, r, id, methodPassword)
 }
 
 // passwordLogin authenticates a username and password at a provider for the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
@@ -184,7 +185,7 @@ func newMOBroker(t *testing.T) *moBroker {
 	rec := &recordingSTS{STS: svc, now: clock}
 	logs := &lockedBuf{}
 	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: dir}},
-		Mapper: m, STS: rec, Issuer: iss, CookieKey: keys.Cookie, Now: clock,
+		Mapper: m, STS: rec, Issuer: iss, CookieKey: keys.Cookie, Now: clock, Store: store.NewMemory(clock),
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -360,21 +361,7 @@ func TestRefusalAuditNamesDroppedGrant(t *testing.T) {
 	}
 	t.Run("browser sign-in, nothing left", func(t *testing.T) {
 		b := newMOBroker(t)
-		rec := httptest.NewRecorder()
-		b.s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://broker.example.com/login/corp", nil))
-		m := formTokenRE.FindStringSubmatch(rec.Body.String())
-		if m == nil {
-			t.Fatalf("no CSRF token in the form: %s", rec.Body)
-		}
-		req := httptest.NewRequest(http.MethodPost, "http://broker.example.com/login/corp",
-			strings.NewReader(url.Values{"username": {"tagged"}, "password": {"pw"}, "csrf_token": {m[1]}}.Encode()))
-		req.Header.Set("Content-Type", form)
-		for _, c := range rec.Result().Cookies() {
-			req.AddCookie(c)
-		}
-		rec = httptest.NewRecorder()
-		b.s.ServeHTTP(rec, req)
-		if rec.Code != http.StatusForbidden {
+		if rec := b.browserSignIn(t, "tagged"); rec.Code != http.StatusForbidden {
 			t.Fatalf("status %d", rec.Code)
 		}
 		checkRefusalAudit(t, b, "deny")
@@ -428,25 +415,43 @@ func TestChoiceRequiredAudit(t *testing.T) {
 	}
 	t.Run("browser sign-in", func(t *testing.T) {
 		b := newMOBroker(t)
-		rec := httptest.NewRecorder()
-		b.s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://broker.example.com/login/corp", nil))
-		m := formTokenRE.FindStringSubmatch(rec.Body.String())
-		if m == nil {
-			t.Fatalf("no CSRF token in the form: %s", rec.Body)
-		}
-		req := httptest.NewRequest(http.MethodPost, "http://broker.example.com/login/corp",
-			strings.NewReader(url.Values{"username": {"tagmulti"}, "password": {"pw"}, "csrf_token": {m[1]}}.Encode()))
-		req.Header.Set("Content-Type", form)
-		for _, c := range rec.Result().Cookies() {
-			req.AddCookie(c)
-		}
-		rec = httptest.NewRecorder()
-		b.s.ServeHTTP(rec, req)
-		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/roles" {
-			t.Fatalf("status %d, location %q", rec.Code, rec.Header().Get("Location"))
+		if rec := b.browserSignIn(t, "tagmulti"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Several roles are granted") {
+			t.Fatalf("status %d:\n%s", rec.Code, rec.Body)
 		}
 		checkChoiceAudit(t, b)
 	})
+}
+
+// browserSignIn signs user in with the password form, checks the sign-in
+// sends the browser to the role page with a session cookie, and returns
+// the role page's answer.
+func (b *moBroker) browserSignIn(t *testing.T, user string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	b.s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://broker.example.com/login/corp", nil))
+	m := formTokenRE.FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("no CSRF token in the form: %s", rec.Body)
+	}
+	req := httptest.NewRequest(http.MethodPost, "http://broker.example.com/login/corp",
+		strings.NewReader(url.Values{"username": {user}, "password": {"pw"}, "csrf_token": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	cookies := rec.Result().Cookies()
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec = httptest.NewRecorder()
+	b.s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/roles" {
+		t.Fatalf("sign-in: status %d, location %q", rec.Code, rec.Header().Get("Location"))
+	}
+	req = httptest.NewRequest(http.MethodGet, "http://broker.example.com/roles", nil)
+	for _, c := range append(cookies, rec.Result().Cookies()...) {
+		req.AddCookie(c)
+	}
+	rec = httptest.NewRecorder()
+	b.s.ServeHTTP(rec, req)
+	return rec
 }
 
 func checkChoiceAudit(t *testing.T, b *moBroker) {

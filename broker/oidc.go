@@ -157,17 +157,15 @@ func (s *Server) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The state is single use even if the cookie is replayed.
-	if s.cfg.Store != nil {
-		sum := sha256.Sum256([]byte(login.State))
-		fresh, err := s.cfg.Store.Claim(r.Context(), "oidc-state:"+hex.EncodeToString(sum[:]), s.now().Add(oidcLoginTTL+time.Minute))
-		if err != nil {
-			s.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again later.", "", fmt.Errorf("state store: %w", err))
-			return
-		}
-		if !fresh {
-			expired(errors.New("oidc state replayed"))
-			return
-		}
+	sum := sha256.Sum256([]byte(login.State))
+	fresh, err := s.cfg.Store.Claim(r.Context(), "oidc-state:"+hex.EncodeToString(sum[:]), s.now().Add(oidcLoginTTL+time.Minute))
+	if err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again later.", "", fmt.Errorf("state store: %w", err))
+		return
+	}
+	if !fresh {
+		expired(errors.New("oidc state replayed"))
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), upstreamTimeout)
 	defer cancel()
@@ -185,7 +183,7 @@ func (s *Server) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), "login", id, slog.String("client_ip", clientIP(r)))
-	s.continueLogin(w, r, id)
+	s.signedIn(w, r, id, methodOIDC)
 }
 
 // tokenLogin verifies an ID token presented directly at a provider (the

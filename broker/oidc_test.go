@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers/oidc"
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
@@ -61,7 +62,7 @@ func newOIDCBroker(t *testing.T) (*Server, *oidctest.Server, *clock) {
 	}
 	clk := &clock{t: time.Now()}
 	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "oidc", Impl: p}},
-		Mapper: m, STS: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
+		Mapper: m, STS: svc, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now, Store: store.NewMemory(clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}

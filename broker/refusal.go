@@ -57,6 +57,22 @@ const (
 	classSessionTooShort
 	// classIssueInternal: issuing failed for another reason (signing).
 	classIssueInternal
+	// classInvalidSession: a session token or cookie that is malformed,
+	// unknown, wrong, ended or expired.
+	classInvalidSession
+	// classSessionUnavailable: the session store cannot be read or written
+	// (fail closed: nothing is issued).
+	classSessionUnavailable
+	// classAccountGone: a re-check found the session's person gone or
+	// disabled upstream; the session has ended.
+	classAccountGone
+	// classGrantLost: a role the session was granted is no longer granted
+	// by the rules in force (a re-check, a configuration reload). Names
+	// the role.
+	classGrantLost
+	// classUnsupportedMediaType: a JSON endpoint got a body not declared
+	// as application/json.
+	classUnsupportedMediaType
 )
 
 // refusal is a refused request, classified for the answers.
@@ -119,8 +135,12 @@ type answer struct {
 	pageStatus         int
 	pageText, pageHint string
 	form               bool
-	// pageRole: the page's text ends with the role ARN concerned.
-	pageRole bool
+	// pageRole, apiRole: the page's (the JSON API's) text ends with the
+	// role ARN concerned.
+	pageRole, apiRole bool
+	// bearer: the JSON answer is a refused bearer token (RFC 6750: a
+	// WWW-Authenticate challenge with error="invalid_token").
+	bearer bool
 	// quoteRID: the JSON and STS answers quote the request id the failure
 	// was logged under (the broker's own faults).
 	quoteRID bool
@@ -202,6 +222,27 @@ var answers = map[failClass]answer{
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the subject token expires in less than 15 minutes",
 		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
 	},
+	classInvalidSession: {
+		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session token is invalid, expired or ended: create a new session", bearer: true,
+		pageStatus: http.StatusForbidden, pageText: "Your sign-in has expired.", pageHint: "Sign in again.",
+	},
+	classSessionUnavailable: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiText: "the broker's session store cannot be reached; try again later",
+		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: "The broker's session store cannot be reached. Try again later.",
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the broker's session store cannot be reached; try again later",
+		pageStatus: http.StatusServiceUnavailable, pageText: "Sign-in is unavailable right now. Try again later.", pageHint: hintNotYourPassword,
+	},
+	classAccountGone: {
+		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session has ended: the account no longer exists or is disabled upstream", bearer: true,
+		pageStatus: http.StatusForbidden, pageText: "Your sign-in has ended: your account no longer exists or is disabled.", pageHint: "Ask your administrator.",
+	},
+	classGrantLost: {
+		apiStatus: http.StatusForbidden, apiCode: "RoleNoLongerGranted", apiText: "this role is no longer granted to this user: ", apiRole: true,
+		pageStatus: http.StatusForbidden, pageText: "This role is no longer granted to you: ", pageRole: true,
+	},
+	classUnsupportedMediaType: {
+		apiStatus: http.StatusUnsupportedMediaType, apiCode: "UnsupportedMediaType", apiText: "the request body must be JSON: send Content-Type: application/json",
+	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
 		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
@@ -260,6 +301,12 @@ func writeAPIRefusal(w http.ResponseWriter, err error) {
 		a = internalAnswer
 	}
 	body := apiErrorBody{Code: a.apiCode, Message: a.apiText}
+	if a.apiRole {
+		body.Message += r.role
+	}
+	if a.bearer {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
 	if a.quoteRID {
 		body.RequestID = r.rid
 	}

@@ -246,7 +246,7 @@ func (s *Server) serveSAMLACS(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.String("relay_state", relay))
 	}
 	s.audit(ctx, "login", id, attrs...)
-	s.continueLogin(w, r, id)
+	s.signedIn(w, r, id, methodSAML)
 }
 
 // isSAMLIdentity reports whether id came from a SAML provider.

@@ -1,8 +1,7 @@
 package broker
 
 import (
-	crewjam "github.com/crewjam/saml"
-
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	crewjam "github.com/crewjam/saml"
+
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers/saml"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
@@ -21,12 +23,13 @@ import (
 // with its own in-process IdP. The broker, the verifiers and the replay
 // cache share one settable clock; the broker's own STS calls are recorded.
 type samlBroker struct {
-	s    *Server
-	pub  string
-	clk  *clock
-	sts  *recordingSTS
-	idps map[string]*samltest.IdP
-	sps  map[string]*saml.Provider
+	s     *Server
+	pub   string
+	clk   *clock
+	sts   *recordingSTS
+	idps  map[string]*samltest.IdP
+	sps   map[string]*saml.Provider
+	store *store.Memory
 }
 
 const samlTestRules = `
@@ -81,7 +84,8 @@ func newSAMLBroker(t *testing.T, pub string) *samlBroker {
 		b.idps[name], b.sps[name] = idp, sp
 		provs = append(provs, Provider{Name: name, Type: "saml", Impl: &SAMLProvider{Provider: sp}})
 	}
-	b.s, err = New(Config{PublicURL: pub, Providers: provs, Mapper: m, STS: b.sts, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now})
+	b.store = store.NewMemory(clk.now)
+	b.s, err = New(Config{PublicURL: pub, Providers: provs, Mapper: m, STS: b.sts, Issuer: iss, CookieKey: keys.Cookie, Now: clk.now, Store: b.store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +144,25 @@ func (b *samlBroker) acs(t *testing.T, provider, samlResponse string, cookies ..
 }
 
 // signedIn reports whether an ACS answer carried credentials or a session
-// (the pending role-choice cookie, or a redirect to the chooser).
+// (a session cookie, or a redirect to the role page).
 func signedIn(rec *httptest.ResponseRecorder) bool {
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == pendingCookie && c.MaxAge >= 0 {
+		if (c.Name == sessionCookieSecure || c.Name == sessionCookiePlain) && c.MaxAge >= 0 {
 			return true
 		}
 	}
 	return rec.Code == http.StatusOK || rec.Code == http.StatusSeeOther ||
 		strings.Contains(rec.Body.String(), "ASIAMO") || strings.Contains(rec.Body.String(), "secret-mo-")
+}
+
+// sessions counts the sessions the broker has created.
+func (b *samlBroker) sessions(t *testing.T) int {
+	t.Helper()
+	recs, err := b.store.ListSessions(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
 }
 
 // TestSAMLTrackerCookieFlags: the cookie naming the outstanding AuthnRequest
@@ -185,8 +199,17 @@ func TestSAMLTrackerCookieFlags(t *testing.T) {
 			// The cookie works: the Response answering it signs the user in,
 			// and the tracker is cleared with the same attributes.
 			rec := b.acs(t, "corp", b.response(t, "corp", id), c)
-			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "ASIAMO") || len(b.sts.calls()) != 1 {
-				t.Fatalf("valid login: %d, %d STS calls", rec.Code, len(b.sts.calls()))
+			tb := newTestBrowser(b.s, b.pub)
+			tb.absorb(rec)
+			sc := tb.cookies[sessionCookiePlain]
+			if tc.secure {
+				sc = tb.cookies[sessionCookieSecure]
+			}
+			if sc == nil || !sc.HttpOnly || sc.Secure != tc.secure || sc.SameSite != http.SameSiteLaxMode || sc.Path != "/" || sc.Domain != "" {
+				t.Fatalf("session cookie %+v", sc)
+			}
+			if creds := tb.credentialsAfterSignIn(t, rec, moRoleARN("Developer")); creds.Code != http.StatusOK || !strings.Contains(creds.Body.String(), "ASIAMO") || len(b.sts.calls()) != 1 {
+				t.Fatalf("valid login: %d, %d STS calls", creds.Code, len(b.sts.calls()))
 			}
 			cleared := false
 			for _, rc := range rec.Result().Cookies() {
@@ -202,7 +225,7 @@ func TestSAMLTrackerCookieFlags(t *testing.T) {
 // TestSAMLTrackerCookieRefused: a Response answering the request a cookie
 // names is refused at the ACS when the cookie was tampered with, has
 // expired, or was issued for another provider; no session cookie and no
-// credentials come out, and the STS is never called.
+// credentials come out, no session is created and the STS is never called.
 func TestSAMLTrackerCookieRefused(t *testing.T) {
 	flip := func(s string) string {
 		b := []byte(s)
@@ -251,8 +274,8 @@ func TestSAMLTrackerCookieRefused(t *testing.T) {
 			b := newSAMLBroker(t, "https://broker.example.com")
 			c, id := tc.cookie(t, b)
 			rec := b.acs(t, "corp", b.response(t, "corp", id), c)
-			if rec.Code != http.StatusForbidden || signedIn(rec) || len(b.sts.calls()) != 0 {
-				t.Fatalf("status %d, signed in %v, %d STS calls", rec.Code, signedIn(rec), len(b.sts.calls()))
+			if rec.Code != http.StatusForbidden || signedIn(rec) || b.sessions(t) != 0 || len(b.sts.calls()) != 0 {
+				t.Fatalf("status %d, signed in %v, %d sessions, %d STS calls", rec.Code, signedIn(rec), b.sessions(t), len(b.sts.calls()))
 			}
 			if !strings.Contains(rec.Body.String(), "Your sign-in has expired.") {
 				t.Errorf("page does not say the sign-in expired: %s", rec.Body)
@@ -279,8 +302,8 @@ func TestSAMLUnsolicitedAndReplay(t *testing.T) {
 	b := newSAMLBroker(t, "https://broker.example.com")
 	refused := func(t *testing.T, rec *httptest.ResponseRecorder, calls int) {
 		t.Helper()
-		if rec.Code != http.StatusForbidden || signedIn(rec) || len(b.sts.calls()) != calls {
-			t.Fatalf("status %d, signed in %v, %d STS calls (want %d)", rec.Code, signedIn(rec), len(b.sts.calls()), calls)
+		if rec.Code != http.StatusForbidden || signedIn(rec) || b.sessions(t) != calls {
+			t.Fatalf("status %d, signed in %v, %d sessions (want %d)", rec.Code, signedIn(rec), b.sessions(t), calls)
 		}
 	}
 
@@ -290,7 +313,7 @@ func TestSAMLUnsolicitedAndReplay(t *testing.T) {
 
 	t.Run("unsolicited replay, IdP-initiated on", func(t *testing.T) {
 		resp := b.response(t, "open", "")
-		if rec := b.acs(t, "open", resp); !signedIn(rec) || len(b.sts.calls()) != 1 {
+		if rec := b.acs(t, "open", resp); !signedIn(rec) || b.sessions(t) != 1 {
 			t.Fatalf("first unsolicited login: %d %s", rec.Code, rec.Body)
 		}
 		refused(t, b.acs(t, "open", resp), 1)
@@ -302,8 +325,8 @@ func TestSAMLUnsolicitedAndReplay(t *testing.T) {
 	t.Run("SP-initiated assertion replayed", func(t *testing.T) {
 		c, id := b.start(t, "corp")
 		resp := b.response(t, "corp", id)
-		before := len(b.sts.calls())
-		if rec := b.acs(t, "corp", resp, c); !signedIn(rec) || len(b.sts.calls()) != before+1 {
+		before := b.sessions(t)
+		if rec := b.acs(t, "corp", resp, c); !signedIn(rec) || b.sessions(t) != before+1 {
 			t.Fatalf("first login: %d %s", rec.Code, rec.Body)
 		}
 		// The browser kept the (cleared) cookie: same request ID.

@@ -56,6 +56,9 @@ type SAMLAssertionRequest struct {
 	AuthTime time.Time
 	// SessionNotOnOrAfter ends the upstream session (zero: omitted).
 	SessionNotOnOrAfter time.Time
+	// SessionIndex is the AuthnStatement's SessionIndex: the broker session
+	// the Response is issued from ("": omitted).
+	SessionIndex string
 }
 
 // Sign returns the base64 of a signed SAML Response for req (what
@@ -127,7 +130,9 @@ func (i *SAMLIdP) Response(req SAMLAssertionRequest) (*etree.Document, error) {
 	}
 	as := a.CreateElement("saml:AuthnStatement")
 	as.CreateAttr("AuthnInstant", samlTime(authTime))
-	as.CreateAttr("SessionIndex", assertionID)
+	if req.SessionIndex != "" {
+		as.CreateAttr("SessionIndex", req.SessionIndex)
+	}
 	if !req.SessionNotOnOrAfter.IsZero() {
 		as.CreateAttr("SessionNotOnOrAfter", samlTime(req.SessionNotOnOrAfter.UTC()))
 	}

@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// sealer encrypts and authenticates small values the browser carries for us
-// (login state, the pending role choice). The purpose is bound as additional
+// sealer encrypts and authenticates values the broker hands out or stores:
+// login state and role choices the browser carries, and the session records
+// of the store. The purpose is bound as additional
 // data, so a value sealed for one use is refused for another.
 type sealer struct {
 	aead cipher.AEAD
@@ -69,10 +70,19 @@ func (s *sealer) seal(purpose string, v any, ttl time.Duration) (string, error) 
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
+// maxSealedCookie bounds what open accepts: a cookie or form value.
+const maxSealedCookie = 8192
+
 // open reverses seal; it fails for another purpose, a modified value or an
 // expired one.
 func (s *sealer) open(purpose, sealed string, v any) error {
-	if len(sealed) > 8192 {
+	return s.openMax(purpose, sealed, maxSealedCookie, v)
+}
+
+// openMax is open for values of at most maxLen bytes sealed (the session
+// records of the store are larger than any cookie).
+func (s *sealer) openMax(purpose, sealed string, maxLen int, v any) error {
+	if len(sealed) > maxLen {
 		return errSealed
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)

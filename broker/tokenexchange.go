@@ -139,7 +139,12 @@ func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oauthRefusal(err, false))
 		return
 	}
-	out, err := s.issue(ctx, id, s.cfg.Mapper.Map(id), issueOptions{Roles: wanted})
+	se, _, err := s.startSession(ctx, id, methodIDToken, carrierNone)
+	if err != nil {
+		writeOAuthError(w, oauthRefusal(err, false))
+		return
+	}
+	out, err := s.issueFromSession(ctx, se, issueOptions{Roles: wanted})
 	if err != nil {
 		writeOAuthError(w, oauthRefusal(err, roleFrom == "scope"))
 		return

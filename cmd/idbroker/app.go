@@ -82,14 +82,28 @@ func (c *fileConfig) roleARN(r roleConfig) string {
 	return awsspec.RoleARN(c.Partition, c.AccountID, r.Path, r.Name)
 }
 
-// assembleOffline builds the app with throwaway keys and no logging, for
-// commands that inspect a configuration (config check, explain).
+// assembleOffline builds the app with throwaway keys, a memory store and no
+// logging, for commands that inspect a configuration (config check,
+// explain): the configured store is not opened (a file store is the
+// running server's; config check looks at it on its own, checkStoreOpens).
 func assembleOffline(cfg *fileConfig) (*app, error) {
 	sec, err := generateSecrets()
 	if err != nil {
 		return nil, err
 	}
-	return assemble(cfg, sec, slog.New(slog.DiscardHandler))
+	mem := store.NewMemory(nil)
+	sec.store = mem
+	a, err := assemble(cfg, sec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		_ = mem.Close()
+		return nil, err
+	}
+	closeApp := a.close
+	a.close = func() {
+		closeApp()
+		_ = mem.Close()
+	}
+	return a, nil
 }
 
 // assemble builds the STS, the mapper, the providers and the broker from a
@@ -119,23 +133,19 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return fatal(fmt.Errorf("the broker's OIDC issuer: %w", err))
 	}
 
-	// The shared state store.
+	// The shared state store (kept across a reload when unchanged).
 	st := sec.store
 	ownStore := st == nil
-	switch {
-	case st != nil:
-		// kept across a reload
-	case cfg.Store.Type == "redis":
-		r, err := store.NewRedis(cfg.Store.URL)
+	if ownStore {
+		opened, err := store.Open(cfg.Store.store())
 		if err != nil {
 			// Reported; a memory store lets the other stages be checked.
-			errs = append(errs, fmt.Errorf("store: %w", err))
-			st = store.NewMemory(nil)
-			break
+			errs = append(errs, err)
+			opened = store.NewMemory(nil)
+		} else if cfg.Store.Replicas > 1 && !opened.Shared() {
+			errs = append(errs, fmt.Errorf("store.replicas: %d replicas need a store they can share (type redis)", cfg.Store.Replicas))
 		}
-		st = r
-	default:
-		st = store.NewMemory(nil)
+		st = opened
 	}
 
 	// The STS: roles (each trusting the broker unless told otherwise), named
@@ -242,7 +252,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
-		Store: st, TrustedProxies: cfg.trustedProxies(),
+		Store: st, Sessions: cfg.Sessions.broker(), TrustedProxies: cfg.trustedProxies(),
 		Ready: st.Ping,
 		Extra: extra,
 		// The administrators' explain API.

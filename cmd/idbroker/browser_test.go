@@ -12,7 +12,10 @@ import (
 	"github.com/idbroker/idbroker/configs"
 )
 
-var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var (
+	csrfRE   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	choiceRE = regexp.MustCompile(`name="choice" value="([^"]+)"`)
+)
 
 type browser struct {
 	t    *testing.T
@@ -52,6 +55,24 @@ func (b *browser) post(path string, form url.Values, header map[string]string) (
 	return resp.StatusCode, string(body), resp
 }
 
+// choose posts the role page's form (its CSRF token and one-time choice)
+// asking for roles: the credentials page.
+func (b *browser) choose(page string, roles ...string) (int, string, *http.Response) {
+	b.t.Helper()
+	m := choiceRE.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no role choice in page:\n%s", page)
+	}
+	return b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "choice": {m[1]}, "role": roles}, nil)
+}
+
+// signIn posts provider's password form; the browser lands on the role page.
+func (b *browser) signIn(provider, user, password string) (int, string, *http.Response) {
+	b.t.Helper()
+	_, form := b.get("/login/" + provider)
+	return b.post("/login/"+provider, url.Values{"csrf_token": {b.csrf(form)}, "username": {user}, "password": {password}}, nil)
+}
+
 func (b *browser) csrf(page string) string {
 	b.t.Helper()
 	m := csrfRE.FindStringSubmatch(page)
@@ -71,10 +92,13 @@ func TestBrowserSignIn(t *testing.T) {
 		if status != 200 || !strings.Contains(page, `href="/login/demo"`) {
 			t.Fatalf("sign-in page %d:\n%s", status, page)
 		}
-		_, form := b.get("/login/demo")
-		status, page, resp := b.post("/login/demo", url.Values{"csrf_token": {b.csrf(form)}, "username": {"alice"}, "password": {"alice"}}, nil)
+		status, page, resp := b.signIn("demo", "alice", "alice")
+		if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, "This role is granted to you") {
+			t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
+		}
+		status, page, resp = b.choose(page, "arn:aws:iam::123456789012:role/Developer")
 		if status != 200 {
-			t.Fatalf("login %d:\n%s", status, page)
+			t.Fatalf("credentials %d:\n%s", status, page)
 		}
 		for _, want := range []string{"export AWS_ACCESS_KEY_ID=ASIA", "export AWS_SECRET_ACCESS_KEY=", "export AWS_SESSION_TOKEN=", "[Developer]", "aws_session_token = ", "arn:aws:sts::123456789012:assumed-role/Developer/alice"} {
 			if !strings.Contains(page, want) {
@@ -96,13 +120,14 @@ func TestBrowserSignIn(t *testing.T) {
 		if !strings.Contains(page, "role/Developer") || !strings.Contains(page, "role/Admin") {
 			t.Fatalf("chooser:\n%s", page)
 		}
-		status, page, _ = b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "role": {"arn:aws:iam::123456789012:role/Developer", "arn:aws:iam::123456789012:role/Admin"}}, nil)
+		chooser := page
+		status, page, _ = b.choose(chooser, "arn:aws:iam::123456789012:role/Developer", "arn:aws:iam::123456789012:role/Admin")
 		if status != 200 || strings.Count(page, "export AWS_ACCESS_KEY_ID=ASIA") != 2 {
 			t.Fatalf("credentials %d:\n%s", status, page)
 		}
-		// The pending choice is used up.
-		if status, _ := b.get("/roles"); status != 403 {
-			t.Errorf("chooser after use: %d", status)
+		// The choice is used up: the same form again issues nothing.
+		if status, page, _ := b.choose(chooser, "arn:aws:iam::123456789012:role/Admin"); status != 409 || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
+			t.Errorf("choice used twice: %d:\n%s", status, page)
 		}
 	})
 
@@ -110,7 +135,7 @@ func TestBrowserSignIn(t *testing.T) {
 		b := newBrowser(t, ts.URL)
 		_, form := b.get("/login/demo")
 		_, page, _ := b.post("/login/demo", url.Values{"csrf_token": {b.csrf(form)}, "username": {"bob"}, "password": {"bob"}}, nil)
-		status, page, _ := b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "role": {"arn:aws:iam::123456789012:role/Root"}}, nil)
+		status, page, _ := b.choose(page, "arn:aws:iam::123456789012:role/Root")
 		if status != 403 || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
 			t.Fatalf("%d:\n%s", status, page)
 		}

@@ -171,7 +171,10 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "idbroker config check: --config FILE is required")
 		return 2
 	}
-	cfg, problems, a := checkConfigFile(*path)
+	cfg, problems, a, notes := checkConfigFile(*path)
+	for _, n := range notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
 	if len(problems) > 0 {
 		fmt.Fprintln(stderr, (&configError{errs: problems}).Error())
 		return 1
@@ -203,7 +206,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // checkConfigFile runs the offline stages of config check on the file and
 // returns every problem found, each once with its key path, or the app
-// when there is none.
+// when there is none, and notes worth printing either way.
 //
 // The file's own check (parseConfig: YAML, unknown keys, the settings of
 // the server, store, providers) comes first. On a file it accepts, the app
@@ -212,21 +215,33 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 // build. On a file it refuses, nothing is built — a build would trip again
 // over what the file check reported — but the stages that own checks the
 // file check does not make still run: the mapping rules and the STS's
-// account, roles and named policies (checkRolesAndRules).
-func checkConfigFile(path string) (*fileConfig, []error, *app) {
+// account, roles and named policies (checkRolesAndRules). A file store is
+// opened (and closed) to see that it can be (checkStoreOpens).
+func checkConfigFile(path string) (*fileConfig, []error, *app, []string) {
 	cfg, err := loadConfigFile(path)
 	if err != nil {
 		var ce *configError
 		if cfg == nil || !errors.As(err, &ce) {
-			return nil, []error{err}, nil // unreadable, not YAML, empty
+			return nil, []error{err}, nil, nil // unreadable, not YAML, empty
 		}
-		return cfg, append(ce.errs, checkRolesAndRules(cfg)...), nil
+		return cfg, append(ce.errs, checkRolesAndRules(cfg)...), nil, nil
+	}
+	var notes []string
+	var problems []error
+	if note, err := checkStoreOpens(cfg.Store); err != nil {
+		problems = append(problems, err)
+	} else if note != "" {
+		notes = append(notes, note)
 	}
 	a, err := assembleOffline(cfg)
 	if err != nil {
-		return cfg, problemsOf(err), nil
+		return cfg, append(problems, problemsOf(err)...), nil, notes
 	}
-	return cfg, nil, a
+	if len(problems) > 0 {
+		a.close()
+		return cfg, problems, nil, notes
+	}
+	return cfg, nil, a, notes
 }
 
 // checkRolesAndRules is what the mapping and the STS say about the rules,

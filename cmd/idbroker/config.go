@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/internal/yamltypes"
 	"github.com/idbroker/idbroker/mapping"
 )
@@ -25,6 +26,7 @@ type fileConfig struct {
 	Region    string           `yaml:"region"`
 	Keys      keysConfig       `yaml:"keys"`
 	Store     storeConfig      `yaml:"store"`
+	Sessions  sessionsConfig   `yaml:"sessions"`
 	Logging   loggingConfig    `yaml:"logging"`
 	Providers []providerConfig `yaml:"providers"`
 	Mapping   mapping.Config   `yaml:",inline"`
@@ -63,14 +65,6 @@ type keysConfig struct {
 	// Dir holds the key ring made by `idbroker keys init DIR`. Empty: keys
 	// are generated in memory (demo only; every restart invalidates sessions).
 	Dir string `yaml:"dir"`
-}
-
-type storeConfig struct {
-	Type string `yaml:"type"` // memory | redis
-	URL  string `yaml:"url"`
-	// Replicas is how many broker processes share the store; more than one
-	// requires type redis.
-	Replicas int `yaml:"replicas"`
 }
 
 type loggingConfig struct {
@@ -234,7 +228,7 @@ func (c *fileConfig) applyDefaults() {
 		c.Region = "us-east-1"
 	}
 	if c.Store.Type == "" {
-		c.Store.Type = "memory"
+		c.Store.Type = store.TypeMemory
 	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"

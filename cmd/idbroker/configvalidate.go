@@ -47,7 +47,7 @@ func (c *fileConfig) validate() []error {
 	return p
 }
 
-// checkServer checks server, store and logging.
+// checkServer checks server, store, sessions and logging.
 func (c *fileConfig) checkServer(p *problems) {
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		p.add("server.listen", "%q is not host:port", c.Server.Listen)
@@ -68,18 +68,8 @@ func (c *fileConfig) checkServer(p *problems) {
 			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR", cidr)
 		}
 	}
-	switch c.Store.Type {
-	case "memory":
-		if c.Store.Replicas > 1 {
-			p.add("store.type", "memory cannot be shared by %d replicas: use redis", c.Store.Replicas)
-		}
-	case "redis":
-		if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			p.add("store.url", "%q must be a redis:// or rediss:// URL", c.Store.URL)
-		}
-	default:
-		p.add("store.type", "%q must be memory or redis", c.Store.Type)
-	}
+	*p = append(*p, c.Store.validate()...)
+	*p = append(*p, c.Sessions.validate()...)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:

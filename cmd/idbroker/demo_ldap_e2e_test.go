@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -42,8 +41,8 @@ func TestDemoPlusOneLDAPBlock(t *testing.T) {
 	})
 	t.Run("a directory developer signs in with the browser and gets Developer", func(t *testing.T) {
 		b := newBrowser(t, ts.URL)
-		_, form := b.get("/login/corp")
-		status, page, _ := b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {ldaptest.Alice.UID}, "password": {ldaptest.Alice.Password}}, nil)
+		_, page, _ := b.signIn("corp", ldaptest.Alice.UID, ldaptest.Alice.Password)
+		status, page, _ := b.choose(page, "arn:aws:iam::123456789012:role/Developer")
 		if status != 200 || !strings.Contains(page, "arn:aws:sts::123456789012:assumed-role/Developer/alice") || !strings.Contains(page, "export AWS_ACCESS_KEY_ID=ASIA") {
 			t.Fatalf("login %d:\n%s", status, page)
 		}

@@ -166,8 +166,8 @@ func TestLDAPBrowserSignIn(t *testing.T) {
 		if status != 200 || !strings.Contains(page, `href="/login/corp"`) || !strings.Contains(page, "Corp directory") {
 			t.Fatalf("sign-in page %d:\n%s", status, page)
 		}
-		_, form := b.get("/login/corp")
-		status, page, _ = b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {ldaptest.Bob.UID}, "password": {ldaptest.Bob.Password}}, nil)
+		_, page, _ = b.signIn("corp", ldaptest.Bob.UID, ldaptest.Bob.Password)
+		status, page, _ = b.choose(page, ldapDeveloperARN)
 		if status != 200 || !strings.Contains(page, "arn:aws:sts::123456789012:assumed-role/Developer/bob") || !strings.Contains(page, "export AWS_ACCESS_KEY_ID=ASIA") {
 			t.Fatalf("login %d:\n%s", status, page)
 		}
@@ -180,7 +180,7 @@ func TestLDAPBrowserSignIn(t *testing.T) {
 		if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, "role/Builder") || !strings.Contains(page, "role/Developer") {
 			t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
 		}
-		status, page, _ = b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "role": {ldapBuilderARN}}, nil)
+		status, page, _ = b.choose(page, ldapBuilderARN)
 		// The directory's canonical uid names the session, not what was typed.
 		if status != 200 || !strings.Contains(page, "assumed-role/Builder/alice") {
 			t.Fatalf("credentials %d:\n%s", status, page)

@@ -141,14 +141,33 @@ func (b *oidcBrowser) loginCookie(provider string) string {
 }
 
 // callbackWithCookie sends a callback URL with an explicit login cookie
-// (what an attacker replaying or moving cookies would do).
+// (what an attacker replaying or moving cookies would do), without the
+// browser's other cookies and without following the redirect of a sign-in.
 func (b *oidcBrowser) callbackWithCookie(u, cookie string) page {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	if cookie != "" {
 		req.AddCookie(&http.Cookie{Name: "idb_oidc", Value: cookie})
 	}
-	return b.do(&http.Client{Timeout: 20 * time.Second}, req)
+	return b.do(&http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}, req)
+}
+
+// choose posts the role page p's form (its CSRF token and one-time choice)
+// for roles and returns the credentials page.
+func (b *oidcBrowser) choose(p page, roles ...string) page {
+	b.t.Helper()
+	if p.status != http.StatusOK || p.path != "/roles" {
+		b.t.Fatalf("not the role page: %d at %s:\n%s", p.status, p.path, p.body)
+	}
+	csrf, choice := csrfRE.FindStringSubmatch(p.body), choiceRE.FindStringSubmatch(p.body)
+	if csrf == nil || choice == nil {
+		b.t.Fatalf("no form on the role page:\n%s", p.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.base+"/roles", strings.NewReader(url.Values{"csrf_token": {csrf[1]}, "choice": {choice[1]}, "role": roles}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(b.follow, req)
 }
 
 var (
@@ -254,9 +273,10 @@ func TestOIDCBrowserLogin(t *testing.T) {
 	t.Run("dev group from the ID token gives Developer keys", func(t *testing.T) {
 		b := newOIDCBrowser(t, ts.URL)
 		p := b.get(b.follow, ts.URL+"/login/corp")
-		if p.status != 200 || p.path != "/oidc/corp/callback" {
+		if p.status != 200 || p.path != "/roles" {
 			t.Fatalf("%d at %s:\n%s", p.status, p.path, p.body)
 		}
+		p = b.choose(p, developerARN)
 		id, secret, token := pageKeys(t, p.body)
 		secrets = append(secrets, secret, token)
 		if got := callerARN(t, ts.URL, id, secret, token); got != "arn:aws:sts::123456789012:assumed-role/Developer/alice" {
@@ -287,9 +307,7 @@ func TestOIDCBrowserLogin(t *testing.T) {
 		if strings.Join(roles, " ") != developerARN+" "+adminARN {
 			t.Fatalf("chooser offers %v:\n%s", roles, p.body)
 		}
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/roles", strings.NewReader(url.Values{"csrf_token": {csrfRE.FindStringSubmatch(p.body)[1]}, "role": {adminARN}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		p = b.do(b.follow, req)
+		p = b.choose(p, adminARN)
 		if p.status != 200 {
 			t.Fatalf("choose Admin: %d\n%s", p.status, p.body)
 		}
@@ -309,7 +327,7 @@ func TestOIDCBrowserLogin(t *testing.T) {
 		corp.SetOverageGroups([]string{"dev"})
 		before := corp.Hits(oidctest.Overage)
 		b := newOIDCBrowser(t, ts.URL)
-		p := b.get(b.follow, ts.URL+"/login/corp")
+		p := b.choose(b.get(b.follow, ts.URL+"/login/corp"), developerARN)
 		if p.status != 200 {
 			t.Fatalf("%d at %s:\n%s", p.status, p.path, p.body)
 		}
@@ -556,11 +574,9 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		b, cb, _ := authorized(t, "corp", corp)
 		cookie := b.loginCookie("corp")
 		p := b.callbackWithCookie(cb.String(), cookie)
-		if p.status != 200 {
+		if p.status != http.StatusSeeOther || p.resp.Header.Get("Location") != "/roles" {
 			t.Fatalf("first callback %d:\n%s", p.status, p.body)
 		}
-		_, secret, token := pageKeys(t, p.body)
-		secrets = append(secrets, secret, token)
 		before := corp.Hits(oidctest.Token)
 		p = b.callbackWithCookie(cb.String(), cookie)
 		if p.status != 400 || corp.Hits(oidctest.Token) != before {
@@ -604,7 +620,7 @@ func TestOIDCIssParameterRequired(t *testing.T) {
 	}
 	noKeys(t, p.body)
 	// With iss the flow completes.
-	p = b.get(b.follow, ts.URL+"/login/corp")
+	p = b.choose(b.get(b.follow, ts.URL+"/login/corp"), developerARN)
 	if p.status != 200 {
 		t.Fatalf("with iss: %d\n%s", p.status, p.body)
 	}

@@ -126,14 +126,16 @@ func TestSAMLSignIn(t *testing.T) {
 
 	t.Run("SP-initiated over HTTP-Redirect", func(t *testing.T) {
 		before := env.okta.SSORequests()
-		page, err := samltest.Login(t, samltest.NewBrowser(t), ts.URL+"/login/okta")
+		client := samltest.NewBrowser(t)
+		page, err := samltest.Login(t, client, ts.URL+"/login/okta")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if env.okta.SSORequests() != before+1 {
 			t.Error("the IdP saw no AuthnRequest")
 		}
-		c := samlPageCreds(t, string(page.Body))
+		_, got, _ := (&browser{t: t, c: client, base: ts.URL}).choose(string(page.Body), "arn:aws:iam::123456789012:role/Developer")
+		c := samlPageCreds(t, got)
 		if len(c) != 1 {
 			t.Fatalf("%d credentials", len(c))
 		}
@@ -171,8 +173,7 @@ func TestSAMLSignIn(t *testing.T) {
 			t.Fatalf("ended at %s:\n%s", page.Response.Request.URL, page.Body)
 		}
 		b := &browser{t: t, c: client, base: ts.URL}
-		status, got, _ := b.post("/roles", url.Values{"csrf_token": {b.csrf(string(page.Body))}, "role": {
-			"arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:role/Developer"}}, nil)
+		status, got, _ := b.choose(string(page.Body), "arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:role/Developer")
 		if status != 200 {
 			t.Fatalf("chooser post %d:\n%s", status, got)
 		}
@@ -190,14 +191,16 @@ func TestSAMLSignIn(t *testing.T) {
 	t.Run("IdP-initiated where allowed", func(t *testing.T) {
 		env.corp.SetUser(&samltest.User{NameID: "carol@corp.example", Attributes: []samltest.Attribute{{Name: "memberOf", Values: []string{"developers"}}}})
 		defer env.corp.SetUser(&samltest.User{NameID: "bob@corp.example", Attributes: []samltest.Attribute{{Name: "memberOf", Values: []string{"admins"}}}})
-		page, err := samltest.Login(t, samltest.NewBrowser(t), env.corp.InitiateURL(ts.URL+"/saml/corp/metadata", "https://evil.example/"))
+		client := samltest.NewBrowser(t)
+		page, err := samltest.Login(t, client, env.corp.InitiateURL(ts.URL+"/saml/corp/metadata", "https://evil.example/"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if page.Response.Request.URL.Host != strings.TrimPrefix(ts.URL, "http://") {
 			t.Fatalf("RelayState sent the browser to %s", page.Response.Request.URL)
 		}
-		c := samlPageCreds(t, string(page.Body))
+		_, got, _ := (&browser{t: t, c: client, base: ts.URL}).choose(string(page.Body), "arn:aws:iam::123456789012:role/Developer")
+		c := samlPageCreds(t, got)
 		if arn := samlCallerARN(t, ts.URL, c[0]); arn != "arn:aws:sts::123456789012:assumed-role/Developer/carol@corp.example" {
 			t.Errorf("caller %q", arn)
 		}
@@ -226,7 +229,7 @@ func TestSAMLSignIn(t *testing.T) {
 		r.refused(t, http.StatusForbidden)
 		// The genuine ACS still takes it (the refusal consumed nothing) ...
 		r = samlPostACS(t, client, acs, url.Values{"SAMLResponse": {resp}, "RelayState": {relay}})
-		if r.status != 200 || len(samlPageCreds(t, r.body)) != 1 {
+		if r.status != http.StatusSeeOther || r.resp.Header.Get("Location") != "/roles" || !r.sessionCookie() {
 			t.Fatalf("genuine ACS: %d", r.status)
 		}
 		// ... once.
@@ -274,6 +277,22 @@ func samlPostACS(t *testing.T, client *http.Client, acs string, form url.Values)
 	return samlACSResult{status: resp.StatusCode, body: string(b), resp: resp}
 }
 
+// signedIn reports whether the ACS signed the browser in: a session
+// cookie, and a redirect to the role page (never anywhere else).
+func (r samlACSResult) signedIn() bool {
+	return r.status == http.StatusSeeOther && r.resp.Header.Get("Location") == "/roles" && r.sessionCookie()
+}
+
+// sessionCookie reports whether the answer set a session cookie.
+func (r samlACSResult) sessionCookie() bool {
+	for _, c := range r.resp.Cookies() {
+		if (c.Name == "idb_session" || c.Name == "__Host-idb_session") && c.MaxAge >= 0 && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // refused asserts a refusal at the broker level: the status, a plain page
 // with a request ID, no session cookie, no redirect, no credentials.
 func (r samlACSResult) refused(t *testing.T, status int) {
@@ -284,10 +303,8 @@ func (r samlACSResult) refused(t *testing.T, status int) {
 	if loc := r.resp.Header.Get("Location"); loc != "" {
 		t.Errorf("redirect to %q", loc)
 	}
-	for _, c := range r.resp.Cookies() {
-		if c.Name == "idb_pending" && c.MaxAge >= 0 {
-			t.Errorf("session cookie %s set", c.Name)
-		}
+	if r.sessionCookie() {
+		t.Error("session cookie set")
 	}
 	// An access key id has a fixed shape; the bare "ASIA" prefix could
 	// occur by accident in a random value the page carries.
@@ -356,7 +373,7 @@ func TestSAMLACSRefusals(t *testing.T) {
 		client := samltest.NewBrowser(t)
 		id := samlStartLogin(t, client, ts.URL)
 		r := samlPostACS(t, client, acs, url.Values{"SAMLResponse": {build(base(id))}})
-		if r.status != 200 || len(samlPageCreds(t, r.body)) != 1 {
+		if !r.signedIn() {
 			t.Fatalf("baseline refused: %d\n%s", r.status, r.body)
 		}
 	})
@@ -449,7 +466,7 @@ func TestSAMLACSRefusals(t *testing.T) {
 		client := samltest.NewBrowser(t)
 		id := samlStartLogin(t, client, ts.URL)
 		doc := build(base(id))
-		if r := samlPostACS(t, client, acs, url.Values{"SAMLResponse": {doc}}); r.status != 200 {
+		if r := samlPostACS(t, client, acs, url.Values{"SAMLResponse": {doc}}); !r.signedIn() {
 			t.Fatalf("first use: %d", r.status)
 		}
 		other := samltest.NewBrowser(t)
@@ -464,7 +481,7 @@ func TestSAMLACSRefusals(t *testing.T) {
 			client := samltest.NewBrowser(t)
 			id := samlStartLogin(t, client, ts.URL)
 			r := samlPostACS(t, client, acs, url.Values{"SAMLResponse": {build(base(id))}, "RelayState": {rs}})
-			if r.status != 200 || r.resp.Header.Get("Location") != "" {
+			if !r.signedIn() {
 				t.Errorf("RelayState %q: %d Location %q", rs, r.status, r.resp.Header.Get("Location"))
 			}
 		}
