@@ -35,8 +35,8 @@ import (
 //	  {"id": "20260201T080000Z-00c0ffee", "created": "2026-02-01T08:00:00Z",
 //	   "activates_at": "2026-02-01T08:00:00Z", "retired_at": "2026-02-03T10:00:00Z"}]}
 //
-// The key with the latest activates_at not after now seals (ties: the
-// greatest id); a key whose activates_at is still ahead is pending: it
+// The key with the latest activates_at not after now seals (of keys
+// activating at the same instant, the one listed last); a key whose activates_at is still ahead is pending: it
 // already verifies, so that every replica knows it before any seals with
 // it. A key stops sealing when its successor activates (deactivated_at)
 // and keeps verifying until retires_at = deactivated_at + the longest
@@ -290,7 +290,7 @@ func (p *keyPlan) state(now time.Time, retired map[string]bool) (*ringState, err
 			live = append(live, k)
 		}
 	}
-	sort.Slice(live, func(i, j int) bool { return activatesBefore(&live[i], &live[j]) })
+	sort.SliceStable(live, func(i, j int) bool { return activatesBefore(&live[i], &live[j]) })
 	for _, k := range live {
 		rk, err := newRingKey(k.ID, p.material[k.ID])
 		if err != nil {
@@ -313,13 +313,10 @@ func (p *keyPlan) state(now time.Time, retired map[string]bool) (*ringState, err
 	return st, nil
 }
 
-// activatesBefore orders keys by activation time, then id.
-func activatesBefore(a, b *manifestKey) bool {
-	if !a.ActivatesAt.Equal(b.ActivatesAt) {
-		return a.ActivatesAt.Before(b.ActivatesAt)
-	}
-	return a.ID < b.ID
-}
+// activatesBefore orders keys by activation time. Sorts by it are stable:
+// of keys activating at the same instant, the one later in keyring.json
+// (the later rotation) seals.
+func activatesBefore(a, b *manifestKey) bool { return a.ActivatesAt.Before(b.ActivatesAt) }
 
 // LoadKeyRing loads the key directory dir (see the format above) into a
 // ring that follows it (Reload, Watch). It fails if the directory holds no

@@ -247,7 +247,7 @@ func (e *keyEdit) sealingAt(now time.Time) string {
 	var best *manifestKey
 	for i := range e.manifest.Keys {
 		k := &e.manifest.Keys[i]
-		if k.verifies(now) && !k.ActivatesAt.After(now) && (best == nil || activatesBefore(best, k)) {
+		if k.verifies(now) && !k.ActivatesAt.After(now) && (best == nil || !activatesBefore(k, best)) {
 			best = k
 		}
 	}
@@ -312,7 +312,7 @@ func (e *keyEdit) rechain() {
 		}
 		order = append(order, k)
 	}
-	sort.Slice(order, func(i, j int) bool { return activatesBefore(order[i], order[j]) })
+	sort.SliceStable(order, func(i, j int) bool { return activatesBefore(order[i], order[j]) })
 	for i, k := range order {
 		if !k.RetiredAt.IsZero() {
 			continue
