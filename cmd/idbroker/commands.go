@@ -101,7 +101,9 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 		return err
 	}
 	// The key ring follows keys.dir (rotations, retirements) while it runs.
-	keys := &keyFollower{ctx: ctx, log: log}
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	keys := &keyFollower{ctx: watchCtx, log: log}
 	keys.follow(sec.ring)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

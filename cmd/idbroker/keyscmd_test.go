@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/idbroker/idbroker/configs"
+	"github.com/idbroker/idbroker/sts"
 )
 
 // buildIdbroker builds the idbroker command into a temporary directory.
@@ -273,4 +275,69 @@ func mustGlob(t *testing.T, pattern string) []string {
 		t.Fatalf("glob %s: %v %v", pattern, files, err)
 	}
 	return files
+}
+
+// TestReloadFollowsKeyDir: after a configuration reload the server still
+// follows keys.dir (a reload keeping it keeps the watched ring; one
+// changing it moves the watcher to the new directory).
+func TestReloadFollowsKeyDir(t *testing.T) {
+	tmp := t.TempDir()
+	dirs := []string{filepath.Join(tmp, "keys-a"), filepath.Join(tmp, "keys-b")}
+	for _, d := range dirs {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"keys", "init", d}, nil, &out, &errOut); code != 0 {
+			t.Fatalf("keys init: %s", errOut.String())
+		}
+	}
+	path := filepath.Join(tmp, "config.yaml")
+	writeCfg := func(dir string) {
+		t.Helper()
+		cfg := strings.Replace(string(configs.Demo), `keys: {dir: ""}`, fmt.Sprintf("keys: {dir: %q}", dir), 1)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg(dirs[0])
+	cfg, err := loadServeConfig(path, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	trigger := make(chan os.Signal, 1)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- serveReloading(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ready, trigger, func() (*fileConfig, error) { return loadServeConfig(path, "") })
+	}()
+	base := "http://" + <-ready
+	t.Cleanup(func() { cancel(); <-done })
+	sealer := func() string {
+		status, creds := apiLogin(t, base, map[string]any{"provider": "demo", "username": "alice", "password": "alice"})
+		if status != 200 {
+			t.Fatalf("login: %d %v", status, creds)
+		}
+		return sealingKeyOf(t, creds["SessionToken"].(string))
+	}
+	reloads := 0
+	reload := func() {
+		t.Helper()
+		reloads++
+		trigger <- syscall.SIGHUP
+		waitFor(t, func() bool { return strings.Count(logs.String(), "configuration reloaded") == reloads })
+	}
+	rotateAndSee := func(dir string) {
+		t.Helper()
+		rot, err := sts.RotateKeyDir(dir, time.Now(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return sealer() == rot.ID })
+	}
+
+	reload() // same keys.dir
+	rotateAndSee(dirs[0])
+	writeCfg(dirs[1])
+	reload() // keys.dir moves
+	rotateAndSee(dirs[1])
 }
