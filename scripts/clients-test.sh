@@ -481,6 +481,13 @@ def expect_raw(code, status, req):
 # botocore presigns with the operation's method (POST) unless told GET.
 st, _, body = fetch(s.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET"))
 assert st == 200 and b"assumed-role/Developer/alice" in body, (st, body)
+# The default URL is signed for POST (with the hash of the empty body, not
+# UNSIGNED-PAYLOAD): POSTed it works; a GET of it is SignatureDoesNotMatch,
+# as at AWS, since the method is signed.
+default = s.generate_presigned_url("get_caller_identity", ExpiresIn=60)
+st, _, body = fetch(urllib.request.Request(default, data=b"", method="POST"))
+assert st == 200 and b"assumed-role/Developer/alice" in body, (st, body)
+expect_raw("SignatureDoesNotMatch", 403, default)
 short = s.generate_presigned_url("get_caller_identity", ExpiresIn=1, HttpMethod="GET")
 time.sleep(2)
 expect_raw("RequestExpired", 400, short)

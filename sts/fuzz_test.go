@@ -22,8 +22,11 @@ import (
 // sdkRequest is one request as an AWS client sent it: the AWS CLI and
 // boto3 (signed calls of every action, the unsigned AssumeRoleWith*
 // calls, presigned GetCallerIdentity URLs with and without an extra signed
-// header), captured at a loopback listener with example credentials. They
-// seed the fuzz targets of the Query API and SigV4 parsers.
+// header; boto3's default presigned URL, signed for POST, POSTed and
+// fetched with GET; the same request presigned by botocore's S3 signer with
+// UNSIGNED-PAYLOAD), captured at a loopback listener with example
+// credentials. They seed the fuzz targets of the Query API and SigV4
+// parsers.
 type sdkRequest struct {
 	Method, Path, Body string
 	Headers            map[string]string
@@ -316,6 +319,8 @@ func FuzzParseSigV4Presign(f *testing.F) {
 	}
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIA%2F20260101%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=" + strings.Repeat("a", 64))
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1")
+	// A presigner that names its payload hash in the query (S3's UNSIGNED-PAYLOAD).
+	f.Add("Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=ASIAEXAMPLEEXAMPLE00%2F20260101%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Security-Token=IQoJb3JpZ2luX2VjEXAMPLEtoken&X-Amz-Signature=" + strings.Repeat("b", 64))
 	svc := fuzzService(f)
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		r := newFuzzRequest(http.MethodGet, rawQuery, nil, nil)

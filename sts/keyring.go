@@ -6,48 +6,65 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // KeyRing holds the symmetric keys that seal session tokens and derive the
-// secret access keys of minted credentials. The newest key (the greatest key
-// id; ids start with a UTC timestamp) seals new tokens; every key verifies
-// the tokens it sealed. Nothing about issued credentials is stored: any
-// replica holding the same key ring can verify any session token.
+// secret access keys of minted credentials. One key seals new tokens; every
+// key of the ring verifies the tokens it sealed. Nothing about issued
+// credentials is stored: any replica holding the same key ring can verify
+// any session token.
 //
-// # On-disk format
+// A ring is either held only in memory (GenerateKeyRing; the key with the
+// greatest id seals) or loaded from a key directory (LoadKeyRing; see
+// keydir.go for the on-disk format and the rotation schedule it records).
+// A directory-backed ring follows its directory: Reload re-reads it and
+// Watch does so whenever it changes, swapping the ring's content at once.
 //
-// A key directory (mode 0700, created by InitKeyDir) holds one file per key,
-// named "<id>.key" (mode 0600, never group- or world-readable), whose content
-// is one line: the standard base64 encoding of 32 random bytes. The id is
-// "YYYYMMDDTHHMMSSZ-<8 hex>" (creation time, UTC). Other files, and dotfiles,
-// are ignored. Example:
-//
-//	/etc/idbroker/sts-keys/20260301T120000Z-3fa9c2d1.key   ->  "q8V0...=\n"
-//
-// # Rotation
-//
-// To rotate, add a new key (InitKeyDir on the existing directory does so, or
-// write a file as above) and restart or reload every replica: the new key
-// seals from then on and the old ones keep verifying. Remove an old key only
-// after the longest session it may have sealed has expired (at most the
-// longest role MaxSessionDuration, 12 hours, after the rotation). Removing a
-// key invalidates every live session it sealed (InvalidClientTokenId).
-// Copy the directory to every replica; all must hold the same keys.
+// The request path (opening a token, picking the sealing key) reads one
+// immutable snapshot through an atomic pointer and takes no lock; writers
+// (AddKey, RemoveKey, Rotate, reloads) build a new snapshot under a mutex
+// and publish it.
 type KeyRing struct {
-	mu     sync.RWMutex
-	keys   map[string]*ringKey
+	state atomic.Pointer[ringState]
+	// now is the clock of the rotation schedule (pending keys start sealing
+	// at their activation time); nil is time.Now.
+	now func() time.Time
+
+	mu  sync.Mutex // serialises writers; guards the fields below
+	dir string     // the key directory, "" for a ring held only in memory
+	// loaded is the digest of the directory contents last loaded (a reload
+	// of identical contents changes nothing).
+	loaded [sha256.Size]byte
+	// retired are the ids this process has seen retired (keys retire): they
+	// never verify again here, whatever a later read of the directory says.
+	retired map[string]bool
+	// unlisted are the key files the last load ignored (not in keyring.json).
+	unlisted []string
+}
+
+// ringState is one immutable snapshot of the ring.
+type ringState struct {
+	keys map[string]*ringKey
+	// active seals until the first entry of pending is due.
 	active *ringKey
+	// pending are keys that start sealing later, by activation time
+	// (a rotation scheduled so that every replica knows the key first).
+	pending []pendingKey
+	// refresh is when the snapshot must be rebuilt from the directory
+	// because a key reaches its retirement; zero means never.
+	refresh time.Time
+}
+
+type pendingKey struct {
+	at  time.Time
+	key *ringKey
 }
 
 type ringKey struct {
@@ -90,8 +107,11 @@ func newKeyID(now time.Time) (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("sts: key id: %w", err)
 	}
-	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:]), nil
+	return now.UTC().Format(keyIDTimeFormat) + "-" + hex.EncodeToString(b[:]), nil
 }
+
+// keyIDTimeFormat is the creation-time prefix of a key id.
+const keyIDTimeFormat = "20060102T150405Z"
 
 func newKeyMaterial() ([]byte, error) {
 	b := make([]byte, keySize)
@@ -105,7 +125,7 @@ func newKeyMaterial() ([]byte, error) {
 // memory (for demos and tests: sessions die with the process and replicas
 // cannot share it).
 func GenerateKeyRing() (*KeyRing, error) {
-	kr := &KeyRing{keys: map[string]*ringKey{}}
+	kr := &KeyRing{}
 	if _, err := kr.Rotate(time.Now()); err != nil {
 		return nil, err
 	}
@@ -113,7 +133,9 @@ func GenerateKeyRing() (*KeyRing, error) {
 }
 
 // Rotate adds a freshly generated key with an id stamped at now and makes it
-// the sealing key if it is the newest. It returns the new key's id.
+// the sealing key if it is the newest. It returns the new key's id. On a
+// directory-backed ring the next reload replaces it with the directory's
+// keys: rotate a directory with RotateKeyDir.
 func (k *KeyRing) Rotate(now time.Time) (string, error) {
 	id, err := newKeyID(now)
 	if err != nil {
@@ -128,7 +150,7 @@ func (k *KeyRing) Rotate(now time.Time) (string, error) {
 
 // AddKey adds a key with the given id (format "YYYYMMDDTHHMMSSZ-<8 hex>") and
 // 32 bytes of key material. The key with the greatest id seals. Adding an id
-// that already exists is an error.
+// that already exists, or one retired in this process, is an error.
 func (k *KeyRing) AddKey(id string, material []byte) error {
 	rk, err := newRingKey(id, material)
 	if err != nil {
@@ -136,16 +158,23 @@ func (k *KeyRing) AddKey(id string, material []byte) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.keys == nil {
-		k.keys = map[string]*ringKey{}
+	if k.retired[id] {
+		return fmt.Errorf("sts: key %q was retired and never verifies again", id)
 	}
-	if _, ok := k.keys[id]; ok {
+	old := k.snapshot()
+	if _, ok := old.keys[id]; ok {
 		return fmt.Errorf("sts: key %q already in the key ring", id)
 	}
-	k.keys[id] = rk
-	if k.active == nil || id > k.active.id {
-		k.active = rk
+	next := old.clone()
+	next.keys[id] = rk
+	next.pending = nil
+	next.active = nil
+	for _, key := range next.keys {
+		if next.active == nil || key.id > next.active.id {
+			next.active = key
+		}
 	}
+	k.state.Store(next)
 	return nil
 }
 
@@ -154,122 +183,106 @@ func (k *KeyRing) AddKey(id string, material []byte) error {
 func (k *KeyRing) RemoveKey(id string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.keys[id]; !ok {
+	old := k.snapshot()
+	if _, ok := old.keys[id]; !ok {
 		return fmt.Errorf("sts: key %q not in the key ring", id)
 	}
-	if k.active != nil && k.active.id == id {
+	if sk := old.sealing(k.clock()); sk != nil && sk.id == id {
 		return fmt.Errorf("sts: key %q is the sealing key and cannot be removed", id)
 	}
-	delete(k.keys, id)
+	next := old.clone()
+	delete(next.keys, id)
+	pending := next.pending[:0:0]
+	for _, p := range next.pending {
+		if p.key.id != id {
+			pending = append(pending, p)
+		}
+	}
+	next.pending = pending
+	k.state.Store(next)
 	return nil
 }
 
 // KeyIDs lists the key ids, oldest first.
 func (k *KeyRing) KeyIDs() []string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	ids := make([]string, 0, len(k.keys))
-	for id := range k.keys {
+	st := k.snapshot()
+	ids := make([]string, 0, len(st.keys))
+	for id := range st.keys {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids
 }
 
-// ActiveKeyID is the id of the key that seals new tokens.
+// ActiveKeyID is the id of the key that seals new tokens now.
 func (k *KeyRing) ActiveKeyID() string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if k.active == nil {
-		return ""
+	if rk := k.sealingKey(); rk != nil {
+		return rk.id
 	}
-	return k.active.id
+	return ""
 }
 
+// Dir is the key directory the ring follows, or "" for a ring held only in
+// memory.
+func (k *KeyRing) Dir() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dir
+}
+
+// sealingKey is the key that seals now (nil for an empty ring).
 func (k *KeyRing) sealingKey() *ringKey {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return k.active
+	st := k.state.Load()
+	if st == nil {
+		return nil
+	}
+	if len(st.pending) == 0 {
+		return st.active
+	}
+	return st.sealing(k.clock())
 }
 
+// key is the ring's key with that id, or nil.
 func (k *KeyRing) key(id string) *ringKey {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return k.keys[id]
+	st := k.state.Load()
+	if st == nil {
+		return nil
+	}
+	return st.keys[id]
 }
 
-// InitKeyDir creates dir (mode 0700) if needed and writes a new key file
-// (mode 0600) into it. On an existing directory this is the rotation step:
-// the new key becomes the sealing key at the next LoadKeyRing.
-func InitKeyDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("sts: key dir: %w", err)
+func (k *KeyRing) clock() time.Time {
+	if k.now != nil {
+		return k.now()
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("sts: key dir: %w", err)
-	}
-	id, err := newKeyID(time.Now())
-	if err != nil {
-		return err
-	}
-	material, err := newKeyMaterial()
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, id+".key")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("sts: key file: %w", err)
-	}
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(material) + "\n"); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("sts: write key file %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("sts: write key file %s: %w", path, err)
-	}
-	return nil
+	return time.Now()
 }
 
-// LoadKeyRing loads every "<id>.key" file of dir (see KeyRing for the
-// format). It fails if the directory holds no key, if a key file is
-// group- or world-accessible, or if a file is malformed (the error names it).
-func LoadKeyRing(dir string) (*KeyRing, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("sts: key dir: %w", err)
+// snapshot is the current state, never nil.
+func (k *KeyRing) snapshot() *ringState {
+	if st := k.state.Load(); st != nil {
+		return st
 	}
-	kr := &KeyRing{keys: map[string]*ringKey{}}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".key") || e.IsDir() {
-			continue
+	return &ringState{keys: map[string]*ringKey{}}
+}
+
+// sealing is the key that seals at now: the last pending key due, else active.
+func (s *ringState) sealing(now time.Time) *ringKey {
+	key := s.active
+	for _, p := range s.pending {
+		if now.Before(p.at) {
+			break
 		}
-		path := filepath.Join(dir, name)
-		info, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("sts: key file: %w", err)
-		}
-		if !info.Mode().IsRegular() {
-			return nil, fmt.Errorf("sts: key file %s: not a regular file", path)
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("sts: key file %s: mode %v is accessible by group or others; chmod 600 it", path, info.Mode().Perm())
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("sts: key file: %w", err)
-		}
-		material, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil {
-			return nil, fmt.Errorf("sts: key file %s: not base64: %w", path, err)
-		}
-		if err := kr.AddKey(strings.TrimSuffix(name, ".key"), material); err != nil {
-			return nil, fmt.Errorf("sts: key file %s: %w", path, err)
-		}
+		key = p.key
 	}
-	if kr.active == nil {
-		return nil, errors.New("sts: key dir " + dir + " holds no key (run InitKeyDir / 'idbroker keys init')")
+	return key
+}
+
+func (s *ringState) clone() *ringState {
+	c := &ringState{keys: make(map[string]*ringKey, len(s.keys)+1), active: s.active, refresh: s.refresh}
+	for id, key := range s.keys {
+		c.keys[id] = key
 	}
-	return kr, nil
+	c.pending = append([]pendingKey(nil), s.pending...)
+	return c
 }

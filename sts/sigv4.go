@@ -262,9 +262,13 @@ func checkSigV4Time(p *sigV4Parts, now time.Time) error {
 	return nil
 }
 
-// payloadHash is the hex SHA-256 of body. A signed x-amz-content-sha256
-// header must equal it (UNSIGNED-PAYLOAD is refused: STS bodies are small
-// and the action lives in them).
+// payloadHash is the hex SHA-256 of body: the payload hash of the
+// canonical request in both forms, as AWS's STS takes it. A signed
+// x-amz-content-sha256 header must equal it. UNSIGNED-PAYLOAD is refused in
+// either form, as AWS refuses it outside S3: SDKs presign STS (and every
+// service but S3) with the hash of the empty body (botocore, aws-sdk-go-v2,
+// the Ruby presigner), and STS bodies are small and hold the action, which
+// an unsigned payload would leave open to change.
 func payloadHash(r *http.Request, p *sigV4Parts, body []byte) (string, error) {
 	sum := hexSHA256(body)
 	if vals := r.Header.Values("X-Amz-Content-Sha256"); len(vals) > 0 {

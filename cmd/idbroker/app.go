@@ -42,12 +42,20 @@ type secrets struct {
 	store store.Store
 }
 
-func loadSecrets(cfg *fileConfig, log *slog.Logger) (*secrets, error) {
+// loadSecrets reads keys.dir (or generates keys in memory when it is
+// empty). A reload passes the running key ring when it follows the same
+// keys.dir: it is loaded again in place (keyFollower keeps watching it).
+func loadSecrets(cfg *fileConfig, log *slog.Logger, ring *sts.KeyRing) (*secrets, error) {
 	if cfg.Keys.Dir == "" {
 		log.Warn("keys.dir is empty: generating keys in memory; credentials will not survive a restart (demo only)")
 		return generateSecrets()
 	}
-	ring, err := sts.LoadKeyRing(cfg.Keys.Dir)
+	var err error
+	if ring == nil {
+		ring, err = sts.LoadKeyRing(cfg.Keys.Dir)
+	} else {
+		err = ring.LoadDir(cfg.Keys.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("keys.dir: %w", err)
 	}

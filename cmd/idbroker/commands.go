@@ -96,10 +96,15 @@ func serve(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- 
 // on trigger re-reads the configuration and swaps the handler atomically. A
 // bad file keeps the running configuration.
 func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, ready chan<- string, trigger <-chan os.Signal, reload func() (*fileConfig, error)) error {
-	sec, err := loadSecrets(cfg, log)
+	sec, err := loadSecrets(cfg, log, nil)
 	if err != nil {
 		return err
 	}
+	// The key ring follows keys.dir (rotations, retirements) while it runs.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	keys := &keyFollower{ctx: watchCtx, log: log}
+	keys.follow(sec.ring)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -118,7 +123,7 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	defer func() { current.closeAll() }()
 	current.track(a.close)
 	if trigger != nil && reload != nil {
-		go reloadLoop(ctx, trigger, reload, cfg, sec, log, current)
+		go reloadLoop(ctx, trigger, reload, cfg, sec, log, current, keys)
 	}
 	srv := &http.Server{
 		Handler:           current,
@@ -264,24 +269,6 @@ func checkRolesAndRules(cfg *fileConfig) []error {
 		Roles: roles, ManagedPolicies: policies,
 	})
 	return append(problems, problemsOf(err)...)
-}
-
-func runKeysInit(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: idbroker keys init DIR")
-		return 2
-	}
-	dir := args[0]
-	if err := sts.InitKeyDir(dir); err != nil {
-		fmt.Fprintln(stderr, "idbroker keys init:", err)
-		return 1
-	}
-	if err := broker.InitKeyDir(dir); err != nil {
-		fmt.Fprintln(stderr, "idbroker keys init:", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "keys written to %s (set keys.dir: %s)\n", dir, dir)
-	return 0
 }
 
 func runHashPassword(stdin io.Reader, stdout, stderr io.Writer) int {

@@ -4,7 +4,7 @@
 //	idbroker serve [--config FILE] [--listen ADDR]
 //	idbroker config check --config FILE [--online]
 //	idbroker explain --config FILE (--identity FILE | --provider NAME --user NAME) [--json]
-//	idbroker keys init DIR
+//	idbroker keys init|rotate|list|retire|prune --dir DIR …
 //	idbroker policy simulate|validate …
 //	idbroker hash-password
 //	idbroker version
@@ -40,6 +40,8 @@ commands:
   explain --config FILE --provider NAME --user NAME
                                          the same for a user looked up in the provider (LDAP, static)
   keys init DIR                          create a key directory (STS session keys, broker keys)
+  keys rotate|list|retire|prune --dir DIR
+                                         rotate the STS keys without a restart (idbroker keys help)
   policy simulate < request.json         evaluate IAM policies for one request
   policy validate FILE...                check IAM policy documents
   hash-password                          read a password on stdin, print a bcrypt hash for static users
@@ -62,9 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "explain":
 		return runExplain(ctx, args[1:], stdout, stderr)
 	case "keys":
-		if len(args) > 1 && args[1] == "init" {
-			return runKeysInit(args[2:], stdout, stderr)
-		}
+		return runKeys(args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdin, stdout, stderr)
 	case "hash-password":

@@ -42,7 +42,7 @@ func (s *swapHandler) closeAll() {
 // reloadLoop re-reads the configuration on every trigger. The listen address
 // stays; keys are re-read from keys.dir (so a retired key stops verifying),
 // and in-memory demo keys are kept (so issued credentials stay valid).
-func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*fileConfig, error), running *fileConfig, sec *secrets, log *slog.Logger, current *swapHandler) {
+func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*fileConfig, error), running *fileConfig, sec *secrets, log *slog.Logger, current *swapHandler, keys *keyFollower) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -60,7 +60,7 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 		next.Server.Listen = running.Server.Listen
 		nextSec := *sec
 		if next.Keys.Dir != "" {
-			loaded, err := loadSecrets(next, log)
+			loaded, err := loadSecrets(next, log, keys.reuse(next.Keys.Dir))
 			if err != nil {
 				log.Error("configuration reload failed; keeping the running configuration", "err", err)
 				continue
@@ -78,6 +78,7 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 		}
 		current.set(a)
 		current.track(a.close)
+		keys.follow(nextSec.ring)
 		running, sec = next, &nextSec
 		log.Info("configuration reloaded")
 	}
