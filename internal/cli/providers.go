@@ -25,7 +25,7 @@ func (p ProviderInfo) Password() bool { return p.Type == "ldap" || p.Type == "st
 
 // signInLink is one provider of the broker's sign-in page: its link
 // /login/{name}, the name shown, and the kind in parentheses after it.
-var signInLink = regexp.MustCompile(`<a[^>]*\bhref="/login/([^"/?#]+)"[^>]*>([^<]*)</a>(?:\s*<span[^>]*>\s*\(([a-z0-9_-]+)\)\s*</span>)?`)
+var signInLink = regexp.MustCompile(`<a[^>]*\bhref="/login/([^"]+)"[^>]*>([^<]*)</a>(?:\s*<span[^>]*>\s*\(([a-z0-9_-]+)\)\s*</span>)?`)
 
 // Providers lists the broker's sign-in methods as its sign-in page (GET /)
 // shows them: the broker has no JSON listing, and the page is public.
@@ -71,7 +71,7 @@ func parseSignInPage(page string) []ProviderInfo {
 	seen := map[string]bool{}
 	for _, m := range signInLink.FindAllStringSubmatch(page, -1) {
 		name, err := url.PathUnescape(html.UnescapeString(m[1]))
-		if err != nil || name == "" || seen[name] {
+		if err != nil || name == "" || strings.ContainsAny(name, "/?#") || seen[name] {
 			continue
 		}
 		seen[name] = true

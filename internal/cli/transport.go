@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -46,7 +47,7 @@ func transportError(base string, err error) error {
 		te.What = fmt.Sprintf("TLS with the broker at %s failed: its certificate is not valid (%v). Check the machine's clock, or tell the broker's administrator", base, invalidCert.Error())
 	case errors.As(err, &verifyErr):
 		te.What = fmt.Sprintf("TLS with the broker at %s failed: %v", base, verifyErr.Err)
-	case errors.As(err, &recordErr):
+	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		te.What = fmt.Sprintf("TLS with the broker at %s failed: the server does not speak TLS there (try http:// if the broker runs on this machine without TLS)", base)
 	case errors.As(err, &dnsErr):
 		te.What = fmt.Sprintf("cannot reach the broker at %s: the name %s is not known (%s). Check the URL and your network", base, dnsErr.Name, dnsErr.Err)
