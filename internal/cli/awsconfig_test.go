@@ -64,8 +64,8 @@ func TestEditConfig(t *testing.T) {
 				"idbroker_role = arn:aws:iam::123456789012:role/Developer\n\n; next\n[profile work]\nregion=x\n",
 		},
 		{
-			name: "own profile: nested lines under a replaced key go with it; keys compare case-insensitively",
-			src:  "[profile Developer]\nIDBROKER_URL = x\nCredential_Process =\n  nested = 1\nregion=r\n",
+			name:     "own profile: nested lines under a replaced key go with it; keys compare case-insensitively",
+			src:      "[profile Developer]\nIDBROKER_URL = x\nCredential_Process =\n  nested = 1\nregion=r\n",
 			profiles: []ConfigProfile{dev},
 			want: "[profile Developer]\nidbroker_url = https://idbroker.example.com\ncredential_process = /usr/bin/idbroker credential-process --profile Developer\nregion=r\n" +
 				"idbroker_role = arn:aws:iam::123456789012:role/Developer\n",

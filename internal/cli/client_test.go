@@ -26,17 +26,17 @@ func TestNormalizeBrokerURL(t *testing.T) {
 		}
 	}
 	for in, why := range map[string]string{
-		"":                              "empty",
-		"idbroker.example.com":          "https://",
-		"ftp://b.example":               "https://",
-		"http://idbroker.example.com":   "plain http",
-		"http://127.0.0.1.nip.io:8080":  "plain http",
-		"https://user:pw@b.example":     "user name",
-		"https://b.example/?next=x":     "query",
-		"https://b.example/#x":          "fragment",
-		"https:///path":                 "no host",
-		"http://10.0.0.1:8080":          "plain http",
-		"https://b.example/%zz":         "not a URL",
+		"":                             "empty",
+		"idbroker.example.com":         "https://",
+		"ftp://b.example":              "https://",
+		"http://idbroker.example.com":  "plain http",
+		"http://127.0.0.1.nip.io:8080": "plain http",
+		"https://user:pw@b.example":    "user name",
+		"https://b.example/?next=x":    "query",
+		"https://b.example/#x":         "fragment",
+		"https:///path":                "no host",
+		"http://10.0.0.1:8080":         "plain http",
+		"https://b.example/%zz":        "not a URL",
 	} {
 		if _, err := NormalizeBrokerURL(in); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v, want an error saying %q", in, err, why)

@@ -24,7 +24,7 @@ import (
 // cli_oauth_e2e_test.go runs the same flows against the broker's own.
 
 type miniOAuth struct {
-	t *testing.T
+	t  *testing.T
 	mu sync.Mutex
 	// authorize: what the "person" answers: "allow" or "deny".
 	decision string
