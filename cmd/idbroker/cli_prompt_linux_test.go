@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // ptyScreen is what a program wrote to its terminal.
