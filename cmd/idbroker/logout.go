@@ -169,7 +169,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				keys = "unusable: " + err.Error()
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s at %s\t%s\n", p.Profile, p.RoleARN, p.User, p.BrokerURL, keys)
+			fmt.Fprintf(tw, "  %s\t%s\t%s at %s\t%s\n", p.Profile, roleName(p.RoleARN), p.User, p.BrokerURL, keys)
 		}
 		tw.Flush()
 	}
@@ -180,7 +180,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func when(t, now time.Time) string {
 	s := t.Local().Format("2006-01-02 15:04 MST")
 	if d := t.Sub(now); d > 0 {
-		s += fmt.Sprintf(" (in %dh%02dm)", int(d.Hours()), int(d.Minutes())%60)
+		if h := int(d.Hours()); h > 0 {
+			s += fmt.Sprintf(" (in %dh%02dm)", h, int(d.Minutes())%60)
+		} else {
+			s += fmt.Sprintf(" (in %dm)", int(d.Minutes()))
+		}
 	}
 	return s
 }
