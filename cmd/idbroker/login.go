@@ -250,7 +250,8 @@ func selfPath() (string, error) {
 
 // chooseWay decides how to sign in: the flags, else the provider's kind
 // as the broker's sign-in page shows it (password for ldap and static,
-// the browser for the others and when the page does not say).
+// the browser for the others), else, when the page does not say, whether
+// the provider's sign-in start is a password form.
 func chooseWay(ctx context.Context, client *cli.Client, f *loginFlags, provider string, ask *prompter) (way, string, error) {
 	switch {
 	case f.device:
@@ -289,8 +290,21 @@ func chooseWay(ctx context.Context, client *cli.Client, f *loginFlags, provider 
 		}
 		return wayPassword, provider, nil
 	}
-	if known != nil && known.Password() {
-		return wayPassword, provider, nil
+	switch {
+	case known != nil && known.Type != "":
+		if known.Password() {
+			return wayPassword, provider, nil
+		}
+	case provider != "":
+		// The sign-in page does not say the kind: the provider's own
+		// sign-in start does.
+		pw, err := client.TakesPassword(ctx, provider)
+		if err != nil {
+			return 0, "", err
+		}
+		if pw {
+			return wayPassword, provider, nil
+		}
 	}
 	return wayBrowser, provider, nil
 }

@@ -177,3 +177,38 @@ func TestFormatEnvInRealShells(t *testing.T) {
 		t.Error("csh accepted")
 	}
 }
+
+// TestTakesPassword: a broker whose sign-in page does not tell the kinds
+// (or sends the only provider's sign-in straight away) is asked at the
+// provider's sign-in start, without following it.
+func TestTakesPassword(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			http.Redirect(w, r, "/login/corp", http.StatusSeeOther)
+		case "/login/corp":
+			_, _ = w.Write([]byte(`<form method="post"><input name="username"><input type=password name="password" required></form>`))
+		case "/login/okta":
+			http.Redirect(w, r, "https://okta.example/authorize?x", http.StatusFound)
+		case "/login/adfs":
+			_, _ = w.Write([]byte(`<form method="post" action="https://adfs.example/"><input type="hidden" name="SAMLRequest" value="x"></form><script>document.forms[0].submit()</script>`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "test")
+	ctx := context.Background()
+	provs, err := c.Providers(ctx)
+	if err != nil || len(provs) != 1 || provs[0].Name != "corp" || provs[0].Type != "" {
+		t.Fatalf("providers %+v %v", provs, err)
+	}
+	for name, want := range map[string]bool{"corp": true, "okta": false, "adfs": false} {
+		if got, err := c.TakesPassword(ctx, name); err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", name, got, err, want)
+		}
+	}
+	if _, err := c.TakesPassword(ctx, "nope"); !IsAPIError(err, "UnknownProvider") || !strings.Contains(err.Error(), `no provider "nope"`) {
+		t.Errorf("unknown: %v", err)
+	}
+}

@@ -23,6 +23,38 @@ type ProviderInfo struct {
 // and password the broker checks itself (ldap, static).
 func (p ProviderInfo) Password() bool { return p.Type == "ldap" || p.Type == "static" }
 
+// passwordInput is a password field of a sign-in form.
+var passwordInput = regexp.MustCompile(`(?i)<input[^>]*\btype="?password\b`)
+
+// TakesPassword reports whether provider name signs in with a password
+// form at the broker, from its sign-in start GET /login/{name} (not
+// followed): a page with a password field is a password provider; a
+// redirect (OIDC, SAML) or any other page is not. For a broker whose
+// sign-in page does not tell the kinds.
+func (c *Client) TakesPassword(ctx context.Context, name string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/login/"+url.PathEscape(name), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "text/html")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return false, transportError(c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return false, transportError(c.Base, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return false, &APIError{Status: resp.StatusCode, Code: "UnknownProvider", Message: fmt.Sprintf("the broker at %s has no provider %q", c.Base, name)}
+	}
+	return resp.StatusCode == http.StatusOK && passwordInput.Match(raw), nil
+}
+
 // signInLink is one provider of the broker's sign-in page: its link
 // /login/{name}, the name shown, and the kind in parentheses after it.
 var signInLink = regexp.MustCompile(`<a[^>]*\bhref="/login/([^"]+)"[^>]*>([^<]*)</a>(?:\s*<span[^>]*>\s*\(([a-z0-9_-]+)\)\s*</span>)?`)
