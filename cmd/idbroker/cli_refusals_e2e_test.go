@@ -51,7 +51,7 @@ func TestCLICredentialProcessRefusals(t *testing.T) {
 			want  string
 		}{
 			{"wrong\n", []string{"--username", "carol", "--password-stdin"}, "wrong username or password"},
-			{"x\n", []string{"--username", "carol", "--password-stdin", "--provider", "nope"}, `the broker has no provider "nope"; it has: demo (static)`},
+			{"x\n", []string{"--username", "carol", "--password-stdin", "--provider", "nope"}, `the broker has no provider "nope"; it has: demo`},
 			{"", []string{"--provider", "demo"}, "no terminal to ask for the password: pass --username U --password-stdin"},
 			{"", []string{"--role", "Nope", "--username", "carol", "--password-stdin"}, "--password-stdin: stdin gave no password"},
 		} {
