@@ -138,6 +138,28 @@ func TestCLICredentialProcessRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("logout of one session or all", func(t *testing.T) {
+		home.login(base, "bob", "bob", "--role", "Developer", "--profile", "bob-dev")
+		code, _, errOut := home.run("", "logout")
+		if code != 1 || !strings.Contains(errOut, "there are 2 sessions") || !strings.Contains(errOut, "--all") {
+			t.Fatalf("logout with two sessions: exit %d %s", code, errOut)
+		}
+		if code, out, errOut := home.run("", "logout", "--profile", "bob-dev"); code != 0 || out != "Signed out of "+base+" as bob.\n" {
+			t.Fatalf("logout --profile bob-dev: exit %d\n%s%s", code, out, errOut)
+		}
+		refused(t, "bob-dev", "not signed in to "+base+" as bob")
+		home.login(base, "bob", "bob", "--profile", "bob-dev")
+		code, out, errOut := home.run("", "logout", "--all")
+		if code != 0 || !strings.Contains(out, "as bob.") || !strings.Contains(out, "as carol.") {
+			t.Fatalf("logout --all: exit %d\n%s%s", code, out, errOut)
+		}
+		refused(t, "Developer", "not signed in to "+base+" as carol")
+		home.login(base, "carol", carolPassword)
+		if code, _, errOut := home.run("", "credential-process", "--profile", "Developer"); code != 0 {
+			t.Fatalf("credential-process: exit %d %s", code, errOut)
+		}
+	})
+
 	t.Run("the broker unreachable", func(t *testing.T) {
 		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 			t.Fatal(err)
