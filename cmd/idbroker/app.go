@@ -293,7 +293,7 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 		if max == 0 {
 			max = time.Hour
 		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description}
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)
