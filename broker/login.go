@@ -15,7 +15,26 @@ import (
 // AssumeRoleWithLDAPIdentity: the sign-in pages and the one login sequence
 // they share.
 
+// serveSignIn is GET / for browsers: the portal for a browser signed in;
+// with one provider, its sign-in straight away (unless a banner must be
+// read before a redirect to an identity provider); else the list of
+// providers.
 func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(s.sessionCookieName()); err == nil {
+		if _, err := s.sessionFromToken(r.Context(), c.Value, carrierCookie); err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/portal", http.StatusSeeOther)
+			return
+		}
+	}
+	if len(s.cfg.Providers) == 1 {
+		p := s.cfg.Providers[0]
+		if _, form := p.Impl.(providers.PasswordAuthenticator); form || s.portal.Banner == "" {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/login/"+p.Name, http.StatusSeeOther)
+			return
+		}
+	}
 	s.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Providers": s.cfg.Providers})
 }
 
@@ -43,7 +62,7 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 // renderLoginForm shows the password form of p, with a message and the
 // username typed when the login was refused.
 func (s *Server) renderLoginForm(w http.ResponseWriter, r *http.Request, status int, p Provider, msg, username string) {
-	data := map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r)}
+	data := map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r), "Others": len(s.cfg.Providers) > 1}
 	if msg != "" {
 		data["Error"], data["Username"] = msg, username
 	}
