@@ -105,17 +105,20 @@ func (s *Server) serveRolesRedirect(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/portal", http.StatusSeeOther)
 }
 
-// renderPortal shows the roles the rules in force grant se's identity, with
-// a fresh choice. No role at all is the no-grant refusal (audited), shown
+// renderPortal shows the roles the rules in force grant se's identity (after
+// a re-check at the upstream when one is due, recheck.go), with a fresh
+// choice. No role at all is the no-grant refusal (audited), shown
 // on the portal itself so that the person can still sign out.
 func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, se *session, status int, notice string) {
 	ctx := r.Context()
-	id := se.identity()
-	p, ok := s.providers[id.Provider]
-	if !ok {
-		s.refusePage(w, r, &refusal{class: classInvalidSession, err: errors.New("the session's provider is no longer configured")})
+	// What the session could issue now: the upstream asked again when a
+	// re-check is due, the rules in force.
+	id, dec, err := s.recheck(ctx, se)
+	if err != nil {
+		s.refusePage(w, r, err)
 		return
 	}
+	p := s.providers[id.Provider]
 	choice, err := s.newChoice(se.ID)
 	if err != nil {
 		s.refusePage(w, r, &refusal{class: classLoginInternal, err: err})
@@ -128,7 +131,6 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, se *sessio
 	if se.Identity.DisplayName != "" {
 		data["Username"] = se.Identity.Username
 	}
-	dec := s.cfg.Mapper.Map(id)
 	if len(dec.Grants) == 0 || dec.Outcome == "deny" {
 		s.auditRefused(ctx, id, dec, errNoGrant, slog.String("session_id", se.ID))
 		a := answers[classNoGrant]

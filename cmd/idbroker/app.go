@@ -267,6 +267,9 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
+
+		// The browser pages' branding, and the region their commands name.
+		Portal: cfg.Portal.broker(), Region: cfg.Region,
 	})
 	if err != nil {
 		closeProviders(bps)
