@@ -281,7 +281,7 @@ func TestBrowserSessionChoiceAndSignOut(t *testing.T) {
 		t.Errorf("copied cookie after sign-out: %d", status)
 	}
 	_, fresh := b.get("/login/demo") // a CSRF token for the copy's post
-	jar.SetCookies(u, stolen) // the portal cleared the dead cookie; the copy sends it anyway
+	jar.SetCookies(u, stolen)        // the portal cleared the dead cookie; the copy sends it anyway
 	status, page, _ = copied.post("/portal/credentials", url.Values{"csrf_token": {copied.csrf(fresh)}, "choice": {choiceRE.FindStringSubmatch(chooser)[1]}, "role": {adminARN}}, nil)
 	if status != 403 || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("copied cookie posting a choice after sign-out: %d", status)
