@@ -95,7 +95,7 @@ func TestBranding(t *testing.T) {
 		}
 	}
 	urls := assetURLRE.FindAllStringSubmatch(page, -1)
-	if len(urls) != 3 {
+	if len(urls) != 4 {
 		t.Fatalf("asset URLs %v", urls)
 	}
 	anon := newTestBrowser(b.s, b.pub)

@@ -41,7 +41,7 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", hintSignInMethods, errors.New("unknown provider"))
 		return
 	}
 	if cf, ok := p.Impl.(CodeFlowProvider); ok {
@@ -53,7 +53,7 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
-		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", hintSignInMethods, errors.New("provider has no password login"))
 		return
 	}
 	s.renderLoginForm(w, r, http.StatusOK, p, "", "")
@@ -69,6 +69,9 @@ func (s *Server) renderLoginForm(w http.ResponseWriter, r *http.Request, status 
 	s.render(w, status, "login.html", data)
 }
 
+// hintSignInMethods is the way on from a sign-in link that leads nowhere.
+const hintSignInMethods = "Use one of the sign-in methods on the start page; a bookmark may be out of date."
+
 func displayName(p Provider) string {
 	if p.DisplayName != "" {
 		return p.DisplayName
@@ -80,12 +83,12 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", hintSignInMethods, errors.New("unknown provider"))
 		return
 	}
 	pa, ok := p.Impl.(providers.PasswordAuthenticator)
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", hintSignInMethods, errors.New("provider has no password login"))
 		return
 	}
 	if r.URL.RawQuery != "" {

@@ -33,14 +33,6 @@ const (
 // the broker or data: URLs, forms posting to the broker only, no framing.
 const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// pageCSPFormAction is pageCSP with form-action widened to origins, for a
-// page whose form ends in a redirect elsewhere (browsers apply form-action
-// to the redirects after a submission too): a handler sets it on the
-// response before render, which then keeps it.
-func pageCSPFormAction(origins ...string) string {
-	return strings.Replace(pageCSP, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1)
-}
-
 // site is what the layout needs on every page, under the data key "Site".
 type site struct {
 	Title   string
@@ -49,18 +41,20 @@ type site struct {
 	Banner  []string
 	CSSURL  string
 	JSURL   string
+	IconURL string
 }
 
 func (s *Server) site() site {
 	return site{
 		Title: s.portal.title(), LogoURL: s.assets.urls["logo"], HelpURL: s.portal.HelpURL,
 		Banner: s.portal.bannerParagraphs(),
-		CSSURL: s.assets.urls["portal.css"], JSURL: s.assets.urls["portal.js"],
+		CSSURL: s.assets.urls["portal.css"], JSURL: s.assets.urls["portal.js"], IconURL: s.assets.urls["favicon.svg"],
 	}
 }
 
 // render writes the page name with data under the layout, never cached,
-// under pageCSP (or the policy the handler set already). It adds the key
+// under pageCSP (a page whose form is answered with a redirect elsewhere
+// widens its form-action as the header is written). It adds the key
 // "Site" (the layout's branding and asset URLs) to data; the other keys are
 // the page's. Pages of a signed-in person pass "User" (the name shown in
 // the header) and "CSRF" (for the sign-out button).
@@ -72,9 +66,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data map
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if h.Get("Content-Security-Policy") == "" {
-		h.Set("Content-Security-Policy", pageCSP)
-	}
+	h.Set("Content-Security-Policy", pageCSP)
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		s.log.Error("render page", "page", name, "err", err)
