@@ -169,6 +169,14 @@ func TestPortalInBrowser(t *testing.T) {
 	if h := eval[string](c, `document.querySelector("h1").textContent`); h != "You are signed out" {
 		c.fail("after sign-out: %q", h)
 	}
+	// Back to the credentials page: never the keys again (the page is
+	// fetched anew, or restored from the back-forward cache with the keys
+	// wiped when it was left).
+	c.do("back to the credentials", chromedp.NavigateBack())
+	c.waitFor("the page Back leads to", `document.readyState === "complete"`)
+	if page := eval[string](c, `document.body.innerText`); strings.Contains(page, "AWS_SECRET_ACCESS_KEY=") || strings.Contains(page, strings.SplitN(second, "\n", 2)[0]) {
+		c.fail("Back after sign-out shows the keys:\n%s", page)
+	}
 	c.do("open the portal", chromedp.Navigate(ts.URL+"/portal"))
 	c.waitFor("the sign-in form", `location.pathname === "/login/demo" && !!document.querySelector("#password")`)
 	if n := eval[int](c, `document.querySelectorAll(".cards, [data-secret]").length`); n != 0 {
@@ -193,4 +201,36 @@ func grantClipboard(origin string) chromedp.Action[chromedp.Void] {
 		}
 		return nil
 	})
+}
+
+// TestPortalWithoutJavaScript: with scripts off, the pages still work: sign
+// in, get credentials, every format listed one after another with its
+// heading and the keys selectable, the expiry in UTC, sign out.
+func TestPortalWithoutJavaScript(t *testing.T) {
+	ts := startServer(t, configs.Demo)
+	c := newPortalBrowser(t, 1280, 900)
+	c.do("turn scripts off", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	c.signInAs(ts.URL, "alice", "alice")
+	c.do("get Developer's credentials", chromedp.Click(chromedp.CSS(`button[name=only]`)))
+	c.waitFor("the credentials page", `location.pathname.startsWith("/portal/credentials/")`)
+	// Scripts are off for the page, not for the test's own evaluation.
+	got := eval[map[string]any](c, `({
+		titles: [...document.querySelectorAll(".panel-title")].filter(h => h.getClientRects().length > 0 && h.getBoundingClientRect().width > 1).map(h => h.textContent),
+		visible: [...document.querySelectorAll(".panel")].filter(p => !p.hidden && p.getClientRects().length > 0).length,
+		tabs: document.querySelectorAll("[role=tab]").length,
+		copy: [...document.querySelectorAll("button.copy")].filter(b => !b.hidden).length,
+		bash: document.querySelector("#c0-sh-code").textContent,
+		expiry: document.querySelector(".creds time").textContent})`)
+	if fmt.Sprint(got["titles"]) != "[bash / zsh fish PowerShell ~/.aws/credentials idbroker login]" || got["visible"] != float64(5) || got["tabs"] != float64(0) || got["copy"] != float64(0) {
+		c.fail("without scripts: %v", got)
+	}
+	if !strings.HasPrefix(got["bash"].(string), "export AWS_ACCESS_KEY_ID=ASIA") || !strings.HasSuffix(got["expiry"].(string), "UTC") {
+		c.fail("without scripts: %v", got)
+	}
+	c.do("sign out", chromedp.Click(chromedp.CSS(`header form.signout button`)))
+	c.waitFor("the signed-out page", `location.pathname === "/logout" && document.querySelector("h1").textContent === "You are signed out"`)
+	c.assertCleanConsole()
 }
