@@ -110,5 +110,5 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.clearSessionCookie(w)
-	s.render(w, http.StatusOK, "signedout.html", map[string]any{"Title": "Signed out"})
+	s.render(w, http.StatusOK, "signedout.html", map[string]any{"Title": "You are signed out"})
 }

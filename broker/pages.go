@@ -85,7 +85,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg, h
 // may be empty), a way on, and the request id the log carries. It logs
 // nothing: the caller has logged the reason under rid.
 func (s *Server) renderError(w http.ResponseWriter, status int, msg, hint, rid string) {
-	s.render(w, status, "error.html", map[string]any{"Title": strings.TrimSuffix(msg, "."), "Message": msg, "Hint": hint, "RequestID": rid})
+	s.render(w, status, "error.html", map[string]any{"Title": msg, "Message": msg, "Hint": hint, "RequestID": rid})
 }
 
 // csrf returns the browser's CSRF cookie value, setting a new one if absent,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,13 +29,20 @@ func brandedDemo(t *testing.T) []byte {
 	if err := os.WriteFile(logo, []byte(svg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return withPortal(`portal:
+	cfg := withPortal(`portal:
   title: Example Corp AWS access
   logo_file: ` + logo + `
   help_url: https://wiki.example.com/aws-access
   banner: |
     Authorised use only. Sign-ins and credentials are logged and reviewed.
 `)
+	// The commands on the pages name the demo's URL (as in the README's
+	// pictures); every link of the pages is relative.
+	const listen = "server:\n  listen: 127.0.0.1:8080\n"
+	if !bytes.Contains(cfg, []byte(listen)) {
+		t.Fatal("the demo configuration has changed its server block")
+	}
+	return bytes.Replace(cfg, []byte(listen), []byte(listen+"  public_url: http://127.0.0.1:8080\n"), 1)
 }
 
 // portalPage is one page of the walk: how to get there from the previous
