@@ -72,9 +72,12 @@ func (s *Server) redeemDeviceCode(w http.ResponseWriter, r *http.Request, form u
 }
 
 // devicePoll records a poll of a pending request and reports whether it
-// came too soon: a poll claims the request until the interval has passed
-// (less a second of leeway); a poll that finds the claim held is too soon
-// and adds deviceSlowDown to the interval.
+// came too soon: a poll answered authorization_pending claims the request
+// until the interval has passed (less a second of leeway); a poll that
+// finds the claim held is too soon and adds deviceSlowDown to the interval
+// the next claim holds for. (The interval is counted from the last poll
+// answered authorization_pending: a client that waits the grown interval
+// after slow_down is never early.)
 func (s *Server) devicePoll(ctx context.Context, rid string, req deviceRequest) (bool, error) {
 	keep := req.Expires.Add(deviceRecordGrace)
 	sctx, cancel := context.WithTimeout(ctx, oauth2StoreTimeout)

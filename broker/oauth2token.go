@@ -146,7 +146,7 @@ func (s *Server) redeemAuthorizationCode(w http.ResponseWriter, r *http.Request,
 		s.log.WarnContext(ctx, "oauth2: the session of a redeemed code could not be recorded; a second use of the code cannot end it", slog.String("session_id", se.ID), slog.Any("err", err))
 	}
 	if s.marked(ctx, oauth2GrantPrefix+"code-reused:"+h) {
-		s.endReplayed(ctx, se)
+		s.endReplayed(ctx, h, se)
 		refuse(se.Identity, "code used twice: the session of its first use is ended", unknown)
 		return
 	}
@@ -177,13 +177,17 @@ func (s *Server) codeReused(ctx context.Context, h string) {
 		}
 		return
 	}
-	s.endReplayed(ctx, se)
+	s.endReplayed(ctx, h, se)
 }
 
-// endReplayed ends the session made from a code used twice and revokes
-// what it issued.
-func (s *Server) endReplayed(ctx context.Context, se *session) {
+// endReplayed ends the session made from the code whose hash is h, used
+// twice, and revokes what it issued: once, however many uses followed.
+func (s *Server) endReplayed(ctx context.Context, h string, se *session) {
 	const reason = "its authorization code was used twice"
+	first, err := s.claim(ctx, oauth2GrantPrefix+"code-revoked:"+h, s.now().Add(authzCodeRecordTTL))
+	if err == nil && !first {
+		return
+	}
 	if err := s.endSession(ctx, se, reason); err != nil {
 		s.log.ErrorContext(ctx, "oauth2: the session of a reused code could not be ended", slog.String("session_id", se.ID), slog.Any("err", err))
 		return
