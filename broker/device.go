@@ -45,6 +45,9 @@ const (
 	// deviceWrongLimit of them within deviceWrongWindow.
 	deviceWrongLimit  = 5
 	deviceWrongWindow = 10 * time.Minute
+	// An address may start deviceRequestLimit requests per
+	// deviceWrongWindow: each one is a record in the store.
+	deviceRequestLimit = 30
 	// deviceChoiceTTL bounds how long an approval page may be answered.
 	deviceChoiceTTL     = 10 * time.Minute
 	deviceChoicePurpose = "idb_oauth2_device/v1"
@@ -162,6 +165,16 @@ func (s *Server) serveDeviceAuthorization(w http.ResponseWriter, r *http.Request
 	name := strings.TrimSpace(form.Get("device_name"))
 	if err := checkDeviceName(name); err != nil {
 		writeTokenError(w, oauthErr(http.StatusBadRequest, "invalid_request", err.Error()))
+		return
+	}
+	n, err := s.countDeviceRequest(ctx, clientIP(r))
+	if err != nil {
+		writeTokenError(w, oauthRefusal(s.sessionRefused(ctx, err), false))
+		return
+	}
+	if n > deviceRequestLimit {
+		s.audit(ctx, "oauth2.device_refused", providers.Identity{}, slog.String("client_ip", clientIP(r)), slog.String("reason", "too many device requests from this address"))
+		writeTokenError(w, oauthErr(http.StatusTooManyRequests, "slow_down", "too many device requests from this address: wait a few minutes"))
 		return
 	}
 	now := s.now()
@@ -333,6 +346,18 @@ func (s *Server) findDevice(ctx context.Context, code string) (string, deviceReq
 		return rid, req, nil
 	}
 	return "", deviceRequest{}, errNoOAuthRecord
+}
+
+// countDeviceRequest counts a device request of the client address and
+// returns how many it made in the window.
+func (s *Server) countDeviceRequest(ctx context.Context, clientIP string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, oauth2StoreTimeout)
+	defer cancel()
+	n, err := s.cfg.Store.Incr(ctx, oauth2GrantPrefix+"device-requests:"+addressKey(clientIP), deviceWrongWindow)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errSessionStore, err)
+	}
+	return n, nil
 }
 
 func deviceWrongKey(bucket string) string { return oauth2GrantPrefix + "device-wrong:" + bucket }

@@ -399,3 +399,26 @@ func TestResumeCookie(t *testing.T) {
 		t.Errorf("forged resume cookie: to %q", signIn.Header().Get("Location"))
 	}
 }
+
+// TestDeviceRequestLimit: an address may start 30 device requests in 10
+// minutes; another address is not held back.
+func TestDeviceRequestLimit(t *testing.T) {
+	b := newSessionBroker(t, "https://broker.example", Sessions{})
+	for range deviceRequestLimit {
+		b.deviceAuth(t, "")
+	}
+	rec, out := b.cliPost(t, "/oauth2/device_authorization", url.Values{"client_id": {CLIClientID}})
+	if rec.Code != http.StatusTooManyRequests || out["error"] != "slow_down" || out["device_code"] != nil {
+		t.Fatalf("request %d: %d %v", deviceRequestLimit+1, rec.Code, out)
+	}
+	req := httptest.NewRequest(http.MethodPost, b.pub+"/oauth2/device_authorization", strings.NewReader("client_id="+CLIClientID))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "198.51.100.7:1"
+	other := httptest.NewRecorder()
+	b.s.ServeHTTP(other, req)
+	if other.Code != http.StatusOK {
+		t.Errorf("another address: %d %s", other.Code, other.Body)
+	}
+	b.clk.add(deviceWrongWindow)
+	b.deviceAuth(t, "")
+}
