@@ -64,6 +64,7 @@ const (
 // (the first part of the device code) and listed under its user code's
 // keyed hash.
 type deviceRequest struct {
+	ClientID   string    `json:"cl"`
 	SecretHash []byte    `json:"h"`
 	UserCode   string    `json:"u"`
 	DeviceName string    `json:"n,omitempty"`
@@ -158,7 +159,8 @@ func (s *Server) serveDeviceAuthorization(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	if _, e, ok := clientOf(r, form); !ok {
+	client, e, ok := clientOf(r, form)
+	if !ok {
 		writeTokenError(w, e)
 		return
 	}
@@ -184,7 +186,7 @@ func (s *Server) serveDeviceAuthorization(w http.ResponseWriter, r *http.Request
 		writeTokenError(w, oauthRefusal(&refusal{class: classIssueInternal, err: err}, false))
 		return
 	}
-	req := deviceRequest{SecretHash: secretHash(secret), DeviceName: name, ClientIP: clientIP(r), Created: now, Expires: now.Add(deviceCodeTTL)}
+	req := deviceRequest{ClientID: client, SecretHash: secretHash(secret), DeviceName: name, ClientIP: clientIP(r), Created: now, Expires: now.Add(deviceCodeTTL)}
 	keep := req.Expires.Add(deviceRecordGrace)
 	// A user code names one live request: draw again on the rare collision.
 	for i := 0; i < 5 && req.UserCode == ""; i++ {

@@ -20,7 +20,8 @@ import (
 // the store).
 func (s *Server) redeemDeviceCode(w http.ResponseWriter, r *http.Request, form url.Values) {
 	ctx := r.Context()
-	if _, e, ok := clientOf(r, form); !ok {
+	client, e, ok := clientOf(r, form)
+	if !ok {
 		writeTokenError(w, e)
 		return
 	}
@@ -44,7 +45,7 @@ func (s *Server) redeemDeviceCode(w http.ResponseWriter, r *http.Request, form u
 		writeTokenError(w, oauthRefusal(s.sessionRefused(ctx, err), false))
 		return
 	}
-	if subtle.ConstantTimeCompare(req.SecretHash, secretHash(secret)) != 1 {
+	if subtle.ConstantTimeCompare(req.SecretHash, secretHash(secret)) != 1 || client != req.ClientID {
 		writeTokenError(w, oauthErr(http.StatusBadRequest, "invalid_grant", unknown))
 		return
 	}

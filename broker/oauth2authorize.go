@@ -68,6 +68,7 @@ type consent struct {
 // code's SHA-256): what it is bound to, and the CLI session its
 // redemption made.
 type authzCode struct {
+	ClientID    string    `json:"c"`
 	RedirectURI string    `json:"r"`
 	Challenge   string    `json:"x"`
 	Session     string    `json:"s"`
@@ -271,7 +272,7 @@ func (s *Server) serveOAuthDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	rec := authzCode{RedirectURI: c.Req.RedirectURI, Challenge: c.Req.Challenge, Session: se.ID, Expires: now.Add(authzCodeTTL)}
+	rec := authzCode{ClientID: CLIClientID, RedirectURI: c.Req.RedirectURI, Challenge: c.Req.Challenge, Session: se.ID, Expires: now.Add(authzCodeTTL)}
 	if err := s.putGrant(ctx, authzCodeID(sha256Hex(code)), rec, now.Add(authzCodeRecordTTL)); err != nil {
 		s.refusePage(w, r, s.sessionRefused(ctx, err))
 		return

@@ -74,7 +74,8 @@ func (s *Server) cliSession(ctx context.Context, browserID string) (*session, st
 // code claimed already ends the session its first use made.
 func (s *Server) redeemAuthorizationCode(w http.ResponseWriter, r *http.Request, form url.Values) {
 	ctx := r.Context()
-	if _, e, ok := clientOf(r, form); !ok {
+	client, e, ok := clientOf(r, form)
+	if !ok {
 		writeTokenError(w, e)
 		return
 	}
@@ -113,6 +114,9 @@ func (s *Server) redeemAuthorizationCode(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	switch {
+	case client != rec.ClientID:
+		refuse(providers.Identity{}, "code of another client", unknown)
+		return
 	case redirectURI != rec.RedirectURI:
 		refuse(providers.Identity{}, "redirect_uri differs from the authorization request's", "redirect_uri does not match the authorization request")
 		return
