@@ -139,7 +139,7 @@ func TestOAuthLoopbackLogin(t *testing.T) {
 	if status != http.StatusOK || resp.Request.URL.Path != "/oauth2/authorize" {
 		t.Fatalf("after sign-in: %d at %s:\n%s", status, resp.Request.URL, page)
 	}
-	for _, want := range []string{"Allow the idbroker command line on this computer to use your sign-in as <strong>alice</strong>?", "port <code>" + port + "</code>", " UTC"} {
+	for _, want := range []string{"Allow the idbroker command line on this computer to use your sign-in as <strong>alice</strong>?", "port <code>" + port + "</code>", " UTC", "signed in with Demo users"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("confirmation page lacks %q:\n%s", want, page)
 		}
