@@ -41,13 +41,6 @@ const (
 	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 	userCodeLen      = 8
 	maxDeviceName    = 64
-	// A person or an address typing wrong codes is stopped after
-	// deviceWrongLimit of them within deviceWrongWindow.
-	deviceWrongLimit  = 5
-	deviceWrongWindow = 10 * time.Minute
-	// An address may start deviceRequestLimit requests per
-	// deviceWrongWindow: each one is a record in the store.
-	deviceRequestLimit = 30
 	// deviceChoiceTTL bounds how long an approval page may be answered.
 	deviceChoiceTTL     = 10 * time.Minute
 	deviceChoicePurpose = "idb_oauth2_device/v1"
@@ -288,20 +281,19 @@ func (s *Server) serveDevicePost(w http.ResponseWriter, r *http.Request) {
 // client address; past the limit no code is looked up.
 func (s *Server) lookUpDevice(w http.ResponseWriter, r *http.Request, se *session) {
 	ctx := r.Context()
-	typed := r.PostFormValue("user_code")
-	buckets := []string{"session:" + se.ID, "ip:" + addressKey(clientIP(r))}
-	limited, err := s.deviceLimited(ctx, buckets)
+	lim := deviceLookupLimits(se.ID, clientIP(r))
+	why, err := s.deviceLookupAdmitted(ctx, lim, r.PostFormValue("user_code"))
 	if err != nil {
 		s.refusePage(w, r, s.sessionRefused(ctx, err))
 		return
 	}
-	if limited {
-		s.audit(ctx, "oauth2.device_code_refused", se.Identity, slog.String("session_id", se.ID), slog.String("client_ip", clientIP(r)), slog.String("reason", "too many wrong codes"))
+	code, ok := normalizeUserCode(r.PostFormValue("user_code"))
+	switch {
+	case why != "":
+		s.audit(ctx, "oauth2.device_code_refused", se.Identity, slog.String("session_id", se.ID), slog.String("client_ip", clientIP(r)), slog.String("reason", why))
 		s.renderDeviceEntry(w, r, se, http.StatusTooManyRequests, "", msgUserCodeLimited)
 		return
-	}
-	code, ok := normalizeUserCode(typed)
-	if !ok {
+	case !ok:
 		s.renderDeviceEntry(w, r, se, http.StatusBadRequest, "", msgUserCodeShape)
 		return
 	}
@@ -311,7 +303,7 @@ func (s *Server) lookUpDevice(w http.ResponseWriter, r *http.Request, se *sessio
 		return
 	}
 	if err != nil || req.Decision != "" || !s.now().Before(req.Expires) {
-		if err := s.deviceWrong(ctx, buckets); err != nil {
+		if err := s.deviceWrong(ctx, lim); err != nil {
 			s.refusePage(w, r, s.sessionRefused(ctx, err))
 			return
 		}
@@ -348,49 +340,6 @@ func (s *Server) findDevice(ctx context.Context, code string) (string, deviceReq
 		return rid, req, nil
 	}
 	return "", deviceRequest{}, errNoOAuthRecord
-}
-
-// countDeviceRequest counts a device request of the client address and
-// returns how many it made in the window.
-func (s *Server) countDeviceRequest(ctx context.Context, clientIP string) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, oauth2StoreTimeout)
-	defer cancel()
-	n, err := s.cfg.Store.Incr(ctx, oauth2GrantPrefix+"device-requests:"+addressKey(clientIP), deviceWrongWindow)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errSessionStore, err)
-	}
-	return n, nil
-}
-
-func deviceWrongKey(bucket string) string { return oauth2GrantPrefix + "device-wrong:" + bucket }
-
-// deviceLimited reports whether one of the buckets has typed too many
-// wrong codes lately.
-func (s *Server) deviceLimited(ctx context.Context, buckets []string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, oauth2StoreTimeout)
-	defer cancel()
-	for _, b := range buckets {
-		n, err := s.cfg.Store.Get(ctx, deviceWrongKey(b))
-		if err != nil {
-			return false, fmt.Errorf("%w: %w", errSessionStore, err)
-		}
-		if n >= deviceWrongLimit {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// deviceWrong counts a wrong code in every bucket.
-func (s *Server) deviceWrong(ctx context.Context, buckets []string) error {
-	ctx, cancel := context.WithTimeout(ctx, oauth2StoreTimeout)
-	defer cancel()
-	for _, b := range buckets {
-		if _, err := s.cfg.Store.Incr(ctx, deviceWrongKey(b), deviceWrongWindow); err != nil {
-			return fmt.Errorf("%w: %w", errSessionStore, err)
-		}
-	}
-	return nil
 }
 
 // decideDevice records the answer of the approval page, once per request

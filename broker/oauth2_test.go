@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -346,7 +347,7 @@ func TestDeviceWrongCodeBuckets(t *testing.T) {
 	if rec := enterCode(carol, "[2001:db8::2]:1", uc); rec.Code != http.StatusTooManyRequests {
 		t.Errorf("a fresh session from the same /64: %d", rec.Code)
 	}
-	b.clk.add(deviceWrongWindow)
+	b.clk.add(deviceLimitWindow)
 	_, uc = b.deviceAuth(t, "box")
 	if rec := enterCode(alice, "198.51.100.9:1", uc); rec.Code != http.StatusOK {
 		t.Errorf("the session 10 minutes later: %d", rec.Code)
@@ -419,6 +420,53 @@ func TestDeviceRequestLimit(t *testing.T) {
 	if other.Code != http.StatusOK {
 		t.Errorf("another address: %d %s", other.Code, other.Body)
 	}
-	b.clk.add(deviceWrongWindow)
+	b.clk.add(deviceLimitWindow)
 	b.deviceAuth(t, "")
+}
+
+// TestDeviceLookupsAtOnce: look-ups sent at once cannot all pass the
+// wrong-code check before any is counted: each is counted first, and a
+// session gets at most 10 in the window, right or wrong.
+func TestDeviceLookupsAtOnce(t *testing.T) {
+	b := newSessionBroker(t, "https://broker.example", Sessions{})
+	br, _ := b.signInBrowser(t, "alice")
+	page := br.get("/device")
+	csrf := formTokenRE.FindStringSubmatch(page.Body.String())[1]
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[int]int{}
+	)
+	for i := range 40 {
+		wg.Go(func() {
+			req := httptest.NewRequest(http.MethodPost, b.pub+"/device", strings.NewReader(url.Values{"csrf_token": {csrf}, "user_code": {"BCDF-GHJK"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.RemoteAddr = "198.51.100.1:" + strconv.Itoa(1000+i)
+			for _, c := range br.cookies {
+				req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+			}
+			rec := httptest.NewRecorder()
+			b.s.ServeHTTP(rec, req)
+			mu.Lock()
+			codes[rec.Code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[http.StatusBadRequest] > deviceLookupsSession || codes[http.StatusBadRequest]+codes[http.StatusTooManyRequests] != 40 {
+		t.Errorf("answers %v: more than %d codes were looked up", codes, deviceLookupsSession)
+	}
+
+	// Right codes count too.
+	b.clk.add(deviceLimitWindow)
+	for i := range deviceLookupsSession {
+		_, uc := b.deviceAuth(t, "")
+		if rec := enterCode(br, "198.51.100.2:1", uc); rec.Code != http.StatusOK {
+			t.Fatalf("right code %d: %d", i+1, rec.Code)
+		}
+	}
+	_, uc := b.deviceAuth(t, "")
+	if rec := enterCode(br, "198.51.100.2:1", uc); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("look-up %d: %d", deviceLookupsSession+1, rec.Code)
+	}
 }
