@@ -191,7 +191,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
 	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
 	mux.HandleFunc("GET /oidc/{provider}/callback", s.serveOIDCCallback)
-	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
+	mux.HandleFunc("POST /oauth2/token", s.serveToken)
 	mux.HandleFunc("GET /roles", s.serveRolesForm)
 	mux.HandleFunc("POST /roles", s.serveRolesPost)
 	mux.HandleFunc("POST /logout", s.serveLogout)
@@ -213,6 +213,7 @@ func (s *Server) routes() {
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
 	s.sessionRoutes(mux, cop)
+	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(cop.Handler(mux)))
 }

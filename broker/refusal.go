@@ -173,6 +173,7 @@ var answers = map[failClass]answer{
 	classProviderUnavailable: {
 		apiStatus: http.StatusServiceUnavailable, apiCode: "ProviderUnavailable", apiText: "the identity provider cannot be reached; try again later",
 		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: msgLDAPUnavailable,
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the identity provider cannot be reached; try again later",
 		pageStatus: http.StatusServiceUnavailable, pageText: "The identity provider cannot be reached right now. Try again later.", form: true,
 	},
 	classProviderMisconfigured: {
@@ -224,6 +225,7 @@ var answers = map[failClass]answer{
 	},
 	classInvalidSession: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session token is invalid, expired or ended: create a new session", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the browser sign-in that allowed this has ended or expired: sign in again",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has expired.", pageHint: "Sign in again.",
 	},
 	classSessionUnavailable: {
@@ -234,6 +236,7 @@ var answers = map[failClass]answer{
 	},
 	classAccountGone: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session has ended: the account no longer exists or is disabled upstream", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the sign-in has ended: the account no longer exists or is disabled upstream",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has ended: your account no longer exists or is disabled.", pageHint: "Ask your administrator.",
 	},
 	classGrantLost: {

@@ -231,6 +231,13 @@ func (s *Server) sessionRefused(ctx context.Context, err error) *refusal {
 // the upstream login's own expiry. A failure is a *refusal (the store
 // cannot be written: fail closed, nothing is issued).
 func (s *Server) startSession(ctx context.Context, id providers.Identity, method, carrier string) (*session, string, error) {
+	return s.startSessionUntil(ctx, id, method, carrier, time.Time{})
+}
+
+// startSessionUntil is startSession for a session that must end by
+// notAfter as well (zero: no such bound): the CLI's session made from a
+// browser's session ends with it (oauth2token.go).
+func (s *Server) startSessionUntil(ctx context.Context, id providers.Identity, method, carrier string, notAfter time.Time) (*session, string, error) {
 	now := s.now()
 	sid, err := randomB64(sessionIDBytes)
 	if err != nil {
@@ -239,6 +246,9 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 	se := &session{ID: sid, Method: method, Carrier: carrier, Created: now, Checked: now, Expires: now.Add(s.sessions.Duration)}
 	if !id.Expiry.IsZero() && id.Expiry.Before(se.Expires) {
 		se.Expires = id.Expiry
+	}
+	if !notAfter.IsZero() && notAfter.Before(se.Expires) {
+		se.Expires = notAfter
 	}
 	se.setIdentity(id)
 	se.Roles = grantARNs(s.cfg.Mapper.Map(id).Grants)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # install-test-deps.sh: install the Debian packages the real-server tests use
-# (OpenLDAP slapd + ldap-utils, redis-server, xmlsec1). Called by `make test`.
+# (OpenLDAP slapd + ldap-utils, redis-server, xmlsec1, chromium for the
+# pages in a real browser). Called by `make test`.
 #
 # It is idempotent and quiet: when every tool is present it does nothing and
 # prints nothing. It installs only when something is missing AND it runs as
@@ -24,12 +25,17 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
 	missing_xmlsec="xmlsec1"
 fi
 
-if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ]; then
+missing_chromium=""
+if [ ! -x /usr/bin/chromium ]; then
+	missing_chromium="chromium"
+fi
+
+if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ] && [ -z "$missing_chromium" ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != "0" ]; then
-	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
+	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec} ${missing_chromium}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
 	exit 0
 fi
 
@@ -43,4 +49,7 @@ if [ -n "$missing_redis" ]; then
 fi
 if [ -n "$missing_xmlsec" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xmlsec1 >/dev/null
+fi
+if [ -n "$missing_chromium" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
 fi
