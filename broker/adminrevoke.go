@@ -92,7 +92,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := caller.AssumedRoleARN()
-	e := revocation.Entry{ID: id, Selector: sel, RoleARN: roleARN, By: by, NotBefore: s.now()}
+	e := revocation.Entry{ID: id, Selector: sel, RoleARN: roleARN, By: by, NotBefore: ceilSecond(s.now())}
 	var covered []found
 	switch sel.Kind {
 	case revocation.KindSession:
@@ -114,7 +114,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		for _, f := range covered {
 			e.SessionIDs = append(e.SessionIDs, f.id)
 		}
-		e.NotBefore = s.now().Add(sessionRevocationMargin)
+		e.NotBefore = ceilSecond(s.now().Add(sessionRevocationMargin))
 	}
 	ids, err := s.recordRevocation(ctx, e)
 	attrs := []slog.Attr{
@@ -142,6 +142,16 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		Sessions: orEmpty(e.SessionIDs), SessionsEnded: orEmpty(ended),
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// ceilSecond rounds t up to the whole second. Credentials carry their
+// issue time in whole seconds, so a not_before inside a second refuses that
+// whole second anyway: the rounded time says so exactly.
+func ceilSecond(t time.Time) time.Time {
+	if c := t.Truncate(time.Second); !c.Equal(t) {
+		return c.Add(time.Second)
+	}
+	return t
 }
 
 func orEmpty(s []string) []string {
@@ -199,7 +209,7 @@ func (s *Server) recordRevocation(ctx context.Context, e revocation.Entry) ([]st
 func (s *Server) revokeSessionByBroker(ctx context.Context, id, reason string) error {
 	return s.cfg.Revocations.Add(ctx, revocation.Entry{
 		Selector:   revocation.Selector{Kind: revocation.KindSession, Value: id},
-		SessionIDs: []string{id}, NotBefore: s.now().Add(sessionRevocationMargin),
+		SessionIDs: []string{id}, NotBefore: ceilSecond(s.now().Add(sessionRevocationMargin)),
 		By: "idbroker (" + reason + ")",
 	})
 }
