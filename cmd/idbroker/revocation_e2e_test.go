@@ -162,6 +162,7 @@ func waitPast(t time.Time) {
 // after), those chained from them with AssumeRole included, and nothing
 // else; a new login after a revocation of a user or a role works again.
 func TestRevocationSelectors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte(revocationConfig))
 	admin := adminAPI(t, ts.URL, oneShot(t, ts.URL, "bob", "bob", "IdentityAdmin"))
 
