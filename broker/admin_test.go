@@ -302,8 +302,10 @@ func TestRevokeRefusals(t *testing.T) {
 }
 
 // TestRevokeStoreFailures: a store that cannot list refuses before
-// anything is ended or recorded (503); one that cannot record the entry is
-// 503 saying the revocation holds on this replica only.
+// anything is ended or recorded (503); one that fails half-way through a
+// walk gets what was found ended and revoked, and a 503 saying to run it
+// again; one that cannot record the entry is 503 saying the revocation
+// holds on this replica only.
 func TestRevokeStoreFailures(t *testing.T) {
 	b := newAdminBroker(t)
 	_, sid := b.createSession(t, "olga")
@@ -316,9 +318,28 @@ func TestRevokeStoreFailures(t *testing.T) {
 	if len(b.set.List()) != 0 || b.ended(t, sid) {
 		t.Fatal("a failed listing revoked")
 	}
-	b.s.cfg.Revocations = failingRevocations{b.set}
+	// A walk that fails half-way still revokes what it found, and says
+	// the revocation is incomplete.
+	b.oneShot(t, "olga", nil, adminPageSize+10)
+	b.s.cfg.Store = pageFailingStore{Store: b.store, failAfterFirst: true}
 	rec, out = b.revoke(t, `{"user":"olga"}`)
 	e, _ := out["error"].(map[string]any)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(e["message"].(string), "found before the session store failed") {
+		t.Fatalf("a walk failing half-way: %d %v", rec.Code, out)
+	}
+	b.s.cfg.Store = b.store
+	entries := b.set.List()
+	if len(entries) != 1 || len(entries[0].SessionIDs) != adminPageSize {
+		t.Fatalf("entries after a half walk: %d", len(entries))
+	}
+	for _, id := range entries[0].SessionIDs {
+		if !b.ended(t, id) {
+			t.Fatalf("%s covered and not ended", id)
+		}
+	}
+	b.s.cfg.Revocations = failingRevocations{b.set}
+	rec, out = b.revoke(t, `{"user":"olga"}`)
+	e, _ = out["error"].(map[string]any)
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(e["message"].(string), "applies on this replica only") {
 		t.Fatalf("recording fails: %d %v", rec.Code, out)
 	}
@@ -327,13 +348,15 @@ func TestRevokeStoreFailures(t *testing.T) {
 	}
 }
 
+// pageFailingStore fails every page of a walk (failPages), or every page
+// after the first (failAfterFirst).
 type pageFailingStore struct {
 	store.Store
-	failPages bool
+	failPages, failAfterFirst bool
 }
 
 func (f pageFailingStore) ListSessionsPage(ctx context.Context, index, cursor string, limit int) ([]store.SessionRecord, string, error) {
-	if f.failPages {
+	if f.failPages || (f.failAfterFirst && cursor != "") {
 		return nil, "", fmt.Errorf("%w: injected", store.ErrUnavailable)
 	}
 	return f.Store.ListSessionsPage(ctx, index, cursor, limit)

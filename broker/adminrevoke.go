@@ -93,30 +93,48 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	by := caller.AssumedRoleARN()
 	e := revocation.Entry{ID: id, Selector: sel, RoleARN: roleARN, By: by, NotBefore: ceilSecond(s.now())}
-	var covered []found
+	// Once started, a revocation runs to its end even if the caller goes
+	// away: half of it would leave sessions ended and credentials alive.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), revocationTimeout)
+	defer cancel()
+	var (
+		covered, ended []string
+		notEnded       int
+		walkErr        error
+	)
+	// Each session found is ended at once (only ids are kept, however many
+	// there are), then one entry revokes the credentials of all of them.
+	visit := func(f found) {
+		covered = append(covered, f.id)
+		if f.se == nil || !f.se.live(s.now()) {
+			return
+		}
+		if err := s.endSession(work, f.se, fmt.Sprintf("revoked by %s (revocation %s)", by, id)); err != nil {
+			s.log.WarnContext(ctx, "revocation: a session could not be ended", slog.String("session_id", f.id), slog.Any("err", err))
+			notEnded++
+			return
+		}
+		ended = append(ended, f.id)
+	}
 	switch sel.Kind {
 	case revocation.KindSession:
-		covered, err = s.oneSession(ctx, sel.Value)
+		walkErr = s.oneSession(work, sel.Value, visit)
 	case revocation.KindUser:
-		covered, err = s.userSessions(ctx, sel.Value, sel.Provider)
+		walkErr = s.userSessions(work, sel.Value, sel.Provider, visit)
 	case revocation.KindGroup:
-		covered, err = s.groupSessions(ctx, sel.Value, sel.Provider)
+		walkErr = s.groupSessions(work, sel.Value, sel.Provider, visit)
 	}
-	if err != nil {
+	if walkErr != nil && len(covered) == 0 {
 		// Nothing ended, nothing recorded: the administrator tries again.
-		s.auditAPI(ctx, "revocation.refused", r, caller, slog.Any("reason", err))
-		writeAPIRefusal(w, s.sessionRefused(ctx, err))
+		s.auditAPI(ctx, "revocation.refused", r, caller, slog.Any("reason", walkErr))
+		writeAPIRefusal(w, s.sessionRefused(ctx, walkErr))
 		return
 	}
-	ended, notEnded := s.endCovered(ctx, covered, fmt.Sprintf("revoked by %s (revocation %s)", by, id))
-	if covered != nil {
-		e.SessionIDs = make([]string, 0, len(covered))
-		for _, f := range covered {
-			e.SessionIDs = append(e.SessionIDs, f.id)
-		}
+	if sel.Kind == revocation.KindSession || sel.Kind == revocation.KindUser || sel.Kind == revocation.KindGroup {
+		e.SessionIDs = covered
 		e.NotBefore = ceilSecond(s.now().Add(sessionRevocationMargin))
 	}
-	ids, err := s.recordRevocation(ctx, e)
+	ids, err := s.recordRevocation(work, e)
 	attrs := []slog.Attr{
 		slog.String("revocation_id", id), slog.String("selector", sel.Kind), slog.String("value", sel.Value),
 		slog.String("selector_provider", sel.Provider), slog.String("role_arn", roleARN),
@@ -130,8 +148,17 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 			"revocation %s applies on this replica only: the shared store could not record it (%d sessions ended); run it again", id, len(ended))})
 		return
 	}
+	if walkErr != nil {
+		attrs = append(attrs, slog.Any("walk_failed", walkErr))
+	}
 	s.auditAPI(ctx, "revocation", r, caller, attrs...)
-	if notEnded > 0 {
+	switch {
+	case walkErr != nil:
+		writeAPIRefusal(w, &refusal{class: classRevocationUnrecorded, err: walkErr, detail: fmt.Sprintf(
+			"revocation %s covers the %d sessions found before the session store failed (credentials issued from them before %s are refused), but more may match: run it again",
+			id, len(covered), apiTime(e.NotBefore))})
+		return
+	case notEnded > 0:
 		writeAPIRefusal(w, &refusal{class: classRevocationUnrecorded, err: errors.New("sessions not ended"), detail: fmt.Sprintf(
 			"revocation %s is recorded (credentials issued before %s are refused), but %d of its sessions could not be ended and may issue again: run it again",
 			id, apiTime(e.NotBefore), notEnded)})
@@ -143,6 +170,10 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, out)
 }
+
+// revocationTimeout bounds the work of one revocation (walking and ending
+// the sessions, recording the entries).
+const revocationTimeout = 5 * time.Minute
 
 // ceilSecond rounds t up to the whole second. Credentials carry their
 // issue time in whole seconds, so a not_before inside a second refuses that
@@ -159,24 +190,6 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// endCovered ends every live session of covered for reason and returns the
-// ids it ended and how many it could not end (the store failed).
-func (s *Server) endCovered(ctx context.Context, covered []found, reason string) (ended []string, failed int) {
-	now := s.now()
-	for _, f := range covered {
-		if f.se == nil || !f.se.live(now) {
-			continue
-		}
-		if err := s.endSession(ctx, f.se, reason); err != nil {
-			s.log.WarnContext(ctx, "revocation: a session could not be ended", slog.String("session_id", f.id), slog.Any("err", err))
-			failed++
-			continue
-		}
-		ended = append(ended, f.id)
-	}
-	return ended, failed
 }
 
 // recordRevocation adds e (split into entries of at most maxEntrySessions

@@ -47,34 +47,34 @@ func (s *Server) walkIndex(ctx context.Context, index, cursor string, limit int)
 	return out, next, nil
 }
 
-// walkAll walks each index to its end and returns the records for which
-// keep holds (keep sees nil for a record that does not open), each once.
-func (s *Server) walkAll(ctx context.Context, indexes []string, keep func(*session) bool) ([]found, error) {
+// walkAll walks each index to its end and calls visit, once per session,
+// for the records for which keep holds (keep sees nil for a record that
+// does not open). It holds only the ids met, however many there are.
+func (s *Server) walkAll(ctx context.Context, indexes []string, keep func(*session) bool, visit func(found)) error {
 	seen := map[string]bool{}
-	var out []found
 	for _, index := range indexes {
 		cursor := ""
 		for {
 			page, next, err := s.walkIndex(ctx, index, cursor, adminPageSize)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, f := range page {
 				if !seen[f.id] && keep(f.se) {
 					seen[f.id] = true
-					out = append(out, f)
+					visit(f)
 				}
 			}
 			if next == "" {
 				break
 			}
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("%w: %w", errSessionStore, err)
+				return fmt.Errorf("%w: %w", errSessionStore, err)
 			}
 			cursor = next
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // providerNames are the providers a selector covers: the one named, or
@@ -91,9 +91,9 @@ func (s *Server) providerNames(provider string) []string {
 	return out
 }
 
-// userSessions finds the sessions of user (compared as the index folds
+// userSessions visits the sessions of user (compared as the index folds
 // names) at provider, or at every configured provider.
-func (s *Server) userSessions(ctx context.Context, user, provider string) ([]found, error) {
+func (s *Server) userSessions(ctx context.Context, user, provider string, visit func(found)) error {
 	var indexes []string
 	for _, p := range s.providerNames(provider) {
 		indexes = append(indexes, userIndex(p, user))
@@ -103,14 +103,14 @@ func (s *Server) userSessions(ctx context.Context, user, provider string) ([]fou
 		// A record that does not open is kept: its index key named the user.
 		return se == nil || (casefold.Unicode(se.Identity.Username) == want &&
 			(provider == "" || se.Identity.Provider == provider))
-	})
+	}, visit)
 }
 
-// groupSessions finds the sessions whose identity had group (compared as
+// groupSessions visits the sessions whose identity had group (compared as
 // the rules compare names, casefold.Unicode) at its last re-check, at
 // provider or at every configured provider: the group's index and the
 // sessions with too many groups to index, filtered.
-func (s *Server) groupSessions(ctx context.Context, group, provider string) ([]found, error) {
+func (s *Server) groupSessions(ctx context.Context, group, provider string, visit func(found)) error {
 	var indexes []string
 	for _, p := range s.providerNames(provider) {
 		indexes = append(indexes, groupIndex(p, group), groupOverflowIndex(p))
@@ -129,19 +129,21 @@ func (s *Server) groupSessions(ctx context.Context, group, provider string) ([]f
 			}
 		}
 		return false
-	})
+	}, visit)
 }
 
-// oneSession finds the session id; an id the store does not know is still
-// returned (found.se nil), so that a revocation covers its credentials
-// whatever the store lost.
-func (s *Server) oneSession(ctx context.Context, id string) ([]found, error) {
+// oneSession visits the session id; an id the store does not know is
+// still visited (found.se nil), so that a revocation covers its
+// credentials whatever the store lost.
+func (s *Server) oneSession(ctx context.Context, id string, visit func(found)) error {
 	se, err := s.loadSession(ctx, id)
 	switch {
 	case errors.Is(err, errNoSession):
-		return []found{{id: id}}, nil
+		visit(found{id: id})
+		return nil
 	case err != nil:
-		return nil, err
+		return err
 	}
-	return []found{{id: id, se: se}}, nil
+	visit(found{id: id, se: se})
+	return nil
 }
