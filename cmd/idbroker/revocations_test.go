@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/configs"
 	"github.com/idbroker/idbroker/internal/store"
 )
@@ -32,7 +33,7 @@ func TestRevocationSetLifecycle(t *testing.T) {
 		t.Fatal("the app did not build its store's revocation set")
 	}
 	issuer := cfg.publicURL()
-	if want := a.sts.OIDCProviderARN(issuer) + " arn:aws:iam::123456789012:saml-provider/idbroker"; a.revocationsFor != want {
+	if want := a.sts.OIDCProviderARN(issuer) + " " + a.sts.SAMLProviderARN(broker.SAMLIdPProviderName); a.revocationsFor != want {
 		t.Errorf("session providers %q, want %q (the STS's names)", a.revocationsFor, want)
 	}
 	ready := readiness(a.store, a.revocations)
