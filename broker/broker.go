@@ -97,10 +97,19 @@ type Config struct {
 	// Sessions sets the length and the re-check interval of the sessions
 	// logins create (session.go); zero fields take the defaults.
 	Sessions Sessions
-	// Revoker revokes the credentials of a session that ended because its
-	// person is gone upstream (recheck.go); nil: such a session issues
-	// nothing more, but its credentials live until they expire.
+	// Revocations records revocations for every replica: the
+	// administrators' (POST /api/v1/admin/revocations, mounted with
+	// GET /api/v1/admin/sessions only when it is set) and that of a session
+	// ended because its person is gone upstream (recheck.go).
+	Revocations Revocations
+	// Revoker, when set, is asked instead of Revocations to revoke the
+	// credentials of a session ended because its person is gone upstream;
+	// with neither, such a session issues nothing more, but its
+	// credentials live until they expire.
 	Revoker SessionRevoker
+	// RoleARNs are the ARNs of the configured roles: a revocation by role
+	// name is resolved among them.
+	RoleARNs []string
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
@@ -113,7 +122,8 @@ type Config struct {
 	// that the STS allows idbroker:Explain (see explainapi.go); nil leaves
 	// the route out.
 	Explainer Explainer
-	// AdminRoleARNs are the roles whose sessions may use the explain API.
+	// AdminRoleARNs are the roles whose sessions may use the
+	// administrators' APIs (explain, revocations, sessions; admin.go).
 	AdminRoleARNs []string
 }
 
@@ -215,6 +225,7 @@ func (s *Server) routes() {
 	s.sessionRoutes(mux, cop)
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
+	s.adminRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(cop.Handler(mux)))
 }
 

@@ -73,6 +73,16 @@ const (
 	// classUnsupportedMediaType: a JSON endpoint got a body not declared
 	// as application/json.
 	classUnsupportedMediaType
+	// classAccessDenied: an administrators' API caller whose role or
+	// policies do not allow the action (the detail names both).
+	classAccessDenied
+	// classBadAdminRequest: a malformed administrators' API request (the
+	// detail says what is wrong).
+	classBadAdminRequest
+	// classRevocationUnrecorded: a revocation that could not be recorded
+	// in the shared store, or whose sessions could not all be ended (the
+	// detail says what holds and what to do).
+	classRevocationUnrecorded
 )
 
 // refusal is a refused request, classified for the answers.
@@ -89,6 +99,9 @@ type refusal struct {
 	roles []string
 	// sts is the STS's own refusal (classSTSRefused).
 	sts *sts.Error
+	// detail is the public part of an administrators' API refusal,
+	// appended to its answer's text (apiDetail).
+	detail string
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -138,6 +151,8 @@ type answer struct {
 	// pageRole, apiRole: the page's (the JSON API's) text ends with the
 	// role ARN concerned.
 	pageRole, apiRole bool
+	// apiDetail: the JSON API's text ends with the refusal's detail.
+	apiDetail bool
 	// bearer: the JSON answer is a refused bearer token (RFC 6750: a
 	// WWW-Authenticate challenge with error="invalid_token").
 	bearer bool
@@ -246,6 +261,15 @@ var answers = map[failClass]answer{
 	classUnsupportedMediaType: {
 		apiStatus: http.StatusUnsupportedMediaType, apiCode: "UnsupportedMediaType", apiText: "the request body must be JSON: send Content-Type: application/json",
 	},
+	classAccessDenied: {
+		apiStatus: http.StatusForbidden, apiCode: "AccessDenied", apiDetail: true,
+	},
+	classBadAdminRequest: {
+		apiStatus: http.StatusBadRequest, apiCode: "InvalidRequest", apiDetail: true,
+	},
+	classRevocationUnrecorded: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiDetail: true,
+	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
 		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
@@ -306,6 +330,9 @@ func writeAPIRefusal(w http.ResponseWriter, err error) {
 	body := apiErrorBody{Code: a.apiCode, Message: a.apiText}
 	if a.apiRole {
 		body.Message += r.role
+	}
+	if a.apiDetail {
+		body.Message += r.detail
 	}
 	if a.bearer {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

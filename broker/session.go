@@ -119,10 +119,12 @@ func endedKey(id string) string { return "session-ended:" + id }
 
 // Index keys of the store's session listing.
 
-// userIndex lists the sessions of one user of one provider. A key that
+// userIndex lists the sessions of one user of one provider, the username
+// folded with casefold.Unicode (directories compare names without case: a
+// revocation of "Alice" must reach the sessions of "alice"). A key that
 // would be too long or hold a NUL names the username by its SHA-256.
 func userIndex(provider, username string) string {
-	return indexKey("user:", provider, username)
+	return indexKey("user:", provider, casefold.Unicode(username))
 }
 
 // groupIndex lists the sessions whose identity had group (folded with
