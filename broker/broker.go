@@ -97,10 +97,19 @@ type Config struct {
 	// Sessions sets the length and the re-check interval of the sessions
 	// logins create (session.go); zero fields take the defaults.
 	Sessions Sessions
-	// Revoker revokes the credentials of a session that ended because its
-	// person is gone upstream (recheck.go); nil: such a session issues
-	// nothing more, but its credentials live until they expire.
+	// Revocations records revocations for every replica: the
+	// administrators' (POST /api/v1/admin/revocations, mounted with
+	// GET /api/v1/admin/sessions only when it is set) and that of a session
+	// ended because its person is gone upstream (recheck.go).
+	Revocations Revocations
+	// Revoker, when set, is asked instead of Revocations to revoke the
+	// credentials of a session ended because its person is gone upstream;
+	// with neither, such a session issues nothing more, but its
+	// credentials live until they expire.
 	Revoker SessionRevoker
+	// RoleARNs are the ARNs of the configured roles: a revocation by role
+	// name is resolved among them.
+	RoleARNs []string
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
@@ -113,7 +122,8 @@ type Config struct {
 	// that the STS allows idbroker:Explain (see explainapi.go); nil leaves
 	// the route out.
 	Explainer Explainer
-	// AdminRoleARNs are the roles whose sessions may use the explain API.
+	// AdminRoleARNs are the roles whose sessions may use the
+	// administrators' APIs (explain, revocations, sessions; admin.go).
 	AdminRoleARNs []string
 	// Portal brands the browser's pages (branding.go); the zero value is
 	// the plain look.
@@ -208,7 +218,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
 	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
 	mux.HandleFunc("GET /oidc/{provider}/callback", s.serveOIDCCallback)
-	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
+	mux.HandleFunc("POST /oauth2/token", s.serveToken)
 	mux.HandleFunc("GET /portal", s.servePortal)
 	mux.HandleFunc("POST /portal/credentials", s.servePortalIssue)
 	mux.HandleFunc("GET /portal/credentials/{view}", s.serveCredentialsPage)
@@ -233,7 +243,9 @@ func (s *Server) routes() {
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
 	s.sessionRoutes(mux, cop)
+	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
+	s.adminRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
 }
 

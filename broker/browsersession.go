@@ -64,7 +64,8 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 }
 
 // signedIn continues every browser sign-in: the browser's previous session
-// (if any) ends, a new one starts, and the browser goes to the portal
+// (if any) ends, a new one starts, and the browser goes to the portal,
+// or back to the CLI's request it signed in for (afterSignIn, oauth2.go)
 // (303: a reload there never posts the sign-in again).
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.Identity, method string) {
 	ctx := r.Context()
@@ -81,7 +82,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.I
 	}
 	s.setSessionCookie(w, token, se.Expires)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/portal", http.StatusSeeOther)
+	http.Redirect(w, r, s.afterSignIn(w, r), http.StatusSeeOther)
 }
 
 // serveLogout is POST /logout (CSRF-checked): the browser's session ends on

@@ -73,6 +73,16 @@ const (
 	// classUnsupportedMediaType: a JSON endpoint got a body not declared
 	// as application/json.
 	classUnsupportedMediaType
+	// classAccessDenied: an administrators' API caller whose role or
+	// policies do not allow the action (the detail names both).
+	classAccessDenied
+	// classBadAdminRequest: a malformed administrators' API request (the
+	// detail says what is wrong).
+	classBadAdminRequest
+	// classRevocationUnrecorded: a revocation that could not be recorded
+	// in the shared store, or whose sessions could not all be ended (the
+	// detail says what holds and what to do).
+	classRevocationUnrecorded
 )
 
 // refusal is a refused request, classified for the answers.
@@ -89,6 +99,9 @@ type refusal struct {
 	roles []string
 	// sts is the STS's own refusal (classSTSRefused).
 	sts *sts.Error
+	// detail is the public part of an administrators' API refusal,
+	// appended to its answer's text (apiDetail).
+	detail string
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -138,6 +151,8 @@ type answer struct {
 	// pageRole, apiRole: the page's (the JSON API's) text ends with the
 	// role ARN concerned.
 	pageRole, apiRole bool
+	// apiDetail: the JSON API's text ends with the refusal's detail.
+	apiDetail bool
 	// bearer: the JSON answer is a refused bearer token (RFC 6750: a
 	// WWW-Authenticate challenge with error="invalid_token").
 	bearer bool
@@ -175,6 +190,7 @@ var answers = map[failClass]answer{
 	classProviderUnavailable: {
 		apiStatus: http.StatusServiceUnavailable, apiCode: "ProviderUnavailable", apiText: "the identity provider cannot be reached; try again later",
 		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: msgLDAPUnavailable,
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the identity provider cannot be reached; try again later",
 		pageStatus: http.StatusServiceUnavailable, pageText: "The identity provider cannot be reached right now. Try again later.", form: true,
 	},
 	classProviderMisconfigured: {
@@ -227,6 +243,7 @@ var answers = map[failClass]answer{
 	},
 	classInvalidSession: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session token is invalid, expired or ended: create a new session", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the browser sign-in that allowed this has ended or expired: sign in again",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has expired.", pageHint: "Sign in again.",
 	},
 	classSessionUnavailable: {
@@ -237,6 +254,7 @@ var answers = map[failClass]answer{
 	},
 	classAccountGone: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session has ended: the account no longer exists or is disabled upstream", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the sign-in has ended: the account no longer exists or is disabled upstream",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has ended: your account no longer exists or is disabled.", pageHint: "Ask your administrator.",
 	},
 	classGrantLost: {
@@ -246,6 +264,15 @@ var answers = map[failClass]answer{
 	},
 	classUnsupportedMediaType: {
 		apiStatus: http.StatusUnsupportedMediaType, apiCode: "UnsupportedMediaType", apiText: "the request body must be JSON: send Content-Type: application/json",
+	},
+	classAccessDenied: {
+		apiStatus: http.StatusForbidden, apiCode: "AccessDenied", apiDetail: true,
+	},
+	classBadAdminRequest: {
+		apiStatus: http.StatusBadRequest, apiCode: "InvalidRequest", apiDetail: true,
+	},
+	classRevocationUnrecorded: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiDetail: true,
 	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
@@ -307,6 +334,9 @@ func writeAPIRefusal(w http.ResponseWriter, err error) {
 	body := apiErrorBody{Code: a.apiCode, Message: a.apiText}
 	if a.apiRole {
 		body.Message += r.role
+	}
+	if a.apiDetail {
+		body.Message += r.detail
 	}
 	if a.bearer {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

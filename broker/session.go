@@ -122,10 +122,12 @@ func endedKey(id string) string { return "session-ended:" + id }
 
 // Index keys of the store's session listing.
 
-// userIndex lists the sessions of one user of one provider. A key that
+// userIndex lists the sessions of one user of one provider, the username
+// folded with casefold.Unicode (directories compare names without case: a
+// revocation of "Alice" must reach the sessions of "alice"). A key that
 // would be too long or hold a NUL names the username by its SHA-256.
 func userIndex(provider, username string) string {
-	return indexKey("user:", provider, username)
+	return indexKey("user:", provider, casefold.Unicode(username))
 }
 
 // groupIndex lists the sessions whose identity had group (folded with
@@ -234,6 +236,13 @@ func (s *Server) sessionRefused(ctx context.Context, err error) *refusal {
 // the upstream login's own expiry. A failure is a *refusal (the store
 // cannot be written: fail closed, nothing is issued).
 func (s *Server) startSession(ctx context.Context, id providers.Identity, method, carrier string) (*session, string, error) {
+	return s.startSessionUntil(ctx, id, method, carrier, time.Time{})
+}
+
+// startSessionUntil is startSession for a session that must end by
+// notAfter as well (zero: no such bound): the CLI's session made from a
+// browser's session ends with it (oauth2token.go).
+func (s *Server) startSessionUntil(ctx context.Context, id providers.Identity, method, carrier string, notAfter time.Time) (*session, string, error) {
 	now := s.now()
 	sid, err := randomB64(sessionIDBytes)
 	if err != nil {
@@ -242,6 +251,9 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 	se := &session{ID: sid, Method: method, Carrier: carrier, Created: now, Checked: now, Expires: now.Add(s.sessions.Duration)}
 	if !id.Expiry.IsZero() && id.Expiry.Before(se.Expires) {
 		se.Expires = id.Expiry
+	}
+	if !notAfter.IsZero() && notAfter.Before(se.Expires) {
+		se.Expires = notAfter
 	}
 	se.setIdentity(id)
 	se.Roles = grantARNs(s.cfg.Mapper.Map(id).Grants)

@@ -283,6 +283,15 @@ func (c *fileConfig) adminRoleARNs() []string {
 	return out
 }
 
+// roleARNs are the ARNs of every configured role.
+func (c *fileConfig) roleARNs() []string {
+	out := make([]string, 0, len(c.Roles))
+	for _, r := range c.Roles {
+		out = append(out, c.roleARN(r))
+	}
+	return out
+}
+
 // loadConfigFile reads, expands and validates a configuration file.
 func loadConfigFile(path string) (*fileConfig, error) {
 	data, err := os.ReadFile(path)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +77,40 @@ func portalWalk() []portalPage {
 		{"shown-once", func(c *portalBrowser, base string) {
 			c.do("reload", chromedp.Reload())
 			c.waitFor("the portal with its notice", `!!document.querySelector(".notice")`)
+		}, nil},
+		{"authorize", func(c *portalBrowser, base string) {
+			// The confirmation of `idbroker login` (loopback): no listener is
+			// needed to look at it.
+			q := url.Values{"response_type": {"code"}, "client_id": {"idbroker-cli"}, "redirect_uri": {"http://127.0.0.1:9/callback"},
+				"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}, "state": {"layout"}}
+			c.do("open the confirmation", chromedp.Navigate(base+"/oauth2/authorize?"+q.Encode()))
+			c.waitFor("the confirmation", `!!document.querySelector("button[value=allow]")`)
+		}, nil},
+		{"device-code", func(c *portalBrowser, base string) {
+			// `idbroker login --device`: the code entry, filled from the link.
+			resp, err := http.PostForm(base+"/oauth2/device_authorization", url.Values{"client_id": {"idbroker-cli"}, "device_name": {"build-host-7"}})
+			if err != nil {
+				c.fail("device authorization: %v", err)
+			}
+			defer resp.Body.Close()
+			var da struct {
+				UserCode string `json:"user_code"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&da); err != nil || da.UserCode == "" {
+				c.fail("device authorization: %d %v", resp.StatusCode, err)
+			}
+			// verification_uri_complete names the public URL, not this
+			// test's listener.
+			c.do("open the device page", chromedp.Navigate(base+"/device?"+url.Values{"user_code": {da.UserCode}}.Encode()))
+			c.waitFor("the code entry", `!!document.querySelector("input[name=user_code]") && document.querySelector("input[name=user_code]").value !== ""`)
+		}, nil},
+		{"device", func(c *portalBrowser, base string) {
+			c.do("continue", chromedp.Click(chromedp.CSS(`form.login button[type=submit]`)))
+			c.waitFor("the approval page", `!!document.querySelector("button[value=approve]")`)
+		}, nil},
+		{"device-approved", func(c *portalBrowser, base string) {
+			c.do("approve", chromedp.Click(chromedp.CSS(`button[value=approve]`)))
+			c.waitFor("the approved page", `!!document.querySelector(".success")`)
 		}, nil},
 		{"error", func(c *portalBrowser, base string) {
 			c.do("open an unknown sign-in", chromedp.Navigate(base+"/login/nope"))

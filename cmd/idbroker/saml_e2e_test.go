@@ -60,8 +60,18 @@ type samlBrokerEnv struct {
 
 func startSAMLBroker(t *testing.T) *samlBrokerEnv {
 	t.Helper()
+	return startSAMLBrokerWith(t, nil)
+}
+
+// startSAMLBrokerWith is startSAMLBroker with the configuration edited.
+func startSAMLBrokerWith(t *testing.T, edit func(cfg string) string) *samlBrokerEnv {
+	t.Helper()
 	okta, corp := samltest.NewIdP(t), samltest.NewIdP(t)
-	ts := startServer(t, samlBrokerConfig(okta, corp, corp.MetadataFile(t)))
+	cfg := string(samlBrokerConfig(okta, corp, corp.MetadataFile(t)))
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	ts := startServer(t, []byte(cfg))
 	for _, reg := range []struct {
 		idp     *samltest.IdP
 		name    string

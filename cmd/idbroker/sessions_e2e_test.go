@@ -199,6 +199,8 @@ func TestJSONEndpoints415(t *testing.T) {
 		{http.MethodDelete, "/api/v1/sessions/current", "{}", true},
 		{http.MethodPost, "/api/v1/authorize", `{"action":"s3:GetObject","resource":"*"}`, false},
 		{http.MethodGet, "/api/v1/explain?identity=%7B%7D", "{}", false},
+		{http.MethodPost, "/api/v1/admin/revocations", `{"user":"alice"}`, false},
+		{http.MethodGet, "/api/v1/admin/sessions?user=alice", "{}", false},
 	} {
 		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
 			req, _ := http.NewRequest(ep.method, ts.URL+ep.path, strings.NewReader(ep.body))
