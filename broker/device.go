@@ -241,7 +241,7 @@ func (s *Server) serveDevice(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderDeviceEntry(w http.ResponseWriter, r *http.Request, se *session, status int, code, msg string) {
 	s.render(w, status, "device.html", map[string]any{
-		"Title": "Sign in a device", "Step": "enter", "Username": se.Identity.Username, "UserCode": code,
+		"Title": "Sign in a device", "Step": "enter", "Username": se.Identity.Username, "User": personName(se), "UserCode": code,
 		"Error": msg, "CSRF": s.csrf(w, r),
 	})
 }
@@ -317,7 +317,7 @@ func (s *Server) lookUpDevice(w http.ResponseWriter, r *http.Request, se *sessio
 		return
 	}
 	s.render(w, http.StatusOK, "device.html", map[string]any{
-		"Title": "Sign in a device?", "Step": "confirm", "Username": se.Identity.Username, "UserCode": formatUserCode(code),
+		"Title": "Sign in a device?", "Step": "confirm", "Username": se.Identity.Username, "User": personName(se), "UserCode": formatUserCode(code),
 		"DeviceName": req.DeviceName, "ClientIP": req.ClientIP, "Requested": req.Created.UTC().Format("2 Jan 2006 15:04:05 MST"),
 		"CSRF": s.csrf(w, r), "Choice": choice,
 	})
@@ -392,6 +392,6 @@ func (s *Server) decideDevice(w http.ResponseWriter, r *http.Request, se *sessio
 		title = "Request denied"
 	}
 	s.render(w, http.StatusOK, "device.html", map[string]any{
-		"Title": title, "Step": decision, "Username": se.Identity.Username, "DeviceName": req.DeviceName, "CSRF": s.csrf(w, r),
+		"Title": title, "Step": decision, "Username": se.Identity.Username, "User": personName(se), "DeviceName": req.DeviceName, "CSRF": s.csrf(w, r),
 	})
 }

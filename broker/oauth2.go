@@ -285,12 +285,12 @@ func (s *Server) clearResume(w http.ResponseWriter, r *http.Request) {
 func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request) string {
 	c, err := r.Cookie(resumeCookie)
 	if err != nil {
-		return "/roles"
+		return "/portal"
 	}
 	s.clearResume(w, r)
 	var n resumeNote
 	if s.sealer.open(resumePurpose, c.Value, &n) != nil {
-		return "/roles"
+		return "/portal"
 	}
 	switch n.Kind {
 	case "authorize":
@@ -301,7 +301,7 @@ func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request) string {
 		}
 		return "/device"
 	}
-	return "/roles"
+	return "/portal"
 }
 
 // signInFirst sends a browser without a session to sign in (straight to

@@ -181,7 +181,7 @@ func TestCLISessionFromBrowser(t *testing.T) {
 	if rec, out := b.cliPost(t, "/oauth2/token", codeForm(code, v)); rec.Code != http.StatusBadRequest || out["error"] != "invalid_grant" {
 		t.Fatalf("person gone upstream: %d %v", rec.Code, out)
 	}
-	if page := br.get("/roles"); page.Code != http.StatusForbidden {
+	if page := br.get("/portal"); page.Code != http.StatusForbidden {
 		t.Errorf("the browser session of a person gone upstream: %d", page.Code)
 	}
 }
@@ -396,7 +396,7 @@ func TestResumeCookie(t *testing.T) {
 	br.cookies[resumeCookie] = &http.Cookie{Name: resumeCookie, Value: "forged"}
 	form = br.get("/login/corp")
 	signIn = br.post("/login/corp", url.Values{"csrf_token": {formTokenRE.FindStringSubmatch(form.Body.String())[1]}, "username": {"alice"}, "password": {"pw"}})
-	if signIn.Header().Get("Location") != "/roles" {
+	if signIn.Header().Get("Location") != "/portal" {
 		t.Errorf("forged resume cookie: to %q", signIn.Header().Get("Location"))
 	}
 }

@@ -213,7 +213,7 @@ func (s *Server) serveOAuthAuthorize(w http.ResponseWriter, r *http.Request) {
 		via = displayName(p)
 	}
 	s.renderFormsTo(w, http.StatusOK, "authorize.html", map[string]any{
-		"Title": "Allow the command line?", "Username": se.Identity.Username, "Provider": via, "Port": port,
+		"Title": "Allow the command line?", "Username": se.Identity.Username, "User": personName(se), "Provider": via, "Port": port,
 		"Time": s.now().UTC().Format("2 Jan 2006 15:04:05 MST"), "CSRF": s.csrf(w, r), "Consent": sealed,
 	}, loopbackOrigin(a.RedirectURI))
 }

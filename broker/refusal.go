@@ -122,7 +122,7 @@ func refusalOf(err error) (*refusal, answer) {
 var internalAnswer = answer{
 	apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "the request could not be completed",
 	oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "the request could not be completed",
-	pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.",
+	pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.", pageHint: hintTryPortal,
 }
 
 // refusedAs reports whether err is a refusal of one of classes.
@@ -172,6 +172,8 @@ const (
 	msgLDAPInternal      = "The login could not be completed."
 	// hintNotYourPassword is the browser's hint for the broker's own faults.
 	hintNotYourPassword = "Your password was not the problem. Try again later, or tell your administrator."
+	// hintTryPortal is the browser's hint when issuing failed.
+	hintTryPortal = "Try again from the portal. If it keeps failing, tell your administrator and quote the request ID below."
 )
 
 // answers is the table from refusal class to every surface's answer. A
@@ -220,7 +222,7 @@ var answers = map[failClass]answer{
 		apiStatus: http.StatusForbidden, apiCode: "RoleNotGranted", apiText: "the requested role is not granted to this user",
 		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The requested role is not granted to this user.",
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_target", oauthText: "the requested role is not granted to this user",
-		pageStatus: http.StatusForbidden, pageText: "That role is not granted to you.",
+		pageStatus: http.StatusForbidden, pageText: "That role is not granted to you.", pageHint: "The portal lists the roles you have now.",
 	},
 	classNoGrant: {
 		apiStatus: http.StatusForbidden, apiCode: "NoRoleGranted", apiText: "no role is granted to this user",
@@ -230,13 +232,14 @@ var answers = map[failClass]answer{
 	},
 	classSTSRefused: { // API and STS: the STS's own error; OAuth: + its code, or server_error for a fault
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "credentials could not be issued: ",
-		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true, pageHint: hintTryPortal,
 	},
 	classSessionTooShort: {
 		apiStatus: http.StatusForbidden, apiCode: "SessionTooShort", apiText: "the upstream login expires in less than 15 minutes: sign in again",
 		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The session would be shorter than 15 minutes.",
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the subject token expires in less than 15 minutes",
 		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageHint: "Your sign-in at the identity provider ends in less than 15 minutes: sign out and sign in again.",
 	},
 	classInvalidSession: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session token is invalid, expired or ended: create a new session", bearer: true,
@@ -257,6 +260,7 @@ var answers = map[failClass]answer{
 	classGrantLost: {
 		apiStatus: http.StatusForbidden, apiCode: "RoleNoLongerGranted", apiText: "this role is no longer granted to this user: ", apiRole: true,
 		pageStatus: http.StatusForbidden, pageText: "This role is no longer granted to you: ", pageRole: true,
+		pageHint: "The portal lists the roles you have now.",
 	},
 	classUnsupportedMediaType: {
 		apiStatus: http.StatusUnsupportedMediaType, apiCode: "UnsupportedMediaType", apiText: "the request body must be JSON: send Content-Type: application/json",
@@ -273,7 +277,7 @@ var answers = map[failClass]answer{
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
 		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
-		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true, pageHint: hintTryPortal,
 	},
 }
 

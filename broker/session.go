@@ -88,6 +88,9 @@ type session struct {
 	Roles     []string  `json:"roles,omitempty"`
 	Ended     time.Time `json:"ended,omitzero"`
 	EndReason string    `json:"end_reason,omitempty"`
+	// Pending are credentials issued to the browser that wait for their one
+	// read (credentials.go). Secrets: never put a session in an answer.
+	Pending []pendingCredentials `json:"pending,omitempty"`
 }
 
 // live reports whether the session may still issue.
@@ -276,6 +279,7 @@ func (s *Server) startSessionUntil(ctx context.Context, id providers.Identity, m
 
 // saveSession seals se and puts it into the store.
 func (s *Server) saveSession(ctx context.Context, se *session) error {
+	se.dropStalePending(s.now())
 	sealed, err := s.sealer.seal(sessionPurpose(se.ID), se, se.recordExpires().Sub(s.now()))
 	if err != nil {
 		return fmt.Errorf("%w: seal: %w", errSessionStore, err)
@@ -358,6 +362,7 @@ func (s *Server) endSession(ctx context.Context, se *session, reason string) err
 		return fmt.Errorf("%w: %w", errSessionStore, err)
 	}
 	se.Ended, se.EndReason = s.now(), reason
+	se.Pending = nil
 	if err := s.saveSession(ctx, se); err != nil {
 		return err
 	}
@@ -383,6 +388,7 @@ func (s *Server) updateSession(ctx context.Context, se *session) error {
 		return nil
 	}
 	se.Ended, se.EndReason = s.now(), "ended on another request"
+	se.Pending = nil
 	if err := s.saveSession(ctx, se); err != nil {
 		return err
 	}

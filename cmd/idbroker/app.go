@@ -285,6 +285,9 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Revocations: revs, RoleARNs: cfg.roleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
+
+		// The browser pages' branding, and the region their commands name.
+		Portal: cfg.Portal.broker(), Region: cfg.Region,
 	})
 	if err != nil {
 		closeProviders(bps)
@@ -312,7 +315,7 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 		if max == 0 {
 			max = time.Hour
 		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description}
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)

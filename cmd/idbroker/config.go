@@ -34,6 +34,7 @@ type fileConfig struct {
 	Policies  []namedPolicy    `yaml:"policies"`
 	STS       stsConfig        `yaml:"sts"`
 	Admin     adminConfig      `yaml:"admin"`
+	Portal    portalConfig     `yaml:"portal"`
 
 	// LoginProtection throttles password guessing (loginprotection.go).
 	LoginProtection loginProtectionConfig `yaml:"login_protection"`

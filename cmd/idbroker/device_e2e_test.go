@@ -95,7 +95,7 @@ func TestDeviceLogin(t *testing.T) {
 
 	b := newBrowser(t, ts.URL)
 	status, page, resp := b.getURL(da.VerificationURIComplete)
-	if status != http.StatusOK || resp.Request.URL.Path != "/" {
+	if status != http.StatusOK || resp.Request.URL.Path != "/login/demo" { // the only provider's sign-in
 		t.Fatalf("without a session: %d at %s", status, resp.Request.URL)
 	}
 	status, page, resp = b.signIn("demo", "bob", "bob")
@@ -107,7 +107,7 @@ func TestDeviceLogin(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("code: %d\n%s", status, confirm)
 	}
-	for _, want := range []string{"build-box-7", "<code>127.0.0.1</code>", "<code>" + da.UserCode + "</code>", "Asked at ", "<strong>bob</strong>"} {
+	for _, want := range []string{"build-box-7", "<code>127.0.0.1</code>", "<code>" + da.UserCode + "</code>", "<dt>Asked at</dt>", "<strong>bob</strong>"} {
 		if !strings.Contains(confirm, want) {
 			t.Errorf("approval page lacks %q:\n%s", want, confirm)
 		}

@@ -139,7 +139,7 @@ func TestOAuthLoopbackLogin(t *testing.T) {
 	if status != http.StatusOK || resp.Request.URL.Path != "/oauth2/authorize" {
 		t.Fatalf("after sign-in: %d at %s:\n%s", status, resp.Request.URL, page)
 	}
-	for _, want := range []string{"Allow the idbroker command line on this computer to use your sign-in as <strong>alice</strong>?", "port <code>" + port + "</code>", " UTC", "signed in with Demo users"} {
+	for _, want := range []string{"Allow the idbroker command line on this computer to use your sign-in as <strong>alice</strong>?", "port <code>" + port + "</code>", " UTC", "<dt>Signed in with</dt><dd>Demo users</dd>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("confirmation page lacks %q:\n%s", want, page)
 		}
@@ -183,7 +183,7 @@ func TestOAuthLoopbackLogin(t *testing.T) {
 		t.Errorf("the first use's session after a second use: %d %v", status, out)
 	}
 	// ... and the browser's session goes on.
-	if status, page := b.get("/roles"); status != http.StatusOK {
+	if status, page := b.get("/portal"); status != http.StatusOK {
 		t.Fatalf("browser after the CLI's session ended: %d\n%s", status, page)
 	}
 
@@ -194,7 +194,7 @@ func TestOAuthLoopbackLogin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second exchange: %v", err)
 	}
-	_, roles := b.get("/roles")
+	_, roles := b.get("/portal")
 	if status, _, _ := b.post("/logout", url.Values{"csrf_token": {b.csrf(roles)}}, nil); status != http.StatusOK {
 		t.Fatalf("sign out: %d", status)
 	}
@@ -305,10 +305,11 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 		})
 	}
 
-	// Without a session and without a provider: the sign-in page, then back.
+	// Without a session and without a provider: the sign-in page (the
+	// demo's only provider's), then back.
 	b := newBrowser(t, ts.URL)
 	status, page, resp := b.getURL(ts.URL + "/oauth2/authorize?" + valid().Encode())
-	if status != http.StatusOK || resp.Request.URL.Path != "/" || !strings.Contains(page, `href="/login/demo"`) {
+	if status != http.StatusOK || resp.Request.URL.Path != "/login/demo" || !strings.Contains(page, `action="/login/demo"`) {
 		t.Fatalf("without a session: %d at %s", status, resp.Request.URL)
 	}
 	status, page, resp = b.signIn("demo", "bob", "bob")
