@@ -97,10 +97,19 @@ type Config struct {
 	// Sessions sets the length and the re-check interval of the sessions
 	// logins create (session.go); zero fields take the defaults.
 	Sessions Sessions
-	// Revoker revokes the credentials of a session that ended because its
-	// person is gone upstream (recheck.go); nil: such a session issues
-	// nothing more, but its credentials live until they expire.
+	// Revocations records revocations for every replica: the
+	// administrators' (POST /api/v1/admin/revocations, mounted with
+	// GET /api/v1/admin/sessions only when it is set) and that of a session
+	// ended because its person is gone upstream (recheck.go).
+	Revocations Revocations
+	// Revoker, when set, is asked instead of Revocations to revoke the
+	// credentials of a session ended because its person is gone upstream;
+	// with neither, such a session issues nothing more, but its
+	// credentials live until they expire.
 	Revoker SessionRevoker
+	// RoleARNs are the ARNs of the configured roles: a revocation by role
+	// name is resolved among them.
+	RoleARNs []string
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
@@ -113,8 +122,15 @@ type Config struct {
 	// that the STS allows idbroker:Explain (see explainapi.go); nil leaves
 	// the route out.
 	Explainer Explainer
-	// AdminRoleARNs are the roles whose sessions may use the explain API.
+	// AdminRoleARNs are the roles whose sessions may use the
+	// administrators' APIs (explain, revocations, sessions; admin.go).
 	AdminRoleARNs []string
+	// Portal brands the browser's pages (branding.go); the zero value is
+	// the plain look.
+	Portal Portal
+	// Region is the STS's region, named in the commands the credentials
+	// page offers (default us-east-1).
+	Region string
 }
 
 // Server is the broker's HTTP surface.
@@ -127,6 +143,8 @@ type Server struct {
 	lockout   *lockout
 	sessions  Sessions
 	secure    bool
+	portal    Portal
+	assets    *assetSet
 	mux       *http.ServeMux
 	handler   http.Handler
 }
@@ -154,6 +172,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if errs := cfg.Portal.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("broker: portal: %w", errors.Join(errs...))
+	}
+	assets, err := newAssetSet(cfg.Portal.Logo)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -163,6 +188,8 @@ func New(cfg Config) (*Server, error) {
 		lockout:   lo,
 		sessions:  sessions,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
+		portal:    cfg.Portal,
+		assets:    assets,
 	}
 	for _, p := range cfg.Providers {
 		if err := checkSAMLProviderName(p); err != nil {
@@ -191,9 +218,12 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
 	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
 	mux.HandleFunc("GET /oidc/{provider}/callback", s.serveOIDCCallback)
-	mux.HandleFunc("POST /oauth2/token", s.serveTokenExchange)
-	mux.HandleFunc("GET /roles", s.serveRolesForm)
-	mux.HandleFunc("POST /roles", s.serveRolesPost)
+	mux.HandleFunc("POST /oauth2/token", s.serveToken)
+	mux.HandleFunc("GET /portal", s.servePortal)
+	mux.HandleFunc("POST /portal/credentials", s.servePortalIssue)
+	mux.HandleFunc("GET /portal/credentials/{view}", s.serveCredentialsPage)
+	mux.HandleFunc("GET /roles", s.serveRolesRedirect)
+	mux.HandleFunc("GET /assets/{name}", s.serveAsset)
 	mux.HandleFunc("POST /logout", s.serveLogout)
 	mux.HandleFunc("GET /saml/{provider}/metadata", s.serveSAMLMetadata)
 	mux.HandleFunc("POST /saml/{provider}/acs", s.serveSAMLACS)
@@ -213,8 +243,10 @@ func (s *Server) routes() {
 	// the sealed request-tracking cookie protect the ACS.
 	cop.AddInsecureBypassPattern("POST /saml/{provider}/acs")
 	s.sessionRoutes(mux, cop)
+	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
-	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(cop.Handler(mux)))
+	s.adminRoutes(mux, cop)
+	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
 }
 
 // serveRoot is the STS Query API for POST and for GET with an Action, and
@@ -246,12 +278,19 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-func securityHeaders(h http.Handler) http.Handler {
+// securityHeaders sets the headers every answer carries; on an https
+// public URL, browsers are also told to use https only from now on (HSTS,
+// for this host only: other hosts of the domain are not the broker's to
+// decide).
+func securityHeaders(https bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Frame-Options", "DENY")
+		if https {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -59,7 +59,8 @@ func (b *testBrowser) post(path string, form url.Values) *httptest.ResponseRecor
 
 var choiceRE = regexp.MustCompile(`name="choice" value="([^"]+)"`)
 
-// formFields are the hidden fields of a role page (CSRF token and choice).
+// formFields are the hidden fields of the portal's form (CSRF token and
+// choice).
 func formFields(t *testing.T, page string) url.Values {
 	t.Helper()
 	csrf, choice := formTokenRE.FindStringSubmatch(page), choiceRE.FindStringSubmatch(page)
@@ -69,24 +70,44 @@ func formFields(t *testing.T, page string) url.Values {
 	return url.Values{"csrf_token": {csrf[1]}, "choice": {choice[1]}}
 }
 
-// choose posts the role page's form for roles and returns the answer.
+// choose posts the portal's form for roles (ticked, each with its card's
+// default duration) and returns the answer: for an issuance, the
+// credentials page its redirect leads to (see issue).
 func (b *testBrowser) choose(t *testing.T, page string, roles ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	f := formFields(t, page)
 	f["role"] = roles
-	return b.post("/roles", f)
+	return b.issue(t, f)
 }
 
-// credentialsAfterSignIn follows a sign-in's redirect to the role page and
+// issue posts a portal form and, when it answers with the redirect to the
+// credentials page, follows it.
+func (b *testBrowser) issue(t *testing.T, f url.Values) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := b.post("/portal/credentials", f)
+	if rec.Code != http.StatusSeeOther {
+		return rec
+	}
+	loc := rec.Header().Get("Location")
+	if !strings.HasPrefix(loc, "/portal/credentials/") || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("issuing redirect to %q (Cache-Control %q)", loc, rec.Header().Get("Cache-Control"))
+	}
+	if hasSecrets(rec.Body.String()) {
+		t.Fatalf("the redirect carries the keys")
+	}
+	return b.get(loc)
+}
+
+// credentialsAfterSignIn follows a sign-in's redirect to the portal and
 // asks for the one role granted; it returns the credentials page.
 func (b *testBrowser) credentialsAfterSignIn(t *testing.T, signIn *httptest.ResponseRecorder, role string) *httptest.ResponseRecorder {
 	t.Helper()
-	if signIn.Code != http.StatusSeeOther || signIn.Header().Get("Location") != "/roles" {
+	if signIn.Code != http.StatusSeeOther || signIn.Header().Get("Location") != "/portal" {
 		t.Fatalf("sign-in: %d to %q:\n%s", signIn.Code, signIn.Header().Get("Location"), signIn.Body)
 	}
-	page := b.get("/roles")
+	page := b.get("/portal")
 	if page.Code != http.StatusOK {
-		t.Fatalf("role page: %d:\n%s", page.Code, page.Body)
+		t.Fatalf("portal: %d:\n%s", page.Code, page.Body)
 	}
 	return b.choose(t, page.Body.String(), role)
 }

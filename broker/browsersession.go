@@ -11,7 +11,7 @@ import (
 
 // The browser's session: every sign-in (the password form, the OIDC
 // callback, the SAML ACS) creates a session carried by a cookie and sends
-// the browser to the role page (chooser.go), from which credentials are
+// the browser to the portal (portal.go), from which credentials are
 // issued as often as the user asks while the session lives. POST /logout
 // ends it. The cookie holds the session token only; it is HttpOnly,
 // SameSite=Lax, host-only with Path=/, and on https Secure with the
@@ -64,7 +64,8 @@ func (s *Server) cookieSession(r *http.Request) (*session, error) {
 }
 
 // signedIn continues every browser sign-in: the browser's previous session
-// (if any) ends, a new one starts, and the browser goes to the role page
+// (if any) ends, a new one starts, and the browser goes to the portal,
+// or back to the CLI's request it signed in for (afterSignIn, oauth2.go)
 // (303: a reload there never posts the sign-in again).
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.Identity, method string) {
 	ctx := r.Context()
@@ -81,7 +82,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.I
 	}
 	s.setSessionCookie(w, token, se.Expires)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/roles", http.StatusSeeOther)
+	http.Redirect(w, r, s.afterSignIn(w, r), http.StatusSeeOther)
 }
 
 // serveLogout is POST /logout (CSRF-checked): the browser's session ends on
@@ -110,5 +111,5 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.clearSessionCookie(w)
-	s.render(w, http.StatusOK, "signedout.html", map[string]any{"Title": "Signed out"})
+	s.render(w, http.StatusOK, "signedout.html", map[string]any{"Title": "You are signed out"})
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // signInBrowser signs user in with the password form and returns the
-// browser (holding the session cookie) and the role page.
+// browser (holding the session cookie) and the portal.
 func (b *sessionBroker) signInBrowser(t *testing.T, user string) (*testBrowser, string) {
 	t.Helper()
 	br := newTestBrowser(b.s, b.pub)
@@ -19,12 +19,12 @@ func (b *sessionBroker) signInBrowser(t *testing.T, user string) (*testBrowser, 
 		t.Fatalf("no sign-in form: %s", form.Body)
 	}
 	rec := br.post("/login/corp", url.Values{"csrf_token": {m[1]}, "username": {user}, "password": {"pw"}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/roles" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/portal" {
 		t.Fatalf("sign-in: %d %q %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
-	page := br.get("/roles")
+	page := br.get("/portal")
 	if page.Code != http.StatusOK {
-		t.Fatalf("role page: %d %s", page.Code, page.Body)
+		t.Fatalf("portal: %d %s", page.Code, page.Body)
 	}
 	return br, page.Body.String()
 }
@@ -64,16 +64,16 @@ func TestBrowserSessionCookie(t *testing.T) {
 	}
 }
 
-// TestBrowserRoleChoiceOnce: the role page's choice is used once, from any
-// browser: the same form posted again (a reload of the credentials page),
-// by a copy of the browser, or by another session's browser issues
-// nothing and offers the role page again; the session meanwhile gives new
+// TestBrowserRoleChoiceOnce: the portal's choice is used once, from any
+// browser: the same form posted again (a page restored from the browser's
+// cache), by a copy of the browser, or by another session's browser issues
+// nothing and offers the portal again; the session meanwhile gives new
 // credentials without a password, never the old ones.
 func TestBrowserRoleChoiceOnce(t *testing.T) {
 	b := newSessionBroker(t, "https://broker.example.com", Sessions{})
 	br, page := b.signInBrowser(t, "olga")
 	if !strings.Contains(page, moRoleARN("Developer")) || !strings.Contains(page, moRoleARN("Ops")) {
-		t.Fatalf("role page:\n%s", page)
+		t.Fatalf("portal:\n%s", page)
 	}
 	first := br.choose(t, page, moRoleARN("Ops"))
 	if first.Code != http.StatusOK || !strings.Contains(first.Body.String(), "ASIAMO00000000000001") {
@@ -83,8 +83,8 @@ func TestBrowserRoleChoiceOnce(t *testing.T) {
 		t.Error("the credentials page may be cached")
 	}
 
-	// The reload, a copy of the browser (same cookies), and another
-	// user's browser all post the same form.
+	// The form posted again by the same browser, a copy of it (same
+	// cookies), and another user's browser.
 	copied := newTestBrowser(b.s, b.pub)
 	for k, v := range br.cookies {
 		copied.cookies[k] = v
@@ -95,7 +95,7 @@ func TestBrowserRoleChoiceOnce(t *testing.T) {
 		br     *testBrowser
 		notice string
 	}{
-		{"reload", br, noticeChoiceUsed},
+		{"posted again", br, noticeChoiceUsed},
 		{"a copy of the browser", copied, noticeChoiceUsed},
 		{"another session's browser", other, noticeChoiceExpired},
 	} {
@@ -104,9 +104,9 @@ func TestBrowserRoleChoiceOnce(t *testing.T) {
 			f["role"] = []string{moRoleARN("Ops")}
 			if tc.br == other {
 				// Its own CSRF token, the stolen choice.
-				f.Set("csrf_token", formTokenRE.FindStringSubmatch(other.get("/roles").Body.String())[1])
+				f.Set("csrf_token", formTokenRE.FindStringSubmatch(other.get("/portal").Body.String())[1])
 			}
-			rec := tc.br.post("/roles", f)
+			rec := tc.br.post("/portal/credentials", f)
 			if rec.Code != http.StatusConflict || hasSecrets(rec.Body.String()) || !strings.Contains(rec.Body.String(), tc.notice) {
 				t.Fatalf("%d:\n%s", rec.Code, rec.Body)
 			}
@@ -122,8 +122,8 @@ func TestBrowserRoleChoiceOnce(t *testing.T) {
 		t.Errorf("%d choice.refused events, want 3", len(ev))
 	}
 
-	// Back to the role page: new credentials, no password.
-	again := br.get("/roles")
+	// Back to the portal: new credentials, no password.
+	again := br.get("/portal")
 	second := br.choose(t, again.Body.String(), moRoleARN("Ops"))
 	if second.Code != http.StatusOK || !strings.Contains(second.Body.String(), "ASIAMO00000000000002") || strings.Contains(second.Body.String(), "ASIAMO00000000000001") {
 		t.Fatalf("new credentials: %d\n%s", second.Code, second.Body)
@@ -149,7 +149,7 @@ func TestBrowserSignOut(t *testing.T) {
 	if rec := br.post("/logout", url.Values{}); rec.Code != http.StatusForbidden {
 		t.Fatalf("sign-out without CSRF: %d", rec.Code)
 	}
-	if rec := br.get("/roles"); rec.Code != http.StatusOK {
+	if rec := br.get("/portal"); rec.Code != http.StatusOK {
 		t.Fatalf("session ended by a forged sign-out: %d", rec.Code)
 	}
 	rec := br.post("/logout", url.Values{"csrf_token": {formFields(t, page).Get("csrf_token")}})
@@ -163,12 +163,16 @@ func TestBrowserSignOut(t *testing.T) {
 	thief := newTestBrowser(b.s, b.pub)
 	thief.cookies[stolen.Name] = &stolen
 	thief.cookies[csrfCookie] = br.cookies[csrfCookie]
-	if rec := thief.get("/roles"); rec.Code != http.StatusForbidden || choiceRE.MatchString(rec.Body.String()) {
-		t.Errorf("copied cookie, role page: %d", rec.Code)
+	if rec := thief.get("/portal"); rec.Code != http.StatusForbidden || choiceRE.MatchString(rec.Body.String()) {
+		t.Errorf("copied cookie, portal: %d", rec.Code)
 	}
+	if _, ok := thief.cookies[stolen.Name]; ok {
+		t.Error("the portal did not clear the cookie of an ended session")
+	}
+	thief.cookies[stolen.Name] = &stolen
 	f := formFields(t, page)
 	f["role"] = []string{moRoleARN("Developer")}
-	if rec := thief.post("/roles", f); rec.Code != http.StatusForbidden || hasSecrets(rec.Body.String()) {
+	if rec := thief.post("/portal/credentials", f); rec.Code != http.StatusForbidden || hasSecrets(rec.Body.String()) {
 		t.Errorf("copied cookie, choice: %d", rec.Code)
 	}
 	if n := len(b.sts.calls()); n != 0 {
@@ -188,7 +192,7 @@ func TestBrowserSignOut(t *testing.T) {
 	}
 	old := newTestBrowser(b.s, b.pub)
 	old.cookies[firstCookie.Name] = &firstCookie
-	if rec := old.get("/roles"); rec.Code != http.StatusForbidden {
+	if rec := old.get("/portal"); rec.Code != http.StatusForbidden {
 		t.Errorf("the replaced session still works: %d", rec.Code)
 	}
 	if ev := b.auditEvents(t, "session.ended"); len(ev) != 2 {

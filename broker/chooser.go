@@ -3,26 +3,19 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net/http"
 	"time"
 )
 
-// The role page: after a sign-in, and whenever the browser's session is
-// live, GET /roles offers the roles the rules in force grant the session's
-// identity, and POST /roles issues the ones ticked and shows them once.
-//
-// Each rendering of the form carries a fresh choice: a random id sealed
-// with the session's id, which the POST claims in the store before it
-// issues. A choice is thus used once, from any browser: a reload of the
-// credentials page (the browser posts the form again) or a copied form is
-// answered with the role page again, without credentials, and the old
-// secrets are never shown twice.
+// The portal's one-time choice: each rendering of the portal's form carries
+// a fresh choice, a random id sealed with the session's id, which the
+// issuing POST claims in the store before it issues. A choice is thus used
+// once, from any browser: a form posted again (a copied form, a page
+// restored from the browser's cache) is answered with the portal again,
+// without credentials.
 
 const (
 	choicePurpose = "idb_choice/v1"
-	// choiceTTL bounds how long a rendered role page may be submitted.
+	// choiceTTL bounds how long a rendered portal may be submitted.
 	choiceTTL = 10 * time.Minute
 )
 
@@ -32,95 +25,31 @@ type roleChoice struct {
 	ID      string `json:"c"`
 }
 
-// Notices of a role page shown again instead of credentials.
+// Notices of a portal shown again instead of credentials.
 const (
-	noticeChoiceUsed    = "Those credentials were shown once and are not shown again. Choose below to get new ones."
+	noticeChoiceUsed    = "That form was used already. Choose below to get new credentials."
 	noticeChoiceExpired = "That page had expired. Choose below to get credentials."
+	noticeShownOnce     = "Those credentials were shown once and are not shown again. Get new ones below: no password is needed while you are signed in."
+	noticeNoneChosen    = "Tick at least one role, or use a role's own “Get credentials” button."
 )
 
-func (s *Server) serveRolesForm(w http.ResponseWriter, r *http.Request) {
-	se, err := s.cookieSession(r)
-	if err != nil {
-		s.refusePage(w, r, err)
-		return
-	}
-	s.renderRoles(w, r, se, http.StatusOK, "")
-}
-
-// renderRoles shows the roles the rules in force grant se's identity, with
-// a fresh choice; no role at all is the no-grant refusal (audited).
-func (s *Server) renderRoles(w http.ResponseWriter, r *http.Request, se *session, status int, notice string) {
-	ctx := r.Context()
-	id := se.identity()
-	if _, ok := s.providers[id.Provider]; !ok {
-		s.refusePage(w, r, &refusal{class: classInvalidSession, err: fmt.Errorf("provider %q is no longer configured", id.Provider)})
-		return
-	}
-	dec := s.cfg.Mapper.Map(id)
-	if len(dec.Grants) == 0 || dec.Outcome == "deny" {
-		s.auditRefused(ctx, id, dec, errNoGrant, slog.String("session_id", se.ID))
-		s.refusePage(w, r, &refusal{class: classNoGrant, err: errNoGrant})
-		return
-	}
-	s.auditDropped(ctx, id, dec)
+// newChoice seals a fresh choice for the session sid.
+func (s *Server) newChoice(sid string) (string, error) {
 	cid, err := randomB64(16)
-	var choice string
-	if err == nil {
-		choice, err = s.sealer.seal(choicePurpose, roleChoice{Session: se.ID, ID: cid}, choiceTTL)
-	}
 	if err != nil {
-		s.refusePage(w, r, &refusal{class: classLoginInternal, err: err})
-		return
+		return "", err
 	}
-	s.render(w, status, "roles.html", map[string]any{
-		"Title": "Choose a role", "Username": id.Username, "Grants": dec.Grants, "Several": len(dec.Grants) > 1,
-		"CSRF": s.csrf(w, r), "Choice": choice, "Notice": notice,
-	})
+	return s.sealer.seal(choicePurpose, roleChoice{Session: sid, ID: cid}, choiceTTL)
 }
 
-func (s *Server) serveRolesPost(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if err := parseForm(w, r); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "The form could not be read.", "", err)
-		return
-	}
-	if !s.checkCSRF(r) {
-		s.fail(w, r, http.StatusForbidden, "The form has expired.", "Sign in again.", errors.New("csrf token mismatch"))
-		return
-	}
-	se, err := s.cookieSession(r)
-	if err != nil {
-		s.refusePage(w, r, err)
-		return
-	}
+// openChoice opens a posted choice of the session sid; false for one that
+// is expired, forged or of another session.
+func (s *Server) openChoice(sid, sealed string) (roleChoice, bool) {
 	var c roleChoice
-	if err := s.sealer.open(choicePurpose, r.PostFormValue("choice"), &c); err != nil || c.Session != se.ID {
-		// Expired, forged, or rendered for another session.
-		s.audit(ctx, "choice.refused", se.Identity, slog.String("session_id", se.ID), slog.String("reason", "choice missing, expired or of another session"))
-		s.renderRoles(w, r, se, http.StatusConflict, noticeChoiceExpired)
-		return
+	if err := s.sealer.open(choicePurpose, sealed, &c); err != nil || c.Session != sid {
+		return roleChoice{}, false
 	}
-	chosen := r.PostForm["role"]
-	if len(chosen) == 0 {
-		s.fail(w, r, http.StatusBadRequest, "No role was chosen.", "Go back and tick at least one role.", errors.New("no role chosen"))
-		return
-	}
-	fresh, err := s.claimChoice(ctx, c.ID)
-	if err != nil {
-		s.refusePage(w, r, s.sessionRefused(ctx, err))
-		return
-	}
-	if !fresh {
-		s.audit(ctx, "choice.refused", se.Identity, slog.String("session_id", se.ID), slog.String("client_ip", clientIP(r)), slog.String("reason", "choice already used"))
-		s.renderRoles(w, r, se, http.StatusConflict, noticeChoiceUsed)
-		return
-	}
-	out, err := s.issueFromSession(ctx, se, issueOptions{Roles: chosen})
-	if err != nil {
-		s.refusePage(w, r, err)
-		return
-	}
-	s.renderCredentials(w, r, se.Identity.Username, out)
+	return c, true
 }
 
 // claimChoice claims a choice id in the store: true the first time, on any

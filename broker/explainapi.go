@@ -9,13 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strconv"
 
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
-	"github.com/idbroker/idbroker/sts/policy"
 )
 
 // Explainer explains how the mapping rules treat an identity
@@ -46,44 +43,12 @@ const maxExplainIdentity = 64 << 10
 // (decisionRoutes).
 func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !requireJSON(w, r, false) {
+	body, ok := readAdminRequest(w, r, false)
+	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err != nil {
-		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
-		return
-	}
-	sess, err := s.cfg.STS.Authenticate(r, body)
-	if err != nil {
-		s.auditAPI(ctx, "explain.refused", r, nil, slog.Any("reason", err))
-		writeSTSError(w, err)
-		return
-	}
-	if !slices.Contains(s.cfg.AdminRoleARNs, sess.RoleARN) {
-		s.auditAPI(ctx, "explain.refused", r, sess, slog.String("reason", "role is not an administrator role"))
-		writeAPIError(w, http.StatusForbidden, "AccessDenied",
-			fmt.Sprintf("User: %s is not authorized to perform: idbroker:Explain (the role is not listed in admin.roles)", sess.AssumedRoleARN()))
-		return
-	}
-	reqCtx := map[string][]string{
-		"aws:SourceIp":        {clientIP(r)},
-		"aws:SecureTransport": {strconv.FormatBool(sts.SecureTransport(r))},
-	}
-	res, err := s.cfg.STS.Authorize(sess, ExplainAction, "*", reqCtx)
-	if err != nil || res.Decision != policy.Allow {
-		why := "no policy of the session allows idbroker:Explain"
-		switch {
-		case err != nil:
-			// The session cannot be evaluated (its role is gone): a deny.
-			s.log.WarnContext(ctx, "explain: session cannot be evaluated", "principal", sess.AssumedRoleARN(), "err", err)
-			why = "the session cannot be evaluated"
-		case res.Decision == policy.ExplicitDeny:
-			why = "a policy of the session explicitly denies idbroker:Explain"
-		}
-		s.auditAPI(ctx, "explain.refused", r, sess, slog.String("reason", why), slog.String("decision", res.Decision.String()))
-		writeAPIError(w, http.StatusForbidden, "AccessDenied",
-			fmt.Sprintf("User: %s is not authorized to perform: idbroker:Explain on resource: * (%s)", sess.AssumedRoleARN(), why))
+	sess, ok := s.adminCaller(w, r, body, ExplainAction, "explain.refused")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()

@@ -15,14 +15,33 @@ import (
 // AssumeRoleWithLDAPIdentity: the sign-in pages and the one login sequence
 // they share.
 
+// serveSignIn is GET / for browsers: the portal for a browser signed in;
+// with one provider, its sign-in straight away (unless a banner must be
+// read before a redirect to an identity provider); else the list of
+// providers.
 func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(s.sessionCookieName()); err == nil {
+		if _, err := s.sessionFromToken(r.Context(), c.Value, carrierCookie); err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/portal", http.StatusSeeOther)
+			return
+		}
+	}
+	if len(s.cfg.Providers) == 1 {
+		p := s.cfg.Providers[0]
+		if _, form := p.Impl.(providers.PasswordAuthenticator); form || s.portal.Banner == "" {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/login/"+p.Name, http.StatusSeeOther)
+			return
+		}
+	}
 	s.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Providers": s.cfg.Providers})
 }
 
 func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", hintSignInMethods, errors.New("unknown provider"))
 		return
 	}
 	if cf, ok := p.Impl.(CodeFlowProvider); ok {
@@ -34,7 +53,7 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := p.Impl.(providers.PasswordAuthenticator); !ok {
-		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", hintSignInMethods, errors.New("provider has no password login"))
 		return
 	}
 	s.renderLoginForm(w, r, http.StatusOK, p, "", "")
@@ -43,12 +62,15 @@ func (s *Server) serveLoginForm(w http.ResponseWriter, r *http.Request) {
 // renderLoginForm shows the password form of p, with a message and the
 // username typed when the login was refused.
 func (s *Server) renderLoginForm(w http.ResponseWriter, r *http.Request, status int, p Provider, msg, username string) {
-	data := map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r)}
+	data := map[string]any{"Title": "Sign in with " + displayName(p), "Provider": p.Name, "CSRF": s.csrf(w, r), "Others": len(s.cfg.Providers) > 1}
 	if msg != "" {
 		data["Error"], data["Username"] = msg, username
 	}
 	s.render(w, status, "login.html", data)
 }
+
+// hintSignInMethods is the way on from a sign-in link that leads nowhere.
+const hintSignInMethods = "Use one of the sign-in methods on the start page; a bookmark may be out of date."
 
 func displayName(p Provider) string {
 	if p.DisplayName != "" {
@@ -61,12 +83,12 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", "", errors.New("unknown provider"))
+		s.fail(w, r, http.StatusNotFound, "There is no such sign-in method.", hintSignInMethods, errors.New("unknown provider"))
 		return
 	}
 	pa, ok := p.Impl.(providers.PasswordAuthenticator)
 	if !ok {
-		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", "", errors.New("provider has no password login"))
+		s.fail(w, r, http.StatusNotFound, "This sign-in method is not available here.", hintSignInMethods, errors.New("provider has no password login"))
 		return
 	}
 	if r.URL.RawQuery != "" {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -101,18 +102,43 @@ func (s *Server) recheck(ctx context.Context, se *session) (providers.Identity, 
 	if !ok || now.Sub(se.Checked) < s.sessions.RecheckInterval {
 		return id, s.cfg.Mapper.Map(id), nil
 	}
+	release, err := s.holdRecheck(ctx, se)
+	if err != nil {
+		return providers.Identity{}, mapping.Decision{}, err
+	}
+	defer release()
+	id = se.identity()
+	if now.Sub(se.Checked) < s.sessions.RecheckInterval {
+		// Another request re-checked it while this one waited.
+		return id, s.cfg.Mapper.Map(id), nil
+	}
 	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
 	fresh, err := rf.Refresh(rctx, id)
 	cancel()
 	switch {
-	case errors.Is(err, providers.ErrAccountGone):
-		return s.sessionGone(ctx, se, err)
-	case err != nil:
+	case err != nil && (errors.Is(err, providers.ErrConfiguration) || !errors.Is(err, providers.ErrAccountGone)):
+		// Refuse this issuance, keep the session. A provider that used up
+		// the login's upstream state before failing (an OIDC refresh token
+		// redeemed and rotated, then userinfo down) hands back the new
+		// one: keep it, or the next re-check would present a dead token.
+		if len(fresh.Upstream) > 0 && !bytes.Equal(fresh.Upstream, se.Upstream) {
+			se.Upstream = fresh.Upstream
+			if uerr := s.updateSession(ctx, se); uerr != nil {
+				s.log.ErrorContext(ctx, "session re-check failed and the rotated upstream state could not be saved: the next re-check may end the session",
+					slog.String("session_id", se.ID), slog.Any("err", uerr))
+			}
+		}
+		class, level, what := classProviderUnavailable, slog.LevelWarn, "the provider cannot be asked"
+		if errors.Is(err, providers.ErrConfiguration) {
+			class, level, what = classProviderMisconfigured, slog.LevelError, "the provider is misconfigured"
+		}
 		rid := uuid.NewString()
-		s.log.WarnContext(ctx, "session re-check failed: the provider cannot be asked; issuing refused", slog.String("request_id", rid),
+		s.log.Log(ctx, level, "session re-check failed: "+what+"; issuing refused", slog.String("request_id", rid),
 			slog.String("provider", id.Provider), slog.String("session_id", se.ID), slog.Any("err", err))
 		s.audit(ctx, "session.recheck_failed", id, slog.String("session_id", se.ID), slog.Any("reason", err))
-		return providers.Identity{}, mapping.Decision{}, &refusal{class: classProviderUnavailable, err: err, rid: rid}
+		return providers.Identity{}, mapping.Decision{}, &refusal{class: class, err: err, rid: rid}
+	case err != nil:
+		return s.sessionGone(ctx, se, err)
 	case fresh.Provider != id.Provider || fresh.Subject != id.Subject:
 		// A provider must answer for the same person; anything else is
 		// not a re-check of this login.
@@ -127,6 +153,65 @@ func (s *Server) recheck(ctx context.Context, se *session) (providers.Identity, 
 	}
 	s.audit(ctx, "session.rechecked", fresh, slog.String("session_id", se.ID), slog.Int("groups", len(fresh.Groups)))
 	return fresh, dec, nil
+}
+
+// recheckHold bounds how long one request holds a session's re-check:
+// the upstream's answer and the store writes after it.
+const recheckHold = recheckTimeout + 2*sessionStoreTimeout
+
+// recheckPoll is how often a request waiting for another's re-check of the
+// same session looks again.
+const recheckPoll = 50 * time.Millisecond
+
+func recheckKey(id string) string { return "session-recheck:" + id }
+
+// holdRecheck serialises the re-checks of se across requests and replicas:
+// it claims the session's re-check in the store (waiting, up to
+// recheckHold, while another request holds it), then reads se again in
+// place, so that the re-check starts from the latest upstream state — a
+// rotating upstream (OIDC refresh tokens) would take the token another
+// request already redeemed for a stolen one and end the login — and is
+// skipped when another request has just done it. release ends the hold. A
+// session that ended meanwhile, or a store that cannot answer, is refused.
+func (s *Server) holdRecheck(ctx context.Context, se *session) (release func(), err error) {
+	key := recheckKey(se.ID)
+	deadline := time.Now().Add(recheckHold)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, sessionStoreTimeout)
+		fresh, err := s.cfg.Store.Claim(cctx, key, s.now().Add(recheckHold))
+		cancel()
+		if err != nil {
+			return nil, s.sessionRefused(ctx, fmt.Errorf("%w: %w", errSessionStore, err))
+		}
+		if fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, &refusal{class: classProviderUnavailable, err: errors.New("another request's re-check of this session is still under way")}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &refusal{class: classProviderUnavailable, err: ctx.Err()}
+		case <-time.After(recheckPoll):
+		}
+	}
+	release = func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionStoreTimeout)
+		defer cancel()
+		if err := s.cfg.Store.Delete(dctx, key); err != nil {
+			s.log.WarnContext(ctx, "a session's re-check hold could not be released; it lapses by itself", slog.String("session_id", se.ID), slog.Any("err", err))
+		}
+	}
+	latest, err := s.loadSession(ctx, se.ID)
+	if err == nil && !latest.live(s.now()) {
+		err = errNoSession
+	}
+	if err != nil {
+		release()
+		return nil, s.sessionRefused(ctx, err)
+	}
+	*se = *latest
+	return release, nil
 }
 
 // sessionGone ends se because its person is gone upstream, revokes what it
@@ -146,10 +231,16 @@ func (s *Server) sessionGone(ctx context.Context, se *session, why error) (provi
 // its credentials live until they expire. A failure is logged at ERROR
 // (the session has ended either way).
 func (s *Server) revokeSessionCredentials(ctx context.Context, se *session, reason string) {
-	if s.cfg.Revoker == nil {
+	var err error
+	switch {
+	case s.cfg.Revoker != nil:
+		err = s.cfg.Revoker.RevokeSessions(ctx, []string{se.ID}, reason)
+	case s.cfg.Revocations != nil:
+		err = s.revokeSessionByBroker(ctx, se.ID, reason)
+	default:
 		return
 	}
-	if err := s.cfg.Revoker.RevokeSessions(ctx, []string{se.ID}, reason); err != nil {
+	if err != nil {
 		s.log.ErrorContext(ctx, "the credentials of an ended session could not be revoked", slog.String("session_id", se.ID), slog.Any("err", err))
 		return
 	}

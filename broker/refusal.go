@@ -73,6 +73,16 @@ const (
 	// classUnsupportedMediaType: a JSON endpoint got a body not declared
 	// as application/json.
 	classUnsupportedMediaType
+	// classAccessDenied: an administrators' API caller whose role or
+	// policies do not allow the action (the detail names both).
+	classAccessDenied
+	// classBadAdminRequest: a malformed administrators' API request (the
+	// detail says what is wrong).
+	classBadAdminRequest
+	// classRevocationUnrecorded: a revocation that could not be recorded
+	// in the shared store, or whose sessions could not all be ended (the
+	// detail says what holds and what to do).
+	classRevocationUnrecorded
 )
 
 // refusal is a refused request, classified for the answers.
@@ -89,6 +99,9 @@ type refusal struct {
 	roles []string
 	// sts is the STS's own refusal (classSTSRefused).
 	sts *sts.Error
+	// detail is the public part of an administrators' API refusal,
+	// appended to its answer's text (apiDetail).
+	detail string
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -109,7 +122,7 @@ func refusalOf(err error) (*refusal, answer) {
 var internalAnswer = answer{
 	apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "the request could not be completed",
 	oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "the request could not be completed",
-	pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.",
+	pageStatus: http.StatusInternalServerError, pageText: "Something went wrong.", pageHint: hintTryPortal,
 }
 
 // refusedAs reports whether err is a refusal of one of classes.
@@ -138,6 +151,8 @@ type answer struct {
 	// pageRole, apiRole: the page's (the JSON API's) text ends with the
 	// role ARN concerned.
 	pageRole, apiRole bool
+	// apiDetail: the JSON API's text ends with the refusal's detail.
+	apiDetail bool
 	// bearer: the JSON answer is a refused bearer token (RFC 6750: a
 	// WWW-Authenticate challenge with error="invalid_token").
 	bearer bool
@@ -157,6 +172,8 @@ const (
 	msgLDAPInternal      = "The login could not be completed."
 	// hintNotYourPassword is the browser's hint for the broker's own faults.
 	hintNotYourPassword = "Your password was not the problem. Try again later, or tell your administrator."
+	// hintTryPortal is the browser's hint when issuing failed.
+	hintTryPortal = "Try again from the portal. If it keeps failing, tell your administrator and quote the request ID below."
 )
 
 // answers is the table from refusal class to every surface's answer. A
@@ -173,6 +190,7 @@ var answers = map[failClass]answer{
 	classProviderUnavailable: {
 		apiStatus: http.StatusServiceUnavailable, apiCode: "ProviderUnavailable", apiText: "the identity provider cannot be reached; try again later",
 		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: msgLDAPUnavailable,
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the identity provider cannot be reached; try again later",
 		pageStatus: http.StatusServiceUnavailable, pageText: "The identity provider cannot be reached right now. Try again later.", form: true,
 	},
 	classProviderMisconfigured: {
@@ -204,7 +222,7 @@ var answers = map[failClass]answer{
 		apiStatus: http.StatusForbidden, apiCode: "RoleNotGranted", apiText: "the requested role is not granted to this user",
 		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The requested role is not granted to this user.",
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_target", oauthText: "the requested role is not granted to this user",
-		pageStatus: http.StatusForbidden, pageText: "That role is not granted to you.",
+		pageStatus: http.StatusForbidden, pageText: "That role is not granted to you.", pageHint: "The portal lists the roles you have now.",
 	},
 	classNoGrant: {
 		apiStatus: http.StatusForbidden, apiCode: "NoRoleGranted", apiText: "no role is granted to this user",
@@ -214,16 +232,18 @@ var answers = map[failClass]answer{
 	},
 	classSTSRefused: { // API and STS: the STS's own error; OAuth: + its code, or server_error for a fault
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "credentials could not be issued: ",
-		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true, pageHint: hintTryPortal,
 	},
 	classSessionTooShort: {
 		apiStatus: http.StatusForbidden, apiCode: "SessionTooShort", apiText: "the upstream login expires in less than 15 minutes: sign in again",
 		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "The session would be shorter than 15 minutes.",
 		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the subject token expires in less than 15 minutes",
 		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageHint: "Your sign-in at the identity provider ends in less than 15 minutes: sign out and sign in again.",
 	},
 	classInvalidSession: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session token is invalid, expired or ended: create a new session", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the browser sign-in that allowed this has ended or expired: sign in again",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has expired.", pageHint: "Sign in again.",
 	},
 	classSessionUnavailable: {
@@ -234,19 +254,30 @@ var answers = map[failClass]answer{
 	},
 	classAccountGone: {
 		apiStatus: http.StatusUnauthorized, apiCode: "InvalidSession", apiText: "the session has ended: the account no longer exists or is disabled upstream", bearer: true,
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the sign-in has ended: the account no longer exists or is disabled upstream",
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has ended: your account no longer exists or is disabled.", pageHint: "Ask your administrator.",
 	},
 	classGrantLost: {
 		apiStatus: http.StatusForbidden, apiCode: "RoleNoLongerGranted", apiText: "this role is no longer granted to this user: ", apiRole: true,
 		pageStatus: http.StatusForbidden, pageText: "This role is no longer granted to you: ", pageRole: true,
+		pageHint: "The portal lists the roles you have now.",
 	},
 	classUnsupportedMediaType: {
 		apiStatus: http.StatusUnsupportedMediaType, apiCode: "UnsupportedMediaType", apiText: "the request body must be JSON: send Content-Type: application/json",
 	},
+	classAccessDenied: {
+		apiStatus: http.StatusForbidden, apiCode: "AccessDenied", apiDetail: true,
+	},
+	classBadAdminRequest: {
+		apiStatus: http.StatusBadRequest, apiCode: "InvalidRequest", apiDetail: true,
+	},
+	classRevocationUnrecorded: {
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiDetail: true,
+	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
 		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
-		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true,
+		pageStatus: http.StatusForbidden, pageText: "Credentials could not be issued for ", pageRole: true, pageHint: hintTryPortal,
 	},
 }
 
@@ -303,6 +334,9 @@ func writeAPIRefusal(w http.ResponseWriter, err error) {
 	body := apiErrorBody{Code: a.apiCode, Message: a.apiText}
 	if a.apiRole {
 		body.Message += r.role
+	}
+	if a.apiDetail {
+		body.Message += r.detail
 	}
 	if a.bearer {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

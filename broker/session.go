@@ -88,6 +88,9 @@ type session struct {
 	Roles     []string  `json:"roles,omitempty"`
 	Ended     time.Time `json:"ended,omitzero"`
 	EndReason string    `json:"end_reason,omitempty"`
+	// Pending are credentials issued to the browser that wait for their one
+	// read (credentials.go). Secrets: never put a session in an answer.
+	Pending []pendingCredentials `json:"pending,omitempty"`
 }
 
 // live reports whether the session may still issue.
@@ -119,10 +122,12 @@ func endedKey(id string) string { return "session-ended:" + id }
 
 // Index keys of the store's session listing.
 
-// userIndex lists the sessions of one user of one provider. A key that
+// userIndex lists the sessions of one user of one provider, the username
+// folded with casefold.Unicode (directories compare names without case: a
+// revocation of "Alice" must reach the sessions of "alice"). A key that
 // would be too long or hold a NUL names the username by its SHA-256.
 func userIndex(provider, username string) string {
-	return indexKey("user:", provider, username)
+	return indexKey("user:", provider, casefold.Unicode(username))
 }
 
 // groupIndex lists the sessions whose identity had group (folded with
@@ -231,6 +236,13 @@ func (s *Server) sessionRefused(ctx context.Context, err error) *refusal {
 // the upstream login's own expiry. A failure is a *refusal (the store
 // cannot be written: fail closed, nothing is issued).
 func (s *Server) startSession(ctx context.Context, id providers.Identity, method, carrier string) (*session, string, error) {
+	return s.startSessionUntil(ctx, id, method, carrier, time.Time{})
+}
+
+// startSessionUntil is startSession for a session that must end by
+// notAfter as well (zero: no such bound): the CLI's session made from a
+// browser's session ends with it (oauth2token.go).
+func (s *Server) startSessionUntil(ctx context.Context, id providers.Identity, method, carrier string, notAfter time.Time) (*session, string, error) {
 	now := s.now()
 	sid, err := randomB64(sessionIDBytes)
 	if err != nil {
@@ -239,6 +251,9 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 	se := &session{ID: sid, Method: method, Carrier: carrier, Created: now, Checked: now, Expires: now.Add(s.sessions.Duration)}
 	if !id.Expiry.IsZero() && id.Expiry.Before(se.Expires) {
 		se.Expires = id.Expiry
+	}
+	if !notAfter.IsZero() && notAfter.Before(se.Expires) {
+		se.Expires = notAfter
 	}
 	se.setIdentity(id)
 	se.Roles = grantARNs(s.cfg.Mapper.Map(id).Grants)
@@ -264,6 +279,7 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 
 // saveSession seals se and puts it into the store.
 func (s *Server) saveSession(ctx context.Context, se *session) error {
+	se.dropStalePending(s.now())
 	sealed, err := s.sealer.seal(sessionPurpose(se.ID), se, se.recordExpires().Sub(s.now()))
 	if err != nil {
 		return fmt.Errorf("%w: seal: %w", errSessionStore, err)
@@ -346,6 +362,7 @@ func (s *Server) endSession(ctx context.Context, se *session, reason string) err
 		return fmt.Errorf("%w: %w", errSessionStore, err)
 	}
 	se.Ended, se.EndReason = s.now(), reason
+	se.Pending = nil
 	if err := s.saveSession(ctx, se); err != nil {
 		return err
 	}
@@ -371,6 +388,7 @@ func (s *Server) updateSession(ctx context.Context, se *session) error {
 		return nil
 	}
 	se.Ended, se.EndReason = s.now(), "ended on another request"
+	se.Pending = nil
 	if err := s.saveSession(ctx, se); err != nil {
 		return err
 	}

@@ -123,7 +123,9 @@ func (s *swapMapper) set(t testing.TB, rules string) {
 		t.Fatal(err)
 	}
 	m, err := mapping.Compile(cfg, mapping.Env{AccountID: moAccount, Partition: "aws", Roles: map[string]mapping.RoleInfo{
-		"Developer": {MaxDuration: 4 * time.Hour}, "Ops": {MaxDuration: 4 * time.Hour}, "Admin": {MaxDuration: time.Hour},
+		"Developer": {MaxDuration: 4 * time.Hour, Description: "Build and test in the development account."},
+		"Ops":       {MaxDuration: 4 * time.Hour, Description: "Operate production services."},
+		"Admin":     {MaxDuration: time.Hour},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func TestSessionTokenRefused(t *testing.T) {
 	// Nor is a bearer token a browser's cookie.
 	thief := newTestBrowser(b.s, b.pub)
 	thief.cookies[sessionCookieSecure] = &http.Cookie{Name: sessionCookieSecure, Value: token}
-	if rec := thief.get("/roles"); rec.Code != http.StatusForbidden {
+	if rec := thief.get("/portal"); rec.Code != http.StatusForbidden {
 		t.Errorf("bearer token as a cookie: %d", rec.Code)
 	}
 	// Control: the token itself works; an hour later it has expired.

@@ -3,8 +3,6 @@ package broker
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,41 +49,35 @@ func oauthErr(status int, code, desc string) oauthError {
 	return oauthError{status: status, Code: code, Desc: desc}
 }
 
-// serveTokenExchange trades an upstream ID token for AWS credentials of one
-// granted role. The subject token is the only authentication: there is no
-// OAuth client registration at the broker.
-func (s *Server) serveTokenExchange(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if r.URL.RawQuery != "" {
-		// Tokens never belong in a URL (they end up in access logs).
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "parameters must be sent in the form body, not the query string"))
+// serveToken is POST /oauth2/token: a form body without query string or
+// repeated parameters, dispatched by grant_type to the RFC 8693 token
+// exchange (below), the authorization-code grant and the device-code
+// grant of the CLI (oauth2token.go).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	form, ok := readCLIForm(w, r)
+	if !ok {
 		return
-	}
-	if err := parseForm(w, r); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeOAuthError(w, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("the request body is larger than %d bytes", maxFormBody)))
-			return
-		}
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"))
-		return
-	}
-	form := r.PostForm
-	for k, v := range form {
-		if len(v) > 1 {
-			writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "parameter "+k+" is repeated"))
-			return
-		}
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case GrantTypeTokenExchange:
+		s.exchangeToken(w, r, form)
+	case GrantTypeAuthorizationCode:
+		s.redeemAuthorizationCode(w, r, form)
+	case GrantTypeDeviceCode:
+		s.redeemDeviceCode(w, r, form)
 	case "":
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required"))
-		return
 	default:
-		writeOAuthError(w, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only "+GrantTypeTokenExchange+" is supported"))
-		return
+		writeOAuthError(w, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the supported grant types are "+
+			GrantTypeTokenExchange+", "+GrantTypeAuthorizationCode+" and "+GrantTypeDeviceCode))
 	}
+}
+
+// exchangeToken trades an upstream ID token for AWS credentials of one
+// granted role. The subject token is the only authentication: there is no
+// OAuth client registration for this grant.
+func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, form url.Values) {
+	ctx := r.Context()
 	subject := form.Get("subject_token")
 	if subject == "" {
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "invalid_request", "subject_token is required"))

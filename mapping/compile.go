@@ -46,6 +46,9 @@ type RoleInfo struct {
 	ARN string
 	// MaxDuration is the role's maximum session duration; 0 = one hour.
 	MaxDuration time.Duration
+	// Description is what the role is for, in the configuration's words
+	// (roles[].description): shown to people choosing among their grants.
+	Description string
 }
 
 // Mapper evaluates compiled rules. It is immutable and safe for concurrent use.
@@ -64,6 +67,7 @@ type roleRef struct {
 	name   string
 	arn    string
 	maxDur time.Duration
+	desc   string
 }
 
 type rule struct {
@@ -138,7 +142,7 @@ func Compile(cfg Config, env Env) (*Mapper, error) {
 		if md <= 0 {
 			md = awsspec.DefaultRoleMaxSessionDuration
 		}
-		r := roleRef{name: name, arn: arn, maxDur: md}
+		r := roleRef{name: name, arn: arn, maxDur: md, desc: ri.Description}
 		m.roles[name] = r
 		m.arns[arn] = r
 	}

@@ -47,6 +47,9 @@ type Grant struct {
 	RoleMaxDuration time.Duration
 	// SourceIdentity is "" unless the rule sets source_identity.
 	SourceIdentity string
+	// Description is the role's description (RoleInfo.Description), for
+	// the people choosing among their grants.
+	Description string
 }
 
 // EffectiveDuration negotiates the credential lifetime for this grant: see
@@ -236,7 +239,7 @@ func (m *Mapper) grantsFor(r *rule, id *providers.Identity, matched *group) ([]G
 			SessionName: sessionName, SessionTags: maps.Clone(tags),
 			TransitiveTagKeys: slices.Clone(r.transitive), MaxDuration: maxDur,
 			RuleDuration: r.duration, RoleMaxDuration: role.maxDur,
-			SourceIdentity: sourceID,
+			SourceIdentity: sourceID, Description: role.desc,
 		})
 	}
 	return grants, nil

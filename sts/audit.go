@@ -87,7 +87,12 @@ func (s *Service) emit(ctx context.Context, ev AuditEvent) {
 		if !ev.Expiration.IsZero() {
 			attrs = append(attrs, slog.Time("expiration", ev.Expiration))
 		}
-		s.log.LogAttrs(ctx, level, "sts audit", attrs...)
+		// The record is handed to the handler directly: Logger.LogAttrs
+		// would first unwind the stack for a source position (this line,
+		// the same for every event), which no handler here prints.
+		r := slog.NewRecord(time.Now(), level, "sts audit", 0)
+		r.AddAttrs(attrs...)
+		_ = s.log.Handler().Handle(ctx, r)
 	}
 	if s.audit != nil {
 		s.audit(ctx, ev)

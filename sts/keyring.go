@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"regexp"
 	"sort"
 	"sync"
@@ -71,6 +72,10 @@ type ringKey struct {
 	id     string
 	aead   cipher.AEAD
 	secret []byte // HMAC key for deriving secret access keys
+	// secretMAC is HMAC-SHA256 keyed with secret and never written to:
+	// deriveSecret clones it, so that the key's inner padding block is
+	// hashed once per key rather than once per secret.
+	secretMAC hash.Hash
 }
 
 const keySize = 32
@@ -93,7 +98,8 @@ func newRingKey(id string, material []byte) (*ringKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sts: key %q: %w", id, err)
 	}
-	return &ringKey{id: id, aead: aead, secret: deriveSubkey(material, "idbroker sts secret-access-key v1")}, nil
+	secret := deriveSubkey(material, "idbroker sts secret-access-key v1")
+	return &ringKey{id: id, aead: aead, secret: secret, secretMAC: hmac.New(sha256.New, secret)}, nil
 }
 
 func deriveSubkey(material []byte, label string) []byte {

@@ -51,7 +51,13 @@ type oidcProvider struct {
 	hostPath string // issuer without scheme: condition-key prefix
 	arn      string
 	verifier WebIdentityVerifier
+	// keys are the provider's condition keys (<hostPath>:aud, ...), built
+	// once rather than for every request.
+	keys oidcKeys
 }
+
+// oidcKeys are the condition keys of one OIDC provider's tokens.
+type oidcKeys struct{ aud, sub, amr, azp string }
 
 func (s *Service) compileOIDCProvider(pc OIDCProvider, path string, errs *configProblems) (*oidcProvider, bool) {
 	before := len(*errs)
@@ -75,6 +81,8 @@ func (s *Service) compileOIDCProvider(pc OIDCProvider, path string, errs *config
 	p := &oidcProvider{issuer: pc.Issuer, verifier: pc.Verifier}
 	p.hostPath = awsspec.IssuerHostPath(pc.Issuer)
 	p.arn = awsspec.OIDCProviderARN(s.partition, s.account, p.hostPath)
+	pfx := p.hostPath + ":"
+	p.keys = oidcKeys{aud: pfx + "aud", sub: pfx + "sub", amr: pfx + "amr", azp: pfx + "azp"}
 	return p, true
 }
 

@@ -134,9 +134,10 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid SAML response"), "verifier returned no assertion, ID or issuer")
 	}
 	ev.Principal = prov.arn + "|" + a.NameID
-	denied := errAccessDenied("Not authorized to perform sts:AssumeRoleWithSAML")
+	// The refusal is built where it is returned: an issued request builds none.
+	const denied = "Not authorized to perform sts:AssumeRoleWithSAML"
 	if a.NameID == "" {
-		return nil, s.deny(ctx, ev, denied, "assertion has no NameID")
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), "assertion has no NameID")
 	}
 	attrs, err := readSAMLAttrs(a.Attributes)
 	if err != nil {
@@ -152,11 +153,11 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	}
 	ev.SessionID = a.SessionIndex
 	if !samlRolePaired(attrs.roles, in.RoleArn, in.PrincipalArn) {
-		return nil, s.deny(ctx, ev, denied, "no Role attribute value pairs RoleArn with PrincipalArn")
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), "no Role attribute value pairs RoleArn with PrincipalArn")
 	}
 	r := s.roles[in.RoleArn]
 	if r == nil {
-		return nil, s.deny(ctx, ev, denied, "no such role")
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), "no such role")
 	}
 
 	now := s.now().UTC()
@@ -183,7 +184,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	}
 	pctx.Set("aws:FederatedProvider", prov.arn)
 	if reason := s.checkTrust(q, pctx, nil); reason != "" {
-		return nil, s.deny(ctx, ev, denied, reason)
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), reason)
 	}
 
 	duration := time.Duration(durationOf(in.DurationSeconds)) * time.Second

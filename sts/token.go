@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
@@ -82,11 +83,23 @@ func newAccessKeyID() (string, error) {
 	return "ASIA" + base32.StdEncoding.EncodeToString(b[:]), nil
 }
 
-// deriveSecret computes the 40-character secret access key of akid under k.
+// deriveSecret computes the 40-character secret access key of akid under k:
+// the first 40 characters of the standard base64 of HMAC-SHA256(secret, akid).
 func (k *ringKey) deriveSecret(akid string) string {
-	m := hmac.New(sha256.New, k.secret)
+	var m hash.Hash
+	if c, ok := k.secretMAC.(hash.Cloner); ok {
+		if cl, err := c.Clone(); err == nil {
+			m = cl
+		}
+	}
+	if m == nil { // a MAC that cannot be cloned: key it again
+		m = hmac.New(sha256.New, k.secret)
+	}
 	m.Write([]byte(akid))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))[:40]
+	var sum [sha256.Size]byte
+	var b64 [44]byte // base64 of 32 bytes
+	base64.StdEncoding.Encode(b64[:], m.Sum(sum[:0]))
+	return string(b64[:40])
 }
 
 func tokenAAD(version byte, kid string, extra int) []byte {

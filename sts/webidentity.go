@@ -145,10 +145,11 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), "token has no sub")
 	}
 
-	denied := errAccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
+	// The refusal is built where it is returned: an issued request builds none.
+	const denied = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 	r := s.roles[in.RoleArn]
 	if r == nil {
-		return nil, s.deny(ctx, ev, denied, "no such role")
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), "no such role")
 	}
 	tags, hasTags, err := tagsFromClaims(id.Claims)
 	if err != nil {
@@ -165,7 +166,6 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	ev.SessionID = sessionID
 
 	now := s.now().UTC()
-	pfx := prov.hostPath + ":"
 	pctx := policy.NewContext()
 	q := &trustRequest{
 		role: r, action: "sts:AssumeRoleWithWebIdentity",
@@ -174,17 +174,17 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		tags: tags.tags, transitive: tags.transitive, tagSession: hasTags,
 		sourceIP: in.SourceIP, secure: in.SecureTransport, now: now,
 	}
-	pctx.Set(pfx+"aud", id.Audience)
-	pctx.Set(pfx+"sub", id.Subject)
+	pctx.Set(prov.keys.aud, id.Audience)
+	pctx.Set(prov.keys.sub, id.Subject)
 	if len(id.AMR) > 0 {
-		pctx.Set(pfx+"amr", id.AMR...)
+		pctx.Set(prov.keys.amr, id.AMR...)
 	}
 	if id.AZP != "" {
-		pctx.Set(pfx+"azp", id.AZP)
+		pctx.Set(prov.keys.azp, id.AZP)
 	}
 	pctx.Set("aws:FederatedProvider", prov.arn)
 	if reason := s.checkTrust(q, pctx, nil); reason != "" {
-		return nil, s.deny(ctx, ev, denied, reason)
+		return nil, s.deny(ctx, ev, errAccessDenied(denied), reason)
 	}
 
 	duration := time.Duration(durationOf(in.DurationSeconds)) * time.Second
@@ -199,7 +199,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags.tags, transitive: tags.transitive,
 		duration: duration, provider: prov.arn, now: now,
-		federated: webIdentityKeys(pfx, id), sessionID: sessionID,
+		federated: webIdentityKeys(prov.keys, id), sessionID: sessionID,
 	})
 	if err != nil {
 		return nil, s.mintFailed(ctx, ev, err)
@@ -337,11 +337,14 @@ func sessionIDFromClaims(claims map[string]any) (string, error) {
 }
 
 // webIdentityKeys are the provider keys that stay available to later
-// requests of a web identity session (STS-SPEC §6.3: amr, aud, sub).
-func webIdentityKeys(pfx string, id *WebIdentity) map[string][]string {
-	m := map[string][]string{pfx + "aud": {id.Audience}, pfx + "sub": {id.Subject}}
+// requests of a web identity session (STS-SPEC §6.3: amr, aud, sub). aud
+// and sub share one backing array, each with its capacity cut to its length.
+func webIdentityKeys(k oidcKeys, id *WebIdentity) map[string][]string {
+	vals := []string{id.Audience, id.Subject}
+	m := make(map[string][]string, 3)
+	m[k.aud], m[k.sub] = vals[0:1:1], vals[1:2:2]
 	if len(id.AMR) > 0 {
-		m[pfx+"amr"] = id.AMR
+		m[k.amr] = id.AMR
 	}
 	return m
 }

@@ -6,53 +6,59 @@ import (
 	"unicode/utf8"
 )
 
-// appendResultXML renders the two hot results (AssumeRoleWithWebIdentity,
-// GetCallerIdentity) from a byte template instead of encoding/xml's
-// reflection. It produces exactly the bytes writeResult's encoding/xml path
-// produces (TestResultTemplateMatchesEncodingXML, FuzzResultTemplate) and
-// reports false for any other result type.
+// appendResultXML renders the hot results (AssumeRoleWithWebIdentity,
+// AssumeRoleWithSAML, GetCallerIdentity) from a byte template instead of
+// encoding/xml's reflection. It produces exactly the bytes writeResult's
+// encoding/xml path produces (TestResultTemplateMatchesEncodingXML,
+// FuzzResultTemplate) and reports false for any other result type.
 func appendResultXML(dst []byte, op string, result any, reqID string) ([]byte, bool) {
+	var ok bool
 	switch r := result.(type) {
 	case *AssumeRoleWithWebIdentityOutput:
 		if r == nil || op != actionWebIdentity {
 			return dst, false
 		}
-		dst = append(dst, `<AssumeRoleWithWebIdentityResponse xmlns="`+xmlNamespace+`"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>`...)
-		dst = appendEscaped(dst, r.Credentials.AccessKeyID)
-		dst = append(dst, `</AccessKeyId><SecretAccessKey>`...)
-		dst = appendEscaped(dst, r.Credentials.SecretAccessKey)
-		dst = append(dst, `</SecretAccessKey><SessionToken>`...)
-		dst = appendEscaped(dst, r.Credentials.SessionToken)
-		dst = append(dst, `</SessionToken><Expiration>`...)
-		var ok bool
-		if dst, ok = appendTimeXML(dst, r.Credentials.Expiration); !ok {
+		dst = append(dst, `<AssumeRoleWithWebIdentityResponse xmlns="`+xmlNamespace+`"><AssumeRoleWithWebIdentityResult>`...)
+		if dst, ok = appendCredentialsXML(dst, r.Credentials); !ok {
 			return dst, false
 		}
-		dst = append(dst, `</Expiration></Credentials><SubjectFromWebIdentityToken>`...)
+		dst = append(dst, `<SubjectFromWebIdentityToken>`...)
 		dst = appendEscaped(dst, r.SubjectFromWebIdentityToken)
-		dst = append(dst, `</SubjectFromWebIdentityToken><AssumedRoleUser><AssumedRoleId>`...)
-		dst = appendEscaped(dst, r.AssumedRoleUser.AssumedRoleID)
-		dst = append(dst, `</AssumedRoleId><Arn>`...)
-		dst = appendEscaped(dst, r.AssumedRoleUser.Arn)
-		dst = append(dst, `</Arn></AssumedRoleUser>`...)
-		if r.PackedPolicySize != nil {
-			dst = append(dst, `<PackedPolicySize>`...)
-			dst = strconv.AppendInt(dst, int64(*r.PackedPolicySize), 10)
-			dst = append(dst, `</PackedPolicySize>`...)
-		}
+		dst = append(dst, `</SubjectFromWebIdentityToken>`...)
+		dst = appendAssumedRoleUserXML(dst, r.AssumedRoleUser, r.PackedPolicySize)
 		dst = append(dst, `<Provider>`...)
 		dst = appendEscaped(dst, r.Provider)
 		dst = append(dst, `</Provider><Audience>`...)
 		dst = appendEscaped(dst, r.Audience)
 		dst = append(dst, `</Audience>`...)
-		if r.SourceIdentity != "" {
-			dst = append(dst, `<SourceIdentity>`...)
-			dst = appendEscaped(dst, r.SourceIdentity)
-			dst = append(dst, `</SourceIdentity>`...)
-		}
+		dst = appendSourceIdentityXML(dst, r.SourceIdentity)
 		dst = append(dst, `</AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>`...)
 		dst = appendEscaped(dst, reqID)
 		return append(dst, `</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>`...), true
+	case *AssumeRoleWithSAMLOutput:
+		if r == nil || op != actionSAML {
+			return dst, false
+		}
+		dst = append(dst, `<AssumeRoleWithSAMLResponse xmlns="`+xmlNamespace+`"><AssumeRoleWithSAMLResult>`...)
+		if dst, ok = appendCredentialsXML(dst, r.Credentials); !ok {
+			return dst, false
+		}
+		dst = appendAssumedRoleUserXML(dst, r.AssumedRoleUser, r.PackedPolicySize)
+		dst = append(dst, `<Subject>`...)
+		dst = appendEscaped(dst, r.Subject)
+		dst = append(dst, `</Subject><SubjectType>`...)
+		dst = appendEscaped(dst, r.SubjectType)
+		dst = append(dst, `</SubjectType><Issuer>`...)
+		dst = appendEscaped(dst, r.Issuer)
+		dst = append(dst, `</Issuer><Audience>`...)
+		dst = appendEscaped(dst, r.Audience)
+		dst = append(dst, `</Audience><NameQualifier>`...)
+		dst = appendEscaped(dst, r.NameQualifier)
+		dst = append(dst, `</NameQualifier>`...)
+		dst = appendSourceIdentityXML(dst, r.SourceIdentity)
+		dst = append(dst, `</AssumeRoleWithSAMLResult><ResponseMetadata><RequestId>`...)
+		dst = appendEscaped(dst, reqID)
+		return append(dst, `</RequestId></ResponseMetadata></AssumeRoleWithSAMLResponse>`...), true
 	case *GetCallerIdentityOutput:
 		if r == nil || op != "GetCallerIdentity" {
 			return dst, false
@@ -70,6 +76,49 @@ func appendResultXML(dst []byte, op string, result any, reqID string) ([]byte, b
 	return dst, false
 }
 
+// appendCredentialsXML renders a Credentials element; false when the
+// expiration is one encoding/xml cannot write either (appendTimeXML).
+func appendCredentialsXML(dst []byte, c Credentials) ([]byte, bool) {
+	dst = append(dst, `<Credentials><AccessKeyId>`...)
+	dst = appendEscaped(dst, c.AccessKeyID)
+	dst = append(dst, `</AccessKeyId><SecretAccessKey>`...)
+	dst = appendEscaped(dst, c.SecretAccessKey)
+	dst = append(dst, `</SecretAccessKey><SessionToken>`...)
+	dst = appendEscaped(dst, c.SessionToken)
+	dst = append(dst, `</SessionToken><Expiration>`...)
+	var ok bool
+	if dst, ok = appendTimeXML(dst, c.Expiration); !ok {
+		return dst, false
+	}
+	return append(dst, `</Expiration></Credentials>`...), true
+}
+
+// appendAssumedRoleUserXML renders an AssumedRoleUser element and the
+// PackedPolicySize that follows it in both session results.
+func appendAssumedRoleUserXML(dst []byte, u AssumedRoleUser, packed *int) []byte {
+	dst = append(dst, `<AssumedRoleUser><AssumedRoleId>`...)
+	dst = appendEscaped(dst, u.AssumedRoleID)
+	dst = append(dst, `</AssumedRoleId><Arn>`...)
+	dst = appendEscaped(dst, u.Arn)
+	dst = append(dst, `</Arn></AssumedRoleUser>`...)
+	if packed != nil {
+		dst = append(dst, `<PackedPolicySize>`...)
+		dst = strconv.AppendInt(dst, int64(*packed), 10)
+		dst = append(dst, `</PackedPolicySize>`...)
+	}
+	return dst
+}
+
+// appendSourceIdentityXML renders the optional SourceIdentity element.
+func appendSourceIdentityXML(dst []byte, si string) []byte {
+	if si == "" {
+		return dst
+	}
+	dst = append(dst, `<SourceIdentity>`...)
+	dst = appendEscaped(dst, si)
+	return append(dst, `</SourceIdentity>`...)
+}
+
 // resultSizeHint is the buffer size that holds a templated result without
 // growing when no field needs escaping.
 func resultSizeHint(result any) int {
@@ -80,6 +129,12 @@ func resultSizeHint(result any) int {
 			return fixed + len(r.Credentials.AccessKeyID) + len(r.Credentials.SecretAccessKey) + len(r.Credentials.SessionToken) +
 				len(r.SubjectFromWebIdentityToken) + len(r.AssumedRoleUser.AssumedRoleID) + len(r.AssumedRoleUser.Arn) +
 				len(r.Provider) + len(r.Audience) + len(r.SourceIdentity)
+		}
+	case *AssumeRoleWithSAMLOutput:
+		if r != nil {
+			return fixed + len(r.Credentials.AccessKeyID) + len(r.Credentials.SecretAccessKey) + len(r.Credentials.SessionToken) +
+				len(r.AssumedRoleUser.AssumedRoleID) + len(r.AssumedRoleUser.Arn) + len(r.Subject) + len(r.SubjectType) +
+				len(r.Issuer) + len(r.Audience) + len(r.NameQualifier) + len(r.SourceIdentity)
 		}
 	case *GetCallerIdentityOutput:
 		if r != nil {

@@ -40,6 +40,20 @@ func webOut(s string, packed *int, exp time.Time) *AssumeRoleWithWebIdentityOutp
 	}
 }
 
+func samlOut(s string, packed *int, exp time.Time) *AssumeRoleWithSAMLOutput {
+	return &AssumeRoleWithSAMLOutput{
+		Credentials:      Credentials{AccessKeyID: "ASIA" + s, SecretAccessKey: s + "secret", SessionToken: s, Expiration: exp},
+		AssumedRoleUser:  AssumedRoleUser{AssumedRoleID: "AROA:" + s, Arn: "arn:aws:sts::1:assumed-role/r/" + s},
+		PackedPolicySize: packed,
+		Subject:          s,
+		SubjectType:      "persistent" + s,
+		Issuer:           "https://idp.example/" + s,
+		Audience:         s,
+		NameQualifier:    s + "=",
+		SourceIdentity:   s,
+	}
+}
+
 func checkTemplate(t *testing.T, op string, result any, reqID string) {
 	t.Helper()
 	got, ok := appendResultXML(nil, op, result, reqID)
@@ -79,6 +93,7 @@ func TestResultTemplateMatchesEncodingXML(t *testing.T) {
 		for _, exp := range exps {
 			for _, p := range []*int{nil, &packed} {
 				checkTemplate(t, actionWebIdentity, webOut(s, p, exp), "req-"+s)
+				checkTemplate(t, actionSAML, samlOut(s, p, exp), "req-"+s)
 			}
 		}
 		checkTemplate(t, "GetCallerIdentity", &GetCallerIdentityOutput{Arn: s, UserID: s + "x", Account: s}, s)
@@ -106,6 +121,8 @@ func TestResultSizeHint(t *testing.T) {
 		{actionWebIdentity, webOut("plain", nil, time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC))},
 		{actionWebIdentity, webOut(long, nil, time.Now())},
 		{"GetCallerIdentity", &GetCallerIdentityOutput{Arn: long, UserID: "u", Account: "123456789012"}},
+		{actionSAML, samlOut("plain", nil, time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC))},
+		{actionSAML, samlOut(long, nil, time.Now())},
 	} {
 		hint := resultSizeHint(r.res)
 		b, ok := appendResultXML(make([]byte, 0, hint), r.op, r.res, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
@@ -124,6 +141,9 @@ func TestResultTemplateFallsBack(t *testing.T) {
 		{actionWebIdentity, &GetCallerIdentityOutput{}},                                     // op and type disagree
 		{actionWebIdentity, (*AssumeRoleWithWebIdentityOutput)(nil)},                        // nil
 		{"AssumeRole", &AssumeRoleOutput{}},                                                 // not templated
+		{actionWebIdentity, samlOut("x", nil, time.Now())},                                  // op and type disagree
+		{actionSAML, (*AssumeRoleWithSAMLOutput)(nil)},                                      // nil
+		{actionSAML, samlOut("x", nil, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))},       // MarshalText fails
 		{actionWebIdentity, webOut("x", nil, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))}, // MarshalText fails
 	} {
 		if _, ok := appendResultXML(nil, tc.op, tc.result, "r"); ok {
@@ -143,6 +163,7 @@ func FuzzResultTemplate(f *testing.F) {
 		}
 		checkTemplate(t, actionWebIdentity, webOut(a, &packed, exp), b)
 		checkTemplate(t, "GetCallerIdentity", &GetCallerIdentityOutput{Arn: a, UserID: b, Account: a + b}, b)
+		checkTemplate(t, actionSAML, samlOut(a, &packed, exp), b)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts"
@@ -28,6 +29,12 @@ type app struct {
 	mapper  *mapping.Mapper
 	broker  *broker.Server
 	store   store.Store
+	// revocations is the revocation set of store, for the broker's
+	// provider ARNs revocationsFor; ownRevocations: this app built it
+	// (startRevocations syncs and runs it), else a reload kept it.
+	revocations    *revocation.Set
+	revocationsFor string
+	ownRevocations bool
 	// providers are the upstream providers as built (the broker serves them).
 	providers []broker.Provider
 	close     func()
@@ -40,6 +47,10 @@ type secrets struct {
 	// store, when set, is an already running state store to reuse (a reload
 	// keeps replay caches and lock-outs); nil makes one from the config.
 	store store.Store
+	// revocations is store's running revocation set, reused with it while
+	// the broker's provider ARNs (revocationsFor) stay the same.
+	revocations    *revocation.Set
+	revocationsFor string
 }
 
 // loadSecrets reads keys.dir (or generates keys in memory when it is
@@ -161,10 +172,16 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	brokerTrust := broker.Trust{Partition: cfg.Partition, Account: cfg.AccountID, PublicURL: pub}
 	roles, policies, roleErrs := stsRolesAndPolicies(cfg, brokerTrust)
 	errs = append(errs, roleErrs...)
+	// The revocation set of the store, asked on every signed request.
+	sessionProviders := brokerProviderARNs(cfg, issuer.URL(), brokerTrust)
+	revs, ownRevs := sec.revocations, false
+	if ownStore || revs == nil || sec.revocationsFor != strings.Join(sessionProviders, " ") {
+		revs, ownRevs = newRevocationSet(st, sessionProviders, log), true
+	}
 	stsCfg := sts.Config{
 		AccountID: cfg.AccountID, Partition: cfg.Partition, Region: cfg.Region,
 		PublicURL: pub, Keys: sec.ring, Logger: log,
-		Roles: roles, ManagedPolicies: policies,
+		Roles: roles, ManagedPolicies: policies, Revocations: revs,
 	}
 	closeStore := func() {
 		if ownStore {
@@ -261,12 +278,16 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st, Sessions: cfg.Sessions.broker(), TrustedProxies: cfg.trustedProxies(),
-		Ready: st.Ping,
+		Ready: readiness(st, revs),
 		Extra: extra,
-		// The administrators' explain API.
+		// The administrators' APIs: explain, revocations, sessions.
 		Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
+		Revocations: revs, RoleARNs: cfg.roleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
+
+		// The browser pages' branding, and the region their commands name.
+		Portal: cfg.Portal.broker(), Region: cfg.Region,
 	})
 	if err != nil {
 		closeProviders(bps)
@@ -278,10 +299,11 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, close: func() {
-		closeProviders(bps)
-		closeStore()
-	}}, nil
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
+		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
+			closeProviders(bps)
+			closeStore()
+		}}, nil
 }
 
 // compileMapping compiles the mapping rules against the roles and providers
@@ -293,7 +315,7 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 		if max == 0 {
 			max = time.Hour
 		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description}
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)

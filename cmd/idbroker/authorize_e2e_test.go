@@ -249,8 +249,10 @@ func startAssembled(t *testing.T, yamlConfig []byte) (*testServer, *sts.KeyRing)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.startRevocations(ctx, nil2discard())
 	srv := httptest.NewServer(a.handler)
-	t.Cleanup(func() { srv.Close(); a.close() })
+	t.Cleanup(func() { srv.Close(); cancel(); a.close() })
 	return &testServer{URL: srv.URL, Logs: logs}, sec.ring
 }
 

@@ -55,18 +55,18 @@ func (b *browser) post(path string, form url.Values, header map[string]string) (
 	return resp.StatusCode, string(body), resp
 }
 
-// choose posts the role page's form (its CSRF token and one-time choice)
-// asking for roles: the credentials page.
+// choose posts the portal's form (its CSRF token and one-time choice)
+// asking for roles: the credentials page its redirect leads to.
 func (b *browser) choose(page string, roles ...string) (int, string, *http.Response) {
 	b.t.Helper()
 	m := choiceRE.FindStringSubmatch(page)
 	if m == nil {
 		b.t.Fatalf("no role choice in page:\n%s", page)
 	}
-	return b.post("/roles", url.Values{"csrf_token": {b.csrf(page)}, "choice": {m[1]}, "role": roles}, nil)
+	return b.post("/portal/credentials", url.Values{"csrf_token": {b.csrf(page)}, "choice": {m[1]}, "role": roles}, nil)
 }
 
-// signIn posts provider's password form; the browser lands on the role page.
+// signIn posts provider's password form; the browser lands on the portal.
 func (b *browser) signIn(provider, user, password string) (int, string, *http.Response) {
 	b.t.Helper()
 	_, form := b.get("/login/" + provider)
@@ -88,12 +88,12 @@ func TestBrowserSignIn(t *testing.T) {
 
 	t.Run("alice gets Developer keys", func(t *testing.T) {
 		b := newBrowser(t, ts.URL)
-		status, page := b.get("/")
-		if status != 200 || !strings.Contains(page, `href="/login/demo"`) {
+		status, page := b.get("/") // one provider: straight to its form
+		if status != 200 || !strings.Contains(page, `action="/login/demo"`) {
 			t.Fatalf("sign-in page %d:\n%s", status, page)
 		}
 		status, page, resp := b.signIn("demo", "alice", "alice")
-		if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, "This role is granted to you") {
+		if status != 200 || resp.Request.URL.Path != "/portal" || !strings.Contains(page, "Read access to the demo buckets.") || strings.Contains(page, `name="role"`) {
 			t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
 		}
 		status, page, resp = b.choose(page, "arn:aws:iam::123456789012:role/Developer")
@@ -114,7 +114,7 @@ func TestBrowserSignIn(t *testing.T) {
 		b := newBrowser(t, ts.URL)
 		_, form := b.get("/login/demo")
 		status, page, resp := b.post("/login/demo", url.Values{"csrf_token": {b.csrf(form)}, "username": {"bob"}, "password": {"bob"}}, nil)
-		if status != 200 || resp.Request.URL.Path != "/roles" {
+		if status != 200 || resp.Request.URL.Path != "/portal" {
 			t.Fatalf("login: %d at %s", status, resp.Request.URL.Path)
 		}
 		if !strings.Contains(page, "role/Developer") || !strings.Contains(page, "role/Admin") {

@@ -118,6 +118,7 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 		// the file's own are.
 		return &configError{errs: problemsOf(err)}
 	}
+	a.startRevocations(ctx, log)
 	current := &swapHandler{}
 	current.set(a)
 	defer func() { current.closeAll() }()

@@ -34,6 +34,7 @@ type fileConfig struct {
 	Policies  []namedPolicy    `yaml:"policies"`
 	STS       stsConfig        `yaml:"sts"`
 	Admin     adminConfig      `yaml:"admin"`
+	Portal    portalConfig     `yaml:"portal"`
 
 	// LoginProtection throttles password guessing (loginprotection.go).
 	LoginProtection loginProtectionConfig `yaml:"login_protection"`
@@ -278,6 +279,15 @@ func (c *fileConfig) adminRoleARNs() []string {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// roleARNs are the ARNs of every configured role.
+func (c *fileConfig) roleARNs() []string {
+	out := make([]string, 0, len(c.Roles))
+	for _, r := range c.Roles {
+		out = append(out, c.roleARN(r))
 	}
 	return out
 }

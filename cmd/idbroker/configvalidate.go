@@ -42,6 +42,8 @@ func (c *fileConfig) validate() []error {
 		}
 	}
 	c.checkSTS(&p)
+	p = append(p, c.Portal.validate()...)
+	p = append(p, checkRoleDescriptions(c.Roles)...)
 	p = append(p, c.LoginProtection.validate()...)
 	p = append(p, c.validateLDAPSTS()...)
 	return p

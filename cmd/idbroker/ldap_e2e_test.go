@@ -177,7 +177,7 @@ func TestLDAPBrowserSignIn(t *testing.T) {
 		b := newBrowser(t, ts.URL)
 		_, form := b.get("/login/corp")
 		status, page, resp := b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {"ALICE"}, "password": {ldaptest.Alice.Password}}, nil)
-		if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, "role/Builder") || !strings.Contains(page, "role/Developer") {
+		if status != 200 || resp.Request.URL.Path != "/portal" || !strings.Contains(page, "role/Builder") || !strings.Contains(page, "role/Developer") {
 			t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
 		}
 		status, page, _ = b.choose(page, ldapBuilderARN)

@@ -139,11 +139,11 @@ roles:
 	b := newBrowser(t, ts.URL)
 	_, form := b.get("/login/corp")
 	status, page, resp := b.post("/login/corp", url.Values{"csrf_token": {b.csrf(form)}, "username": {ldaptest.Dave.UID}, "password": {ldaptest.Dave.Password}}, nil)
-	if status != 200 || resp.Request.URL.Path != "/roles" || !strings.Contains(page, ldapDeveloperARN) || !strings.Contains(page, ldapBuilderARN) {
+	if status != 200 || resp.Request.URL.Path != "/portal" || !strings.Contains(page, ldapDeveloperARN) || !strings.Contains(page, ldapBuilderARN) {
 		t.Fatalf("login %d at %s:\n%s", status, resp.Request.URL.Path, page)
 	}
 	// The 1500 groups stay in the store: the browser holds a token only.
-	rolesURL, _ := url.Parse(ts.URL + "/roles")
+	rolesURL, _ := url.Parse(ts.URL + "/portal")
 	for _, c := range b.c.Jar.Cookies(rolesURL) {
 		if len(c.Name)+1+len(c.Value) > 200 {
 			t.Errorf("cookie %s is %d bytes", c.Name, len(c.Value))
@@ -158,8 +158,8 @@ roles:
 	if status, page, _ := b.choose(chooser, ldapBuilderARN); status != 409 || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("choice used twice: %d", status)
 	}
-	if status, page := b.get("/roles"); status != 200 || !strings.Contains(page, ldapBuilderARN) {
-		t.Errorf("role page after use: %d", status)
+	if status, page := b.get("/portal"); status != 200 || !strings.Contains(page, ldapBuilderARN) {
+		t.Errorf("portal after use: %d", status)
 	}
 	ts.assertNoSecrets(t, allPasswords()...)
 }

@@ -36,11 +36,15 @@ func ldapChange(t *testing.T, srv *ldaptest.Server, ldif string) {
 // slapd (the service account reads the user and the groups again, no
 // password) once sessions.recheck_interval has passed: alice, taken out of
 // posixdev with ldapmodify, loses Builder at the next issuance after the
-// interval and keeps Developer; carol, deleted, has her session ended.
+// interval and keeps Developer; carol, deleted, has her session ended and
+// the credentials it issued revoked.
 func TestLDAPSessionRecheck(t *testing.T) {
 	if _, ok := any((*ldap.Provider)(nil)).(providers.Refresher); !ok {
-		t.Skip("RE-CHECK NOT TESTED: providers/ldap does not implement providers.Refresher on this branch (helper B2 of issue 13 adds it)")
+		t.Fatal("providers/ldap does not implement providers.Refresher")
 	}
+	// It waits out the shortest re-check interval (30 s): alongside the
+	// other tests that wait.
+	t.Parallel()
 	srv := ldaptest.Start(t)
 	ts := startServer(t, ldapConfig(ldapProviderBlock(srv.LDAPSURL, srv.CAFile, ""), "sessions: {recheck_interval: 30s}\n"))
 	alice, _ := newSession(t, ts.URL, "corp", ldaptest.Alice.UID, ldaptest.Alice.Password)
@@ -50,10 +54,18 @@ func TestLDAPSessionRecheck(t *testing.T) {
 		status, out, _ := sessionAPI(t, http.MethodPost, ts.URL+"/api/v1/credentials", token, "application/json", `{"role":"`+role+`"}`)
 		return status, out
 	}
+	var carolKeys map[string]any
 	for _, tc := range []struct{ token, role string }{{alice, "Builder"}, {alice, "Developer"}, {carol, "Auditor"}} {
-		if status, out := ask(tc.token, tc.role); status != 200 {
+		status, out := ask(tc.token, tc.role)
+		if status != 200 {
 			t.Fatalf("%s before the change: %d %v", tc.role, status, out)
 		}
+		if tc.token == carol {
+			carolKeys = out
+		}
+	}
+	if code := callerCode(t, ts.URL, carolKeys); code != "" {
+		t.Fatalf("carol's keys before the change: %s", code)
 	}
 	changed := time.Now()
 	ldapChange(t, srv, "dn: "+ldaptest.GroupDN(ldaptest.GroupPosixDev)+"\nchangetype: modify\ndelete: memberUid\nmemberUid: "+ldaptest.Alice.UID+"\n\n"+
@@ -91,6 +103,13 @@ func TestLDAPSessionRecheck(t *testing.T) {
 	}
 	if !strings.Contains(ts.Logs.String(), `"event":"session.ended"`) {
 		t.Error("the end of carol's session is not audited")
+	}
+	// The credentials her session issued before are revoked with it.
+	if code := callerCode(t, ts.URL, carolKeys); code != "InvalidClientTokenId" {
+		t.Errorf("carol's keys after her session ended: %q, want InvalidClientTokenId", code)
+	}
+	if !strings.Contains(ts.Logs.String(), `"event":"session.revoked"`) {
+		t.Error("the revocation of carol's session is not audited")
 	}
 	ts.assertNoSecrets(t, allPasswords()...)
 }

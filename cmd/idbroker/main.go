@@ -4,6 +4,8 @@
 //	idbroker serve [--config FILE] [--listen ADDR]
 //	idbroker config check --config FILE [--online]
 //	idbroker explain --config FILE (--identity FILE | --provider NAME --user NAME) [--json]
+//	idbroker revoke --url URL (--user U [--provider P] | --group G [--provider P] | --role R | --session ID | --access-key AKID) [--json]
+//	idbroker sessions --url URL [--user U] [--provider P] [--json]
 //	idbroker keys init|rotate|list|retire|prune --dir DIR …
 //	idbroker policy simulate|validate …
 //	idbroker hash-password
@@ -43,6 +45,11 @@ commands:
   explain --config FILE --identity FILE  show how the rules map an identity to roles
   explain --config FILE --provider NAME --user NAME
                                          the same for a user looked up in the provider (LDAP, static)
+  revoke --url URL (--user U [--provider P] | --group G | --role R | --session ID | --access-key AKID)
+                                         revoke sessions and credentials at a running broker
+                                         (signed with the AWS credentials of the environment)
+  sessions --url URL [--user U] [--provider P]
+                                         list a running broker's sessions (idem)
   keys init DIR                          create a key directory (STS session keys, broker keys)
   keys rotate|list|retire|prune --dir DIR
                                          rotate the STS keys without a restart (idbroker keys help)
@@ -78,6 +85,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "explain":
 		return runExplain(ctx, args[1:], stdout, stderr)
+	case "revoke":
+		return runRevoke(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "sessions":
+		return runSessions(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
 	case "policy":

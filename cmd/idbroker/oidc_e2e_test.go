@@ -154,18 +154,18 @@ func (b *oidcBrowser) callbackWithCookie(u, cookie string) page {
 	}}, req)
 }
 
-// choose posts the role page p's form (its CSRF token and one-time choice)
-// for roles and returns the credentials page.
+// choose posts the portal p's form (its CSRF token and one-time choice)
+// for roles and returns the credentials page its redirect leads to.
 func (b *oidcBrowser) choose(p page, roles ...string) page {
 	b.t.Helper()
-	if p.status != http.StatusOK || p.path != "/roles" {
-		b.t.Fatalf("not the role page: %d at %s:\n%s", p.status, p.path, p.body)
+	if p.status != http.StatusOK || p.path != "/portal" {
+		b.t.Fatalf("not the portal: %d at %s:\n%s", p.status, p.path, p.body)
 	}
 	csrf, choice := csrfRE.FindStringSubmatch(p.body), choiceRE.FindStringSubmatch(p.body)
 	if csrf == nil || choice == nil {
-		b.t.Fatalf("no form on the role page:\n%s", p.body)
+		b.t.Fatalf("no form on the portal:\n%s", p.body)
 	}
-	req, _ := http.NewRequest(http.MethodPost, b.base+"/roles", strings.NewReader(url.Values{"csrf_token": {csrf[1]}, "choice": {choice[1]}, "role": roles}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.base+"/portal/credentials", strings.NewReader(url.Values{"csrf_token": {csrf[1]}, "choice": {choice[1]}, "role": roles}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.do(b.follow, req)
 }
@@ -174,7 +174,7 @@ var (
 	keyIDRE    = regexp.MustCompile(`AWS_ACCESS_KEY_ID=([A-Z0-9]+)`)
 	secretRE   = regexp.MustCompile(`AWS_SECRET_ACCESS_KEY=([A-Za-z0-9+/=_-]+)`)
 	sessTokRE  = regexp.MustCompile(`AWS_SESSION_TOKEN=([A-Za-z0-9+/=_.-]+)`)
-	roleOptsRE = regexp.MustCompile(`value="(arn:aws:iam::[^"]+)"`)
+	roleOptsRE = regexp.MustCompile(`name="role" value="(arn:aws:iam::[^"]+)"`)
 )
 
 // pageKeys extracts the first set of keys from a credentials page.
@@ -273,7 +273,7 @@ func TestOIDCBrowserLogin(t *testing.T) {
 	t.Run("dev group from the ID token gives Developer keys", func(t *testing.T) {
 		b := newOIDCBrowser(t, ts.URL)
 		p := b.get(b.follow, ts.URL+"/login/corp")
-		if p.status != 200 || p.path != "/roles" {
+		if p.status != 200 || p.path != "/portal" {
 			t.Fatalf("%d at %s:\n%s", p.status, p.path, p.body)
 		}
 		p = b.choose(p, developerARN)
@@ -294,7 +294,7 @@ func TestOIDCBrowserLogin(t *testing.T) {
 		b := newOIDCBrowser(t, ts.URL)
 		before := corp.Hits(oidctest.Userinfo)
 		p := b.get(b.follow, ts.URL+"/login/corp")
-		if p.status != 200 || p.path != "/roles" {
+		if p.status != 200 || p.path != "/portal" {
 			t.Fatalf("%d at %s:\n%s", p.status, p.path, p.body)
 		}
 		if corp.Hits(oidctest.Userinfo) != before+1 {
@@ -574,7 +574,7 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		b, cb, _ := authorized(t, "corp", corp)
 		cookie := b.loginCookie("corp")
 		p := b.callbackWithCookie(cb.String(), cookie)
-		if p.status != http.StatusSeeOther || p.resp.Header.Get("Location") != "/roles" {
+		if p.status != http.StatusSeeOther || p.resp.Header.Get("Location") != "/portal" {
 			t.Fatalf("first callback %d:\n%s", p.status, p.body)
 		}
 		before := corp.Hits(oidctest.Token)

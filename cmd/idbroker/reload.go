@@ -67,15 +67,16 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 			}
 			nextSec = *loaded
 		}
-		nextSec.store = nil
-		if next.Store == running.Store {
-			nextSec.store = current.a.Load().store
+		nextSec.store, nextSec.revocations, nextSec.revocationsFor = nil, nil, ""
+		if cur := current.a.Load(); next.Store == running.Store {
+			nextSec.store, nextSec.revocations, nextSec.revocationsFor = cur.store, cur.revocations, cur.revocationsFor
 		}
 		a, err := assemble(next, &nextSec, log)
 		if err != nil {
 			log.Error("configuration reload failed; keeping the running configuration", "err", err)
 			continue
 		}
+		a.startRevocations(ctx, log)
 		current.set(a)
 		current.track(a.close)
 		keys.follow(nextSec.ring)

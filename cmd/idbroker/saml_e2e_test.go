@@ -60,8 +60,18 @@ type samlBrokerEnv struct {
 
 func startSAMLBroker(t *testing.T) *samlBrokerEnv {
 	t.Helper()
+	return startSAMLBrokerWith(t, nil)
+}
+
+// startSAMLBrokerWith is startSAMLBroker with the configuration edited.
+func startSAMLBrokerWith(t *testing.T, edit func(cfg string) string) *samlBrokerEnv {
+	t.Helper()
 	okta, corp := samltest.NewIdP(t), samltest.NewIdP(t)
-	ts := startServer(t, samlBrokerConfig(okta, corp, corp.MetadataFile(t)))
+	cfg := string(samlBrokerConfig(okta, corp, corp.MetadataFile(t)))
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	ts := startServer(t, []byte(cfg))
 	for _, reg := range []struct {
 		idp     *samltest.IdP
 		name    string
@@ -169,7 +179,7 @@ func TestSAMLSignIn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if page.Response.Request.URL.Path != "/roles" {
+		if page.Response.Request.URL.Path != "/portal" {
 			t.Fatalf("ended at %s:\n%s", page.Response.Request.URL, page.Body)
 		}
 		b := &browser{t: t, c: client, base: ts.URL}
@@ -229,7 +239,7 @@ func TestSAMLSignIn(t *testing.T) {
 		r.refused(t, http.StatusForbidden)
 		// The genuine ACS still takes it (the refusal consumed nothing) ...
 		r = samlPostACS(t, client, acs, url.Values{"SAMLResponse": {resp}, "RelayState": {relay}})
-		if r.status != http.StatusSeeOther || r.resp.Header.Get("Location") != "/roles" || !r.sessionCookie() {
+		if r.status != http.StatusSeeOther || r.resp.Header.Get("Location") != "/portal" || !r.sessionCookie() {
 			t.Fatalf("genuine ACS: %d", r.status)
 		}
 		// ... once.
@@ -278,9 +288,9 @@ func samlPostACS(t *testing.T, client *http.Client, acs string, form url.Values)
 }
 
 // signedIn reports whether the ACS signed the browser in: a session
-// cookie, and a redirect to the role page (never anywhere else).
+// cookie, and a redirect to the portal (never anywhere else).
 func (r samlACSResult) signedIn() bool {
-	return r.status == http.StatusSeeOther && r.resp.Header.Get("Location") == "/roles" && r.sessionCookie()
+	return r.status == http.StatusSeeOther && r.resp.Header.Get("Location") == "/portal" && r.sessionCookie()
 }
 
 // sessionCookie reports whether the answer set a session cookie.

@@ -199,6 +199,8 @@ func TestJSONEndpoints415(t *testing.T) {
 		{http.MethodDelete, "/api/v1/sessions/current", "{}", true},
 		{http.MethodPost, "/api/v1/authorize", `{"action":"s3:GetObject","resource":"*"}`, false},
 		{http.MethodGet, "/api/v1/explain?identity=%7B%7D", "{}", false},
+		{http.MethodPost, "/api/v1/admin/revocations", `{"user":"alice"}`, false},
+		{http.MethodGet, "/api/v1/admin/sessions?user=alice", "{}", false},
 	} {
 		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
 			req, _ := http.NewRequest(ep.method, ts.URL+ep.path, strings.NewReader(ep.body))
@@ -236,7 +238,7 @@ func TestBrowserSessionChoiceAndSignOut(t *testing.T) {
 	ts := startServer(t, configs.Demo)
 	b := newBrowser(t, ts.URL)
 	status, chooser, resp := b.signIn("demo", "bob", "bob")
-	if status != 200 || resp.Request.URL.Path != "/roles" {
+	if status != 200 || resp.Request.URL.Path != "/portal" {
 		t.Fatalf("sign-in: %d at %s", status, resp.Request.URL.Path)
 	}
 	before := ts.issued(t)
@@ -250,6 +252,7 @@ func TestBrowserSessionChoiceAndSignOut(t *testing.T) {
 	u, _ := url.Parse(ts.URL)
 	jar, _ := cookiejar.New(nil)
 	jar.SetCookies(u, b.c.Jar.Cookies(u))
+	stolen := jar.Cookies(u)
 	copied := &browser{t: t, c: &http.Client{Jar: jar}, base: ts.URL}
 	for name, br := range map[string]*browser{"the same browser": b, "a copy of the browser": copied} {
 		status, page, _ := br.choose(chooser, adminARN)
@@ -260,8 +263,8 @@ func TestBrowserSessionChoiceAndSignOut(t *testing.T) {
 	if ts.issued(t) != before+1 {
 		t.Fatalf("the choice issued %d times", ts.issued(t)-before)
 	}
-	// Back on the role page: new keys, no password.
-	_, chooser = b.get("/roles")
+	// Back on the portal: new keys, no password.
+	_, chooser = b.get("/portal")
 	status, page, _ = b.choose(chooser, developerARN)
 	if status != 200 || !strings.Contains(page, "assumed-role/Developer/bob") || strings.Contains(page, firstSecret) {
 		t.Fatalf("new credentials: %d\n%s", status, page)
@@ -273,14 +276,15 @@ func TestBrowserSessionChoiceAndSignOut(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "You are signed out") {
 		t.Fatalf("sign-out: %d\n%s", status, page)
 	}
-	if status, _ := b.get("/roles"); status != 403 {
-		t.Errorf("role page after sign-out: %d", status)
+	if status, page := b.get("/portal"); status != 200 || !strings.Contains(page, `action="/login/demo"`) {
+		t.Errorf("portal after sign-out: %d", status)
 	}
-	if status, page := copied.get("/roles"); status != 403 || choiceRE.MatchString(page) {
+	if status, page := copied.get("/portal"); status != 403 || choiceRE.MatchString(page) {
 		t.Errorf("copied cookie after sign-out: %d", status)
 	}
 	_, fresh := b.get("/login/demo") // a CSRF token for the copy's post
-	status, page, _ = copied.post("/roles", url.Values{"csrf_token": {copied.csrf(fresh)}, "choice": {choiceRE.FindStringSubmatch(chooser)[1]}, "role": {adminARN}}, nil)
+	jar.SetCookies(u, stolen)        // the portal cleared the dead cookie; the copy sends it anyway
+	status, page, _ = copied.post("/portal/credentials", url.Values{"csrf_token": {copied.csrf(fresh)}, "choice": {choiceRE.FindStringSubmatch(chooser)[1]}, "role": {adminARN}}, nil)
 	if status != 403 || strings.Contains(page, "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("copied cookie posting a choice after sign-out: %d", status)
 	}

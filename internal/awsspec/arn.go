@@ -61,3 +61,13 @@ func PartitionOf(arn string) string {
 	}
 	return parts[1]
 }
+
+// AccountOf is the account id of an ARN (its fifth field), or "" when the
+// string is not an ARN or names no account.
+func AccountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}

@@ -23,6 +23,10 @@ func TestARNs(t *testing.T) {
 		{PartitionOf("arn:aws-us-gov:iam::1:role/x"), "aws-us-gov"},
 		{PartitionOf("arn::iam::1:role/x"), "aws"},
 		{PartitionOf("role/x"), "aws"},
+		{AccountOf("arn:aws:iam::123456789012:role/a/B"), "123456789012"},
+		{AccountOf("arn:aws:sts::1:assumed-role/B/s"), "1"},
+		{AccountOf("arn:aws:iam::1"), ""},
+		{AccountOf("role/x"), ""},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

@@ -76,6 +76,20 @@ type Set struct {
 	gen       int64
 	genKnown  bool
 	sinceFull int
+
+	// lastSync is when the store last answered a resync (Unix ns; 0:
+	// never).
+	lastSync atomic.Int64
+}
+
+// LastSync is when the Set last heard from the store in full (a Sync, or a
+// periodic resync that found the generation unchanged): the zero time
+// before the first. A readiness check compares it with now.
+func (s *Set) LastSync() time.Time {
+	if ns := s.lastSync.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 var _ sts.RevocationChecker = (*Set)(nil)
@@ -254,6 +268,7 @@ func (s *Set) resync(ctx context.Context) error {
 	}
 	s.sinceFull++
 	s.merge(nil, false) // drops entries that expired meanwhile
+	s.lastSync.Store(s.now().UnixNano())
 	return nil
 }
 
@@ -276,6 +291,7 @@ func (s *Set) fullSync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("revocation: resync: %w", err)
 	}
+	s.lastSync.Store(s.now().UnixNano())
 	return nil
 }
 

@@ -213,12 +213,24 @@ func TestFailClosedUntilSynced(t *testing.T) {
 	if !s.Revoked(c) {
 		t.Fatal("a Set whose first Sync failed accepts credentials")
 	}
+	if !s.LastSync().IsZero() {
+		t.Fatalf("LastSync %v before any successful Sync", s.LastSync())
+	}
 	fs.set(func(f *faultStore) { f.failList = false })
 	if err := s.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if s.Revoked(c) || !s.Revoked(withSession(c, "x")) {
 		t.Fatal("after Sync: wrong answers")
+	}
+	synced := s.LastSync()
+	if synced.IsZero() || clk.Now().Sub(synced) > time.Second {
+		t.Fatalf("LastSync %v, now %v", synced, clk.Now())
+	}
+	clk.Advance(time.Minute)
+	fs.set(func(f *faultStore) { f.failList = true })
+	if err := s.Sync(t.Context()); err == nil || !s.LastSync().Equal(synced) {
+		t.Fatalf("a failed Sync moved LastSync: %v %v", err, s.LastSync())
 	}
 }
 

@@ -62,22 +62,25 @@ func (f *File) PutSession(ctx context.Context, s SessionRecord) error {
 	if err != nil {
 		return err
 	}
-	val, exp := encodeSession(s), msBytes(s.Expires)
-	return f.update(ctx, func(tx *bolt.Tx) error {
-		if err := dropSession(tx, s.ID); err != nil {
+	return f.update(ctx, func(tx *bolt.Tx) error { return putSession(tx, s) })
+}
+
+// putSession writes the normalized record s and its index entries in tx.
+func putSession(tx *bolt.Tx, s SessionRecord) error {
+	if err := dropSession(tx, s.ID); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketSessions).Put([]byte(s.ID), encodeSession(s)); err != nil {
+		return err
+	}
+	idx := tx.Bucket(bucketSessionIndex)
+	exp := msBytes(s.Expires)
+	for _, k := range s.Index {
+		if err := idx.Put(indexEntry(k, s.ID), exp); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketSessions).Put([]byte(s.ID), val); err != nil {
-			return err
-		}
-		idx := tx.Bucket(bucketSessionIndex)
-		for _, k := range s.Index {
-			if err := idx.Put(indexEntry(k, s.ID), exp); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // GetSession implements Store.
@@ -181,6 +184,81 @@ func (f *File) ListSessions(ctx context.Context, index string) ([]SessionRecord,
 		return out, ErrTruncated
 	}
 	return out, nil
+}
+
+// ListSessionsPage implements Store: bbolt keeps keys in byte order, so a
+// page is the ids after cursor (the previous page's last), read in one
+// transaction; stale index entries met are removed as by ListSessions.
+func (f *File) ListSessionsPage(ctx context.Context, index, cursor string, limit int) ([]SessionRecord, string, error) {
+	if err := checkCursor(cursor); err != nil {
+		return nil, "", err
+	}
+	if index != "" && checkIndexKey(index) != nil {
+		return nil, "", nil
+	}
+	limit = f.lim.pageLimit(limit)
+	var (
+		out   []SessionRecord
+		stale [][]byte
+		next  string
+	)
+	err := f.view(ctx, func(tx *bolt.Tx) error {
+		out, stale, next = nil, nil, ""
+		now := f.now()
+		var c *bolt.Cursor
+		prefix := []byte{}
+		if index == "" {
+			c = tx.Bucket(bucketSessions).Cursor()
+		} else {
+			c = tx.Bucket(bucketSessionIndex).Cursor()
+			prefix = indexEntry(index, "")
+		}
+		start := append(bytes.Clone(prefix), cursor...)
+		k, v := c.Seek(start)
+		if cursor != "" && bytes.Equal(k, start) {
+			k, v = c.Next()
+		}
+		last := ""
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(out) == limit {
+				next = last
+				return nil
+			}
+			id := k[len(prefix):]
+			last = string(id)
+			if index == "" {
+				s, err := decodeSession(string(k), v)
+				if err != nil {
+					return fmt.Errorf("session %q: %w", k, err)
+				}
+				if now.Before(s.Expires) {
+					out = append(out, s)
+				}
+				continue
+			}
+			if expiredMs(v, now) {
+				stale = appendStale(stale, k)
+				continue
+			}
+			s, ok, err := storedSession(tx, id)
+			if err != nil {
+				return err
+			}
+			if !ok || !now.Before(s.Expires) || !contains(s.Index, index) {
+				stale = appendStale(stale, k)
+				continue
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(stale) > 0 {
+		_ = f.update(ctx, func(tx *bolt.Tx) error { return f.dropStaleIndex(tx, index, stale) })
+	}
+	return out, next, nil
 }
 
 func appendStale(stale [][]byte, k []byte) [][]byte {

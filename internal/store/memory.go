@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -237,6 +238,43 @@ func (m *Memory) ListSessions(_ context.Context, index string) ([]SessionRecord,
 		}
 	}
 	return out, nil
+}
+
+// ListSessionsPage implements Store: the page is the ids after cursor in
+// byte order, so every record present for the whole walk is met once.
+func (m *Memory) ListSessionsPage(_ context.Context, index, cursor string, limit int) ([]SessionRecord, string, error) {
+	if err := checkCursor(cursor); err != nil {
+		return nil, "", err
+	}
+	limit = m.lim.pageLimit(limit)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var after []string
+	consider := func(id string) {
+		if id > cursor {
+			after = append(after, id)
+		}
+	}
+	if index == "" {
+		for id := range m.sessions {
+			consider(id)
+		}
+	} else {
+		for id := range m.index[index] {
+			consider(id)
+		}
+	}
+	slices.Sort(after)
+	var out []SessionRecord
+	for i, id := range after {
+		if len(out) == limit {
+			return out, after[i-1], nil
+		}
+		if s, ok := m.liveSession(id); ok {
+			out = append(out, cloneSession(s))
+		}
+	}
+	return out, "", nil
 }
 
 // AddRevocation implements Store.

@@ -250,3 +250,23 @@ func (d *decoder) end() error {
 	}
 	return d.err
 }
+
+// pageLimit is the page size ListSessionsPage uses for a requested limit.
+func (l limits) pageLimit(limit int) int {
+	if limit < 1 || limit > l.listSessions {
+		return l.listSessions
+	}
+	return limit
+}
+
+// checkCursor refuses a Memory or File cursor that is not a session id
+// (those cursors are the last id of the previous page).
+func checkCursor(cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	if err := checkID("cursor", cursor); err != nil {
+		return fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
+	return nil
+}

@@ -87,6 +87,27 @@ for _, id in ipairs(ids) do
 end
 return out`)
 
+// pageSessionsScript: KEYS[1] the index (or all-sessions) set; ARGV[1] the
+// ZSCAN cursor, ARGV[2] its COUNT, ARGV[3] record key prefix. It returns
+// the next cursor, then flat quadruples id, data, expiry ms, index keys of
+// the live records of one ZSCAN step. It writes nothing.
+var pageSessionsScript = redis.NewScript(luaNow + `
+local r = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', tonumber(ARGV[2]))
+local out = {r[1]}
+local m = r[2]
+for i = 1, #m, 2 do
+  if tonumber(m[i + 1]) > now then
+    local h = redis.call('HMGET', ARGV[3] .. m[i], 'd', 'e', 'i')
+    if h[1] and h[2] and h[3] then
+      out[#out + 1] = m[i]
+      out[#out + 1] = h[1]
+      out[#out + 1] = h[2]
+      out[#out + 1] = h[3]
+    end
+  end
+end
+return out`)
+
 // addRevocationScript: KEYS[1] record, KEYS[2] revocations set; ARGV[1]
 // id, ARGV[2] encoded record, ARGV[3] expiry ms, ARGV[4] channel. The
 // record is stored, listed and announced in one step.
@@ -181,6 +202,45 @@ func (r *Redis) ListSessions(ctx context.Context, index string) ([]SessionRecord
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// ListSessionsPage implements Store with ZSCAN, whose guarantee is the
+// contract's: a full iteration returns every member present from its
+// start to its end, some possibly twice. The cursor is ZSCAN's.
+func (r *Redis) ListSessionsPage(ctx context.Context, index, cursor string, limit int) ([]SessionRecord, string, error) {
+	if cursor == "" {
+		cursor = "0"
+	} else if _, err := strconv.ParseUint(cursor, 10, 64); err != nil || cursor == "0" {
+		return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
+	set := redisSessionsAll
+	if index != "" {
+		if checkIndexKey(index) != nil {
+			return nil, "", nil
+		}
+		set = redisSessionIdx + index
+	}
+	v, err := pageSessionsScript.Run(ctx, r.c, []string{set}, cursor, r.lim.pageLimit(limit), redisSession).Slice()
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	if len(v) == 0 {
+		return nil, "", fmt.Errorf("%w: empty reply to a page of sessions", errCorrupt)
+	}
+	next, _ := v[0].(string)
+	if next == "0" {
+		next = ""
+	}
+	var out []SessionRecord
+	for i := 1; i+3 < len(v); i += 4 {
+		id, _ := v[i].(string)
+		s, err := sessionFromRedis(id, v[i+1], v[i+2], v[i+3])
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, s)
+	}
+	return out, next, nil
 }
 
 // AddRevocation implements Store: stored and published in one script.

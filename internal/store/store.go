@@ -97,6 +97,20 @@ type Store interface {
 	// more exist the call returns those with an error wrapping ErrTruncated
 	// (a caller ending sessions deletes what it got and lists again).
 	ListSessions(ctx context.Context, index string) ([]SessionRecord, error)
+	// ListSessionsPage walks the sessions listed under index ("" = every
+	// session) one page at a time, so that a caller who must reach every
+	// one (a revocation by user or group) can, however many there are.
+	// cursor is "" for the first page, then the next cursor the previous
+	// page returned; next is "" when the walk is over. A page holds at
+	// most limit records (a limit outside 1..MaxListSessions means
+	// MaxListSessions; Redis may return a few more, or none while the walk
+	// goes on). A complete walk returns at least once every record that
+	// was live and listed under index from its start to its end (Redis
+	// may return a record twice: callers deduplicate by ID); records put
+	// or deleted during the walk may or may not be returned. Cursors are
+	// opaque and valid for the same index only; a malformed one is
+	// ErrInvalid.
+	ListSessionsPage(ctx context.Context, index, cursor string, limit int) (page []SessionRecord, next string, err error)
 
 	// AddRevocation records r until r.Expires (then it disappears by itself)
 	// and announces it to every WatchRevocations channel of every replica

@@ -21,7 +21,7 @@ import (
 // samltest in every signing and encryption layout, with the wrapping and
 // parser-differential mutations of THREATS.md §1, and crewjam's own XSW
 // and real-world captures.
-func fuzzSeeds(f *testing.F) [][]byte {
+func fuzzSeeds(f testing.TB) [][]byte {
 	f.Helper()
 	var seeds [][]byte
 	idp := samltest.NewIdP(f)

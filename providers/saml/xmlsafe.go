@@ -32,7 +32,12 @@ const (
 // attributes (by raw name or by namespace URI and local name), namespace
 // declarations that XML 1.0 forbids, and, when roundTrip is set, anything
 // Go's encoding/xml does not round-trip (xrv).
-func scanXML(doc []byte, limit int, roundTrip bool) error {
+//
+// When into is not nil, the document's tree is built under it from the
+// tokens the checks read (see treeBuilder), so that a document is tokenized
+// once; an end tag that does not close the open element is then refused
+// too, as etree's reader refuses it, after every other check.
+func scanXML(doc []byte, limit int, roundTrip bool, into *etree.Element) error {
 	if len(doc) > limit {
 		return fail(ErrTooLarge, "document is %d bytes, limit %d", len(doc), limit)
 	}
@@ -41,6 +46,10 @@ func scanXML(doc []byte, limit int, roundTrip bool) error {
 	depth, elements, roots := 0, 0, 0
 	first := true
 	var scope nsScope
+	var tree *treeBuilder
+	if into != nil {
+		tree = &treeBuilder{open: []*etree.Element{into}}
+	}
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -71,18 +80,21 @@ func scanXML(doc []byte, limit int, roundTrip bool) error {
 			if err := scope.push(t); err != nil {
 				return err
 			}
+			tree.start(t)
 		case xml.EndElement:
 			depth--
 			if depth < 0 {
 				return fail(ErrMalformed, "unbalanced end element")
 			}
 			scope.pop()
+			tree.end(t)
 		case xml.Directive:
 			return fail(ErrMalformed, "DTD or other directive refused")
 		case xml.ProcInst:
 			if !first || t.Target != "xml" {
 				return fail(ErrMalformed, "processing instruction refused")
 			}
+			tree.procInst(t)
 		case xml.CharData:
 			if depth == 0 && len(bytes.TrimSpace(t)) != 0 {
 				return fail(ErrMalformed, "text outside the root element")
@@ -93,23 +105,101 @@ func scanXML(doc []byte, limit int, roundTrip bool) error {
 			if len(t) == 0 {
 				return fail(ErrMalformed, "empty CDATA section")
 			}
+			tree.text(t)
 		case xml.Comment:
 			// Comments are harmless here: exclusive C14N drops them, and
 			// encoding/xml (crewjam's reader) joins the text around them,
 			// so a value split by a comment reads whole (THREATS SAML-25).
+			tree.comment(t)
 		}
 		first = false
 	}
 	if depth != 0 || roots != 1 {
 		return fail(ErrMalformed, "document is not a single element")
 	}
-	if !roundTrip {
-		return nil
+	if roundTrip {
+		if err := xrv.Validate(bytes.NewReader(doc)); err != nil {
+			return fail(ErrMalformed, "xml does not round-trip")
+		}
 	}
-	if err := xrv.Validate(bytes.NewReader(doc)); err != nil {
-		return fail(ErrMalformed, "xml does not round-trip")
+	if tree != nil && tree.mismatch {
+		return fail(ErrMalformed, "xml syntax error")
 	}
 	return nil
+}
+
+// treeBuilder builds an etree from the raw tokens scanXML reads, as etree's
+// reader (Document.ReadFromBytes with the default ReadSettings) builds it
+// from the raw tokens of its own strict encoding/xml decoder: an element per
+// start tag with its raw prefix as Space, its attributes in document order,
+// character data (flagged when it is white space only), comments and the
+// XML declaration, each appended to the open element. It relies on what
+// scanXML has checked before each call: names are well-formed QNames (no
+// colon in the prefix or local part, so a "prefix:local" key splits back as
+// etree splits it) and no element repeats an attribute name (etree's reader
+// would keep the last value of a repeated one). An end tag that does not
+// match the open element stops the building and is a mismatch, as it is an
+// error for etree's reader (RawToken does not check it). Directives never
+// reach it: scanXML refuses them. Reading a document once instead of twice
+// (the checks, then etree) is the point (BenchmarkParseTree).
+type treeBuilder struct {
+	open     []*etree.Element // the document element, then the open elements
+	mismatch bool
+}
+
+func (b *treeBuilder) top() *etree.Element {
+	if b == nil || b.mismatch {
+		return nil
+	}
+	return b.open[len(b.open)-1]
+}
+
+func (b *treeBuilder) start(t xml.StartElement) {
+	top := b.top()
+	if top == nil {
+		return
+	}
+	e := top.CreateElement(t.Name.Local)
+	e.Space = t.Name.Space
+	for _, a := range t.Attr {
+		key := a.Name.Local
+		if a.Name.Space != "" {
+			key = a.Name.Space + ":" + key
+		}
+		e.CreateAttr(key, a.Value)
+	}
+	b.open = append(b.open, e)
+}
+
+func (b *treeBuilder) end(t xml.EndElement) {
+	top := b.top()
+	if top == nil {
+		return
+	}
+	if len(b.open) == 1 || top.Tag != t.Name.Local || top.Space != t.Name.Space {
+		b.mismatch = true
+		return
+	}
+	b.open = b.open[:len(b.open)-1]
+}
+
+func (b *treeBuilder) text(t xml.CharData) {
+	if top := b.top(); top != nil {
+		s := string(t)
+		top.CreateText(s).SetData(s) // SetData flags white space as the reader does
+	}
+}
+
+func (b *treeBuilder) comment(t xml.Comment) {
+	if top := b.top(); top != nil {
+		top.CreateComment(string(t))
+	}
+}
+
+func (b *treeBuilder) procInst(t xml.ProcInst) {
+	if top := b.top(); top != nil {
+		top.CreateProcInst(t.Target, string(t.Inst))
+	}
 }
 
 // Namespace names fixed by the Namespaces in XML recommendation.
@@ -208,17 +298,16 @@ func (s *nsScope) resolve(n xml.Name) xml.Name {
 	return xml.Name{Space: "\x00undeclared:" + n.Space, Local: n.Local}
 }
 
-// parseTree runs scanXML and returns the etree root. roundTrip runs xrv
-// too: a SAML Response and a decrypted assertion skip it here because
+// parseTree runs scanXML and returns the etree root, built from the tokens
+// scanXML read: the tree etree.Document.ReadFromBytes would return for a
+// document scanXML accepts (FuzzParseTree compares the two). roundTrip runs
+// xrv too: a SAML Response and a decrypted assertion skip it here because
 // crewjam's ParseXMLResponse runs the same xrv.Validate on both before it
 // reads them (it refuses what xrv refuses), and it is the costliest pass.
 func parseTree(doc []byte, limit int, roundTrip bool) (*etree.Element, error) {
-	if err := scanXML(doc, limit, roundTrip); err != nil {
-		return nil, err
-	}
 	d := etree.NewDocument()
-	if err := d.ReadFromBytes(doc); err != nil {
-		return nil, fail(ErrMalformed, "xml syntax error")
+	if err := scanXML(doc, limit, roundTrip, &d.Element); err != nil {
+		return nil, err
 	}
 	root := d.Root()
 	if root == nil {
