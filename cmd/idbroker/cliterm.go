@@ -91,34 +91,42 @@ func (p *prompter) line(ctx context.Context, prompt string) (string, error) {
 	}
 }
 
-// password asks for a password without echoing it (golang.org/x/term);
-// an interrupt restores the terminal.
+// password asks for a password without echoing it (golang.org/x/term):
+// the terminal is put in raw mode before the prompt is shown, so nothing
+// typed after the prompt can be echoed; Ctrl-C, Ctrl-D or an interrupt
+// end it, and the terminal is restored whatever happens.
 func (p *prompter) password(ctx context.Context, prompt string) (string, error) {
 	fd := int(p.in.Fd())
-	state, err := term.GetState(fd)
+	state, err := term.MakeRaw(fd)
 	if err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
-	fmt.Fprint(p.stderr, prompt)
+	defer func() { _ = term.Restore(fd, state) }()
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{p.in, p.stderr}, "")
 	type answer struct {
-		b   []byte
+		s   string
 		err error
 	}
 	ch := make(chan answer, 1)
 	go func() {
-		b, err := term.ReadPassword(fd)
-		ch <- answer{b, err}
+		s, err := t.ReadPassword(prompt)
+		ch <- answer{s, err}
 	}()
 	select {
 	case a := <-ch:
-		fmt.Fprintln(p.stderr)
-		if a.err != nil {
+		switch {
+		case errors.Is(a.err, io.EOF):
+			fmt.Fprint(p.stderr, "\r\n")
+			return "", errInterrupted
+		case a.err != nil:
 			return "", fmt.Errorf("no password: %w", a.err)
 		}
-		return string(a.b), nil
+		return a.s, nil
 	case <-ctx.Done():
-		_ = term.Restore(fd, state)
-		fmt.Fprintln(p.stderr)
+		fmt.Fprint(p.stderr, "\r\n")
 		return "", errInterrupted
 	}
 }
