@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -101,6 +102,33 @@ func TestCLICredentialProcessRefusals(t *testing.T) {
 		// The ended session was forgotten.
 		if code, out, _ := home.run("", "status", "--offline"); code != 0 || !strings.Contains(out, "Not signed in to any broker") {
 			t.Errorf("status: %s", out)
+		}
+	})
+
+	t.Run("after an administrator's revocation", func(t *testing.T) {
+		needAWSClients(t)
+		home.login(base, "carol", carolPassword)
+		if code, _, errOut := home.run("", "credential-process", "--profile", "Developer"); code != 0 {
+			t.Fatalf("credential-process: exit %d %s", code, errOut)
+		}
+		// bob, an administrator, revokes carol with idbroker revoke,
+		// signed with his Admin keys from idbroker env.
+		admin := newCLIHome(t, bin)
+		admin.login(base, "bob", "bob", "--role", "Admin", "--profile", "bob-admin")
+		script := `eval "$('` + bin + `' env --profile bob-admin)" && '` + bin + `' revoke --url ` + base + ` --user carol`
+		if code, out, errOut := admin.exec(exec.Command("sh", "-c", script), ""); code != 0 {
+			t.Fatalf("idbroker revoke: exit %d\n%s%s", code, out, errOut)
+		}
+		// carol's cached keys are refused by the STS; the next profile
+		// that asks the broker finds the session ended, and then every
+		// profile of the session says so.
+		if code, out, _ := home.aws(base, "sts", "get-caller-identity", "--profile", "Developer"); code == 0 {
+			t.Errorf("revoked keys accepted: %s", out)
+		}
+		refused(t, "Admin", "the idbroker session of carol at "+base+" has ended", "run `idbroker login --profile Admin`")
+		code, _, errOut := home.aws(base, "sts", "get-caller-identity", "--profile", "Developer")
+		if code == 0 || !strings.Contains(errOut, "you are not signed in to "+base+" as carol: run `idbroker login --profile Developer`") {
+			t.Errorf("aws after the revocation: exit %d %s", code, errOut)
 		}
 	})
 
