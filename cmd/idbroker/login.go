@@ -202,7 +202,7 @@ func login(ctx context.Context, f *loginFlags, stdin io.Reader, stdout, stderr i
 	var profiles []cli.ConfigProfile
 	for _, p := range plan {
 		profiles = append(profiles, cli.ConfigProfile{Name: p.name, Values: []cli.ConfigValue{
-			{Key: "credential_process", Value: shellQuote(exe) + " credential-process --profile " + p.name},
+			{Key: "credential_process", Value: shellQuote(exe) + " credential-process --profile " + shellQuote(p.name)},
 			{Key: "region", Value: region, IfMissing: !f.regionSet},
 			{Key: cli.MarkerKey, Value: base},
 			{Key: cli.RoleKey, Value: p.role},

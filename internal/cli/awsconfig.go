@@ -49,14 +49,17 @@ func ConfigFilePath() (string, error) {
 	return filepath.Join(home, ".aws", "config"), nil
 }
 
-var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$`)
+// profileName is the alphabet of IAM role names ([\w+=,.@-], 64 at most),
+// not starting with "." or "-" (profile names are also file names in the
+// cache, and arguments on the credential_process line).
+var profileName = regexp.MustCompile(`^[A-Za-z0-9_+=,@][A-Za-z0-9_+=,.@-]{0,63}$`)
 
-// CheckProfileName accepts the profile names idbroker writes: a letter or
-// digit, then up to 63 letters, digits and _.@+- (they are also file
-// names in the cache).
+// CheckProfileName accepts the profile names idbroker writes: up to 64
+// letters, digits and _+=,.@- (a role name's alphabet), not starting with
+// "." or "-".
 func CheckProfileName(name string) error {
 	if !profileName.MatchString(name) {
-		return fmt.Errorf("profile name %q: use 1 to 64 letters, digits and _.@+- starting with a letter or digit", name)
+		return fmt.Errorf("profile name %q: use 1 to 64 letters, digits and _+=,.@- not starting with . or -", name)
 	}
 	return nil
 }
@@ -71,12 +74,12 @@ func ProfileNameForRole(roleARN string) string {
 	}
 	b := []byte(name)
 	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.@+-", c) >= 0
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_+=,.@-", c) >= 0
 		if !ok {
 			b[i] = '-'
 		}
 	}
-	name = strings.TrimLeft(string(b), "_.@+-")
+	name = strings.TrimLeft(string(b), ".-")
 	if len(name) > 64 {
 		name = name[:64]
 	}

@@ -187,15 +187,17 @@ func TestINILibraryRewritesTheFile(t *testing.T) {
 func TestProfileNames(t *testing.T) {
 	for arn, want := range map[string]string{
 		"arn:aws:iam::123456789012:role/Developer":        "Developer",
-		"arn:aws:iam::123456789012:role/team/a/Dev+Ops=1": "Dev+Ops-1",
-		"arn:aws:iam::123456789012:role/_x":               "x",
-		"arn:aws:iam::123456789012:role/,,,":              "idbroker",
+		"arn:aws:iam::123456789012:role/team/a/Dev+Ops=1": "Dev+Ops=1",
+		"arn:aws:iam::123456789012:role/_x,y@z":           "_x,y@z",
+		"arn:aws:iam::123456789012:role/-.x":              "x",
+		"arn:aws:iam::123456789012:role/..":               "idbroker",
+		"Dev Ops":                                         "Dev-Ops",
 	} {
 		if got := ProfileNameForRole(arn); got != want || CheckProfileName(got) != nil {
 			t.Errorf("%s: %q (%v), want %q", arn, got, CheckProfileName(got), want)
 		}
 	}
-	for _, bad := range []string{"", "-x", "a/b", "../x", ".x", "a b", strings.Repeat("a", 65), "a\n"} {
+	for _, bad := range []string{"", "-x", "a/b", "../x", ".x", "a b", strings.Repeat("a", 65), "a\n", "a'b", "a$b", "a;b"} {
 		if CheckProfileName(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}
