@@ -1,7 +1,8 @@
 #!/bin/sh
 # install-test-deps.sh: install the Debian packages the real-server tests use
 # (OpenLDAP slapd + ldap-utils, redis-server, xmlsec1, chromium for the
-# pages in a real browser). Called by `make test`.
+# pages in a real browser, and the AWS clients awscli and python3-boto3 that
+# the terminal commands' tests drive). Called by `make test`.
 #
 # It is idempotent and quiet: when every tool is present it does nothing and
 # prints nothing. It installs only when something is missing AND it runs as
@@ -30,12 +31,17 @@ if [ ! -x /usr/bin/chromium ]; then
 	missing_chromium="chromium"
 fi
 
-if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ] && [ -z "$missing_chromium" ]; then
+missing_awsclients=""
+if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1; then
+	missing_awsclients="awscli python3-boto3"
+fi
+
+if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ] && [ -z "$missing_chromium" ] && [ -z "$missing_awsclients" ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != "0" ]; then
-	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec} ${missing_chromium}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
+	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec} ${missing_chromium} ${missing_awsclients}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
 	exit 0
 fi
 
@@ -52,4 +58,7 @@ if [ -n "$missing_xmlsec" ]; then
 fi
 if [ -n "$missing_chromium" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
+fi
+if [ -n "$missing_awsclients" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends awscli python3-boto3 >/dev/null
 fi

@@ -45,6 +45,9 @@ var houseRules = []struct {
 	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold", "internal/loopback"}},
 	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold", "internal/yamltypes"}},
 	{pkg: "broker", forbidden: []string{"cmd"}},
+	// internal/cli is the client side of the terminal commands: it speaks
+	// to the broker over HTTP only, as any other client would.
+	{pkg: "internal/cli", onlyOurs: []string{"internal/cli", "internal/loopback"}},
 }
 
 func under(importPath, prefix string) bool {

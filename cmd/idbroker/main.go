@@ -9,6 +9,10 @@
 //	idbroker keys init|rotate|list|retire|prune --dir DIR …
 //	idbroker policy simulate|validate …
 //	idbroker hash-password
+//	idbroker login --url URL [--provider P] [--profile NAME] [--role R]… [--browser|--device]
+//	idbroker credential-process --profile NAME
+//	idbroker logout [--profile NAME | --all] · status · env --profile NAME
+//	idbroker credentials-server --profile NAME [--listen 127.0.0.1:0]
 //	idbroker version
 package main
 
@@ -52,6 +56,17 @@ commands:
   policy simulate < request.json         evaluate IAM policies for one request
   policy validate FILE...                check IAM policy documents
   hash-password                          read a password on stdin, print a bcrypt hash for static users
+
+terminal (from one sign-in to every AWS tool on this machine):
+  login --url URL [--provider P] [--profile NAME] [--role R]... [--browser | --device]
+                                         sign in once and write AWS profiles (idbroker login -h)
+  credential-process --profile NAME      the keys of a profile, for the AWS CLI and SDKs
+  logout [--profile NAME | --all]        end the session at the broker and forget its keys
+  status                                 sessions and profiles, with their expiry
+  env --profile NAME [--format sh|fish|powershell]
+                                         the keys as environment variables
+  credentials-server --profile NAME [--listen 127.0.0.1:0] [--token-file F]
+                                         serve the keys to containers and SDKs (ECS format)
   version                                print the version
 `
 
@@ -80,6 +95,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPolicy(args[1:], stdin, stdout, stderr)
 	case "hash-password":
 		return runHashPassword(stdin, stdout, stderr)
+	case "login":
+		return runLogin(ctx, args[1:], stdin, stdout, stderr)
+	case "credential-process":
+		return runCredentialProcess(ctx, args[1:], stdout, stderr)
+	case "logout":
+		return runLogout(ctx, args[1:], stdout, stderr)
+	case "status":
+		return runStatus(ctx, args[1:], stdout, stderr)
+	case "env":
+		return runEnv(ctx, args[1:], stdout, stderr)
+	case "credentials-server":
+		return runCredentialsServer(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "idbroker", buildVersion())
 		return 0

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// ptyScreen is what a program wrote to its terminal.
+type ptyScreen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *ptyScreen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *ptyScreen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitFor waits until the screen shows want after position from, and
+// returns the position after it.
+func (s *ptyScreen) waitFor(t *testing.T, from int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if out := s.String(); len(out) >= from {
+			if i := strings.Index(out[from:], want); i >= 0 {
+				return from + i + len(want)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %q:\n%s", want, s.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCLIPasswordPrompt: `idbroker login` asks for the username and the
+// password in a real terminal (a pseudo-terminal): the username is
+// echoed, the password is not, and the profiles are written.
+func TestCLIPasswordPrompt(t *testing.T) {
+	bin := buildIdbroker(t)
+	ts := startServer(t, cliDemoConfig(t))
+	home := newCLIHome(t, bin)
+
+	cmd := exec.Command(bin, "login", "--url", ts.URL, "--provider", "demo", "--role", "Developer")
+	cmd.Env = home.env("TERM=dumb")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	screen := &ptyScreen{}
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(screen, tty); close(copied) }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	at := screen.waitFor(t, 0, "Username: ")
+	if _, err := tty.Write([]byte("carol\r")); err != nil {
+		t.Fatal(err)
+	}
+	at = screen.waitFor(t, at, "carol") // echoed as typed
+	at = screen.waitFor(t, at, "Password for carol: ")
+	if _, err := tty.Write([]byte(carolPassword + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	screen.waitFor(t, at, "Wrote 1 profile(s)")
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("login: %v\n%s", err, screen.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("login did not end:\n%s", screen.String())
+	}
+	// Read what is left, until the terminal closes.
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+	}
+	out := screen.String()
+	if strings.Contains(out, carolPassword) || strings.Contains(out, "carol-CANARY") {
+		t.Fatalf("the password was echoed:\n%s", out)
+	}
+	if !strings.Contains(out, "Signed in to "+ts.URL+" as carol (demo)") {
+		t.Errorf("terminal:\n%s", out)
+	}
+	if code, out, errOut := home.run("", "credential-process", "--profile", "Developer"); code != 0 || !strings.Contains(out, `"Version":1`) {
+		t.Errorf("credential-process: exit %d\n%s%s", code, out, errOut)
+	}
+	ts.assertNoSecrets(t, carolPassword)
+}
+
+// TestCLIPromptInterrupted: Ctrl-C at the password prompt ends login and
+// leaves the terminal echoing again.
+func TestCLIPromptInterrupted(t *testing.T) {
+	bin := buildIdbroker(t)
+	ts := startServer(t, cliDemoConfig(t))
+	home := newCLIHome(t, bin)
+	cmd := exec.Command(bin, "login", "--url", ts.URL, "--provider", "demo", "--username", "carol")
+	cmd.Env = home.env("TERM=dumb")
+	tty, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	screen := &ptyScreen{}
+	go func() { _, _ = io.Copy(screen, tty) }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	screen.waitFor(t, 0, "Password for carol: ")
+	if _, err := tty.Write([]byte{3}); err != nil { // Ctrl-C: SIGINT from the terminal
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("login after Ctrl-C: %v\n%s", err, screen.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("login did not end on Ctrl-C:\n%s", screen.String())
+	}
+	if !strings.Contains(screen.String(), "interrupted") {
+		t.Errorf("terminal:\n%s", screen.String())
+	}
+	// The terminal echoes again: its ECHO flag is back.
+	st, err := termios(tty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lflag&unix.ECHO == 0 {
+		t.Error("the terminal was left without echo")
+	}
+	if _, err := os.Stat(home.cacheDir); err == nil {
+		if files, _ := os.ReadDir(home.cacheDir); len(files) > 0 {
+			t.Errorf("an interrupted login cached %v", files)
+		}
+	}
+}
+
+// termios reads a terminal's settings.
+func termios(f *os.File) (*unix.Termios, error) {
+	return unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+}
