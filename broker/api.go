@@ -118,7 +118,7 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	se, _, err := s.startSession(r.Context(), id, method, carrierNone)
+	se, err := s.startOneShotSession(r.Context(), id, method)
 	if err != nil {
 		writeAPIRefusal(w, err)
 		return

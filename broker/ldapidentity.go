@@ -93,7 +93,7 @@ func (s *Server) assumeRoleWithLDAPIdentity(ctx context.Context, req *sts.Reques
 	if err != nil {
 		return nil, stsRefusal(err)
 	}
-	se, _, err := s.startSession(ctx, id, methodPassword, carrierNone)
+	se, err := s.startOneShotSession(ctx, id, methodPassword)
 	if err != nil {
 		return nil, stsRefusal(err)
 	}

@@ -20,7 +20,9 @@ import (
 type sealer struct {
 	aead cipher.AEAD
 	csrf []byte
-	now  func() time.Time
+	// oneShot keys the ids of one-shot sessions (oneshot.go).
+	oneShot []byte
+	now     func() time.Time
 }
 
 func newSealer(key []byte, now func() time.Time) (*sealer, error) {
@@ -36,7 +38,7 @@ func newSealer(key []byte, now func() time.Time) (*sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cookie cipher: %w", err)
 	}
-	return &sealer{aead: aead, csrf: derive(key, "idbroker csrf v1"), now: now}, nil
+	return &sealer{aead: aead, csrf: derive(key, "idbroker csrf v1"), oneShot: derive(key, "idbroker one-shot session v1"), now: now}, nil
 }
 
 func derive(key []byte, label string) []byte {

@@ -35,8 +35,9 @@ import (
 // "<id>.<secret>": programs send it as a bearer token, browsers keep it in
 // a cookie; the record holds only the secret's SHA-256. A login that
 // answers once (a password or ID token sent with the credentials request,
-// the STS action, the token exchange) creates a session without a carrier:
-// nobody can present it again, but its credentials name it.
+// the STS action, the token exchange) has a session without a carrier:
+// nobody can present it again, but its credentials name it; a person's
+// one-shot logins of one period share it (oneshot.go).
 
 const (
 	// sessionIDBytes and sessionSecretBytes are the random parts of a
@@ -243,11 +244,16 @@ func (s *Server) startSession(ctx context.Context, id providers.Identity, method
 // notAfter as well (zero: no such bound): the CLI's session made from a
 // browser's session ends with it (oauth2token.go).
 func (s *Server) startSessionUntil(ctx context.Context, id providers.Identity, method, carrier string, notAfter time.Time) (*session, string, error) {
-	now := s.now()
 	sid, err := randomB64(sessionIDBytes)
 	if err != nil {
 		return nil, "", &refusal{class: classIssueInternal, err: fmt.Errorf("session id: %w", err)}
 	}
+	return s.newSession(ctx, sid, id, method, carrier, notAfter)
+}
+
+// newSession creates the session sid for id (see startSessionUntil).
+func (s *Server) newSession(ctx context.Context, sid string, id providers.Identity, method, carrier string, notAfter time.Time) (*session, string, error) {
+	now := s.now()
 	se := &session{ID: sid, Method: method, Carrier: carrier, Created: now, Checked: now, Expires: now.Add(s.sessions.Duration)}
 	if !id.Expiry.IsZero() && id.Expiry.Before(se.Expires) {
 		se.Expires = id.Expiry

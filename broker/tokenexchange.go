@@ -131,7 +131,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, form url.
 		writeOAuthError(w, oauthRefusal(err, false))
 		return
 	}
-	se, _, err := s.startSession(ctx, id, methodIDToken, carrierNone)
+	se, err := s.startOneShotSession(ctx, id, methodIDToken)
 	if err != nil {
 		writeOAuthError(w, oauthRefusal(err, false))
 		return
