@@ -42,7 +42,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sts/... ./mapping/... ./ldapauth/
 
 docker:
-	docker build -t idbroker:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t idbroker:$(VERSION) .
 
 clean:
 	rm -rf bin
