@@ -215,6 +215,7 @@ func (s *Server) routes() {
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("POST /api/v1/credentials", s.serveAPICredentials)
+	mux.HandleFunc("GET /api/v1/providers", s.serveProviders)
 	mux.HandleFunc("GET /login/{provider}", s.serveLoginForm)
 	mux.HandleFunc("POST /login/{provider}", s.serveLoginPost)
 	mux.HandleFunc("GET /oidc/{provider}/callback", s.serveOIDCCallback)

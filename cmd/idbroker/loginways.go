@@ -16,10 +16,9 @@ import (
 // The three ways into idbroker login: a password at the terminal, the
 // browser with the loopback redirect, a device code.
 
-// chooseWay decides how to sign in: the flags, else the provider's kind
-// as the broker's sign-in page shows it (password for ldap and static,
-// the browser for the others), else, when the page does not say, whether
-// the provider's sign-in start is a password form.
+// chooseWay decides how to sign in: the flags, else what the broker's
+// provider listing says of the provider (a password it checks itself, or
+// the browser).
 func chooseWay(ctx context.Context, client *cli.Client, f *loginFlags, provider string, ask *prompter) (way, string, error) {
 	switch {
 	case f.device:
@@ -58,21 +57,8 @@ func chooseWay(ctx context.Context, client *cli.Client, f *loginFlags, provider 
 		}
 		return wayPassword, provider, nil
 	}
-	switch {
-	case known != nil && known.Type != "":
-		if known.Password() {
-			return wayPassword, provider, nil
-		}
-	case provider != "":
-		// The sign-in page does not say the kind: the provider's own
-		// sign-in start does.
-		pw, err := client.TakesPassword(ctx, provider)
-		if err != nil {
-			return 0, "", err
-		}
-		if pw {
-			return wayPassword, provider, nil
-		}
+	if known != nil && known.Password {
+		return wayPassword, provider, nil
 	}
 	return wayBrowser, provider, nil
 }

@@ -125,27 +125,6 @@ func TestAPIErrors(t *testing.T) {
 	}
 }
 
-func TestParseSignInPage(t *testing.T) {
-	page := `<ul class="providers">
-<li><a href="/login/demo">Demo users</a> <span class="muted">(static)</span></li>
-<li><a href="/login/corp&#43;x">Corp &amp; Co</a> <span class="muted">(saml)</span></li>
-<li><a class="btn" href="/login/ad">Active Directory</a></li>
-</ul>`
-	got := parseSignInPage(page)
-	want := []ProviderInfo{{"demo", "Demo users", "static"}, {"corp+x", "Corp & Co", "saml"}, {"ad", "Active Directory", ""}}
-	if len(got) != len(want) {
-		t.Fatalf("got %+v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("%d: %+v, want %+v", i, got[i], want[i])
-		}
-	}
-	if !got[0].Password() || got[1].Password() || got[2].Password() {
-		t.Error("Password()")
-	}
-}
-
 // TestFormatEnvInRealShells: the exports give each value back unchanged
 // in sh (and bash when installed), whatever quotes it holds.
 func TestFormatEnvInRealShells(t *testing.T) {
@@ -178,37 +157,32 @@ func TestFormatEnvInRealShells(t *testing.T) {
 	}
 }
 
-// TestTakesPassword: a broker whose sign-in page does not tell the kinds
-// (or sends the only provider's sign-in straight away) is asked at the
-// provider's sign-in start, without following it.
-func TestTakesPassword(t *testing.T) {
+// TestProviders: the listing is read from the broker's JSON, with the
+// server's text kept printable; a server that answers with a page is
+// not taken for a broker.
+func TestProviders(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/":
-			http.Redirect(w, r, "/login/corp", http.StatusSeeOther)
-		case "/login/corp":
-			_, _ = w.Write([]byte(`<form method="post"><input name="username"><input type=password name="password" required></form>`))
-		case "/login/okta":
-			http.Redirect(w, r, "https://okta.example/authorize?x", http.StatusFound)
-		case "/login/adfs":
-			_, _ = w.Write([]byte(`<form method="post" action="https://adfs.example/"><input type="hidden" name="SAMLRequest" value="x"></form><script>document.forms[0].submit()</script>`))
+		case "/api/v1/providers":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"providers":[{"name":"corp","display_name":"Corp\u001b[2J","type":"ldap","password":true},{"name":"okta","display_name":"Okta","type":"oidc","password":false}]}`))
 		default:
-			http.NotFound(w, r)
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html>a web site</html>"))
 		}
 	}))
 	defer srv.Close()
-	c := NewClient(srv.URL, "test")
-	ctx := context.Background()
-	provs, err := c.Providers(ctx)
-	if err != nil || len(provs) != 1 || provs[0].Name != "corp" || provs[0].Type != "" {
-		t.Fatalf("providers %+v %v", provs, err)
+	provs, err := NewClient(srv.URL, "test").Providers(context.Background())
+	if err != nil || len(provs) != 2 {
+		t.Fatalf("%+v %v", provs, err)
 	}
-	for name, want := range map[string]bool{"corp": true, "okta": false, "adfs": false} {
-		if got, err := c.TakesPassword(ctx, name); err != nil || got != want {
-			t.Errorf("%s: %v %v, want %v", name, got, err, want)
-		}
+	if p := provs[0]; p.Name != "corp" || !p.Password || p.Type != "ldap" || strings.ContainsRune(p.DisplayName, 0x1b) {
+		t.Errorf("corp: %+v", p)
 	}
-	if _, err := c.TakesPassword(ctx, "nope"); !IsAPIError(err, "UnknownProvider") || !strings.Contains(err.Error(), `no provider "nope"`) {
-		t.Errorf("unknown: %v", err)
+	if p := provs[1]; p.Name != "okta" || p.Password || p.Type != "oidc" {
+		t.Errorf("okta: %+v", p)
+	}
+	if _, err := NewClient(srv.URL+"/other", "test").Providers(context.Background()); err == nil {
+		t.Error("a web page was read as a provider listing")
 	}
 }
