@@ -197,7 +197,7 @@ func (s *Server) writeAutoPost(w http.ResponseWriter, r *http.Request, form []by
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src %s; style-src 'unsafe-inline'; form-action %s://%s; frame-ancestors 'none'; base-uri 'none'", scriptSrc, u.Scheme, u.Host))
+	w.Header().Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src %s; form-action %s://%s; frame-ancestors 'none'; base-uri 'none'", scriptSrc, u.Scheme, u.Host))
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signing in · idbroker</title></head>\n<body>\n%s\n<noscript><p>JavaScript is off: press Submit to continue to your identity provider.</p></noscript>\n</body></html>\n", form)
 }

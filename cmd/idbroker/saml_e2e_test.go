@@ -169,6 +169,9 @@ func TestSAMLSignIn(t *testing.T) {
 		if scriptSrc == nil || !regexp.MustCompile(`^('sha256-[A-Za-z0-9+/]{43}=' ?)+$`).MatchString(scriptSrc[1]) {
 			t.Errorf("script-src should allow the auto-submit script by hash only: %q", csp)
 		}
+		if strings.Contains(csp, "unsafe-inline") || !strings.HasPrefix(csp, "default-src 'none';") {
+			t.Errorf("the POST-binding page allows more than its script: %q", csp)
+		}
 		if !strings.Contains(csp, "form-action "+env.corp.URL+";") {
 			t.Errorf("CSP form-action should be the IdP origin %s: %q", env.corp.URL, csp)
 		}
