@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -123,12 +124,21 @@ func TestCredentialsShownOnce(t *testing.T) {
 		"export AWS_ACCESS_KEY_ID=ASIAMO00000000000001\n", "export AWS_SECRET_ACCESS_KEY=secret-mo-1\n",
 		"set -gx AWS_SESSION_TOKEN token-mo-1<", `$Env:AWS_SECRET_ACCESS_KEY="secret-mo-1"`,
 		"[Developer]\naws_access_key_id = ASIAMO00000000000001",
-		"idbroker login --url https://broker.example.com --provider corp --role Developer --profile Developer",
-		"aws sts get-caller-identity --endpoint-url https://broker.example.com --region us-east-1",
 		`datetime="` + b.clk.now().Add(30*time.Minute).UTC().Format(time.RFC3339) + `"`, "(30 minutes)",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the credentials page lacks %q", want)
+		}
+	}
+	// The commands as copied: the page's text (its markup keeps flags from
+	// breaking inside on a narrow screen).
+	text := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+	for _, want := range []string{
+		"idbroker login --url https://broker.example.com --provider corp --role Developer --profile Developer\naws sts get-caller-identity --profile Developer --endpoint-url https://broker.example.com --region us-east-1\n",
+		"aws sts get-caller-identity --endpoint-url https://broker.example.com --region us-east-1\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the credentials page's text lacks %q", want)
 		}
 	}
 	if creds.Code != http.StatusOK || creds.Header().Get("Cache-Control") != "no-store" || inlineRE.MatchString(body) {

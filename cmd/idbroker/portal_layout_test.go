@@ -134,6 +134,7 @@ func TestPortalLayout(t *testing.T) {
 			for _, p := range portalWalk() {
 				p.reach(c, ts.URL)
 				c.assertNoOverflow(p.name)
+				c.assertCommandWordsWhole(p.name)
 				c.assertContrast(p.name)
 				c.assertNamedControls(p.name)
 				c.assertKeyboardFocus(p.name)
@@ -166,6 +167,21 @@ func (c *portalBrowser) assertNoOverflow(page string) {
 	})()`)
 	if len(bad) > 0 {
 		c.fail("%s at %d px: overflow:\n  %s", page, eval[int](c, "innerWidth"), strings.Join(bad, "\n  "))
+	}
+}
+
+// assertCommandWordsWhole: a command's name and flags (".nw" in a code
+// block) sit on one line each: a narrow screen breaks the command between
+// words, never "--" from "endpoint-url".
+func (c *portalBrowser) assertCommandWordsWhole(page string) {
+	c.t.Helper()
+	if eval[bool](c, `!!document.querySelector("#check-code") && !document.querySelector("#check-code .nw")`) {
+		c.fail("%s: the check command's flags are not kept whole", page)
+	}
+	bad := eval[[]string](c, `[...document.querySelectorAll("pre.code .nw")]
+		.filter(el => el.getClientRects().length > 1).map(el => el.textContent)`)
+	if len(bad) > 0 {
+		c.fail("%s at %d px: broken inside: %q", page, eval[int](c, "innerWidth"), bad)
 	}
 }
 
