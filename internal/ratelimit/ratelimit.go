@@ -234,8 +234,10 @@ func (l *Limiter) charges(req Request) []charge {
 		add(r, LimitUser, req.User, n)
 	}
 	if r := l.limits.PerRole; r != nil {
-		roles := slices.Clone(req.RoleARNs)
-		slices.Sort(roles)
+		roles := req.RoleARNs
+		if len(roles) > 1 {
+			roles = slices.Sorted(slices.Values(roles))
+		}
 		for i := 0; i < len(roles) && len(out) < store.MaxRates-1; {
 			j := i
 			for j < len(roles) && roles[j] == roles[i] {

@@ -65,15 +65,15 @@ func checkRates(rates []Rate) error {
 	if len(rates) == 0 || len(rates) > MaxRates {
 		return fmt.Errorf("%w: %d rates, want 1 to %d", ErrInvalid, len(rates), MaxRates)
 	}
-	seen := make(map[string]bool, len(rates))
-	for _, r := range rates {
+	for i, r := range rates {
 		if err := checkIndexKey(r.Key); err != nil {
 			return fmt.Errorf("%w (rate key)", err)
 		}
-		if seen[r.Key] {
-			return fmt.Errorf("%w: rate key %q given twice", ErrInvalid, r.Key)
+		for _, earlier := range rates[:i] {
+			if earlier.Key == r.Key {
+				return fmt.Errorf("%w: rate key %q given twice", ErrInvalid, r.Key)
+			}
 		}
-		seen[r.Key] = true
 		if r.Burst < 1 || r.Burst > MaxRateBurst {
 			return fmt.Errorf("%w: rate burst %d, want 1 to %d", ErrInvalid, r.Burst, MaxRateBurst)
 		}
