@@ -22,6 +22,7 @@ import (
 
 	"github.com/idbroker/idbroker/configs"
 	"github.com/idbroker/idbroker/internal/store/redistest"
+	"github.com/idbroker/idbroker/ldapauth/ldaptest"
 	"github.com/idbroker/idbroker/providers/oidc/oidctest"
 	"github.com/idbroker/idbroker/providers/saml/samltest"
 )
@@ -291,5 +292,33 @@ func TestLimitsSharedAcrossReplicas(t *testing.T) {
 	}
 	if n1, n2 := countEvents(p1.stderr.String(), "issue.throttled"), countEvents(p2.stderr.String(), "issue.throttled"); n1 != 1 || n2 != 0 {
 		t.Errorf("replicas audited %d and %d throttles, want 1 and 0 (one burst)", n1, n2)
+	}
+}
+
+// TestLimitsLDAPIdentityAction: AssumeRoleWithLDAPIdentity, an STS action
+// the broker serves, is limited by the broker once per request and
+// answered as the STS answers: 400 Throttling "Rate exceeded", the burst
+// audited once (issue.throttled), no per-request STS audit line.
+func TestLimitsLDAPIdentityAction(t *testing.T) {
+	_, ts := ldapServer(t, "limits:\n  per_user: {rate: 1, per: 1h}\n")
+	carol := url.Values{"LDAPUsername": {"carol"}, "LDAPPassword": {ldaptest.Carol.Password}}
+	if a := callLDAPIdentity(t, ts.URL, carol); a.status != 200 {
+		t.Fatalf("within the limit: %d %s", a.status, a.body)
+	}
+	before := ts.issued(t)
+	for i := range 3 {
+		if a := callLDAPIdentity(t, ts.URL, carol); a.status != 400 || a.code != "Throttling" || a.message != "Rate exceeded" {
+			t.Fatalf("over the limit (%d): %d %s", i+1, a.status, a.body)
+		}
+	}
+	if ts.issued(t) != before {
+		t.Error("a throttled request minted credentials")
+	}
+	logs := ts.Logs.String()
+	if n := countEvents(logs, "issue.throttled"); n != 1 {
+		t.Errorf("%d issue.throttled records for one burst, want 1", n)
+	}
+	if n := strings.Count(logs, `"code":"Throttling"`); n != 0 {
+		t.Errorf("%d per-request STS audit lines for throttled requests, want none", n)
 	}
 }
