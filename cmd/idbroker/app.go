@@ -276,8 +276,11 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	}
 
 	extra := map[string]http.Handler{}
-	if sec.metrics != nil && cfg.Server.MetricsOnPublic {
+	switch {
+	case sec.metrics != nil && cfg.Server.MetricsOnPublic:
 		extra["GET /metrics"] = sec.metrics.Handler()
+	case cfg.Server.MetricsOnPublic:
+		log.Warn("server.metrics_on_public: the process was started without metrics; it takes effect on restart")
 	}
 	if cfg.Server.Pprof {
 		extra["GET /debug/pprof/"] = http.HandlerFunc(pprof.Index)

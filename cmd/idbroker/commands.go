@@ -109,7 +109,11 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	if err != nil {
 		return err
 	}
-	sec.metrics = metrics.New(buildVersion())
+	// Measurements only when someone can read them: with neither a
+	// metrics listener nor metrics on the public one, nothing is counted.
+	if cfg.Server.MetricsListen != "" || cfg.Server.MetricsOnPublic {
+		sec.metrics = metrics.New(buildVersion())
+	}
 	if cfg.Server.MetricsListen != "" {
 		_, stopMetrics, err := metricsListener(ctx, cfg.Server.MetricsListen, sec.metrics, log)
 		if err != nil {
