@@ -312,12 +312,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	observeApp(sec.metrics, cfg, st, svc)
 	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
+	observeApp(sec.metrics, cfg, st, svc)
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
 			closeProviders(bps)
