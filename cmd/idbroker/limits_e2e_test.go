@@ -129,6 +129,11 @@ func TestLimitsJSONAPIAndPortal(t *testing.T) {
 		!strings.Contains(page, "Too many credentials") {
 		t.Fatalf("bob's third issuance at the portal: %d Retry-After %q\n%s", status, resp.Header.Get("Retry-After"), page)
 	}
+	// The throttled form used nothing up: sent again, it is throttled
+	// again, not refused as a used choice (409).
+	if status, _, _ := b.choose(chooser, developerARN); status != http.StatusTooManyRequests {
+		t.Errorf("the throttled form sent again: %d, want 429", status)
+	}
 }
 
 // awsCLIWebIdentity runs Debian's AWS CLI assume-role-with-web-identity
