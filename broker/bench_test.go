@@ -30,7 +30,7 @@ func (benchSTS) AssumeRoleWithWebIdentity(_ context.Context, in *sts.AssumeRoleW
 // newBenchBroker is a broker with the password provider "corp" (no
 // hashing: any password signs a known user in) whose users map to one
 // role, and an STS that answers at once.
-func newBenchBroker(b *testing.B) *Server {
+func newBenchBroker(b *testing.B, opts ...func(*Config)) *Server {
 	b.Helper()
 	const pub = "http://broker.example.com"
 	keys, err := GenerateKeys()
@@ -55,8 +55,12 @@ func newBenchBroker(b *testing.B) *Server {
 	dir := directory{users: map[string]providers.Identity{
 		"dev": {Provider: "corp", Subject: "dev", Username: "dev", Groups: []string{"developers"}},
 	}}
-	s, err := New(Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: dir}},
-		Mapper: m, STS: benchSTS{}, Issuer: iss, CookieKey: keys.Cookie, Store: store.NewMemory(nil)})
+	bc := Config{PublicURL: pub, Providers: []Provider{{Name: "corp", Type: "ldap", Impl: dir}},
+		Mapper: m, STS: benchSTS{}, Issuer: iss, CookieKey: keys.Cookie, Store: store.NewMemory(nil)}
+	for _, o := range opts {
+		o(&bc)
+	}
+	s, err := New(bc)
 	if err != nil {
 		b.Fatal(err)
 	}

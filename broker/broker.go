@@ -131,6 +131,10 @@ type Config struct {
 	// Region is the STS's region, named in the commands the credentials
 	// page offers (default us-east-1).
 	Region string
+	// Limiter, when set, limits issuances (ratelimit.go); nil: no limit.
+	Limiter IssueLimiter
+	// Observer, when set, receives the broker's measurements (observe.go).
+	Observer Observer
 }
 
 // Server is the broker's HTTP surface.
@@ -247,7 +251,7 @@ func (s *Server) routes() {
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
-	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
+	s.handler = realClient(s.cfg.TrustedProxies, s.instrument(securityHeaders(s.secure, cop.Handler(mux))))
 }
 
 // serveRoot is the STS Query API for POST and for GET with an Action, and

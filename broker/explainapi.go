@@ -119,4 +119,5 @@ func (s *Server) auditAPI(ctx context.Context, event string, r *http.Request, se
 		all = append(all, slog.String("principal", sess.AssumedRoleARN()), slog.String("access_key_id", sess.AccessKeyID))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", append(all, attrs...)...)
+	s.observe(ctx, event, providers.Identity{}, attrs)
 }

@@ -64,6 +64,9 @@ func (s *Server) issue(ctx context.Context, id providers.Identity, dec mapping.D
 	if err != nil {
 		return nil, pickRefusal(dec, err)
 	}
+	if err := s.admitIssue(ctx, id, grants, opts); err != nil {
+		return nil, err
+	}
 	out := make([]*issued, 0, len(grants))
 	for _, g := range grants {
 		is, err := s.issueGrant(ctx, id, g, opts)

@@ -183,6 +183,12 @@ func (s *Server) servePortalIssue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "Too many roles were asked for at once.", "Go back to the portal and tick fewer roles.", errors.New("too many roles"))
 		return
 	}
+	// The limits first: a throttled form leaves its choice unused.
+	ctx, err := s.admitAll(ctx, se.Identity, roles)
+	if err != nil {
+		s.refusePage(w, r, err)
+		return
+	}
 	fresh, err := s.claimChoice(ctx, c.ID)
 	if err != nil {
 		s.refusePage(w, r, s.sessionRefused(ctx, err))

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/idbroker/idbroker/internal/ratelimit"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -83,6 +86,9 @@ const (
 	// in the shared store, or whose sessions could not all be ended (the
 	// detail says what holds and what to do).
 	classRevocationUnrecorded
+	// classThrottled: an issuance over a rate limit (ratelimit.go); the
+	// answers say when to retry (refusal.retryAfter).
+	classThrottled
 )
 
 // refusal is a refused request, classified for the answers.
@@ -102,6 +108,9 @@ type refusal struct {
 	// detail is the public part of an administrators' API refusal,
 	// appended to its answer's text (apiDetail).
 	detail string
+	// retryAfter is when a throttled request may be tried again: the
+	// JSON API, the token endpoint and the browser send it as Retry-After.
+	retryAfter time.Duration
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -274,6 +283,12 @@ var answers = map[failClass]answer{
 	classRevocationUnrecorded: {
 		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiDetail: true,
 	},
+	classThrottled: { // + Retry-After (the STS's Throttling has none, as at AWS)
+		apiStatus: http.StatusTooManyRequests, apiCode: "Throttling", apiText: "rate exceeded: too many credentials asked for; retry after the time in Retry-After",
+		stsStatus: http.StatusBadRequest, stsCode: "Throttling", stsText: "Rate exceeded",
+		oauthStatus: http.StatusTooManyRequests, oauthCode: "temporarily_unavailable", oauthText: "rate exceeded: too many credentials asked for; retry after the time in Retry-After",
+		pageStatus: http.StatusTooManyRequests, pageText: "Too many credentials were asked for in a short time.", pageHint: "Wait a minute, then try again from the portal.",
+	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",
 		oauthStatus: http.StatusInternalServerError, oauthCode: "server_error", oauthText: "credentials could not be issued",
@@ -347,6 +362,7 @@ func writeAPIRefusal(w http.ResponseWriter, err error) {
 	if r.class == classChoiceRequired {
 		body.Roles = r.roles
 	}
+	setRetryAfter(w, r)
 	writeJSON(w, a.apiStatus, apiError{Error: body})
 }
 
@@ -383,6 +399,7 @@ func oauthRefusal(err error, roleFromScope bool) oauthError {
 		a = internalAnswer
 	}
 	e := oauthErr(a.oauthStatus, a.oauthCode, a.oauthText)
+	e.retryAfter = r.retryAfter
 	switch r.class {
 	case classChoiceRequired:
 		e.Desc += " (" + strings.Join(r.roles, " ") + ")"
@@ -410,6 +427,7 @@ func (s *Server) refusePage(w http.ResponseWriter, req *http.Request, err error)
 	if a.pageRole {
 		text += r.role + "."
 	}
+	setRetryAfter(w, r)
 	s.fail(w, req, a.pageStatus, text, a.pageHint, r.err)
 }
 
@@ -427,4 +445,11 @@ func (s *Server) refuseLogin(w http.ResponseWriter, req *http.Request, p Provide
 		return
 	}
 	s.renderLoginForm(w, req, a.pageStatus, p, a.pageText, username)
+}
+
+// setRetryAfter sends a throttled refusal's Retry-After (whole seconds).
+func setRetryAfter(w http.ResponseWriter, r *refusal) {
+	if r.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(r.retryAfter)))
+	}
 }

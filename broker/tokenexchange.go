@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/ratelimit"
 )
 
 // RFC 8693 token exchange at POST /oauth2/token.
@@ -38,10 +40,15 @@ type oauthError struct {
 	status int
 	Code   string `json:"error"`
 	Desc   string `json:"error_description,omitempty"`
+	// retryAfter, when set, is sent as Retry-After (a throttled request).
+	retryAfter time.Duration
 }
 
 func writeOAuthError(w http.ResponseWriter, e oauthError) {
 	w.Header().Set("Pragma", "no-cache")
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(e.retryAfter)))
+	}
 	writeJSON(w, e.status, e)
 }
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # install-test-deps.sh: install the Debian packages the real-server tests use
 # (OpenLDAP slapd + ldap-utils, redis-server, xmlsec1, chromium for the
-# pages in a real browser, and the AWS clients awscli and python3-boto3 that
-# the terminal commands' tests drive). Called by `make test`.
+# pages in a real browser, the AWS clients awscli and python3-boto3 that
+# the terminal commands' tests drive, and prometheus for promtool, which
+# checks deploy/prometheus/alerts.yaml). Called by `make test`.
 #
 # It is idempotent and quiet: when every tool is present it does nothing and
 # prints nothing. It installs only when something is missing AND it runs as
@@ -36,12 +37,17 @@ if [ ! -x /usr/bin/aws ] || ! /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1
 	missing_awsclients="awscli python3-boto3"
 fi
 
-if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ] && [ -z "$missing_chromium" ] && [ -z "$missing_awsclients" ]; then
+missing_promtool=""
+if ! command -v promtool >/dev/null 2>&1; then
+	missing_promtool="prometheus"
+fi
+
+if [ -z "$missing_ldap" ] && [ -z "$missing_redis" ] && [ -z "$missing_xmlsec" ] && [ -z "$missing_chromium" ] && [ -z "$missing_awsclients" ] && [ -z "$missing_promtool" ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" != "0" ]; then
-	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec} ${missing_chromium} ${missing_awsclients}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
+	echo "install-test-deps: missing:${missing_ldap} ${missing_redis} ${missing_xmlsec} ${missing_chromium} ${missing_awsclients} ${missing_promtool}; not root, not installing (tests needing them will skip, or fail with CI=true)" >&2
 	exit 0
 fi
 
@@ -61,4 +67,8 @@ if [ -n "$missing_chromium" ]; then
 fi
 if [ -n "$missing_awsclients" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends awscli python3-boto3 >/dev/null
+fi
+if [ -n "$missing_promtool" ]; then
+	# promtool only: the package's server is never started by the tests.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null
 fi

@@ -238,7 +238,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
-	creds, user, err := s.mint(mintParams{
+	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: st.tags, transitive: st.transitive,
 		duration: duration, chained: true, mfa: caller.MFA, provider: caller.Provider,

@@ -40,6 +40,8 @@ type reqState struct {
 	requestID string
 	sourceIP  string
 	audited   bool
+	// action is the request's action once it is known to exist.
+	action string
 }
 
 type reqStateKey struct{}

@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func cacheService(tb testing.TB, docs ...string) (*Service, []*Session) {
 	}
 	var out []*Session
 	for i, doc := range docs {
-		c, _, err := s.mint(mintParams{role: s.roles["arn:aws:iam::123456789012:role/r"], sessionName: fmt.Sprintf("s%d", i),
+		c, _, err := s.mint(context.Background(), mintParams{role: s.roles["arn:aws:iam::123456789012:role/r"], sessionName: fmt.Sprintf("s%d", i),
 			policy: doc, duration: time.Hour, now: s.now()})
 		if err != nil {
 			tb.Fatal(err)

@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func TestAuthorizePolicyVariables(t *testing.T) {
 	r := s.roles["arn:aws:iam::123456789012:role/r"]
 	session := func(name string, tags map[string]string, fed map[string][]string) *Session {
 		t.Helper()
-		c, _, err := s.mint(mintParams{role: r, sessionName: name, tags: tags, federated: fed, duration: time.Hour, now: s.now()})
+		c, _, err := s.mint(context.Background(), mintParams{role: r, sessionName: name, tags: tags, federated: fed, duration: time.Hour, now: s.now()})
 		if err != nil {
 			t.Fatal(err)
 		}

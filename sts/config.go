@@ -63,6 +63,12 @@ type Config struct {
 	// chaining whether the credentials are revoked; nil: none are.
 	// internal/revocation.Set implements it.
 	Revocations RevocationChecker
+	// Limiter, when set, limits the credentials issued to requests made
+	// to the Query API directly (limits.go); nil: no limit.
+	Limiter IssueLimiter
+	// Observer, when set, receives the Query API's measurements
+	// (observe.go); nil: none.
+	Observer Observer
 }
 
 // ConfigError is one problem of a Config: the key path of what is wrong
@@ -125,6 +131,9 @@ type Service struct {
 
 	mu      sync.RWMutex
 	actions map[string]ActionFunc // registered (broker-only) actions
+
+	limiter  IssueLimiter
+	observer Observer
 }
 
 // New validates cfg, parses every policy once and returns the Service. Its
@@ -140,6 +149,8 @@ func New(cfg Config) (*Service, error) {
 		keys:               cfg.Keys,
 		verifyTimeout:      cfg.VerifyTimeout,
 		revocations:        cfg.Revocations,
+		limiter:            cfg.Limiter,
+		observer:           cfg.Observer,
 		roles:              map[string]*role{},
 		managed:            map[string]*policy.Policy{},
 		providers:          map[string]*oidcProvider{},

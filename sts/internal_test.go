@@ -36,7 +36,7 @@ func testService(t *testing.T, kr *KeyRing, now func() time.Time) *Service {
 func mintFor(t *testing.T, s *Service, d time.Duration) Credentials {
 	t.Helper()
 	r := s.roles["arn:aws:iam::123456789012:role/r"]
-	c, _, err := s.mint(mintParams{role: r, sessionName: "s", duration: d, now: s.now()})
+	c, _, err := s.mint(context.Background(), mintParams{role: r, sessionName: "s", duration: d, now: s.now()})
 	if err != nil {
 		t.Fatal(err)
 	}

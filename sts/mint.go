@@ -37,8 +37,13 @@ type mintParams struct {
 }
 
 // mint creates credentials for a role session: a random access key id, a
-// sealed session token carrying the session, and the derived secret.
-func (s *Service) mint(p mintParams) (Credentials, AssumedRoleUser, error) {
+// sealed session token carrying the session, and the derived secret. A
+// request made to the Query API directly first passes the issuance limits
+// (limits.go), before anything is sealed or claimed.
+func (s *Service) mint(ctx context.Context, p mintParams) (Credentials, AssumedRoleUser, error) {
+	if err := s.admitIssue(ctx, &p); err != nil {
+		return Credentials{}, AssumedRoleUser{}, err
+	}
 	key := s.keys.sealingKey()
 	if key == nil {
 		return Credentials{}, AssumedRoleUser{}, fmt.Errorf("sts: mint: empty key ring")
@@ -80,6 +85,7 @@ func (s *Service) emitIssued(ctx context.Context, ev AuditEvent, creds Credentia
 	ev.AccessKeyID = creds.AccessKeyID
 	ev.Expiration = creds.Expiration
 	s.emit(ctx, ev)
+	s.observeIssued(ctx, ev)
 }
 
 // mintFailed answers a failed mint: a session too large to carry is
@@ -88,6 +94,9 @@ func (s *Service) emitIssued(ctx context.Context, ev AuditEvent, creds Credentia
 // maxSessionTokenLen); anything else is our fault, logged, and answered as
 // InternalFailure.
 func (s *Service) mintFailed(ctx context.Context, ev AuditEvent, err error) error {
+	if refusal := s.limitRefusal(ctx, ev, err); refusal != nil {
+		return refusal
+	}
 	var tl *tokenTooLargeError
 	if errors.As(err, &tl) {
 		return s.deny(ctx, ev, errPackedPolicyTooLarge(tl.size*100/maxSessionTokenLen), "mint: "+err.Error())

@@ -233,7 +233,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		return nil
 	}
 
-	creds, user, err := s.mint(mintParams{
+	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: attrs.sessionName, sourceIdentity: attrs.sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: attrs.tags.transitive,
 		duration: duration, provider: prov.arn, now: now,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -81,6 +82,7 @@ func (s *Service) action(name string) ActionFunc {
 // ServeHTTP serves the STS Query API: POST / with a form body, or GET with
 // the parameters in the query string (both are merged).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	reqID := uuid.NewString()
 	st := &reqState{requestID: reqID, sourceIP: remoteIP(r)}
 	ctx := withReqState(r.Context(), st)
@@ -93,6 +95,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if fn == nil {
 			err = newError(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version %s", req.Action, apiVersion)
 		} else {
+			st.action = req.Action
 			result, err = fn(ctx, req)
 		}
 	}
@@ -102,7 +105,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.ErrorContext(ctx, "sts: internal error", "request_id", reqID, "err", err)
 			ae = errInternal()
 		}
-		if !st.audited {
+		defer s.observeRequest(st.action, ae.Code, start)
+		// A throttled request is audited once per burst by whoever
+		// throttled it (limits.go, the broker), never per request.
+		if !st.audited && ae.Code != codeThrottling {
 			action := ""
 			if req != nil {
 				action = req.Action
@@ -113,6 +119,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResult(w, req.Action, result, reqID, wantJSON, &s.resultBufs)
+	s.observeRequest(st.action, "", start)
 }
 
 // parse reads and merges the parameters and checks Action and Version.

@@ -27,7 +27,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, _, err := s.mint(mintParams{role: s.roles["arn:aws:iam::123456789012:role/r"], sessionName: "s", duration: time.Hour, now: now})
+	c, _, err := s.mint(context.Background(), mintParams{role: s.roles["arn:aws:iam::123456789012:role/r"], sessionName: "s", duration: time.Hour, now: now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	if err != nil {
 		return nil, s.deny(ctx, ev, err, "")
 	}
-	creds, user, err := s.mint(mintParams{
+	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags.tags, transitive: tags.transitive,
 		duration: duration, provider: prov.arn, now: now,

@@ -9,12 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/metrics"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
@@ -51,6 +48,9 @@ type secrets struct {
 	// the broker's provider ARNs (revocationsFor) stay the same.
 	revocations    *revocation.Set
 	revocationsFor string
+	// metrics lives as long as the process (nil: no measurements, as for
+	// config check); assemble feeds it and re-Configures its bounds.
+	metrics *metrics.Metrics
 }
 
 // loadSecrets reads keys.dir (or generates keys in memory when it is
@@ -165,6 +165,9 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 			errs = append(errs, fmt.Errorf("store.replicas: %d replicas need a store they can share (type redis)", cfg.Store.Replicas))
 		}
 		st = opened
+		if sec.metrics != nil {
+			st = store.Observed(st, sec.metrics.StoreError)
+		}
 	}
 
 	// The STS: roles (each trusting the broker unless told otherwise), named
@@ -182,6 +185,18 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		AccountID: cfg.AccountID, Partition: cfg.Partition, Region: cfg.Region,
 		PublicURL: pub, Keys: sec.ring, Logger: log,
 		Roles: roles, ManagedPolicies: policies, Revocations: revs,
+	}
+	// Issuance limits, one limiter for the broker's surfaces and the
+	// STS's direct actions; measurements when the process keeps them.
+	limiter, err := newLimiter(cfg, st, sec.metrics)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if limiter != nil {
+		stsCfg.Limiter = broker.STSLimiter(limiter, brokerTrust)
+	}
+	if sec.metrics != nil {
+		stsCfg.Observer = sec.metrics
 	}
 	closeStore := func() {
 		if ownStore {
@@ -260,12 +275,13 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	issued := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idbroker_sts_credentials_issued_total", Help: "Credentials issued by the STS."},
-		func() float64 { return float64(svc.Issued()) })
-	reg.MustRegister(issued)
-	extra := map[string]http.Handler{"GET /metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	extra := map[string]http.Handler{}
+	switch {
+	case sec.metrics != nil && cfg.Server.MetricsOnPublic:
+		extra["GET /metrics"] = sec.metrics.Handler()
+	case cfg.Server.MetricsOnPublic:
+		log.Warn("server.metrics_on_public: the process was started without metrics; it takes effect on restart")
+	}
 	if cfg.Server.Pprof {
 		extra["GET /debug/pprof/"] = http.HandlerFunc(pprof.Index)
 		extra["GET /debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
@@ -288,6 +304,8 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 
 		// The browser pages' branding, and the region their commands name.
 		Portal: cfg.Portal.broker(), Region: cfg.Region,
+
+		Limiter: brokerLimiter(limiter), Observer: brokerObserver(sec.metrics),
 	})
 	if err != nil {
 		closeProviders(bps)
@@ -299,6 +317,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
+	observeApp(sec.metrics, cfg, st, svc)
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
 			closeProviders(bps)

@@ -182,11 +182,17 @@ func TestHealthAndIssuerEndpoints(t *testing.T) {
 		"/readyz":                           "ready",
 		"/.well-known/openid-configuration": `"jwks_uri":"` + ts.URL + `/keys"`,
 		"/keys":                             `"alg":"ES256"`,
-		"/metrics":                          "idbroker_sts_credentials_issued_total",
 	} {
 		status, body := b.get(path)
 		if status != 200 || !strings.Contains(body, want) {
 			t.Errorf("%s: %d %s", path, status, body)
 		}
+	}
+	// The numbers are on the metrics listener only, not the public one.
+	if status, _ := b.get("/metrics"); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public listener: %d, want 404", status)
+	}
+	if status, body := newBrowser(t, ts.MetricsURL).get("/metrics"); status != 200 || !strings.Contains(body, "idbroker_sts_credentials_issued_total") {
+		t.Errorf("GET /metrics on the metrics listener: %d %s", status, body)
 	}
 }

@@ -173,21 +173,23 @@ func needAWSClients(t *testing.T) {
 // brokerBinary is `idbroker serve` running as a separate process.
 type brokerBinary struct {
 	base string
-	cmd  *exec.Cmd
-	log  *lockedBuffer
-	done chan error
+	// metrics is its metrics listener's base URL (--metrics-listen).
+	metrics string
+	cmd     *exec.Cmd
+	log     *lockedBuffer
+	done    chan error
 }
 
 // startBrokerBinary runs bin serve with the configuration file cfgPath
 // ("" for the embedded demo) on a free port, until the test ends.
 func startBrokerBinary(t *testing.T, bin, cfgPath string) *brokerBinary {
 	t.Helper()
-	addr := freeAddr(t)
-	args := []string{"serve", "--listen", addr}
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--listen", addr, "--metrics-listen", metricsAddr}
 	if cfgPath != "" {
 		args = append(args, "--config", cfgPath)
 	}
-	b := &brokerBinary{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &lockedBuffer{}, done: make(chan error, 1)}
+	b := &brokerBinary{base: "http://" + addr, metrics: "http://" + metricsAddr, cmd: exec.Command(bin, args...), log: &lockedBuffer{}, done: make(chan error, 1)}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -211,10 +213,10 @@ func (b *brokerBinary) stop(t *testing.T) {
 	}
 }
 
-// issued reads the STS's issuance counter from /metrics.
+// issued reads the STS's issuance counter from the metrics listener.
 func (b *brokerBinary) issued(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(b.base + "/metrics")
+	resp, err := http.Get(b.metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/configs"
+	"github.com/idbroker/idbroker/internal/metrics"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -62,10 +63,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the embedded demo)")
 	listen := fs.String("listen", "", "listen address host:port (overrides server.listen)")
+	metricsListen := fs.String("metrics-listen", "", "metrics listen address host:port (overrides server.metrics_listen)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadServeConfig(*path, *listen)
+	load := func() (*fileConfig, error) {
+		cfg, err := loadServeConfig(*path, *listen)
+		if err == nil && *metricsListen != "" {
+			cfg.Server.MetricsListen = *metricsListen
+		}
+		return cfg, err
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, "idbroker:", err)
 		return 1
@@ -74,7 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reload := func() (*fileConfig, error) { return loadServeConfig(*path, *listen) }
+	reload := load
 	if err := serveReloading(ctx, cfg, log, nil, hup, reload); err != nil {
 		if _, ok := err.(*configError); ok {
 			fmt.Fprintln(stderr, "idbroker:", err)
@@ -99,6 +108,18 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	sec, err := loadSecrets(cfg, log, nil)
 	if err != nil {
 		return err
+	}
+	// Measurements only when someone can read them: with neither a
+	// metrics listener nor metrics on the public one, nothing is counted.
+	if cfg.Server.MetricsListen != "" || cfg.Server.MetricsOnPublic {
+		sec.metrics = metrics.New(buildVersion())
+	}
+	if cfg.Server.MetricsListen != "" {
+		_, stopMetrics, err := metricsListener(ctx, cfg.Server.MetricsListen, sec.metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	// The key ring follows keys.dir (rotations, retirements) while it runs.
 	watchCtx, stopWatching := context.WithCancel(ctx)

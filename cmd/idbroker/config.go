@@ -38,6 +38,9 @@ type fileConfig struct {
 
 	// LoginProtection throttles password guessing (loginprotection.go).
 	LoginProtection loginProtectionConfig `yaml:"login_protection"`
+
+	// Limits are the issuance rate limits (limitsconfig.go).
+	Limits limitsConfig `yaml:"limits"`
 }
 
 // adminConfig names who may use the administrators' APIs (GET
@@ -55,6 +58,13 @@ type serverConfig struct {
 	Pprof bool `yaml:"pprof"`
 	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MetricsListen is the host:port of a listener of its own serving
+	// GET /metrics (Prometheus) and nothing else; "" (default): none.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsOnPublic also serves GET /metrics on the public listener
+	// (default false: the numbers say who signs in how often, which is
+	// not for the internet).
+	MetricsOnPublic bool `yaml:"metrics_on_public"`
 }
 
 type tlsConfig struct {

@@ -45,6 +45,7 @@ func (c *fileConfig) validate() []error {
 	p = append(p, c.Portal.validate()...)
 	p = append(p, checkRoleDescriptions(c.Roles)...)
 	p = append(p, c.LoginProtection.validate()...)
+	p = append(p, c.Limits.validate()...)
 	p = append(p, c.validateLDAPSTS()...)
 	return p
 }
@@ -60,6 +61,11 @@ func (c *fileConfig) checkServer(p *problems) {
 			p.add("server.public_url", "%q must be an absolute http(s) URL without query", c.Server.PublicURL)
 		} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 			p.add("server.public_url", "%q must use https:// (plain http only on loopback addresses)", c.Server.PublicURL)
+		}
+	}
+	if c.Server.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.Server.MetricsListen); err != nil {
+			p.add("server.metrics_listen", "%q is not host:port", c.Server.MetricsListen)
 		}
 	}
 	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {

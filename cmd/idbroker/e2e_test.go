@@ -48,8 +48,10 @@ func (s *syncBuffer) String() string {
 
 // testServer is the real idbroker server on a loopback port.
 type testServer struct {
-	URL  string
-	Logs *syncBuffer
+	URL string
+	// MetricsURL is its metrics listener (server.metrics_listen).
+	MetricsURL string
+	Logs       *syncBuffer
 }
 
 // startServer runs serve() with the given configuration on 127.0.0.1:0.
@@ -60,6 +62,9 @@ func startServer(t *testing.T, yamlConfig []byte) *testServer {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.Server.Listen = "127.0.0.1:0"
+	if cfg.Server.MetricsListen == "" {
+		cfg.Server.MetricsListen = "127.0.0.1:0"
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,7 +79,7 @@ func startServer(t *testing.T, yamlConfig []byte) *testServer {
 				t.Errorf("serve: %v", err)
 			}
 		})
-		return &testServer{URL: "http://" + addr, Logs: logs}
+		return &testServer{URL: "http://" + addr, MetricsURL: metricsURLFromLogs(t, logs), Logs: logs}
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve: %v", err)
@@ -86,10 +91,10 @@ func startServer(t *testing.T, yamlConfig []byte) *testServer {
 }
 
 // assertNoSecrets fails when a secret appears in the captured logs.
-// issued reads the minted-credential counter from /metrics.
+// issued reads the minted-credential counter from the metrics listener.
 func (ts *testServer) issued(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(ts.URL + "/metrics")
+	resp, err := http.Get(ts.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,3 +516,16 @@ func TestSigV4Refusals(t *testing.T) {
 	})
 	ts.assertNoSecrets(t, secret, token)
 }
+
+// metricsURLFromLogs is the metrics listener's URL as serve logged it
+// (logged before the server is ready).
+func metricsURLFromLogs(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	m := metricsListening.FindStringSubmatch(logs.String())
+	if m == nil {
+		return ""
+	}
+	return "http://" + m[1]
+}
+
+var metricsListening = regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`)

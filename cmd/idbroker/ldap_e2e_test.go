@@ -140,10 +140,10 @@ func callLDAPIdentity(t *testing.T, base string, params url.Values) ldapSTSAnswe
 	return a
 }
 
-// ldapIssued reads the minted-credential counter from /metrics.
-func ldapIssued(t *testing.T, base string) int {
+// ldapIssued reads the minted-credential counter from the metrics listener.
+func ldapIssued(t *testing.T, ts *testServer) int {
 	t.Helper()
-	return (&testServer{URL: base}).issued(t)
+	return ts.issued(t)
 }
 
 // ldapCallerARN signs GetCallerIdentity with the keys (aws-sdk-go-v2).
@@ -264,13 +264,13 @@ func TestLDAPIdentityMinioClient(t *testing.T) {
 	})
 
 	t.Run("alice has several roles and no RoleArn", func(t *testing.T) {
-		before := ldapIssued(t, ts.URL)
+		before := ldapIssued(t, ts)
 		c, _ := credentials.NewLDAPIdentity(ts.URL, ldaptest.Alice.UID, ldaptest.Alice.Password)
 		_, err := c.GetWithContext(ctx)
 		if minioCode(err) != "AccessDenied" || !strings.Contains(err.Error(), ldapDeveloperARN) || !strings.Contains(err.Error(), ldapBuilderARN) {
 			t.Fatalf("want AccessDenied listing both roles, got %v", err)
 		}
-		if ldapIssued(t, ts.URL) != before {
+		if ldapIssued(t, ts) != before {
 			t.Fatal("credentials were issued")
 		}
 		a := callLDAPIdentity(t, ts.URL, url.Values{"LDAPUsername": {"alice"}, "LDAPPassword": {ldaptest.Alice.Password}, "RoleArn": {ldapBuilderARN}, "DurationSeconds": {"900"}})
@@ -300,7 +300,7 @@ func minioCode(err error) string {
 func TestLDAPRefusals(t *testing.T) {
 	_, ts := ldapServer(t, "login_protection: {ip_threshold: 1000, user_threshold: 1000}\n")
 	const canary = "CANARY-ldap-refusal-91c2"
-	before := ldapIssued(t, ts.URL)
+	before := ldapIssued(t, ts)
 	cases := []struct{ name, user, pass string }{
 		{"star", "*", canary},
 		{"filter close", ")(uid=*", canary},
@@ -368,7 +368,7 @@ func TestLDAPRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := ldapIssued(t, ts.URL); n != before {
+	if n := ldapIssued(t, ts); n != before {
 		t.Errorf("%d credentials issued", n-before)
 	}
 	ts.assertNoSecrets(t, append(allPasswords(), canary)...)

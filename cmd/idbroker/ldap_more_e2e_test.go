@@ -74,7 +74,7 @@ func TestLDAPMisconfigurationIsNotAWrongPassword(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, ldapConfig(tc.block(t), "login_protection: {user_threshold: 2}\n"))
-			before := ldapIssued(t, ts.URL)
+			before := ldapIssued(t, ts)
 
 			// Repeated: a misconfiguration must not lock the account either.
 			for range 3 {
@@ -94,7 +94,7 @@ func TestLDAPMisconfigurationIsNotAWrongPassword(t *testing.T) {
 				t.Fatalf("browser: %d\n%s", status, page)
 			}
 
-			if n := ldapIssued(t, ts.URL); n != before {
+			if n := ldapIssued(t, ts); n != before {
 				t.Errorf("%d credentials issued", n-before)
 			}
 			errorLines := 0

@@ -52,6 +52,7 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 		next, err := reload()
 		if err != nil {
 			log.Error("configuration reload failed; keeping the running configuration", "err", err)
+			reloaded(sec, false)
 			continue
 		}
 		if next.Server.Listen != running.Server.Listen && next.Server.Listen != "" {
@@ -63,17 +64,20 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 			loaded, err := loadSecrets(next, log, keys.reuse(next.Keys.Dir))
 			if err != nil {
 				log.Error("configuration reload failed; keeping the running configuration", "err", err)
+				reloaded(sec, false)
 				continue
 			}
 			nextSec = *loaded
 		}
 		nextSec.store, nextSec.revocations, nextSec.revocationsFor = nil, nil, ""
+		nextSec.metrics = sec.metrics
 		if cur := current.a.Load(); next.Store == running.Store {
 			nextSec.store, nextSec.revocations, nextSec.revocationsFor = cur.store, cur.revocations, cur.revocationsFor
 		}
 		a, err := assemble(next, &nextSec, log)
 		if err != nil {
 			log.Error("configuration reload failed; keeping the running configuration", "err", err)
+			reloaded(sec, false)
 			continue
 		}
 		a.startRevocations(ctx, log)
@@ -82,5 +86,13 @@ func reloadLoop(ctx context.Context, trigger <-chan os.Signal, reload func() (*f
 		keys.follow(nextSec.ring)
 		running, sec = next, &nextSec
 		log.Info("configuration reloaded")
+		reloaded(sec, true)
+	}
+}
+
+// reloaded counts a reload in the process's metrics.
+func reloaded(sec *secrets, ok bool) {
+	if sec.metrics != nil {
+		sec.metrics.Reloaded(ok)
 	}
 }

@@ -179,6 +179,10 @@ var conformance = []struct {
 	{"ClaimExpiry", testClaimExpiry},
 	{"Counters", testCounters},
 	{"CounterExpiry", testCounterExpiry},
+	{"TakeRate", testTakeRate},
+	{"TakeRateRefill", testTakeRateRefill},
+	{"TakeRateConcurrent", testTakeRateConcurrent},
+	{"CountSessions", testCountSessions},
 	{"SessionRoundTrip", testSessionRoundTrip},
 	{"SessionInvalid", testSessionInvalid},
 	{"SessionIndex", testSessionIndex},
@@ -845,12 +849,17 @@ func testContextEnded(t *testing.T, b *backend) {
 	cancel()
 	until := b.now().Add(time.Hour)
 	calls := map[string]func() error{
-		"Claim":            func() error { _, err := b.s.Claim(ctx, "k", until); return err },
-		"Incr":             func() error { _, err := b.s.Incr(ctx, "k", time.Hour); return err },
-		"Get":              func() error { _, err := b.s.Get(ctx, "k"); return err },
-		"SetTTL":           func() error { return b.s.SetTTL(ctx, "k", 1, time.Hour) },
-		"TTL":              func() error { _, err := b.s.TTL(ctx, "k"); return err },
-		"Delete":           func() error { return b.s.Delete(ctx, "k") },
+		"Claim":  func() error { _, err := b.s.Claim(ctx, "k", until); return err },
+		"Incr":   func() error { _, err := b.s.Incr(ctx, "k", time.Hour); return err },
+		"Get":    func() error { _, err := b.s.Get(ctx, "k"); return err },
+		"SetTTL": func() error { return b.s.SetTTL(ctx, "k", 1, time.Hour) },
+		"TTL":    func() error { _, err := b.s.TTL(ctx, "k"); return err },
+		"Delete": func() error { return b.s.Delete(ctx, "k") },
+		"TakeRate": func() error {
+			_, err := b.s.TakeRate(ctx, []Rate{{Key: "r", Interval: time.Second, Burst: 1}})
+			return err
+		},
+		"CountSessions":    func() error { _, err := b.s.CountSessions(ctx); return err },
 		"PutSession":       func() error { return b.s.PutSession(ctx, b.session("s", time.Hour)) },
 		"GetSession":       func() error { _, err := b.s.GetSession(ctx, "s"); return err },
 		"DeleteSession":    func() error { return b.s.DeleteSession(ctx, "s") },

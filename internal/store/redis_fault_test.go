@@ -21,6 +21,11 @@ func redisCalls(r *Redis) map[string]func(ctx context.Context) error {
 		"SetTTL": func(ctx context.Context) error { return r.SetTTL(ctx, "k", 1, time.Hour) },
 		"TTL":    func(ctx context.Context) error { _, err := r.TTL(ctx, "k"); return err },
 		"Delete": func(ctx context.Context) error { return r.Delete(ctx, "k") },
+		"TakeRate": func(ctx context.Context) error {
+			_, err := r.TakeRate(ctx, []Rate{{Key: "rate:k", Interval: time.Second, Burst: 1}})
+			return err
+		},
+		"CountSessions": func(ctx context.Context) error { _, err := r.CountSessions(ctx); return err },
 		"PutSession": func(ctx context.Context) error {
 			return r.PutSession(ctx, SessionRecord{ID: "s", Index: []string{"user:a"}, Expires: until})
 		},

@@ -77,6 +77,16 @@ type Store interface {
 	TTL(ctx context.Context, key string) (time.Duration, error)
 	// Delete removes key.
 	Delete(ctx context.Context, key string) error
+	// TakeRate admits one event under every limit of rates at once, or
+	// under none (GCRA, see rate.go): when each has room it charges each
+	// and answers Allowed; otherwise it charges none and says how long
+	// until all would have room. Atomic across replicas; Redis decides on
+	// its own clock. Malformed rates are ErrInvalid.
+	TakeRate(ctx context.Context, rates []Rate) (RateResult, error)
+	// CountSessions returns how many sessions are live now (for the
+	// active sessions gauge; Redis counts in O(log n), Memory and File
+	// in one pass).
+	CountSessions(ctx context.Context) (int, error)
 
 	// PutSession creates or replaces the session s.ID atomically: its data,
 	// expiry and index keys all change together, and it is listed under
