@@ -54,6 +54,9 @@ func loadServeConfig(path, listen string) (*fileConfig, error) {
 			return nil, fmt.Errorf("--listen: %q is not host:port", listen)
 		}
 		cfg.Server.Listen = listen
+		if err := cfg.Server.pprofProblem(); err != "" {
+			return nil, fmt.Errorf("server.pprof: %s", err)
+		}
 	}
 	return cfg, nil
 }

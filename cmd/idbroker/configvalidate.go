@@ -63,6 +63,9 @@ func (c *fileConfig) checkServer(p *problems) {
 			p.add("server.public_url", "%q must use https:// (plain http only on loopback addresses)", c.Server.PublicURL)
 		}
 	}
+	if err := c.Server.pprofProblem(); err != "" {
+		p.add("server.pprof", "%s", err)
+	}
 	if c.Server.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.Server.MetricsListen); err != nil {
 			p.add("server.metrics_listen", "%q is not host:port", c.Server.MetricsListen)
@@ -187,4 +190,14 @@ func checkUpstreamURL(raw, secureScheme string) error {
 		return fmt.Errorf("%q must use %s:// (plain %s:// only on loopback addresses)", raw, secureScheme, plain)
 	}
 	return fmt.Errorf("%q must use %s://", raw, secureScheme)
+}
+
+// pprofProblem refuses the profiler on a listener other hosts can reach:
+// it has no authentication, and its profiles and command line say what the
+// process holds. "" when it is off or the listener is loopback only.
+func (s serverConfig) pprofProblem() string {
+	if !s.Pprof || loopback.Addr(s.Listen) {
+		return ""
+	}
+	return fmt.Sprintf("the profiler has no authentication: it is served only when server.listen (or --listen) is a loopback address, not %q", s.Listen)
 }
