@@ -435,13 +435,13 @@ func TestLDAPLockout(t *testing.T) {
 			if err := srv.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			// Timing: a locked answer is not instant next to a real refusal.
+			// Timing is logged, not asserted (a busy machine makes any bound
+			// flaky): that a locked answer waits about as long as the
+			// directory's refusals is TestLockoutDelayFollowsUpstream's, on
+			// an injected latency.
 			slices.Sort(wrongTook)
 			slices.Sort(lockedTook)
 			t.Logf("wrong password %v, locked %v", wrongTook, lockedTook)
-			if lockedTook[3]*5/2 < wrongTook[3] || lockedTook[3] > wrongTook[3]*5 {
-				t.Errorf("locked answers (%v) take much less or more time than wrong passwords (%v)", lockedTook, wrongTook)
-			}
 			if storeKind == "redis" {
 				// The store down: logins fail closed with "unavailable".
 				rs.Stop()
