@@ -63,6 +63,9 @@ type Config struct {
 	// chaining whether the credentials are revoked; nil: none are.
 	// internal/revocation.Set implements it.
 	Revocations RevocationChecker
+	// MFA verifies the SerialNumber and TokenCode of AssumeRole (mfa.go);
+	// nil: no MFA device exists, and every call that names one is refused.
+	MFA MFAVerifier
 }
 
 // ConfigError is one problem of a Config: the key path of what is wrong
@@ -107,6 +110,7 @@ type Service struct {
 	keys                       *KeyRing
 	verifyTimeout              time.Duration
 	revocations                RevocationChecker
+	mfa                        MFAVerifier
 
 	roles         map[string]*role // by role ARN
 	managed       map[string]*policy.Policy
@@ -140,6 +144,7 @@ func New(cfg Config) (*Service, error) {
 		keys:               cfg.Keys,
 		verifyTimeout:      cfg.VerifyTimeout,
 		revocations:        cfg.Revocations,
+		mfa:                cfg.MFA,
 		roles:              map[string]*role{},
 		managed:            map[string]*policy.Policy{},
 		providers:          map[string]*oidcProvider{},
