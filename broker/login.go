@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/idbroker/idbroker/providers"
 )
@@ -129,37 +128,10 @@ func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.Pas
 	return id, nil
 }
 
-// authenticate is the password login as one straight sequence: admit the
-// attempt by name and address, find the account the name resolves to (for
-// a provider that can: providers.AccountAuthenticator), admit the account,
-// try the password, record the outcome. A locked name, address or account
-// is refused like a wrong password, after about as long, without the
-// password being tried; a store that cannot say refuses as unavailable.
-// Every attempt counts, an empty password too: the provider refuses it
-// (the broker does not filter it).
+// authenticate is the password login under the brute-force protection,
+// without a second factor: authenticateWith (lockoutattempt.go).
 func authenticate(ctx context.Context, l *lockout, provider string, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
-	a, err := l.admit(ctx, provider, username, clientIP)
-	if err != nil {
-		return providers.Identity{}, err
-	}
-	aa, ok := pa.(providers.AccountAuthenticator)
-	if !ok || !a.protected() {
-		// One step: the provider cannot name the account, or nothing
-		// would be decided between the steps.
-		start := time.Now()
-		id, err := pa.Login(ctx, username, password)
-		return a.record(ctx, id, err, time.Since(start))
-	}
-	acct, err := aa.FindAccount(ctx, username)
-	if err != nil {
-		return a.record(ctx, providers.Identity{}, err, 0)
-	}
-	if err := a.admitAccount(ctx, acct.Key); err != nil {
-		return providers.Identity{}, err
-	}
-	start := time.Now()
-	id, err := aa.LoginAccount(ctx, acct, password)
-	return a.record(ctx, id, err, time.Since(start))
+	return authenticateWith(ctx, l, provider, pa, username, password, clientIP, nil)
 }
 
 // clientIP is the request's peer address (realClient has put a trusted
