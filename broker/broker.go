@@ -69,6 +69,9 @@ type Provider struct {
 	Type        string
 	DisplayName string
 	Impl        any
+	// MFA is the provider's MFA policy: MFAOff ("" too), MFAOptional or
+	// MFARequired (mfa.go).
+	MFA string
 }
 
 // Config wires a broker.
@@ -131,6 +134,9 @@ type Config struct {
 	// Region is the STS's region, named in the commands the credentials
 	// page offers (default us-east-1).
 	Region string
+	// MFA keeps the TOTP enrolments (*mfa.Service; mfa.go). Nil: nobody
+	// can enrol, and a provider's MFA policy other than off is refused.
+	MFA MFAService
 }
 
 // Server is the broker's HTTP surface.
@@ -195,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 		if err := checkSAMLProviderName(p); err != nil {
 			return nil, err
 		}
+		if err := checkMFAPolicy(p, cfg.MFA != nil); err != nil {
+			return nil, err
+		}
 		s.providers[p.Name] = p
 	}
 	s.routes()
@@ -246,6 +255,7 @@ func (s *Server) routes() {
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
+	s.mfaRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
 }
 
