@@ -119,9 +119,20 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 // answer for an unknown user, a wrong or empty password and a locked
 // account; an outage; a misconfigured provider; or an unexpected error.
 func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
-	id, err := authenticate(ctx, s.lockout, p.Name, pa, username, password, clientIP)
+	return s.passwordLoginWith(ctx, p, pa, username, password, clientIP, nil)
+}
+
+// passwordLoginWith is passwordLogin with code, the check of a second factor
+// sent with the password (nil: none), run once the password is right
+// (authenticateWith): a refusal of the code's own (a *refusal) is returned
+// as it is.
+func (s *Server) passwordLoginWith(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string, code secondFactor) (providers.Identity, error) {
+	id, err := authenticateWith(ctx, s.lockout, p.Name, pa, username, password, clientIP, code)
 	if err != nil {
 		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.String("client_ip", clientIP), slog.Any("reason", err))
+		if r, ok := errors.AsType[*refusal](err); ok {
+			return providers.Identity{}, r
+		}
 		return providers.Identity{}, s.loginRefused(ctx, p, err)
 	}
 	s.audit(ctx, "login", id, slog.String("client_ip", clientIP))

@@ -39,10 +39,12 @@ func (m *mfaAttempt) key(part string) string { return "login:mfa:" + part + ":" 
 
 // admitMFA begins a second-factor check of username at provider from
 // clientIP: refused (providers.ErrInvalidCredentials, after the usual
-// delay) while the name, the address or the person's second factor is
-// locked; providers.ErrUnavailable when the store cannot say.
+// delay) while the name from this address, the address or the person's
+// second factor is locked; providers.ErrUnavailable when the store cannot
+// say. The name's account-wide lock (failures from every address) does not
+// refuse it (admitCode): the person's own second factor decides.
 func (l *lockout) admitMFA(ctx context.Context, provider, username, clientIP string) (*mfaAttempt, error) {
-	a, err := l.admit(ctx, provider, username, clientIP)
+	a, err := l.admitCode(ctx, provider, username, clientIP)
 	if err != nil {
 		return nil, err
 	}

@@ -84,13 +84,8 @@ func (s *Server) serveCreateSession(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
 		return
 	}
-	id, method, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken)
+	id, method, mfaAt, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken, req.mfaCodes)
 	if !ok {
-		return
-	}
-	mfaAt, err := s.signInMFA(r.Context(), id, req.mfaCodes, clientIP(r))
-	if err != nil {
-		writeAPIRefusal(w, err)
 		return
 	}
 	se, token, err := s.startSession(r.Context(), id, method, carrierBearer)

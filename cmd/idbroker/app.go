@@ -184,6 +184,10 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		PublicURL: pub, Keys: sec.ring, Logger: log,
 		Roles: roles, ManagedPolicies: policies, Revocations: revs,
 	}
+	// AssumeRole's SerialNumber and TokenCode: the TOTP enrolments of the
+	// broker's people (broker/stsmfa.go), given the broker once built.
+	stsMFA := broker.NewSTSMFA(broker.STSMFAConfig{Partition: cfg.Partition, Account: cfg.AccountID, SessionProviders: sessionProviders})
+	stsCfg.MFA = stsMFA
 	closeStore := func() {
 		if ownStore {
 			_ = st.Close()
@@ -314,6 +318,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
+	stsMFA.Attach(b)
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
 			closeProviders(bps)

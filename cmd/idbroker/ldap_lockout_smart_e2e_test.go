@@ -133,3 +133,76 @@ func TestLDAPLockoutStrangerCannotLockOwner(t *testing.T) {
 	}
 	ts.assertNoSecrets(t, append(allPasswords(), canary)...)
 }
+
+// TestLDAPLockoutTOTPPassesAccountWideLock: carol has enrolled a TOTP
+// device; failures from many addresses lock her account everywhere. Her
+// password alone is then refused, but her password with a right code gets
+// her in (JSON API); with a wrong code the answer is exactly the
+// wrong-password one, so a stranger learns nothing from attaching codes;
+// and her success does not lift the lock for passwords alone.
+func TestLDAPLockoutTOTPPassesAccountWideLock(t *testing.T) {
+	_, ts := ldapServer(t, "login_protection: {user_threshold: 3, account_threshold: 6, ip_threshold: 1000, lock_duration: 1m}\n")
+	const canary = "CANARY-totp-lockout-9d3e"
+	home, away := clientFrom(t, "127.0.0.3"), clientFrom(t, "127.0.0.4")
+	login := func(c *http.Client, pass, code string) (int, string) {
+		body := map[string]any{"provider": "corp", "username": ldaptest.Carol.UID, "password": pass}
+		if code != "" {
+			body["totp_code"] = code
+		}
+		status, out := apiLoginFrom(t, c, ts.URL, body)
+		b, _ := json.Marshal(out["error"])
+		return status, string(b)
+	}
+	// The wrong-password answer, from an address of its own.
+	wrongStatus, wrongAPI := login(clientFrom(t, "127.0.0.20"), canary, "")
+	if wrongStatus != 401 || !strings.Contains(wrongAPI, "InvalidCredentials") {
+		t.Fatalf("wrong password: %d %s", wrongStatus, wrongAPI)
+	}
+	// Carol enrols (a bearer session from her sign-in).
+	status, out := mfaPost(t, ts.URL+"/api/v1/sessions", "", map[string]any{"provider": "corp", "username": ldaptest.Carol.UID, "password": ldaptest.Carol.Password})
+	bearer, _ := out["session_token"].(string)
+	if status != 201 || bearer == "" {
+		t.Fatalf("sign-in: %d %v", status, out)
+	}
+	status, out = mfaPost(t, ts.URL+"/api/v1/mfa/totp", bearer, map[string]any{})
+	secret, _ := out["secret"].(string)
+	if status != 200 || secret == "" {
+		t.Fatalf("enrol: %d %v", status, out)
+	}
+	_, cur, next := totpSteps(t, secret)
+	if status, out = mfaPost(t, ts.URL+"/api/v1/mfa/totp/confirm", bearer, map[string]any{"code": cur}); status != 200 {
+		t.Fatalf("confirm: %d %v", status, out)
+	}
+
+	// Six failures from six addresses: locked everywhere.
+	for i := range 6 {
+		if status, e := login(clientFrom(t, fmt.Sprintf("127.0.0.%d", 10+i)), canary, ""); status != wrongStatus || e != wrongAPI {
+			t.Fatalf("spray failure %d: %d %s", i, status, e)
+		}
+	}
+	if status, e := login(home, ldaptest.Carol.Password, ""); status != wrongStatus || e != wrongAPI {
+		t.Fatalf("password alone during the account-wide lock: %d %s", status, e)
+	}
+	// A wrong code with the right password: the wrong-password answer.
+	wrongCode := "000000"
+	if wrongCode == next || wrongCode == cur {
+		wrongCode = "999999"
+	}
+	if status, e := login(away, ldaptest.Carol.Password, wrongCode); status != wrongStatus || e != wrongAPI {
+		t.Fatalf("right password, wrong code past the lock: %d %s (wrong password: %d %s)", status, e, wrongStatus, wrongAPI)
+	}
+	// The right password and the right code: credentials.
+	status, out = apiLoginFrom(t, away, ts.URL, map[string]any{"provider": "corp", "username": ldaptest.Carol.UID, "password": ldaptest.Carol.Password, "totp_code": next})
+	if status != 200 || out["SecretAccessKey"] == nil {
+		t.Fatalf("password and TOTP right during the account-wide lock: %d %v", status, out)
+	}
+	// The lock stays for passwords alone.
+	if status, e := login(home, ldaptest.Carol.Password, ""); status != wrongStatus || e != wrongAPI {
+		t.Fatalf("password alone after carol's TOTP sign-in: %d %s", status, e)
+	}
+	logs := ts.Logs.String()
+	if !strings.Contains(logs, `"event":"mfa.verified"`) || !strings.Contains(logs, `"bucket":"user"`) {
+		t.Error("no mfa.verified event or account-wide lock in the audit log")
+	}
+	ts.assertNoSecrets(t, append(allPasswords(), canary, secret, bearer)...)
+}
