@@ -12,6 +12,7 @@ import (
 
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/mfa"
+	"github.com/idbroker/idbroker/mapping"
 )
 
 // The portal's MFA pages (templates/mfa.html), for the browser's session:
@@ -264,5 +265,32 @@ func (s *Server) portalMFARefused(w http.ResponseWriter, r *http.Request, se *se
 	}
 	s.audit(r.Context(), "mfa.step_up_asked", se.Identity, slog.String("session_id", se.ID), slog.String("role", ref.role))
 	s.renderStepUp(w, r, se, http.StatusUnauthorized, ref.role, "")
+	return true
+}
+
+// portalStepUpFirst answers a portal request for roles with the step-up
+// page, before anything is issued, when one of them (or the provider)
+// needs MFA the session lacks, and reports whether it did: several roles
+// are issued one by one, and keys issued before a refusal would be lost.
+// The issuing seam decides again for each role (mfaGate).
+func (s *Server) portalStepUpFirst(w http.ResponseWriter, r *http.Request, se *session, roles []string) bool {
+	id := withMFA(se.identity(), se.MFAAt)
+	if id.MFA {
+		return false
+	}
+	dec := s.cfg.Mapper.Map(id)
+	var grants []mapping.Grant
+	for _, role := range roles {
+		if g, ok := findGrant(dec.Grants, role); ok {
+			grants = append(grants, g)
+		}
+	}
+	err := s.mfaGate(r.Context(), id, grants)
+	if err == nil {
+		return false
+	}
+	if !s.portalMFARefused(w, r, se, err) {
+		s.refusePage(w, r, err)
+	}
 	return true
 }

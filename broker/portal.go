@@ -184,6 +184,9 @@ func (s *Server) servePortalIssue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "Too many roles were asked for at once.", "Go back to the portal and tick fewer roles.", errors.New("too many roles"))
 		return
 	}
+	if s.portalStepUpFirst(w, r, se, roles) {
+		return
+	}
 	fresh, err := s.claimChoice(ctx, c.ID)
 	if err != nil {
 		s.refusePage(w, r, s.sessionRefused(ctx, err))

@@ -155,3 +155,32 @@ func TestMFASignInStepUpForms(t *testing.T) {
 		t.Fatalf("Prod after the recovery code: %d at %s", status, resp.Request.URL.Path)
 	}
 }
+
+// TestMFAPortalSeveralRoles: ticking Developer and Prod without MFA shows
+// the code page before anything is issued (no keys are minted and lost);
+// after the code, both are had at once.
+func TestMFAPortalSeveralRoles(t *testing.T) {
+	ts := startServer(t, []byte(mfaBrowserConfig))
+	token, _ := newSession(t, ts.URL, "demo", "alice", "alice")
+	app, _ := enrolByAPI(t, ts.URL, token, nil)
+	issued := func() int { return strings.Count(ts.Logs.String(), `"event":"issue",`) }
+
+	b := newBrowser(t, ts.URL)
+	_, page, _ := b.signIn("demo", "alice", "alice")
+	before := issued()
+	status, page, _ := b.choose(page, "arn:aws:iam::123456789012:role/Developer", "arn:aws:iam::123456789012:role/Prod")
+	if status != 401 || !strings.Contains(page, `id="mfa-why"`) || !strings.Contains(page, "<strong>Prod</strong>") {
+		t.Fatalf("Developer and Prod without MFA: %d\n%s", status, page)
+	}
+	if n := issued() - before; n != 0 {
+		t.Fatalf("%d credentials were issued before the code page", n)
+	}
+	status, page, resp := b.post("/portal/mfa/verify", url.Values{"csrf_token": {b.csrf(page)}, "code": {app.code(t)}}, nil)
+	if status != 200 || resp.Request.URL.Path != "/portal" {
+		t.Fatalf("the code: %d at %s", status, resp.Request.URL.Path)
+	}
+	status, page, _ = b.choose(page, "arn:aws:iam::123456789012:role/Developer", "arn:aws:iam::123456789012:role/Prod")
+	if status != 200 || strings.Count(page, "export AWS_SECRET_ACCESS_KEY=") != 2 {
+		t.Fatalf("both roles after the code: %d", status)
+	}
+}

@@ -324,6 +324,22 @@ func TestMFATOTPEndToEnd(t *testing.T) {
 			t.Fatalf("%s: reset: %v, want %s", tc.name, err, tc.code)
 		}
 	}
+	// The enrolments live among the store's session records: the
+	// administrators' listing of every session does not count them as
+	// unreadable sessions.
+	adminEnv := map[string]string{"AWS_ACCESS_KEY_ID": admin.id, "AWS_SECRET_ACCESS_KEY": admin.secret, "AWS_SESSION_TOKEN": admin.token}
+	ac, err := newAdminClient(base1, "us-east-1", func(k string) string { return adminEnv[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Sessions   []map[string]any `json:"sessions"`
+		Unreadable int              `json:"unreadable"`
+	}
+	if err := ac.call(context.Background(), "GET", "/api/v1/admin/sessions", url.Values{"limit": {"1000"}}, nil, 200, &list, "list", "idbroker:ListSessions"); err != nil || list.Unreadable != 0 || len(list.Sessions) == 0 {
+		t.Errorf("listing every session: %v, %d sessions, %d unreadable", err, len(list.Sessions), list.Unreadable)
+	}
+
 	// alice is no longer enrolled: her codes are refused, she is told to
 	// enrol, and can.
 	token5, _ := newSession(t, base1, "demo", "alice", "alice")
