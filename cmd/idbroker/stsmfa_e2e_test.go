@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"github.com/pquerna/otp/totp"
 	"gopkg.in/yaml.v3"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/configs"
+	"github.com/idbroker/idbroker/sts"
 )
 
 const (
@@ -209,6 +212,84 @@ func TestSTSMFA(t *testing.T) {
 	for _, c := range []string{prev, cur, next} {
 		if strings.Contains(logs, `"`+c+`"`) {
 			t.Errorf("a TOTP code appears in the logs")
+		}
+	}
+}
+
+// TestSAMLMFAReachesDecisions: the broker's own SAML Response with the
+// REFEDS MFA class (AuthnInstant the MFA's time), verified by the real
+// SAML verifier and redeemed with aws-sdk-go-v2, makes a session with
+// aws:MultiFactorAuthPresent and aws:MultiFactorAuthAge counted from that
+// instant: a trust policy that wants MFA admits it and not the same
+// Response without MFA; a permission wanting MFA within five minutes allows
+// a two-minute-old MFA and not a ten-minute-old one.
+func TestSAMLMFAReachesDecisions(t *testing.T) {
+	dir := t.TempDir()
+	if err := broker.InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := sts.InitKeyDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := broker.LoadKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const providerARN = "arn:aws:iam::123456789012:saml-provider/idbroker"
+	ts := startServer(t, []byte(fmt.Sprintf(`
+account_id: "123456789012"
+keys: {dir: %q}
+roles:
+  - name: Developer
+    policies:
+      - {Version: "2012-10-17", Statement: [{Sid: FreshMFA, Effect: Allow, Action: "s3:PutObject", Resource: "*",
+         Condition: {NumericLessThan: {"aws:MultiFactorAuthAge": "300"}}}]}
+  - name: Sensitive
+    trust_broker: false
+    trust_policy:
+      Version: "2012-10-17"
+      Statement:
+        - {Effect: Allow, Principal: {Federated: %q}, Action: "sts:AssumeRoleWithSAML",
+           Condition: {Bool: {"aws:MultiFactorAuthPresent": "true"}}}
+`, dir, providerARN)))
+	idp, err := broker.NewSAMLIdP(broker.SAMLIdPConfig{PublicURL: ts.URL, ProviderARN: providerARN, Key: keys.SAMLKey, Certificate: keys.SAMLCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(role string, mfa bool, authTime time.Time) (*awssts.AssumeRoleWithSAMLOutput, error) {
+		roleARN := "arn:aws:iam::123456789012:role/" + role
+		b64, err := idp.Sign(broker.SAMLAssertionRequest{RoleARN: roleARN, NameID: broker.Subject(role, "okta", "alice"),
+			SessionName: "alice", Duration: 20 * time.Minute, MFA: mfa, AuthTime: authTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stsClient(ts.URL, nil).AssumeRoleWithSAML(context.Background(), &awssts.AssumeRoleWithSAMLInput{
+			RoleArn: aws.String(roleARN), PrincipalArn: aws.String(providerARN), SAMLAssertion: aws.String(b64)})
+	}
+	now := time.Now()
+	if _, err := redeem("Sensitive", false, now); apiCode(err) != "AccessDenied" {
+		t.Fatalf("Sensitive without MFA: %v", err)
+	}
+	if _, err := redeem("Sensitive", true, now.Add(-time.Minute)); err != nil {
+		t.Fatalf("Sensitive with MFA: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		mfa  bool
+		ago  time.Duration
+		want string
+	}{
+		{"MFA two minutes ago", true, 2 * time.Minute, "Allow"},
+		{"MFA ten minutes ago", true, 10 * time.Minute, "ImplicitDeny"},
+		{"no MFA", false, 0, "ImplicitDeny"},
+	} {
+		out, err := redeem("Developer", tc.mfa, now.Add(-tc.ago))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c := minted{*out.Credentials.AccessKeyId, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken}
+		if got := decAuthorizeSigned(t, ts.URL, c, decQuestion("s3:PutObject", "arn:aws:s3:::b/k", nil)); got.decision() != tc.want {
+			t.Errorf("%s: %d %s, want %s", tc.name, got.status, got.raw, tc.want)
 		}
 	}
 }
