@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/casefold"
+	"github.com/idbroker/idbroker/internal/mfa"
 )
 
 // GET /api/v1/admin/sessions[?user=U][&provider=P][&limit=N][&cursor=C]:
@@ -137,6 +138,8 @@ func (s *Server) serveListSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, f := range page {
 			switch {
+			case f.se == nil && mfa.IsRecord(f.id):
+				// A TOTP enrolment (internal/mfa), listed with the sessions.
 			case f.se == nil:
 				out.Unreadable++
 			case keep(f.se):

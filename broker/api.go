@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type credentialsRequest struct {
 	Role            string   `json:"role"`
 	Roles           []string `json:"roles"`
 	DurationSeconds int64    `json:"duration_seconds"`
+	// A second factor (mfa.go): checked at a sign-in, or a step-up of the
+	// bearer session.
+	mfaCodes
 }
 
 // credentialsResponse is the credential_process shape plus the role ARNs
@@ -102,6 +106,10 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("duration_seconds must be between %d and %d", awsspec.MinDurationSeconds, awsspec.MaxDurationSeconds))
 		return
 	}
+	if err := req.check(); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
 	if hasAuthorization(r) {
 		if req.Provider != "" || req.Username != "" || req.Password != "" || req.IDToken != "" {
 			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "a bearer request takes its user from the session: leave provider, username, password and id_token out")
@@ -111,13 +119,27 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		if req.given() {
+			// A step-up: the session has MFA from now on.
+			at, err := s.verifyMFA(r.Context(), withMFA(se.identity(), se.MFAAt), req.mfaCodes, clientIP(r))
+			if err == nil {
+				err = s.stepUp(r.Context(), se, at)
+			}
+			if err != nil {
+				writeAPIRefusal(w, err)
+				return
+			}
+		}
 		s.respondCredentials(w, r, se, req)
 		return
 	}
-	id, method, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken)
+	id, method, mfaAt, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken, req.mfaCodes)
 	if !ok {
 		return
 	}
+	// A one-shot session is shared by the person's one-shot logins of a
+	// period: this login's MFA goes with its identity, not the session.
+	id = withMFA(id, mfaAt)
 	se, err := s.startOneShotSession(r.Context(), id, method)
 	if err != nil {
 		writeAPIRefusal(w, err)
@@ -127,46 +149,63 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiLogin signs a JSON request in at the named provider, with a username
-// and password or an id_token, and answers the refusal itself (ok false).
-// method is how the login was made ("password" or "id_token").
-func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, provider, username, password, idToken string) (providers.Identity, string, bool) {
+// and password or an id_token, and its second factor (signInMFA: codes, or
+// MFARequired when the sign-in needs one), and answers the refusal itself
+// (ok false). method is how the login was made ("password" or "id_token");
+// mfaAt when the broker checked a code (zero: none). A code sent with a
+// password is checked inside the password login, so that an account-wide
+// lock does not hold a person whose password and code are right
+// (lockoutattempt.go).
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, provider, username, password, idToken string, codes mfaCodes) (id providers.Identity, method string, mfaAt time.Time, ok bool) {
 	if provider == "" {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "provider is required")
-		return providers.Identity{}, "", false
+		return providers.Identity{}, "", time.Time{}, false
 	}
 	p, ok := s.providers[provider]
 	if !ok {
 		writeAPIError(w, http.StatusBadRequest, "UnknownProvider", "no provider of that name is configured")
-		return providers.Identity{}, "", false
+		return providers.Identity{}, "", time.Time{}, false
 	}
-	if idToken != "" {
+	ctx, ip := r.Context(), clientIP(r)
+	var err error
+	switch {
+	case idToken != "":
 		tp, ok := p.Impl.(TokenProvider)
 		if !ok {
 			writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept ID tokens")
-			return providers.Identity{}, "", false
+			return providers.Identity{}, "", time.Time{}, false
 		}
 		if username != "" || password != "" {
 			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "send either id_token or username and password")
-			return providers.Identity{}, "", false
+			return providers.Identity{}, "", time.Time{}, false
 		}
-		id, err := s.tokenLogin(r.Context(), p, tp, idToken, clientIP(r))
-		if err != nil {
-			writeAPIRefusal(w, err)
-			return providers.Identity{}, "", false
+		method = methodIDToken
+		id, err = s.tokenLogin(ctx, p, tp, idToken, ip)
+		if err == nil {
+			mfaAt, err = s.signInMFA(ctx, id, codes, ip)
 		}
-		return id, methodIDToken, true
+	default:
+		pa, ok := p.Impl.(providers.PasswordAuthenticator)
+		if !ok {
+			writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept a username and password")
+			return providers.Identity{}, "", time.Time{}, false
+		}
+		method = methodPassword
+		if codes.given() {
+			id, err = s.passwordLoginWith(ctx, p, pa, username, password, ip, func(ctx context.Context, id providers.Identity) error {
+				var verr error
+				mfaAt, verr = s.verifyMFA(ctx, id, codes, ip)
+				return verr
+			})
+		} else if id, err = s.passwordLogin(ctx, p, pa, username, password, ip); err == nil {
+			mfaAt, err = s.signInMFA(ctx, id, codes, ip)
+		}
 	}
-	pa, ok := p.Impl.(providers.PasswordAuthenticator)
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "UnsupportedProvider", "this provider does not accept a username and password")
-		return providers.Identity{}, "", false
-	}
-	id, err := s.passwordLogin(r.Context(), p, pa, username, password, clientIP(r))
 	if err != nil {
 		writeAPIRefusal(w, err)
-		return providers.Identity{}, "", false
+		return providers.Identity{}, "", time.Time{}, false
 	}
-	return id, methodPassword, true
+	return id, method, mfaAt, true
 }
 
 // How a session's login was made (session.Method).

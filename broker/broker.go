@@ -69,6 +69,9 @@ type Provider struct {
 	Type        string
 	DisplayName string
 	Impl        any
+	// MFA is the provider's MFA policy: MFAOff ("" too), MFAOptional or
+	// MFARequired (mfa.go).
+	MFA string
 }
 
 // Config wires a broker.
@@ -135,6 +138,9 @@ type Config struct {
 	Limiter IssueLimiter
 	// Observer, when set, receives the broker's measurements (observe.go).
 	Observer Observer
+	// MFA keeps the TOTP enrolments (*mfa.Service; mfa.go). Nil: nobody
+	// can enrol, and a provider's MFA policy other than off is refused.
+	MFA MFAService
 }
 
 // Server is the broker's HTTP surface.
@@ -199,6 +205,9 @@ func New(cfg Config) (*Server, error) {
 		if err := checkSAMLProviderName(p); err != nil {
 			return nil, err
 		}
+		if err := checkMFAPolicy(p, cfg.MFA != nil); err != nil {
+			return nil, err
+		}
 		s.providers[p.Name] = p
 	}
 	s.routes()
@@ -251,6 +260,7 @@ func (s *Server) routes() {
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
+	s.mfaRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, s.instrument(securityHeaders(s.secure, cop.Handler(mux))))
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/idbroker/idbroker/internal/store"
-	"github.com/idbroker/idbroker/providers"
 )
 
 // Tuning of the lock-out that is not configurable.
@@ -57,43 +56,84 @@ func newLockout(cfg LoginProtection, st store.Store, provs []Provider, log *slog
 	return l, nil
 }
 
-// bucket is one counted subject: a typed username, an account or a client
-// address.
+// The counted subjects (bucket kinds). Failures count per account from
+// each client address first (kindUserAddr, kindAccountAddr:
+// LoginProtection.UserThreshold), so that a stranger who knows a username
+// locks it only for the stranger's own address; per account from every
+// address only at a higher threshold (kindUser, kindAccount:
+// AccountThreshold); and per address over every account (kindAddr:
+// IPThreshold).
+const (
+	kindUserAddr    = "user-ip"    // a typed username, from one address
+	kindAccountAddr = "account-ip" // the account it names, from one address
+	kindUser        = "user"       // a typed username, from every address
+	kindAccount     = "account"    // the account it names, from every address
+	kindAddr        = "ip"         // a client address (an IPv6 /64)
+)
+
+// bucket is one counted subject.
 type bucket struct {
-	kind      string // "user" | "account" | "ip"
+	kind      string
 	id        string // hashed key material
 	threshold int
 	// who names the subject in the audit log (the username or the
-	// account; the address's id is its own name).
-	who string
+	// account); addr is the client address of the per-address kinds.
+	who, addr string
 }
 
 func (b bucket) key(part string) string { return "login:" + b.kind + ":" + part + ":" + b.id }
 
-// buckets returns the account and address buckets of an attempt. The
-// username is trimmed and lower-cased (directories usually match it
-// case-insensitively, so JDOE and jdoe share a bucket) and hashed, so keys
+// wide reports whether b counts an account's password failures from every
+// address: its lock does not hold an attempt that offers a second factor
+// (the second factor's own lock, which nothing passes over, holds that one
+// instead: mfalockout.go).
+func (b bucket) wide() bool { return b.kind == kindUser || b.kind == kindAccount }
+
+// typedName is a username as the buckets key it: trimmed and lower-cased
+// (directories usually match it case-insensitively, so JDOE and jdoe share
+// a bucket).
+func typedName(username string) string { return strings.ToLower(strings.TrimSpace(username)) }
+
+// hashID is the bucket id of key material under provider: hashed, so keys
 // have a fixed size and never carry what was typed (a mistyped password).
+func hashID(provider string, parts ...string) string {
+	h := sha256.New()
+	h.Write([]byte(provider))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// buckets returns the buckets of an attempt by username at provider from
+// clientIP: the name from this address, the name from every address, and
+// the address.
 func (l *lockout) buckets(provider, username, clientIP string) []bucket {
-	u := sha256.Sum256([]byte(provider + "\x00" + strings.ToLower(strings.TrimSpace(username))))
+	name, addr := typedName(username), addressKey(clientIP)
 	return []bucket{
-		{kind: "user", id: provider + ":" + hex.EncodeToString(u[:16]), threshold: l.cfg.UserThreshold, who: username},
-		{kind: "ip", id: addressKey(clientIP), threshold: l.cfg.IPThreshold},
+		{kind: kindUserAddr, id: hashID(provider, name, addr), threshold: l.cfg.UserThreshold, who: username, addr: addr},
+		{kind: kindUser, id: hashID(provider, name), threshold: l.cfg.AccountThreshold, who: username},
+		{kind: kindAddr, id: addr, threshold: l.cfg.IPThreshold, addr: addr},
 	}
 }
 
-// accountBucket is the bucket of the account a username resolved to. When
-// none matched (account == "") it is keyed on the typed name in a separate
-// namespace, so that an unknown user costs the same store work as a known
-// one (one read before the password is tried, one count after) and the
-// answers cannot be told apart by their timing.
-func (l *lockout) accountBucket(provider, username, account string) bucket {
+// accountBuckets are the buckets of the account a username resolved to,
+// from clientIP and from every address. When none matched (account == "")
+// they are keyed on the typed name in a separate namespace, so that an
+// unknown user costs the same store work as a known one (one read before
+// the password is tried, one count after) and the answers cannot be told
+// apart by their timing.
+func (l *lockout) accountBuckets(provider, username, account, clientIP string) []bucket {
 	material, ns, who := account, "dn", account
 	if account == "" {
-		material, ns, who = strings.ToLower(strings.TrimSpace(username)), "typed", username
+		material, ns, who = typedName(username), "typed", username
 	}
-	h := sha256.Sum256([]byte(provider + "\x00" + ns + "\x00" + material))
-	return bucket{kind: "account", id: provider + ":" + ns + ":" + hex.EncodeToString(h[:16]), threshold: l.cfg.UserThreshold, who: who}
+	addr := addressKey(clientIP)
+	return []bucket{
+		{kind: kindAccountAddr, id: hashID(provider, ns, material, addr), threshold: l.cfg.UserThreshold, who: who, addr: addr},
+		{kind: kindAccount, id: hashID(provider, ns, material), threshold: l.cfg.AccountThreshold, who: who},
+	}
 }
 
 // addressKey is the client address, IPv6 reduced to its /64 (one host
@@ -110,21 +150,27 @@ func addressKey(clientIP string) string {
 	}
 }
 
-// locked reports whether the attempt must be refused without trying. A
-// store error is returned (the caller fails closed).
-func (l *lockout) locked(ctx context.Context, bs []bucket) (string, error) {
+// locked reports which of bs is locked ("" for none). With passWide, the
+// locks of account-wide buckets do not count (an attempt that offers a
+// second factor); passed then says whether one of them was locked. A store
+// error is returned (the caller fails closed).
+func (l *lockout) locked(ctx context.Context, bs []bucket, passWide bool) (which string, passed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, lockoutStoreTimeout)
 	defer cancel()
 	for _, b := range bs {
 		v, err := l.store.Get(ctx, b.key("lock"))
 		if err != nil {
-			return "", fmt.Errorf("login protection: %w", err)
+			return "", false, fmt.Errorf("login protection: %w", err)
 		}
-		if v > 0 {
-			return b.kind, nil
+		switch {
+		case v <= 0:
+		case passWide && b.wide():
+			passed = true
+		default:
+			return b.kind, passed, nil
 		}
 	}
-	return "", nil
+	return "", passed, nil
 }
 
 // failed counts a refused attempt in every bucket and locks those that
@@ -151,12 +197,13 @@ func (l *lockout) failed(ctx context.Context, provider, username string, bs []bu
 		attrs := []any{slog.String("event", "login.locked"), slog.String("bucket", b.kind), slog.String("provider", provider),
 			slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d)}
 		switch b.kind {
-		case "user":
+		case kindUser, kindUserAddr:
 			attrs = append(attrs, slog.String("user", username))
-		case "account":
+		case kindAccount, kindAccountAddr:
 			attrs = append(attrs, slog.String("user", username), slog.String("account", b.who))
-		default:
-			attrs = append(attrs, slog.String("client", b.id))
+		}
+		if b.addr != "" {
+			attrs = append(attrs, slog.String("client", b.addr))
 		}
 		l.log.WarnContext(ctx, "audit", attrs...)
 	}
@@ -172,14 +219,14 @@ func (l *lockout) lockFor(strikes int64) time.Duration {
 	return min(d, l.cfg.MaxLockDuration)
 }
 
-// succeeded clears the username's and the account's counters. The address's stay: one good
+// succeeded clears the counters of bs, but never an address's: one good
 // account must not launder an address's failures.
 func (l *lockout) succeeded(ctx context.Context, bs []bucket) error {
 	ctx, cancel := context.WithTimeout(ctx, lockoutStoreTimeout)
 	defer cancel()
 	var errs []error
 	for _, b := range bs {
-		if b.kind == "ip" {
+		if b.kind == kindAddr {
 			continue
 		}
 		for _, part := range []string{"fail", "strikes"} {
@@ -236,85 +283,4 @@ func (l *lockout) wait(provider string, elapsed time.Duration) time.Duration {
 	}
 	d := time.Duration(float64(us)*(0.85+0.3*rand.Float64())) * time.Microsecond
 	return min(d, lockoutMaxDelay) - elapsed
-}
-
-// attempt is the lock-out state of one password login: the counters it is
-// checked and counted in, and when it began. The login is one straight
-// sequence (authenticate in login.go): admit by name and address, find the
-// account, admit the account, try the password, record the outcome. With
-// the protection off (l nil) every step lets the attempt through.
-type attempt struct {
-	l        *lockout
-	provider string
-	username string
-	buckets  []bucket
-	start    time.Time
-}
-
-// admit begins an attempt by username at provider from clientIP. While the
-// name or the address is locked it refuses with the wrong-password answer
-// (errLocked inside ErrInvalidCredentials) after the usual delay; a store
-// that cannot be read refuses with ErrUnavailable, never skipping the check.
-func (l *lockout) admit(ctx context.Context, provider, username, clientIP string) (*attempt, error) {
-	if l == nil || l.cfg.Disabled {
-		return &attempt{}, nil
-	}
-	a := &attempt{l: l, provider: provider, username: username, buckets: l.buckets(provider, username, clientIP), start: time.Now()}
-	return a, a.check(ctx, a.buckets)
-}
-
-// protected reports whether the attempt is under the protection (off: every
-// step lets it through).
-func (a *attempt) protected() bool { return a.l != nil }
-
-// admitAccount checks the account the username names (its key; "" when
-// none matched, which is counted under the typed name), with admit's
-// answers. From here on a refused password counts against the account too.
-func (a *attempt) admitAccount(ctx context.Context, key string) error {
-	if a.l == nil {
-		return nil
-	}
-	b := a.l.accountBucket(a.provider, a.username, key)
-	a.buckets = append(a.buckets, b)
-	return a.check(ctx, []bucket{b})
-}
-
-// check refuses the attempt when one of bs is locked or cannot be read.
-func (a *attempt) check(ctx context.Context, bs []bucket) error {
-	which, err := a.l.locked(ctx, bs)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: %w", providers.ErrUnavailable, err)
-	case which != "":
-		a.l.delay(ctx, a.provider, a.start)
-		return fmt.Errorf("%w: %w (%s)", providers.ErrInvalidCredentials, errLocked, which)
-	}
-	return nil
-}
-
-// record counts the outcome of the password try (tried is how long it
-// took) and returns it: a success resets the name's and the account's
-// counters, a refused password counts in every bucket (ErrUnavailable when
-// the store cannot count it), any other error passes uncounted.
-func (a *attempt) record(ctx context.Context, id providers.Identity, err error, tried time.Duration) (providers.Identity, error) {
-	if a.l == nil {
-		return id, err
-	}
-	switch {
-	case err == nil:
-		if err := a.l.succeeded(ctx, a.buckets); err != nil {
-			// The login is good; stale counters only make later locks
-			// stricter, so this is logged rather than refused.
-			a.l.log.WarnContext(ctx, "login protection: counters not reset", slog.Any("err", err))
-		}
-		return id, nil
-	case errors.Is(err, providers.ErrInvalidCredentials):
-		a.l.observe(a.provider, time.Since(a.start), tried)
-		if serr := a.l.failed(ctx, a.provider, a.username, a.buckets); serr != nil {
-			return providers.Identity{}, fmt.Errorf("%w: %w (after: %v)", providers.ErrUnavailable, serr, err)
-		}
-		return providers.Identity{}, err
-	default:
-		return providers.Identity{}, err
-	}
 }

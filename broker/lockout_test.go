@@ -89,7 +89,7 @@ func TestLockoutLocksDoublesAndResets(t *testing.T) {
 
 	// Each further lock doubles, up to the cap: 1m, 2m, 4m, 5m, 5m.
 	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
-		ttl, err := st.TTL(ctx, l.buckets("corp", "alice", "")[0].key("lock"))
+		ttl, err := st.TTL(ctx, l.buckets("corp", "alice", "192.0.2.1")[0].key("lock"))
 		if err != nil || ttl != want {
 			t.Fatalf("lock %d lasts %v (err %v), want %v", i+1, ttl, err, want)
 		}
@@ -119,7 +119,7 @@ func TestLockoutLocksDoublesAndResets(t *testing.T) {
 	for range 3 {
 		_ = try("alice", "wrong")
 	}
-	if ttl, _ := st.TTL(ctx, l.buckets("corp", "alice", "")[0].key("lock")); ttl != time.Minute {
+	if ttl, _ := st.TTL(ctx, l.buckets("corp", "alice", "192.0.2.1")[0].key("lock")); ttl != time.Minute {
 		t.Fatalf("first lock after a reset lasts %v", ttl)
 	}
 }
@@ -223,6 +223,8 @@ func TestLockoutDisabledAndConfig(t *testing.T) {
 		{"negative threshold", LoginProtection{UserThreshold: -1, IPThreshold: -2}, 2},
 		{"cap below first lock", LoginProtection{LockDuration: 2 * time.Hour}, 1},
 		{"tiny window", LoginProtection{Window: time.Millisecond}, 1},
+		{"account threshold below the user threshold", LoginProtection{UserThreshold: 5, AccountThreshold: 4}, 1},
+		{"account threshold equal to it", LoginProtection{UserThreshold: 5, AccountThreshold: 5}, 0},
 	} {
 		if got := len(tc.cfg.Validate()); got != tc.want {
 			t.Errorf("%s: %d errors (%v), want %d", tc.name, got, tc.cfg.Validate(), tc.want)

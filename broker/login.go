@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/idbroker/idbroker/providers"
 )
@@ -120,46 +119,30 @@ func (s *Server) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 // answer for an unknown user, a wrong or empty password and a locked
 // account; an outage; a misconfigured provider; or an unexpected error.
 func (s *Server) passwordLogin(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
-	id, err := authenticate(ctx, s.lockout, p.Name, pa, username, password, clientIP)
+	return s.passwordLoginWith(ctx, p, pa, username, password, clientIP, nil)
+}
+
+// passwordLoginWith is passwordLogin with code, the check of a second factor
+// sent with the password (nil: none), run once the password is right
+// (authenticateWith): a refusal of the code's own (a *refusal) is returned
+// as it is.
+func (s *Server) passwordLoginWith(ctx context.Context, p Provider, pa providers.PasswordAuthenticator, username, password, clientIP string, code secondFactor) (providers.Identity, error) {
+	id, err := authenticateWith(ctx, s.lockout, p.Name, pa, username, password, clientIP, code)
 	if err != nil {
 		s.audit(ctx, "login.refused", providers.Identity{Provider: p.Name, Username: username}, slog.String("client_ip", clientIP), slog.Any("reason", err))
+		if r, ok := errors.AsType[*refusal](err); ok {
+			return providers.Identity{}, r
+		}
 		return providers.Identity{}, s.loginRefused(ctx, p, err)
 	}
 	s.audit(ctx, "login", id, slog.String("client_ip", clientIP))
 	return id, nil
 }
 
-// authenticate is the password login as one straight sequence: admit the
-// attempt by name and address, find the account the name resolves to (for
-// a provider that can: providers.AccountAuthenticator), admit the account,
-// try the password, record the outcome. A locked name, address or account
-// is refused like a wrong password, after about as long, without the
-// password being tried; a store that cannot say refuses as unavailable.
-// Every attempt counts, an empty password too: the provider refuses it
-// (the broker does not filter it).
+// authenticate is the password login under the brute-force protection,
+// without a second factor: authenticateWith (lockoutattempt.go).
 func authenticate(ctx context.Context, l *lockout, provider string, pa providers.PasswordAuthenticator, username, password, clientIP string) (providers.Identity, error) {
-	a, err := l.admit(ctx, provider, username, clientIP)
-	if err != nil {
-		return providers.Identity{}, err
-	}
-	aa, ok := pa.(providers.AccountAuthenticator)
-	if !ok || !a.protected() {
-		// One step: the provider cannot name the account, or nothing
-		// would be decided between the steps.
-		start := time.Now()
-		id, err := pa.Login(ctx, username, password)
-		return a.record(ctx, id, err, time.Since(start))
-	}
-	acct, err := aa.FindAccount(ctx, username)
-	if err != nil {
-		return a.record(ctx, providers.Identity{}, err, 0)
-	}
-	if err := a.admitAccount(ctx, acct.Key); err != nil {
-		return providers.Identity{}, err
-	}
-	start := time.Now()
-	id, err := aa.LoginAccount(ctx, acct, password)
-	return a.record(ctx, id, err, time.Since(start))
+	return authenticateWith(ctx, l, provider, pa, username, password, clientIP, nil)
 }
 
 // clientIP is the request's peer address (realClient has put a trusted

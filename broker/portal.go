@@ -93,7 +93,7 @@ func (s *Server) portalSession(w http.ResponseWriter, r *http.Request) (*session
 // servePortal is GET /portal.
 func (s *Server) servePortal(w http.ResponseWriter, r *http.Request) {
 	se, ok := s.portalSession(w, r)
-	if !ok {
+	if !ok || s.stepUpFirst(w, r, se) {
 		return
 	}
 	s.renderPortal(w, r, se, http.StatusOK, "")
@@ -127,6 +127,7 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, se *sessio
 	data := map[string]any{
 		"Title": "Your AWS access", "User": personName(se), "CSRF": s.csrf(w, r), "Choice": choice, "Notice": notice,
 		"Person": personName(se), "ProviderName": displayName(p), "Expires": se.Expires, "PublicURL": s.cfg.PublicURL,
+		"MFAPage": s.cfg.MFA != nil,
 	}
 	if se.Identity.DisplayName != "" {
 		data["Username"] = se.Identity.Username
@@ -183,6 +184,9 @@ func (s *Server) servePortalIssue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "Too many roles were asked for at once.", "Go back to the portal and tick fewer roles.", errors.New("too many roles"))
 		return
 	}
+	if s.portalStepUpFirst(w, r, se, roles) {
+		return
+	}
 	// The limits first: a throttled form leaves its choice unused.
 	ctx, err := s.admitAll(ctx, se.Identity, roles)
 	if err != nil {
@@ -203,7 +207,9 @@ func (s *Server) servePortalIssue(w http.ResponseWriter, r *http.Request) {
 	for _, role := range roles {
 		is, err := s.issueFromSession(ctx, se, issueOptions{Roles: []string{role}, Duration: requestedDuration(r.PostForm, role)})
 		if err != nil {
-			s.refusePage(w, r, err)
+			if !s.portalMFARefused(w, r, se, err) {
+				s.refusePage(w, r, err)
+			}
 			return
 		}
 		out = append(out, is...)

@@ -119,7 +119,10 @@ func (s *Service) handleAssumeRole(ctx context.Context, req *Request) (any, erro
 // allow sts:AssumeRole on the target (STS-SPEC §7.5). Session tags need
 // sts:TagSession, a source identity sts:SetSourceIdentity; transitive tags
 // and the source identity of the caller are carried into the new session.
-// Errors are *Error; every issue and refusal is audited.
+// A SerialNumber and TokenCode are verified by Config.MFA (mfa.go): the
+// new session is MFA-authenticated from now, which the trust policy and
+// the caller's policies see already; without them it inherits the caller's
+// MFA and its time. Errors are *Error; every issue and refusal is audited.
 func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRoleInput) (*AssumeRoleOutput, error) {
 	ev := AuditEvent{Action: actionAssumeRole, RoleARN: in.RoleArn, SessionName: in.RoleSessionName, SourceIP: in.SourceIP}
 	if caller == nil {
@@ -141,10 +144,6 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		return nil, s.deny(ctx, ev, errChainTooDeep(), "")
 	}
 	denied := errAccessDenied("User: " + callerARN + " is not authorized to perform: sts:AssumeRole on resource: " + in.RoleArn)
-	if in.SerialNumber != "" || in.TokenCode != "" {
-		// No MFA devices exist in this STS, so no code can be validated.
-		return nil, s.deny(ctx, ev, errAccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code. "), "MFA parameters given; no MFA device is registered")
-	}
 	if awsspec.HasReservedPrefix(in.SourceIdentity) {
 		return nil, s.deny(ctx, ev, errValidation("Source identity must not start with 'aws:'"), "")
 	}
@@ -188,6 +187,17 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		return nil, s.deny(ctx, ev, denied, "no such role")
 	}
 	now := s.now().UTC()
+	// The new session's MFA is the caller's (with its time) unless this
+	// call proves one itself; verified last before the decision, so that a
+	// call refused for another reason does not use the code up.
+	mfa, mfaAt := caller.MFA, caller.MFAAuthTime
+	if in.SerialNumber != "" || in.TokenCode != "" {
+		at, reason, err := s.verifyTokenCode(ctx, caller, in, now)
+		if err != nil {
+			return nil, s.deny(ctx, ev, err, reason)
+		}
+		mfa, mfaAt = true, at
+	}
 	pctx := policy.NewContext()
 	q := &trustRequest{
 		role: r, action: "sts:AssumeRole",
@@ -197,6 +207,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 		sourceIP: in.SourceIP, secure: in.SecureTransport, region: in.RequestedRegion, now: now,
 	}
 	s.fillSessionContext(pctx, caller, now)
+	setMFAKeys(pctx, mfa, mfaAt, now)
 	if in.ExternalId != "" {
 		pctx.Set("sts:ExternalId", in.ExternalId)
 	}
@@ -241,7 +252,7 @@ func (s *Service) AssumeRole(ctx context.Context, caller *Session, in *AssumeRol
 	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: st.tags, transitive: st.transitive,
-		duration: duration, chained: true, mfa: caller.MFA, provider: caller.Provider,
+		duration: duration, chained: true, mfa: mfa, mfaAuthTime: mfaAt, provider: caller.Provider,
 		federated: caller.FederatedKeys, now: now,
 		// The new credentials keep the caller's login session and record
 		// the caller as their parent, so that revoking the session, the

@@ -3,7 +3,6 @@ package sts
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +21,8 @@ import (
 // the principal are always taken from the session and override ctx:
 // aws:userid, aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
 // aws:PrincipalTag/*, aws:TokenIssueTime, aws:MultiFactorAuthPresent,
-// aws:SourceIdentity, aws:FederatedProvider and the provider keys kept in
+// aws:MultiFactorAuthAge (seconds since the session's MFA; absent without
+// one), aws:SourceIdentity, aws:FederatedProvider and the provider keys kept in
 // the session (saml:sub, ...); aws:username is absent for role sessions;
 // aws:CurrentTime and aws:EpochTime come from the STS clock.
 //
@@ -132,10 +132,7 @@ func (s *Service) fillSessionContext(pctx *policy.Context, sess *Session, now ti
 	if !sess.IssuedAt.IsZero() {
 		pctx.Set("aws:TokenIssueTime", sess.IssuedAt.UTC().Format(time.RFC3339))
 	}
-	pctx.Set("aws:MultiFactorAuthPresent", strconv.FormatBool(sess.MFA))
-	if sess.MFA && !sess.IssuedAt.IsZero() {
-		pctx.Set("aws:MultiFactorAuthAge", strconv.FormatInt(int64(now.Sub(sess.IssuedAt)/time.Second), 10))
-	}
+	setMFAKeys(pctx, sess.MFA, sess.MFAAuthTime, now)
 	if sess.SourceIdentity != "" {
 		pctx.Set("aws:SourceIdentity", sess.SourceIdentity)
 	}

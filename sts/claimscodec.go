@@ -7,9 +7,9 @@ import (
 )
 
 // The session-token claims codec: a compact binary encoding of
-// tokenClaims, sealed in version 3 tokens (and, without the last three
-// fields, in version 2 tokens; token.go). Field order is fixed and no names
-// go on the wire:
+// tokenClaims, sealed in version 4 tokens (without the last field in
+// version 3 tokens, and without the last four in version 2 tokens;
+// token.go). Field order is fixed and no names go on the wire:
 //
 //	byte      flags: bit 0 Chained, bit 1 MFA (other bits must be 0)
 //	str       AccessKeyID, Account, RoleARN, RoleID, SessionName,
@@ -23,6 +23,7 @@ import (
 //	uvarint   n, the ancestors, root first    (version 3; at most maxChainDepth)
 //	n ×       str ParentAccessKeyIDs[i], str ParentRoleARNs[i],
 //	          varint ParentIssuedAt[i]
+//	varint    MFAAuthTime                     (version 4; 0 unless MFA)
 //
 // str is a uvarint byte length and the bytes. An empty list or map decodes
 // as nil, as the JSON of version 1 (omitempty) decodes it. Decoding refuses
@@ -71,7 +72,10 @@ func (c *tokenClaims) appendBinary(b []byte) ([]byte, error) {
 		b = appendStr(appendStr(b, c.ParentAccessKeyIDs[i]), c.ParentRoleARNs[i])
 		b = binary.AppendVarint(b, c.ParentIssuedAt[i])
 	}
-	return b, nil
+	if !c.MFA && c.MFAAuthTime != 0 {
+		return nil, errClaims
+	}
+	return binary.AppendVarint(b, c.MFAAuthTime), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -166,7 +170,7 @@ func (r *claimReader) list() []string {
 	return l
 }
 
-// decodeBinary decodes the claims of a version 2 or 3 token.
+// decodeBinary decodes the claims of a version 2, 3 or 4 token.
 func (c *tokenClaims) decodeBinary(b []byte, version byte) error {
 	if len(b) == 0 || b[0]&^(flagChained|flagMFA) != 0 {
 		return errClaims
@@ -212,6 +216,11 @@ func (c *tokenClaims) decodeBinary(b []byte, version byte) error {
 				c.ParentAccessKeyIDs[i], c.ParentRoleARNs[i] = r.str(), r.str()
 				c.ParentIssuedAt[i] = r.varint()
 			}
+		}
+	}
+	if version >= tokenVersion4 {
+		if c.MFAAuthTime = r.varint(); c.MFAAuthTime != 0 && !c.MFA {
+			return errClaims
 		}
 	}
 	if r.err != nil {

@@ -25,17 +25,30 @@ func (k *ringKey) sealV1(c *tokenClaims) (string, error) {
 }
 
 // sealV2 seals c in the version 2 format (the binary claims without the
-// session id and ancestry), which openToken still reads and seal no longer
-// writes. c must have none of those.
+// session id, ancestry and MFA time), which openToken still reads and seal
+// no longer writes. c must have none of those.
 func (k *ringKey) sealV2(c *tokenClaims) (string, error) {
 	plain, err := c.appendBinary(nil)
 	if err != nil {
 		return "", err
 	}
-	if c.SessionID != "" || len(c.ParentAccessKeyIDs) > 0 || !bytes.HasSuffix(plain, []byte{0, 0}) {
-		return "", errors.New("sealV2: claims carry version 3 fields")
+	if c.SessionID != "" || len(c.ParentAccessKeyIDs) > 0 || c.MFAAuthTime != 0 || !bytes.HasSuffix(plain, []byte{0, 0, 0}) {
+		return "", errors.New("sealV2: claims carry version 3 or 4 fields")
 	}
-	return k.sealPlain(tokenVersion2, plain[:len(plain)-2])
+	return k.sealPlain(tokenVersion2, plain[:len(plain)-3])
+}
+
+// sealV3 seals c in the version 3 format (without the MFA time), which
+// openToken still reads and seal no longer writes. c must have no MFA time.
+func (k *ringKey) sealV3(c *tokenClaims) (string, error) {
+	plain, err := c.appendBinary(nil)
+	if err != nil {
+		return "", err
+	}
+	if c.MFAAuthTime != 0 || !bytes.HasSuffix(plain, []byte{0}) {
+		return "", errors.New("sealV3: claims carry an MFA time")
+	}
+	return k.sealPlain(tokenVersion3, plain[:len(plain)-1])
 }
 
 // sampleClaims are claims every token version can carry.
@@ -71,16 +84,31 @@ func sessionClaims() []*tokenClaims {
 	}
 }
 
-// TestClaimsBinaryRoundTrip: version 3 claims decode to what was sealed;
+// mfaClaims are claims only version 4 carries: an MFA time.
+func mfaClaims() []*tokenClaims {
+	return []*tokenClaims{
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: 1, MFA: true, MFAAuthTime: 1700000000},
+		{AccessKeyID: "ASIAABCDEFGHIJKLMNOP", IssuedAt: 1700000600, Expiry: 1700004200, Chained: true, MFA: true, MFAAuthTime: 1699999999,
+			SessionID: "s", ParentAccessKeyIDs: []string{"ASIAAAAAAAAAAAAAAAAA"}, ParentRoleARNs: []string{"arn:aws:iam::123456789012:role/root"},
+			ParentIssuedAt: []int64{1699999000}},
+	}
+}
+
+// allClaims are the claims of every version.
+func allClaims() []*tokenClaims {
+	return append(append(sampleClaims(), sessionClaims()...), mfaClaims()...)
+}
+
+// TestClaimsBinaryRoundTrip: version 4 claims decode to what was sealed;
 // no prefix and no extension of them decodes.
 func TestClaimsBinaryRoundTrip(t *testing.T) {
-	for i, c := range append(sampleClaims(), sessionClaims()...) {
+	for i, c := range allClaims() {
 		b, err := c.appendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got tokenClaims
-		if err := got.decodeBinary(b, tokenVersion3); err != nil {
+		if err := got.decodeBinary(b, tokenVersion4); err != nil {
 			t.Fatalf("%d: decode: %v", i, err)
 		}
 		if !reflect.DeepEqual(&got, c) {
@@ -89,12 +117,12 @@ func TestClaimsBinaryRoundTrip(t *testing.T) {
 		// Every strict prefix and every extension is refused.
 		for n := 0; n < len(b); n++ {
 			var x tokenClaims
-			if x.decodeBinary(b[:n], tokenVersion3) == nil {
+			if x.decodeBinary(b[:n], tokenVersion4) == nil {
 				t.Fatalf("%d: prefix of %d bytes accepted", i, n)
 			}
 		}
 		var x tokenClaims
-		if x.decodeBinary(append(b[:len(b):len(b)], 0), tokenVersion3) == nil {
+		if x.decodeBinary(append(b[:len(b):len(b)], 0), tokenVersion4) == nil {
 			t.Fatalf("%d: trailing byte accepted", i)
 		}
 	}
@@ -114,6 +142,17 @@ func TestClaimsBinaryHostile(t *testing.T) {
 		if err := c.decodeBinary(b, tokenVersion2); err == nil {
 			t.Errorf("%s: accepted (%+v)", name, c)
 		}
+	}
+	// An MFA time without MFA is refused both ways.
+	noMFA := &tokenClaims{AccessKeyID: "k", Expiry: 1, MFAAuthTime: 1700000000}
+	if _, err := noMFA.appendBinary(nil); err == nil {
+		t.Error("an MFA time without MFA was encoded")
+	}
+	b, _ := (&tokenClaims{AccessKeyID: "k", Expiry: 1}).appendBinary(nil)
+	b = binary.AppendVarint(b[:len(b)-1], 1700000000)
+	var c tokenClaims
+	if err := c.decodeBinary(b, tokenVersion4); err == nil {
+		t.Error("an MFA time without MFA was decoded")
 	}
 }
 
@@ -135,7 +174,7 @@ func TestClaimsAncestryBounds(t *testing.T) {
 	}
 	// Eleven ancestors encoded by hand, as a bug could: refused on decode.
 	b, _ := (&tokenClaims{AccessKeyID: "k", Expiry: 1}).appendBinary(nil)
-	b = append(b[:len(b)-2], 0, maxChainDepth+1)
+	b = append(b[:len(b)-3], 0, maxChainDepth+1)
 	for i := range maxChainDepth + 1 {
 		b = binary.AppendVarint(appendStr(appendStr(b, over.ParentAccessKeyIDs[i]), over.ParentRoleARNs[i]), 1)
 	}
@@ -145,10 +184,11 @@ func TestClaimsAncestryBounds(t *testing.T) {
 	}
 }
 
-// TestOpenTokenVersions: version 1 (JSON) and version 2 tokens, sealed
-// before an upgrade, still open to the same session as version 3 (without
-// session id or ancestry, which they cannot carry); relabelling a token's
-// version byte breaks its authentication; unknown versions are refused.
+// TestOpenTokenVersions: version 1 (JSON), 2 and 3 tokens, sealed before
+// an upgrade, still open to the same session as version 4 (without what
+// they cannot carry: session id and ancestry before version 3, the MFA
+// time before version 4); relabelling a token's version byte breaks its
+// authentication; unknown versions are refused.
 func TestOpenTokenVersions(t *testing.T) {
 	kr, err := GenerateKeyRing()
 	if err != nil {
@@ -164,20 +204,26 @@ func TestOpenTokenVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v3, err := rk.seal(c)
+		v3, err := rk.sealV3(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v4, err := rk.seal(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var sessions []*Session
-		for v, tok := range []string{v1, v2, v3} {
+		for v, tok := range []string{v1, v2, v3, v4} {
 			o, _, err := kr.openToken(tok)
 			if err != nil {
 				t.Fatalf("%d: v%d token: %v", i, v+1, err)
 			}
 			sessions = append(sessions, o.session())
 		}
-		if !reflect.DeepEqual(sessions[0], sessions[1]) || !reflect.DeepEqual(sessions[1], sessions[2]) {
-			t.Fatalf("%d: sessions differ\nv1 %+v\nv2 %+v\nv3 %+v", i, sessions[0], sessions[1], sessions[2])
+		for v := 1; v < len(sessions); v++ {
+			if !reflect.DeepEqual(sessions[0], sessions[v]) {
+				t.Fatalf("%d: sessions differ\nv1 %+v\nv%d %+v", i, sessions[0], v+1, sessions[v])
+			}
 		}
 		if len(v2) >= len(v1) {
 			t.Errorf("%d: v2 token (%d) not shorter than v1 (%d)", i, len(v2), len(v1))
@@ -185,7 +231,7 @@ func TestOpenTokenVersions(t *testing.T) {
 		for _, tc := range []struct {
 			tok     string
 			version byte
-		}{{v1, 2}, {v2, 1}, {v2, 3}, {v3, 2}, {v3, 1}, {v3, 4}, {v2, 0}} {
+		}{{v1, 2}, {v2, 1}, {v2, 3}, {v3, 2}, {v3, 1}, {v3, 4}, {v4, 3}, {v4, 2}, {v4, 5}, {v2, 0}} {
 			raw, _ := base64.RawURLEncoding.DecodeString(tc.tok)
 			raw[0] = tc.version
 			if _, _, err := kr.openToken(base64.RawURLEncoding.EncodeToString(raw)); err == nil {
@@ -193,22 +239,34 @@ func TestOpenTokenVersions(t *testing.T) {
 			}
 		}
 	}
+	// A version 3 token with a session id opens as before, without an MFA time.
+	for i, c := range sessionClaims() {
+		v3, err := rk.sealV3(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _, err := kr.openToken(v3)
+		if err != nil || o.SessionID != c.SessionID || o.MFAAuthTime != 0 {
+			t.Fatalf("%d: v3 token with a session: %+v %v", i, o, err)
+		}
+	}
 }
 
-// TestMintSealsVersion3: newly minted credentials carry version 3 tokens
-// that Authenticate's path opens, with their session id and ancestry.
-func TestMintSealsVersion3(t *testing.T) {
+// TestMintSealsVersion4: newly minted credentials carry version 4 tokens
+// that Authenticate's path opens, with their session id, ancestry and MFA
+// time.
+func TestMintSealsVersion4(t *testing.T) {
 	kr, _ := GenerateKeyRing()
 	s := testService(t, kr, time.Now)
 	c := mintFor(t, s, time.Hour)
 	raw, err := base64.RawURLEncoding.DecodeString(c.SessionToken)
-	if err != nil || raw[0] != tokenVersion3 {
+	if err != nil || raw[0] != tokenVersion4 {
 		t.Fatalf("minted token version %v (%v)", raw[0], err)
 	}
 	if _, err := s.SessionFromToken(c.AccessKeyID, c.SessionToken); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range sessionClaims() {
+	for i, want := range append(sessionClaims(), mfaClaims()...) {
 		tok, err := kr.sealingKey().seal(want)
 		if err != nil {
 			t.Fatal(err)
@@ -223,32 +281,34 @@ func TestMintSealsVersion3(t *testing.T) {
 			(len(want.ParentIssuedAt) > 0 && sess.ParentIssuedAt[0].Unix() != want.ParentIssuedAt[0]) {
 			t.Errorf("%d: session %+v lost the session id or ancestry of %+v", i, sess, want)
 		}
+		if sess.MFA != want.MFA || (want.MFAAuthTime != 0) != !sess.MFAAuthTime.IsZero() ||
+			(want.MFAAuthTime != 0 && sess.MFAAuthTime.Unix() != want.MFAAuthTime) {
+			t.Errorf("%d: session MFA %v at %v, want %v at %d", i, sess.MFA, sess.MFAAuthTime, want.MFA, want.MFAAuthTime)
+		}
 	}
 }
 
 func FuzzClaimsBinary(f *testing.F) {
-	for _, c := range append(sampleClaims(), sessionClaims()...) {
+	for _, c := range allClaims() {
 		b, _ := c.appendBinary(nil)
-		f.Add(b, true)
-		f.Add(b[:len(b)-2], false)
+		f.Add(b, byte(tokenVersion4))
+		f.Add(b[:len(b)-1], byte(tokenVersion3))
+		f.Add(b[:len(b)-3], byte(tokenVersion2))
 	}
-	f.Fuzz(func(t *testing.T, b []byte, v3 bool) {
-		version := byte(tokenVersion2)
-		if v3 {
-			version = tokenVersion3
-		}
+	f.Fuzz(func(t *testing.T, b []byte, version byte) {
+		version = tokenVersion2 + version%3
 		var c tokenClaims
 		if c.decodeBinary(b, version) != nil {
 			return
 		}
-		// What decodes re-encodes (as version 3) to claims that decode the
+		// What decodes re-encodes (as version 4) to claims that decode the
 		// same: the encoding is canonical but for map order.
 		again, err := c.appendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var c2 tokenClaims
-		if err := c2.decodeBinary(again, tokenVersion3); err != nil || !reflect.DeepEqual(c, c2) {
+		if err := c2.decodeBinary(again, tokenVersion4); err != nil || !reflect.DeepEqual(c, c2) {
 			t.Fatalf("re-encoding changed the claims: %v", err)
 		}
 	})

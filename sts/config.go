@@ -69,6 +69,9 @@ type Config struct {
 	// Observer, when set, receives the Query API's measurements
 	// (observe.go); nil: none.
 	Observer Observer
+	// MFA verifies the SerialNumber and TokenCode of AssumeRole (mfa.go);
+	// nil: no MFA device exists, and every call that names one is refused.
+	MFA MFAVerifier
 }
 
 // ConfigError is one problem of a Config: the key path of what is wrong
@@ -113,6 +116,7 @@ type Service struct {
 	keys                       *KeyRing
 	verifyTimeout              time.Duration
 	revocations                RevocationChecker
+	mfa                        MFAVerifier
 
 	roles         map[string]*role // by role ARN
 	managed       map[string]*policy.Policy
@@ -151,6 +155,7 @@ func New(cfg Config) (*Service, error) {
 		revocations:        cfg.Revocations,
 		limiter:            cfg.Limiter,
 		observer:           cfg.Observer,
+		mfa:                cfg.MFA,
 		roles:              map[string]*role{},
 		managed:            map[string]*policy.Policy{},
 		providers:          map[string]*oidcProvider{},

@@ -20,8 +20,10 @@ type mintParams struct {
 	transitive                  []string
 	duration                    time.Duration
 	chained, mfa                bool
-	provider                    string
-	federated                   map[string][]string
+	// mfaAuthTime is when the MFA happened (zero: without MFA, or unknown).
+	mfaAuthTime time.Time
+	provider    string
+	federated   map[string][]string
 	// sessionID is the login session the credentials come from;
 	// parentKeys, parentRoles and parentIssued (Unix seconds) the ancestry
 	// of chained credentials, root first (see Session).
@@ -59,7 +61,8 @@ func (s *Service) mint(ctx context.Context, p mintParams) (Credentials, AssumedR
 		SessionName: p.sessionName, SourceIdentity: p.sourceIdentity,
 		Policy: p.policy, PolicyARNs: p.policyARNs, Tags: p.tags, TransitiveTagKeys: p.transitive,
 		IssuedAt: now.Unix(), Expiry: exp.Unix(), Chained: p.chained, Provider: p.provider, MFA: p.mfa,
-		Federated: p.federated, SessionID: p.sessionID,
+		MFAAuthTime: mfaUnix(p.mfa, p.mfaAuthTime),
+		Federated:   p.federated, SessionID: p.sessionID,
 		ParentAccessKeyIDs: p.parentKeys, ParentRoleARNs: p.parentRoles, ParentIssuedAt: p.parentIssued,
 	}
 	tok, err := key.seal(c)

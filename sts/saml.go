@@ -111,7 +111,9 @@ func validateSAMLInput(in *AssumeRoleWithSAMLInput) error {
 // provider for temporary credentials of a role that the assertion's Role
 // attribute names (paired with PrincipalArn) and whose trust policy allows
 // it. It is what the Query API action calls; errors are *Error. Every issue
-// and refusal is audited; the assertion itself never reaches a log.
+// and refusal is audited; the assertion itself never reaches a log. An
+// assertion with a multi-factor AuthnStatement (SAMLAssertion.MFAInstant)
+// makes an MFA-authenticated session (mfa.go).
 func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAMLInput) (*AssumeRoleWithSAMLOutput, error) {
 	ev := AuditEvent{Action: actionSAML, RoleARN: in.RoleArn, Principal: in.PrincipalArn, SourceIP: in.SourceIP}
 	if err := validateSAMLInput(in); err != nil {
@@ -161,6 +163,10 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	}
 
 	now := s.now().UTC()
+	mfa, mfaAt, err := samlMFA(a, now)
+	if err != nil {
+		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid SAML response"), err.Error())
+	}
 	nq := NameQualifier(a.Issuer, s.account, prov.name)
 	subType := SubjectType(a.NameIDFormat)
 	tags := attrs.tags.tags
@@ -183,6 +189,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 		pctx.Set(key, vals...)
 	}
 	pctx.Set("aws:FederatedProvider", prov.arn)
+	setMFAKeys(pctx, mfa, mfaAt, now)
 	if reason := s.checkTrust(q, pctx, nil); reason != "" {
 		return nil, s.deny(ctx, ev, errAccessDenied(denied), reason)
 	}
@@ -236,7 +243,7 @@ func (s *Service) AssumeRoleWithSAML(ctx context.Context, in *AssumeRoleWithSAML
 	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: attrs.sessionName, sourceIdentity: attrs.sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags, transitive: attrs.tags.transitive,
-		duration: duration, provider: prov.arn, now: now,
+		duration: duration, provider: prov.arn, now: now, mfa: mfa, mfaAuthTime: mfaAt,
 		federated:   map[string][]string{"saml:namequalifier": {nq}, "saml:sub": {a.NameID}, "saml:sub_type": {subType}},
 		sessionID:   a.SessionIndex,
 		beforeIssue: claim,

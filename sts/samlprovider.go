@@ -42,6 +42,14 @@ type SAMLAssertion struct {
 	// session, carried by the credentials as their SessionID (1 to 256
 	// printable ASCII characters, else the assertion is refused).
 	SessionIndex string
+	// MFAInstant is the AuthnInstant of the latest AuthnStatement whose
+	// AuthnContextClassRef states multi-factor authentication (zero when
+	// none does): the session is MFA-authenticated from then on. Which
+	// classes count is the verifier's rule (providers/saml: REFEDS MFA
+	// https://refeds.org/profile/mfa, which the broker's own IdP uses,
+	// Microsoft's http://schemas.microsoft.com/claims/multipleauthn, and any
+	// class naming mfa, multifactor or multi-factor).
+	MFAInstant time.Time
 	// Attributes in document order.
 	Attributes []SAMLAttribute
 }

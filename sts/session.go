@@ -19,7 +19,11 @@ type Session struct {
 	PolicyARNs                                                                   []string
 	IssuedAt, Expiration                                                         time.Time
 	Chained, MFA                                                                 bool
-	Provider                                                                     string
+	// MFAAuthTime is when the multi-factor authentication behind MFA
+	// happened (aws:MultiFactorAuthAge counts from it); zero without MFA,
+	// or when the time is not known (a token sealed before it was carried).
+	MFAAuthTime time.Time
+	Provider    string
 	// FederatedKeys are the identity provider's condition keys that stay
 	// available to later requests and chained AssumeRole calls (STS-SPEC
 	// §5.5, §6.3): saml:sub, saml:sub_type, saml:namequalifier for SAML;

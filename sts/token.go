@@ -17,21 +17,24 @@ import (
 
 // Session-token wire format, base64url without padding:
 //
-//	byte 0      version (1, 2 or 3)
+//	byte 0      version (1, 2, 3 or 4)
 //	byte 1      n = length of the key id
 //	bytes 2..   key id (n bytes, ASCII)           } together the AAD
 //	next 12     AES-GCM nonce
 //	rest        AES-256-GCM ciphertext of the claims, with tag
 //
-// Version 3, which seal writes, holds the compact binary encoding of
+// Version 4, which seal writes, holds the compact binary encoding of
 // tokenClaims (claimscodec.go) including the login session id and the
-// ancestry of chained credentials, which revocation needs. Version 2 holds
-// the same encoding without them, and version 1 the JSON of tokenClaims
-// without them; both are still opened, so that tokens sealed before an
-// upgrade stay valid until they expire (12 hours at most): such a token has
-// no session id and no ancestry, so only a revocation of its role or of its
-// own access key reaches it. No replica seals them any more, so their
-// number only shrinks. The key id travels in the clear (so the verifier
+// ancestry of chained credentials, which revocation needs, and when the
+// session's multi-factor authentication happened (aws:MultiFactorAuthAge).
+// Version 3 holds the same encoding without the MFA time, version 2
+// without the session id and ancestry either, and version 1 the JSON of
+// tokenClaims without any of them; all are still opened, so that tokens
+// sealed before an upgrade stay valid until they expire (12 hours at most):
+// a version 1 or 2 token has no session id and no ancestry, so only a
+// revocation of its role or of its own access key reaches it, and a token
+// before version 4 has no MFA time (no replica sealed one with MFA). No
+// replica seals them any more, so their number only shrinks. The key id travels in the clear (so the verifier
 // knows which key to use) but is authenticated as additional data together
 // with the version byte, so a token cannot be re-labelled to another
 // version.
@@ -39,6 +42,7 @@ const (
 	tokenVersion1 = 1
 	tokenVersion2 = 2
 	tokenVersion3 = 3
+	tokenVersion4 = 4
 	// maxSessionTokenLen caps the encoded token before any parsing (THREATS STS-23).
 	maxSessionTokenLen = 16 << 10
 )
@@ -70,6 +74,10 @@ type tokenClaims struct {
 	ParentAccessKeyIDs []string `json:"-"`
 	ParentRoleARNs     []string `json:"-"`
 	ParentIssuedAt     []int64  `json:"-"`
+	// MFAAuthTime is when the session's multi-factor authentication
+	// happened (Unix seconds; 0 without MFA, or for a token sealed before
+	// version 4). Only version 4 tokens carry it.
+	MFAAuthTime int64 `json:"-"`
 }
 
 var errBadToken = errors.New("sts: invalid session token")
@@ -117,14 +125,14 @@ func (e *tokenTooLargeError) Error() string {
 	return fmt.Sprintf("sts: sealed session token of %d bytes, limit %d", e.size, maxSessionTokenLen)
 }
 
-// seal encrypts c under k into a (version 3) session token, or refuses
+// seal encrypts c under k into a (version 4) session token, or refuses
 // with a *tokenTooLargeError.
 func (k *ringKey) seal(c *tokenClaims) (string, error) {
 	plain, err := c.appendBinary(make([]byte, 0, 256))
 	if err != nil {
 		return "", fmt.Errorf("sts: seal session token: %w", err)
 	}
-	tok, err := k.sealPlain(tokenVersion3, plain)
+	tok, err := k.sealPlain(tokenVersion4, plain)
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +161,7 @@ func (k *KeyRing) openToken(tok string) (*tokenClaims, *ringKey, error) {
 		return nil, nil, errBadToken
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(raw) < 2 || raw[0] < tokenVersion1 || raw[0] > tokenVersion3 {
+	if err != nil || len(raw) < 2 || raw[0] < tokenVersion1 || raw[0] > tokenVersion4 {
 		return nil, nil, errBadToken
 	}
 	n := int(raw[1])
@@ -204,6 +212,7 @@ func (c *tokenClaims) session() *Session {
 		Expiration:         time.Unix(c.Expiry, 0).UTC(),
 		Chained:            c.Chained,
 		MFA:                c.MFA,
+		MFAAuthTime:        unixTime(c.MFAAuthTime),
 		Provider:           c.Provider,
 		FederatedKeys:      c.Federated,
 		SessionID:          c.SessionID,
@@ -223,6 +232,14 @@ func unixTimes(secs []int64) []time.Time {
 		out[i] = time.Unix(v, 0).UTC()
 	}
 	return out
+}
+
+// unixTime converts Unix seconds to a time, 0 to the zero time.
+func unixTime(secs int64) time.Time {
+	if secs == 0 {
+		return time.Time{}
+	}
+	return time.Unix(secs, 0).UTC()
 }
 
 // roleID derives the role's unique id ("AROA" + 17 upper-case alphanumerics)

@@ -108,6 +108,8 @@ func validateWebIdentityInput(in *AssumeRoleWithWebIdentityInput) error {
 // The token's unverified iss picks the registered provider; that
 // provider's verifier is the one check of the token (signature, issuer,
 // audience, expiry), and its WebIdentity is taken as verified.
+// A token whose amr lists "mfa" makes an MFA-authenticated session
+// (mfa.go: webIdentityMFA).
 func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleWithWebIdentityInput) (*AssumeRoleWithWebIdentityOutput, error) {
 	ev := AuditEvent{Action: actionWebIdentity, RoleARN: in.RoleArn, SessionName: in.RoleSessionName, SourceIP: in.SourceIP}
 	if err := validateWebIdentityInput(in); err != nil {
@@ -166,6 +168,10 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	ev.SessionID = sessionID
 
 	now := s.now().UTC()
+	mfa, mfaAt, err := webIdentityMFA(id, now)
+	if err != nil {
+		return nil, s.deny(ctx, ev, errInvalidIdentityToken("Invalid web identity token"), err.Error())
+	}
 	pctx := policy.NewContext()
 	q := &trustRequest{
 		role: r, action: "sts:AssumeRoleWithWebIdentity",
@@ -183,6 +189,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 		pctx.Set(prov.keys.azp, id.AZP)
 	}
 	pctx.Set("aws:FederatedProvider", prov.arn)
+	setMFAKeys(pctx, mfa, mfaAt, now)
 	if reason := s.checkTrust(q, pctx, nil); reason != "" {
 		return nil, s.deny(ctx, ev, errAccessDenied(denied), reason)
 	}
@@ -198,7 +205,7 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, in *AssumeRoleW
 	creds, user, err := s.mint(ctx, mintParams{
 		role: r, sessionName: in.RoleSessionName, sourceIdentity: sourceIdentity,
 		policy: in.Policy, policyARNs: in.PolicyArns, tags: tags.tags, transitive: tags.transitive,
-		duration: duration, provider: prov.arn, now: now,
+		duration: duration, provider: prov.arn, now: now, mfa: mfa, mfaAuthTime: mfaAt,
 		federated: webIdentityKeys(prov.keys, id), sessionID: sessionID,
 	})
 	if err != nil {

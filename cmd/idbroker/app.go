@@ -12,6 +12,7 @@ import (
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/metrics"
+	"github.com/idbroker/idbroker/internal/mfa"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
@@ -198,6 +199,10 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	if sec.metrics != nil {
 		stsCfg.Observer = sec.metrics
 	}
+	// AssumeRole's SerialNumber and TokenCode: the TOTP enrolments of the
+	// broker's people (broker/stsmfa.go), given the broker once built.
+	stsMFA := broker.NewSTSMFA(broker.STSMFAConfig{Partition: cfg.Partition, Account: cfg.AccountID, SessionProviders: sessionProviders})
+	stsCfg.MFA = stsMFA
 	closeStore := func() {
 		if ownStore {
 			_ = st.Close()
@@ -257,7 +262,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// Upstream providers.
 	var bps []broker.Provider
 	for i, p := range cfg.Providers {
-		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName}
+		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName, MFA: p.MFA}
 		if kind, ok := providerKinds()[p.Type]; ok {
 			bp.Impl, err = kind.build(buildEnv{cfg: cfg, log: log, publicURL: pub, store: st, keys: sec.broker}, p)
 		} else {
@@ -290,6 +295,19 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
+	// The broker's own second factor: TOTP enrolments in the shared store,
+	// sealed with a key derived from the cookie key (broker.MFAKey).
+	mfaIssuer := cfg.Portal.Title
+	if mfaIssuer == "" {
+		mfaIssuer = "idbroker"
+	}
+	mfaSvc, err := mfa.New(st, broker.MFAKey(sec.broker.Cookie), mfa.Options{Issuer: mfaIssuer, Logger: log})
+	if err != nil {
+		closeProviders(bps)
+		closeStore()
+		return nil, err
+	}
+
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
@@ -301,6 +319,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Revocations: revs, RoleARNs: cfg.roleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
+		MFA:             mfaSvc,
 
 		// The browser pages' branding, and the region their commands name.
 		Portal: cfg.Portal.broker(), Region: cfg.Region,
@@ -318,6 +337,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	observeApp(sec.metrics, cfg, st, svc)
+	stsMFA.Attach(b)
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
 			closeProviders(bps)
@@ -334,7 +354,7 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 		if max == 0 {
 			max = time.Hour
 		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description, RequireMFA: r.RequireMFA}
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)

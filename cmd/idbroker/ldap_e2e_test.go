@@ -112,12 +112,18 @@ type ldapSTSAnswer struct {
 
 func callLDAPIdentity(t *testing.T, base string, params url.Values) ldapSTSAnswer {
 	t.Helper()
+	return callLDAPIdentityWith(t, http.DefaultClient, base, params)
+}
+
+// callLDAPIdentityWith is callLDAPIdentity through client.
+func callLDAPIdentityWith(t *testing.T, client *http.Client, base string, params url.Values) ldapSTSAnswer {
+	t.Helper()
 	v := url.Values{"Action": {"AssumeRoleWithLDAPIdentity"}, "Version": {"2011-06-15"}}
 	for k, vs := range params {
 		v[k] = vs
 	}
 	start := time.Now()
-	resp, err := http.PostForm(base+"/", v)
+	resp, err := client.PostForm(base+"/", v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,6 +592,7 @@ func TestLDAPConfig(t *testing.T) {
 		{"names a non-ldap provider", good, "sts: {ldap_provider: demo}\n", "sts.ldap_provider: \"demo\" is not a provider of type ldap"},
 		{"bad login_protection", good, "login_protection: {user_threshold: -1, lock_duration: 2h}\n", "login_protection.user_threshold"},
 		{"max below lock", good, "login_protection: {lock_duration: 2h}\n", "login_protection.max_lock_duration"},
+		{"account threshold below user", good, "login_protection: {user_threshold: 5, account_threshold: 4}\n", "login_protection.account_threshold: 4 must be at least user_threshold (5)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := parseConfig(ldapConfig(tc.block, tc.extra), noEnv)

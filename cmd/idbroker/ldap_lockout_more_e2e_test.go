@@ -83,8 +83,8 @@ func TestLDAPLockoutPerAccount(t *testing.T) {
 	}
 
 	logs := ts.Logs.String()
-	if !strings.Contains(logs, `"event":"login.locked"`) || !strings.Contains(logs, `"bucket":"account"`) {
-		t.Error("no login.locked audit event for the account")
+	if !strings.Contains(logs, `"event":"login.locked"`) || !strings.Contains(logs, `"bucket":"account-ip"`) {
+		t.Error("no login.locked audit event for the account from this address")
 	}
 	ts.assertNoSecrets(t, append(allPasswords(), canary)...)
 }

@@ -58,6 +58,7 @@ func (a *samlAssertionVerifier) VerifySAMLAssertion(ctx context.Context, b64, ro
 		ID: as.ID, Issuer: as.Issuer, NameID: as.NameID, NameIDFormat: as.NameIDFormat,
 		Recipient: as.Recipient, Audiences: as.Audiences, IssueInstant: as.IssueInstant,
 		NotOnOrAfter: as.ExpiresAt(), SessionNotOnOrAfter: as.SessionNotOnOrAfter, SessionIndex: as.SessionIndex,
+		MFAInstant: as.MFAInstant,
 	}
 	for _, at := range as.Attributes {
 		out.Attributes = append(out.Attributes, sts.SAMLAttribute{Name: at.Name, FriendlyName: at.FriendlyName, Values: at.Values})
