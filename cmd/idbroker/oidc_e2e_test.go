@@ -403,7 +403,7 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		}, 400, 0},
 		{"state forged", func(t *testing.T) page {
 			b, cb, _ := authorized(t, "corp", corp)
-			return b.get(b.follow, withQuery(cb, func(q url.Values) { s := q.Get("state"); q.Set("state", "A"+s[1:]) }))
+			return b.get(b.follow, withQuery(cb, func(q url.Values) { s := q.Get("state"); q.Set("state", flipFirst(s)) }))
 		}, 400, 0},
 		{"state of another browser", func(t *testing.T) page {
 			_, cbA, _ := authorized(t, "corp", corp)
@@ -1133,4 +1133,13 @@ providers:
 			t.Fatalf("%d %s", p.status, p.body)
 		}
 	})
+}
+
+// flipFirst changes the first character of s to another base64url one
+// (always a change: "A" becomes "B", anything else "A").
+func flipFirst(s string) string {
+	if strings.HasPrefix(s, "A") {
+		return "B" + s[1:]
+	}
+	return "A" + s[1:]
 }
