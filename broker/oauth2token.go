@@ -60,9 +60,11 @@ func (s *Server) cliSession(ctx context.Context, browserID string) (*session, st
 	if err != nil {
 		return nil, "", nil, err
 	}
-	// The browser's second factor goes with the identity (mfa.go).
-	id = withMFA(id, b.MFAAt)
 	se, token, err := s.startSessionUntil(ctx, id, b.Method, carrierBearer, b.Expires)
+	if err == nil {
+		// The browser's second factor goes with it (mfa.go).
+		err = s.stepUp(ctx, se, b.MFAAt)
+	}
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 )
 
 // mfaBrowserConfig: the demo's alice (password alice) at a provider that
@@ -183,4 +185,41 @@ func TestMFAPortalSeveralRoles(t *testing.T) {
 	if status != 200 || strings.Count(page, "export AWS_SECRET_ACCESS_KEY=") != 2 {
 		t.Fatalf("both roles after the code: %d", status)
 	}
+}
+
+// TestMFALoopbackLogin: idbroker login's browser sign-in at a provider that
+// asks enrolled people for a code: the password, the code page, then the
+// confirmation of the CLI's request; the terminal's session has the
+// browser's MFA (Prod, which needs it, is issued to it).
+func TestMFALoopbackLogin(t *testing.T) {
+	cfg := strings.Replace(mfaBrowserConfig, "    display_name: Demo users\n", "    display_name: Demo users\n    mfa: optional\n", 1)
+	ts := startServer(t, []byte(cfg))
+	token, _ := newSession(t, ts.URL, "demo", "alice", "alice")
+	app, _ := enrolByAPI(t, ts.URL, token, nil)
+
+	cli := newCLIListener(t)
+	conf := cliConfig(ts.URL, cli.url)
+	b := newBrowser(t, ts.URL)
+	verifier, state := oauth2.GenerateVerifier(), "state-"+oauth2.GenerateVerifier()[:16]
+	_, form, _ := b.getURL(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("provider", "demo")))
+	status, page, resp := b.post("/login/demo", url.Values{"csrf_token": {b.csrf(form)}, "username": {"alice"}, "password": {"alice"}}, nil)
+	if status != 200 || resp.Request.URL.Path != "/portal/mfa/verify" {
+		t.Fatalf("after the password: %d at %s", status, resp.Request.URL.Path)
+	}
+	status, page, resp = b.post("/portal/mfa/verify", url.Values{"csrf_token": {b.csrf(page)}, "code": {app.code(t)}}, nil)
+	if status != 200 || resp.Request.URL.Path != "/oauth2/authorize" {
+		t.Fatalf("after the code: %d at %s:\n%s", status, resp.Request.URL.Path, page)
+	}
+	if status, page, _ := b.consent(page, "allow"); status != 200 || !strings.Contains(page, "you can close this tab") {
+		t.Fatalf("allow: %d:\n%s", status, page)
+	}
+	q := cli.callback(t)
+	tok, err := conf.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	if status, cur, _ := sessionAPI(t, "GET", ts.URL+"/api/v1/sessions/current", tok.AccessToken, "", ""); status != 200 || cur["mfa"] != true {
+		t.Fatalf("the CLI's session: %d %v", status, cur)
+	}
+	fromSession(t, ts.URL, tok.AccessToken, "Prod")
 }
