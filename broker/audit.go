@@ -69,4 +69,5 @@ func (s *Server) audit(ctx context.Context, event string, id providers.Identity,
 		slog.String("user", id.Username),
 	}, attrs...)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", all...)
+	s.recordAudit(event, id, attrs)
 }

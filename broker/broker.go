@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
@@ -131,6 +132,10 @@ type Config struct {
 	// Region is the STS's region, named in the commands the credentials
 	// page offers (default us-east-1).
 	Region string
+	// Reports records the audit events and the authorize API's decisions
+	// for the credential report and the access advisor, and serves them
+	// (reportsapi.go); nil keeps no reports.
+	Reports *reports.Recorder
 }
 
 // Server is the broker's HTTP surface.
@@ -246,6 +251,7 @@ func (s *Server) routes() {
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
+	s.reportRoutes(mux)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
@@ -37,7 +38,10 @@ type app struct {
 	ownRevocations bool
 	// providers are the upstream providers as built (the broker serves them).
 	providers []broker.Provider
-	close     func()
+	// reports records the reports' events (its Dropped and Unwritten
+	// counts are for the metrics).
+	reports *reports.Recorder
+	close   func()
 }
 
 // secrets are the key material an app runs with.
@@ -274,6 +278,13 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
+	// The reports' recorder (credential report, access advisor).
+	rec, err := newReports(cfg, st, log)
+	if err != nil {
+		closeProviders(bps)
+		closeStore()
+		return nil, err
+	}
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
@@ -288,19 +299,24 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 
 		// The browser pages' branding, and the region their commands name.
 		Portal: cfg.Portal.broker(), Region: cfg.Region,
+
+		Reports: rec,
 	})
 	if err != nil {
+		_ = rec.Close()
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
 	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
+		_ = rec.Close()
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, reports: rec,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
+			_ = rec.Close() // writes what is queued, before the store closes
 			closeProviders(bps)
 			closeStore()
 		}}, nil

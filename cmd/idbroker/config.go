@@ -38,6 +38,10 @@ type fileConfig struct {
 
 	// LoginProtection throttles password guessing (loginprotection.go).
 	LoginProtection loginProtectionConfig `yaml:"login_protection"`
+
+	// Reports keeps the credential report's and the access advisor's
+	// aggregates (reportsconfig.go).
+	Reports reportsConfig `yaml:"reports"`
 }
 
 // adminConfig names who may use the administrators' APIs (GET
