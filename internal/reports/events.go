@@ -99,7 +99,7 @@ func (r *Recorder) Person(ev PersonEvent) {
 	if ev.At.IsZero() {
 		ev.At = r.now()
 	}
-	r.enqueue(event{person: &ev})
+	r.enqueue(event{person: ev})
 }
 
 // Access records ev without waiting. An action that is not
@@ -111,7 +111,7 @@ func (r *Recorder) Access(ev AccessEvent) {
 	if ev.At.IsZero() {
 		ev.At = r.now()
 	}
-	r.enqueue(event{access: &ev})
+	r.enqueue(event{isAccess: true, access: ev})
 }
 
 func validAction(a string) bool {
@@ -214,44 +214,87 @@ func (ev *PersonEvent) ops() []store.AggregateOp {
 	return ops
 }
 
-func (ev *AccessEvent) ops() []store.AggregateOp {
+// accessKey is a role and an action as asked (folded to the record's id
+// only when written, so that folding an event allocates nothing).
+type accessKey struct{ role, action string }
+
+// accessAgg is what the queued decisions of one accessKey add up to.
+type accessAgg struct {
+	first                 int64 // when first asked (Unix ms)
+	allowed, denied       int64
+	last, lastAllowed     int64
+	lastBy, lastAllowedBy string
+}
+
+func (a *accessAgg) fold(ev *AccessEvent) {
 	at := ev.At.UnixMilli()
-	who := cut(ev.Principal, store.MaxAggregateTextLen)
-	ops := []store.AggregateOp{
-		{Field: fAction, Kind: store.AggregateMin, N: at, Text: ev.Action},
-		{Field: fLast, Kind: store.AggregateMax, N: at, Text: who},
+	if a.first == 0 || at < a.first {
+		a.first = at
+	}
+	if at >= a.last {
+		a.last, a.lastBy = at, ev.Principal
 	}
 	if ev.Allowed {
-		return append(ops, store.AggregateOp{Field: fAllowed, Kind: store.AggregateAdd, N: 1},
-			store.AggregateOp{Field: fLastAllowed, Kind: store.AggregateMax, N: at, Text: who})
+		a.allowed++
+		if at >= a.lastAllowed {
+			a.lastAllowed, a.lastAllowedBy = at, ev.Principal
+		}
+	} else {
+		a.denied++
 	}
-	return append(ops, store.AggregateOp{Field: fDenied, Kind: store.AggregateAdd, N: 1})
+}
+
+func (a *accessAgg) ops(action string) []store.AggregateOp {
+	ops := []store.AggregateOp{
+		{Field: fAction, Kind: store.AggregateMin, N: a.first, Text: action},
+		{Field: fLast, Kind: store.AggregateMax, N: a.last, Text: cut(a.lastBy, store.MaxAggregateTextLen)},
+	}
+	if a.allowed > 0 {
+		ops = append(ops, store.AggregateOp{Field: fAllowed, Kind: store.AggregateAdd, N: a.allowed},
+			store.AggregateOp{Field: fLastAllowed, Kind: store.AggregateMax, N: a.lastAllowed, Text: cut(a.lastAllowedBy, store.MaxAggregateTextLen)})
+	}
+	if a.denied > 0 {
+		ops = append(ops, store.AggregateOp{Field: fDenied, Kind: store.AggregateAdd, N: a.denied})
+	}
+	return ops
 }
 
 // fold adds ev's changes to p.
-func (r *Recorder) fold(p *pending, ev event) {
-	switch {
-	case ev.person != nil:
-		p.add(setPerson, personID(ev.person.Provider, ev.person.Username), ev.person.ops())
-	case ev.access != nil:
-		p.add(accessSet(ev.access.RoleARN), strings.ToLower(ev.access.Action), ev.access.ops())
+func (r *Recorder) fold(p *pending, ev *event) {
+	if ev.isAccess {
+		k := accessKey{ev.access.RoleARN, ev.access.Action}
+		a := p.access[k]
+		if a == nil {
+			a = &accessAgg{}
+			p.access[k] = a
+		}
+		a.fold(&ev.access)
+		return
 	}
+	p.add(setPerson, personID(ev.person.Provider, ev.person.Username), ev.person.ops())
 }
 
-// pending holds the changes folded from the queue, one op per field of
-// each record: adds summed, max and min kept as the store would apply them
-// one after the other (a max tie: the later event wins).
+// pending holds the changes folded from the queue: the authorize
+// decisions per role and action, and one op per field of each other
+// record (adds summed, max and min kept as the store would apply them one
+// after the other; a max tie: the later event wins).
 type pending struct {
-	recs map[recKey]map[string]store.AggregateOp
+	recs   map[recKey]map[string]store.AggregateOp
+	access map[accessKey]*accessAgg
 }
 
 type recKey struct{ set, id string }
 
-func newPending() *pending { return &pending{recs: map[recKey]map[string]store.AggregateOp{}} }
+func newPending() *pending {
+	return &pending{recs: map[recKey]map[string]store.AggregateOp{}, access: map[accessKey]*accessAgg{}}
+}
 
-func (p *pending) size() int { return len(p.recs) }
+func (p *pending) size() int { return len(p.recs) + len(p.access) }
 
-func (p *pending) reset() { clear(p.recs) }
+func (p *pending) reset() {
+	clear(p.recs)
+	clear(p.access)
+}
 
 func (p *pending) add(set, id string, ops []store.AggregateOp) {
 	k := recKey{set, id}
@@ -277,7 +320,10 @@ func (p *pending) add(set, id string, ops []store.AggregateOp) {
 // updates turns p into store updates expiring at expires, each within
 // store.MaxAggregateOps (a record with more fields takes several).
 func (p *pending) updates(expires time.Time) []store.AggregateUpdate {
-	out := make([]store.AggregateUpdate, 0, len(p.recs))
+	out := make([]store.AggregateUpdate, 0, p.size())
+	for k, a := range p.access {
+		out = append(out, store.AggregateUpdate{Set: accessSet(k.role), ID: strings.ToLower(k.action), Ops: a.ops(k.action), Expires: expires})
+	}
 	for k, fields := range p.recs {
 		names := make([]string, 0, len(fields))
 		for f := range fields {
