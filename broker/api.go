@@ -26,6 +26,9 @@ type credentialsRequest struct {
 	Role            string   `json:"role"`
 	Roles           []string `json:"roles"`
 	DurationSeconds int64    `json:"duration_seconds"`
+	// A second factor (mfa.go): checked at a sign-in, or a step-up of the
+	// bearer session.
+	mfaCodes
 }
 
 // credentialsResponse is the credential_process shape plus the role ARNs
@@ -102,6 +105,10 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("duration_seconds must be between %d and %d", awsspec.MinDurationSeconds, awsspec.MaxDurationSeconds))
 		return
 	}
+	if err := req.check(); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
 	if hasAuthorization(r) {
 		if req.Provider != "" || req.Username != "" || req.Password != "" || req.IDToken != "" {
 			writeAPIError(w, http.StatusBadRequest, "InvalidRequest", "a bearer request takes its user from the session: leave provider, username, password and id_token out")
@@ -111,6 +118,17 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		if req.given() {
+			// A step-up: the session has MFA from now on.
+			at, err := s.verifyMFA(r.Context(), withMFA(se.identity(), se.MFAAt), req.mfaCodes, clientIP(r))
+			if err == nil {
+				err = s.stepUp(r.Context(), se, at)
+			}
+			if err != nil {
+				writeAPIRefusal(w, err)
+				return
+			}
+		}
 		s.respondCredentials(w, r, se, req)
 		return
 	}
@@ -118,6 +136,14 @@ func (s *Server) serveAPICredentials(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	mfaAt, err := s.signInMFA(r.Context(), id, req.mfaCodes, clientIP(r))
+	if err != nil {
+		writeAPIRefusal(w, err)
+		return
+	}
+	// A one-shot session is shared by the person's one-shot logins of a
+	// period: this login's MFA goes with its identity, not the session.
+	id = withMFA(id, mfaAt)
 	se, err := s.startOneShotSession(r.Context(), id, method)
 	if err != nil {
 		writeAPIRefusal(w, err)

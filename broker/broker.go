@@ -70,6 +70,9 @@ type Provider struct {
 	Type        string
 	DisplayName string
 	Impl        any
+	// MFA is the provider's MFA policy: MFAOff ("" too), MFAOptional or
+	// MFARequired (mfa.go).
+	MFA string
 }
 
 // Config wires a broker.
@@ -136,6 +139,9 @@ type Config struct {
 	// for the credential report and the access advisor, and serves them
 	// (reportsapi.go); nil keeps no reports.
 	Reports *reports.Recorder
+	// MFA keeps the TOTP enrolments (*mfa.Service; mfa.go). Nil: nobody
+	// can enrol, and a provider's MFA policy other than off is refused.
+	MFA MFAService
 }
 
 // Server is the broker's HTTP surface.
@@ -200,6 +206,9 @@ func New(cfg Config) (*Server, error) {
 		if err := checkSAMLProviderName(p); err != nil {
 			return nil, err
 		}
+		if err := checkMFAPolicy(p, cfg.MFA != nil); err != nil {
+			return nil, err
+		}
 		s.providers[p.Name] = p
 	}
 	s.routes()
@@ -252,6 +261,7 @@ func (s *Server) routes() {
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
 	s.reportRoutes(mux)
+	s.mfaRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, securityHeaders(s.secure, cop.Handler(mux)))
 }
 

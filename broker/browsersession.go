@@ -81,6 +81,9 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id providers.I
 		return
 	}
 	s.setSessionCookie(w, token, se.Expires)
+	if s.stepUpFirst(w, r, se) {
+		return // the second factor first (mfaportal.go), then afterSignIn
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.afterSignIn(w, r), http.StatusSeeOther)
 }

@@ -64,6 +64,10 @@ func (s *Server) issue(ctx context.Context, id providers.Identity, dec mapping.D
 	if err != nil {
 		return nil, pickRefusal(dec, err)
 	}
+	if err := s.mfaGate(ctx, id, grants); err != nil {
+		s.auditRefused(ctx, id, dec, err, slog.String("session_id", opts.SessionID))
+		return nil, err
+	}
 	out := make([]*issued, 0, len(grants))
 	for _, g := range grants {
 		is, err := s.issueGrant(ctx, id, g, opts)
@@ -173,7 +177,7 @@ func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity
 			SourceIdentity:      g.SourceIdentity,
 			Duration:            d,
 			MFA:                 id.MFA,
-			AuthTime:            id.AuthTime,
+			AuthTime:            samlAuthTime(id),
 			SessionNotOnOrAfter: id.Expiry,
 			SessionIndex:        opts.SessionID,
 		})
@@ -194,6 +198,7 @@ func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity
 		Provider:          id.Provider,
 		Username:          id.Username,
 		MFA:               id.MFA,
+		MFATime:           id.MFATime,
 		SessionTags:       g.SessionTags,
 		TransitiveTagKeys: g.TransitiveTagKeys,
 		SourceIdentity:    g.SourceIdentity,
@@ -210,4 +215,14 @@ func (s *Server) redeem(ctx context.Context, via protocol, id providers.Identity
 		return redeemed{err: err}, nil
 	}
 	return redeemed{creds: out.Credentials, assumed: out.AssumedRoleUser, sourceIdentity: out.SourceIdentity}, nil
+}
+
+// samlAuthTime is the AuthnInstant of the broker's SAML Response for id:
+// the MFA's time when there was MFA (the STS reads it as the MFA time,
+// aws:MultiFactorAuthAge), else the upstream's authentication time.
+func samlAuthTime(id providers.Identity) time.Time {
+	if id.MFA && !id.MFATime.IsZero() {
+		return id.MFATime
+	}
+	return id.AuthTime
 }

@@ -57,7 +57,7 @@ func NewIssuer(issuerURL string, key *ecdsa.PrivateKey, now func() time.Time) (*
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "amr", "sid"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "amr", "mfa_time", "sid"},
 	}); err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
@@ -72,10 +72,14 @@ func (is *Issuer) PublicKeys() []crypto.PublicKey { return []crypto.PublicKey{&i
 
 // TokenRequest is what the broker vouches for in one token.
 type TokenRequest struct {
-	RoleName          string
-	Provider          string
-	Username          string
-	MFA               bool
+	RoleName string
+	Provider string
+	Username string
+	MFA      bool
+	// MFATime is when the MFA happened: the numeric claim mfa_time (unix
+	// seconds), which the STS reads for aws:MultiFactorAuthAge; zero or no
+	// MFA leaves it out.
+	MFATime           time.Time
 	SessionTags       map[string]string
 	TransitiveTagKeys []string
 	SourceIdentity    string
@@ -102,6 +106,9 @@ func (is *Issuer) Sign(tr TokenRequest) (string, error) {
 	}
 	if tr.MFA {
 		claims["amr"] = []string{"mfa"}
+		if !tr.MFATime.IsZero() {
+			claims["mfa_time"] = tr.MFATime.Unix()
+		}
 	} else {
 		claims["amr"] = []string{"pwd"}
 	}

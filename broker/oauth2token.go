@@ -60,6 +60,8 @@ func (s *Server) cliSession(ctx context.Context, browserID string) (*session, st
 	if err != nil {
 		return nil, "", nil, err
 	}
+	// The browser's second factor goes with the identity (mfa.go).
+	id = withMFA(id, b.MFAAt)
 	se, token, err := s.startSessionUntil(ctx, id, b.Method, carrierBearer, b.Expires)
 	if err != nil {
 		return nil, "", nil, err

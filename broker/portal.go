@@ -93,7 +93,7 @@ func (s *Server) portalSession(w http.ResponseWriter, r *http.Request) (*session
 // servePortal is GET /portal.
 func (s *Server) servePortal(w http.ResponseWriter, r *http.Request) {
 	se, ok := s.portalSession(w, r)
-	if !ok {
+	if !ok || s.stepUpFirst(w, r, se) {
 		return
 	}
 	s.renderPortal(w, r, se, http.StatusOK, "")
@@ -127,6 +127,7 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, se *sessio
 	data := map[string]any{
 		"Title": "Your AWS access", "User": personName(se), "CSRF": s.csrf(w, r), "Choice": choice, "Notice": notice,
 		"Person": personName(se), "ProviderName": displayName(p), "Expires": se.Expires, "PublicURL": s.cfg.PublicURL,
+		"MFAPage": s.cfg.MFA != nil,
 	}
 	if se.Identity.DisplayName != "" {
 		data["Username"] = se.Identity.Username
@@ -197,7 +198,9 @@ func (s *Server) servePortalIssue(w http.ResponseWriter, r *http.Request) {
 	for _, role := range roles {
 		is, err := s.issueFromSession(ctx, se, issueOptions{Roles: []string{role}, Duration: requestedDuration(r.PostForm, role)})
 		if err != nil {
-			s.refusePage(w, r, err)
+			if !s.portalMFARefused(w, r, se, err) {
+				s.refusePage(w, r, err)
+			}
 			return
 		}
 		out = append(out, is...)

@@ -45,6 +45,7 @@ func (s *Server) issueFromSession(ctx context.Context, se *session, opts issueOp
 	if err != nil {
 		return nil, err
 	}
+	id = withMFA(id, se.MFAAt)
 	if lost := lostGrants(before, dec, opts.Roles); len(lost) > 0 {
 		why := fmt.Errorf("%w: %s", errGrantLost, strings.Join(lost, ", "))
 		s.auditRefused(ctx, id, dec, why, slog.String("session_id", se.ID), slog.Any("lost", lost))

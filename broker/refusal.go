@@ -83,6 +83,14 @@ const (
 	// in the shared store, or whose sessions could not all be ended (the
 	// detail says what holds and what to do).
 	classRevocationUnrecorded
+	// classMFARequired: the session (or the sign-in) has no multi-factor
+	// authentication and the provider's policy or a role asks for it (the
+	// detail says what asks and what to send; mfa.go).
+	classMFARequired
+	// classMFAInvalid: a TOTP or recovery code that is wrong, used
+	// already, sent while locked out, or of a person with no enrolment
+	// (the detail says which of the last, never the others apart).
+	classMFAInvalid
 )
 
 // refusal is a refused request, classified for the answers.
@@ -273,6 +281,19 @@ var answers = map[failClass]answer{
 	},
 	classRevocationUnrecorded: {
 		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiDetail: true,
+	},
+	classMFARequired: { // + what asks for it and what to do
+		apiStatus: http.StatusUnauthorized, apiCode: "MFARequired", apiText: "multi-factor authentication is required", apiDetail: true,
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "Multi-factor authentication is required: get credentials from the broker's portal or API with a TOTP code.",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "multi-factor authentication is required: get credentials from the broker's API with a TOTP code",
+		pageStatus: http.StatusUnauthorized, pageText: "This needs multi-factor authentication.", pageHint: "Enter a code from your authenticator app on the portal's MFA page.",
+	},
+	classMFAInvalid: {
+		apiStatus: http.StatusUnauthorized, apiCode: "InvalidMFACode", apiText: "the TOTP or recovery code is wrong or was used already", apiDetail: true,
+		stsStatus: http.StatusForbidden, stsCode: "AccessDenied", stsText: "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+		oauthStatus: http.StatusBadRequest, oauthCode: "invalid_grant", oauthText: "the TOTP or recovery code is wrong or was used already",
+		pageStatus: http.StatusUnauthorized, pageText: "That code is wrong or was used already.", pageHint: "Wait for the next code of your authenticator app and try again.",
+		quoteRID: true,
 	},
 	classIssueInternal: { // STS: the error itself, which the Query API answers as InternalFailure (logged)
 		apiStatus: http.StatusInternalServerError, apiCode: "InternalError", apiText: "credentials could not be issued",

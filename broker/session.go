@@ -86,7 +86,11 @@ type session struct {
 	// Roles are the role ARNs the rules granted at the last mapping that
 	// was saved (the login, each re-check), so that a role they no longer
 	// grant is refused by name.
-	Roles     []string  `json:"roles,omitempty"`
+	Roles []string `json:"roles,omitempty"`
+	// MFAAt is when the person last passed the broker's own second factor
+	// in this session (a TOTP or recovery code at sign-in or as a step-up,
+	// mfa.go); zero: never. Issuing adds it to the identity (withMFA).
+	MFAAt     time.Time `json:"mfa_at,omitzero"`
 	Ended     time.Time `json:"ended,omitzero"`
 	EndReason string    `json:"end_reason,omitempty"`
 	// Pending are credentials issued to the browser that wait for their one

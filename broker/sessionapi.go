@@ -15,7 +15,8 @@ import (
 // cookie is read on these routes, and the cookie of a browser is never
 // taken for the bearer token).
 //
-//	POST   /api/v1/sessions          {"provider","username","password"} | {"provider","id_token"} -> 201
+//	POST   /api/v1/sessions          {"provider","username","password"} | {"provider","id_token"},
+//	                                 + "totp_code" or "recovery_code" when MFA is asked (mfa.go)    -> 201
 //	GET    /api/v1/sessions/current  the session                                                   -> 200
 //	DELETE /api/v1/sessions/current  end it, on every replica                                      -> 204
 //	POST   /api/v1/credentials       with the bearer token (api.go)
@@ -26,6 +27,7 @@ type sessionRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	IDToken  string `json:"id_token"`
+	mfaCodes
 }
 
 // sessionCreated answers POST /api/v1/sessions. SessionToken is a secret:
@@ -49,6 +51,10 @@ type sessionView struct {
 	ExpiresAt     string   `json:"expires_at"`
 	LastRecheckAt string   `json:"last_recheck_at"`
 	Roles         []string `json:"roles"`
+	// MFA says the session has multi-factor authentication (upstream or
+	// the broker's TOTP), MFATime when it happened.
+	MFA     bool   `json:"mfa"`
+	MFATime string `json:"mfa_time,omitempty"`
 }
 
 func apiTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -74,11 +80,23 @@ func (s *Server) serveCreateSession(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
+	if err := req.check(); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
 	id, method, ok := s.apiLogin(w, r, req.Provider, req.Username, req.Password, req.IDToken)
 	if !ok {
 		return
 	}
+	mfaAt, err := s.signInMFA(r.Context(), id, req.mfaCodes, clientIP(r))
+	if err != nil {
+		writeAPIRefusal(w, err)
+		return
+	}
 	se, token, err := s.startSession(r.Context(), id, method, carrierBearer)
+	if err == nil {
+		err = s.stepUp(r.Context(), se, mfaAt)
+	}
 	if err != nil {
 		writeAPIRefusal(w, err)
 		return
@@ -102,10 +120,17 @@ func (s *Server) serveCurrentSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roles := grantARNs(s.cfg.Mapper.Map(se.identity()).Grants)
-	writeJSON(w, http.StatusOK, sessionView{
+	view := sessionView{
 		SessionID: se.ID, Provider: se.Identity.Provider, User: se.Identity.Username,
 		CreatedAt: apiTime(se.Created), ExpiresAt: apiTime(se.Expires), LastRecheckAt: apiTime(se.Checked), Roles: roles,
-	})
+	}
+	if id := withMFA(se.identity(), se.MFAAt); id.MFA {
+		view.MFA = true
+		if !id.MFATime.IsZero() {
+			view.MFATime = apiTime(id.MFATime)
+		}
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 // serveEndSession is DELETE /api/v1/sessions/current: the session ends on

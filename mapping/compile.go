@@ -49,6 +49,9 @@ type RoleInfo struct {
 	// Description is what the role is for, in the configuration's words
 	// (roles[].description): shown to people choosing among their grants.
 	Description string
+	// RequireMFA (roles[].require_mfa): the broker issues no credentials
+	// for the role without multi-factor authentication in the session.
+	RequireMFA bool
 }
 
 // Mapper evaluates compiled rules. It is immutable and safe for concurrent use.
@@ -64,10 +67,11 @@ type Mapper struct {
 }
 
 type roleRef struct {
-	name   string
-	arn    string
-	maxDur time.Duration
-	desc   string
+	name       string
+	arn        string
+	maxDur     time.Duration
+	desc       string
+	requireMFA bool
 }
 
 type rule struct {
@@ -142,7 +146,7 @@ func Compile(cfg Config, env Env) (*Mapper, error) {
 		if md <= 0 {
 			md = awsspec.DefaultRoleMaxSessionDuration
 		}
-		r := roleRef{name: name, arn: arn, maxDur: md, desc: ri.Description}
+		r := roleRef{name: name, arn: arn, maxDur: md, desc: ri.Description, requireMFA: ri.RequireMFA}
 		m.roles[name] = r
 		m.arns[arn] = r
 	}

@@ -50,6 +50,9 @@ type Grant struct {
 	// Description is the role's description (RoleInfo.Description), for
 	// the people choosing among their grants.
 	Description string
+	// RequireMFA is the role's require_mfa (RoleInfo.RequireMFA): the
+	// broker issues the grant only to a session with MFA.
+	RequireMFA bool
 }
 
 // EffectiveDuration negotiates the credential lifetime for this grant: see
@@ -239,7 +242,7 @@ func (m *Mapper) grantsFor(r *rule, id *providers.Identity, matched *group) ([]G
 			SessionName: sessionName, SessionTags: maps.Clone(tags),
 			TransitiveTagKeys: slices.Clone(r.transitive), MaxDuration: maxDur,
 			RuleDuration: r.duration, RoleMaxDuration: role.maxDur,
-			SourceIdentity: sourceID, Description: role.desc,
+			SourceIdentity: sourceID, Description: role.desc, RequireMFA: role.requireMFA,
 		})
 	}
 	return grants, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/mfa"
 	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
@@ -246,7 +247,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	// Upstream providers.
 	var bps []broker.Provider
 	for i, p := range cfg.Providers {
-		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName}
+		bp := broker.Provider{Name: p.Name, Type: p.Type, DisplayName: p.DisplayName, MFA: p.MFA}
 		if kind, ok := providerKinds()[p.Type]; ok {
 			bp.Impl, err = kind.build(buildEnv{cfg: cfg, log: log, publicURL: pub, store: st, keys: sec.broker}, p)
 		} else {
@@ -278,13 +279,27 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
-	// The reports' recorder (credential report, access advisor).
-	rec, err := newReports(cfg, st, log)
+	// The broker's own second factor: TOTP enrolments in the shared store,
+	// sealed with a key derived from the cookie key (broker.MFAKey).
+	mfaIssuer := cfg.Portal.Title
+	if mfaIssuer == "" {
+		mfaIssuer = "idbroker"
+	}
+	mfaSvc, err := mfa.New(st, broker.MFAKey(sec.broker.Cookie), mfa.Options{Issuer: mfaIssuer, Logger: log})
 	if err != nil {
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
+	// The reports' recorder (credential report, access advisor), its MFA
+	// columns read from the enrolments.
+	rec, err := newReports(cfg, st, mfaSvc, log)
+	if err != nil {
+		closeProviders(bps)
+		closeStore()
+		return nil, err
+	}
+
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
@@ -296,6 +311,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Revocations: revs, RoleARNs: cfg.roleARNs(),
 
 		LoginProtection: cfg.LoginProtection.broker(),
+		MFA:             mfaSvc,
 
 		// The browser pages' branding, and the region their commands name.
 		Portal: cfg.Portal.broker(), Region: cfg.Region,
@@ -331,7 +347,7 @@ func compileMapping(cfg *fileConfig) (*mapping.Mapper, error) {
 		if max == 0 {
 			max = time.Hour
 		}
-		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description}
+		env.Roles[r.Name] = mapping.RoleInfo{ARN: cfg.roleARN(r), MaxDuration: max, Description: r.Description, RequireMFA: r.RequireMFA}
 	}
 	for _, p := range cfg.Providers {
 		env.Providers = append(env.Providers, p.Name)

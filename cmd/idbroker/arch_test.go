@@ -41,6 +41,9 @@ var houseRules = []struct {
 	// store and implements the STS's RevocationChecker, and decides
 	// nothing of the broker's (the broker expands selectors into it).
 	{pkg: "internal/revocation", onlyOurs: []string{"internal/revocation", "internal/store", "sts", "internal/awsspec"}},
+	// internal/mfa keeps the broker's TOTP enrolments in the store; it
+	// decides nothing of the broker's policy (which provider or role asks).
+	{pkg: "internal/mfa", onlyOurs: []string{"internal/mfa", "internal/store", "internal/casefold"}},
 	{pkg: "providers", forbidden: []string{"broker", "sts", "mapping", "cmd"}},
 	{pkg: "ldapauth", onlyOurs: []string{"ldapauth", "internal/ldapdn", "internal/casefold", "internal/loopback"}},
 	{pkg: "mapping", onlyOurs: []string{"mapping", "providers", "internal/awsspec", "internal/ldapdn", "internal/casefold", "internal/yamltypes"}},

@@ -84,6 +84,9 @@ type providerConfig struct {
 	Name        string `yaml:"name"`
 	Type        string `yaml:"type"`
 	DisplayName string `yaml:"display_name"`
+	// MFA is the provider's MFA policy: off (default), optional (people
+	// who enrolled a TOTP device must use it) or required.
+	MFA string `yaml:"mfa"`
 
 	// Settings points at the kind's settings struct (nil for unknown types).
 	Settings any `yaml:"-"`
@@ -93,6 +96,7 @@ type providerHeader struct {
 	Name        string `yaml:"name"`
 	Type        string `yaml:"type"`
 	DisplayName string `yaml:"display_name"`
+	MFA         string `yaml:"mfa"`
 }
 
 // UnmarshalYAML decodes the common keys, then the rest by type.
@@ -101,11 +105,11 @@ func (p *providerConfig) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&h); err != nil {
 		return err
 	}
-	p.Name, p.Type, p.DisplayName = h.Name, h.Type, h.DisplayName
+	p.Name, p.Type, p.DisplayName, p.MFA = h.Name, h.Type, h.DisplayName, h.MFA
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch n.Content[i].Value {
-		case "name", "type", "display_name":
+		case "name", "type", "display_name", "mfa":
 			continue
 		}
 		rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
@@ -129,6 +133,9 @@ type roleConfig struct {
 	// TrustBroker adds a trust statement for the broker's own issuer (default
 	// true for every role the rules may grant).
 	TrustBroker *bool `yaml:"trust_broker"`
+	// RequireMFA: the broker issues no credentials for the role without
+	// multi-factor authentication in the session (upstream or TOTP).
+	RequireMFA bool `yaml:"require_mfa"`
 }
 
 type namedPolicy struct {

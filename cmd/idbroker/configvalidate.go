@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/loopback"
 )
 
@@ -97,6 +98,9 @@ func (c *fileConfig) checkProviders(p *problems) {
 			p.add(key+".name", "%q is used by another provider", pc.Name)
 		}
 		names[pc.Name] = true
+		if !broker.ValidMFAPolicy(pc.MFA) {
+			p.add(key+".mfa", "%q must be off, optional or required", pc.MFA)
+		}
 		kind, ok := providerKinds()[pc.Type]
 		switch {
 		case pc.Type == "":

@@ -220,16 +220,27 @@ func runMFAReset(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return printJSON(stdout, stderr, ans)
 	}
-	where := "at every provider"
-	if *provider != "" {
-		where = "at provider " + *provider
+	var r struct {
+		Reset []struct {
+			Provider    string `json:"provider"`
+			User        string `json:"user"`
+			WasEnrolled bool   `json:"was_enrolled"`
+		} `json:"reset"`
 	}
-	fmt.Fprintf(stdout, "Reset the TOTP of %s %s: they enrol again (idbroker mfa enroll, or the portal) before a code is asked of them.\n", *user, where)
-	var v any
-	if len(ans) > 0 && json.Unmarshal(ans, &v) == nil {
-		// The broker's answer says whom it found; shown as it came.
-		raw, _ := json.Marshal(v)
-		fmt.Fprintf(stdout, "The broker answered: %s\n", raw)
+	if err := json.Unmarshal(ans, &r); err != nil {
+		return commandError(stderr, "mfa reset", fmt.Errorf("the broker's answer is not the expected JSON: %w", err))
 	}
+	removed := 0
+	for _, p := range r.Reset {
+		if p.WasEnrolled {
+			removed++
+			fmt.Fprintf(stdout, "Removed the TOTP enrolment of %s at %s.\n", p.User, p.Provider)
+		}
+	}
+	if removed == 0 {
+		fmt.Fprintf(stdout, "%s had no TOTP enrolment (at %d provider(s)): nothing to reset.\n", *user, len(r.Reset))
+		return 0
+	}
+	fmt.Fprintln(stdout, "They enrol again (idbroker mfa enroll, or the portal) before a code is asked of them; sessions that passed the old device keep their MFA until they end (idbroker revoke --user ends them).")
 	return 0
 }

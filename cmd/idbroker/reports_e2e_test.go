@@ -160,7 +160,7 @@ func TestReportsAfterAScriptedDay(t *testing.T) {
 	} {
 		p := rep.People[i]
 		if p.Provider != "demo" || p.User != w.user || p.SignIns != w.signIns || p.Issuances != w.issuances ||
-			!mapsEqual(p.IssuancesPerRole, w.perRole) || p.ActiveSessions != w.sessions || p.MFAEnrolled != nil ||
+			!mapsEqual(p.IssuancesPerRole, w.perRole) || p.ActiveSessions != w.sessions || p.MFAEnrolled == nil || *p.MFAEnrolled ||
 			(p.LockedUntil != nil) != w.locked || (p.LastRevoked != nil) != w.revoked {
 			t.Errorf("row %d: %s", i, mustJSON(p))
 		}
@@ -200,7 +200,7 @@ func TestReportsAfterAScriptedDay(t *testing.T) {
 		}
 		if r[0] != p.Provider || r[1] != p.User || r[2] != rfc(p.FirstSeen) || r[3] != rfc(p.LastSignIn) ||
 			r[4] != strconv.FormatInt(p.SignIns, 10) || r[6] != strconv.FormatInt(p.Issuances, 10) ||
-			r[12] != strconv.Itoa(p.ActiveSessions) || r[15] != rfc(p.LastRevoked) || r[8] != "" {
+			r[12] != strconv.Itoa(p.ActiveSessions) || r[15] != rfc(p.LastRevoked) || r[8] != "false" {
 			t.Errorf("CSV row %d %q does not match %s", i, r, mustJSON(p))
 		}
 	}

@@ -51,12 +51,13 @@ func (c *fileConfig) rolePolicies() map[string][][]byte {
 	return out
 }
 
-// newReports starts the reports' recorder on st (the app closes it before
-// the store).
-func newReports(c *fileConfig, st store.Store, log *slog.Logger) (*reports.Recorder, error) {
+// newReports starts the reports' recorder on st, its MFA columns read from
+// mfa (the app closes it before the store).
+func newReports(c *fileConfig, st store.Store, mfa reports.MFAStatus, log *slog.Logger) (*reports.Recorder, error) {
 	return reports.New(st, reports.Options{
 		Retention:    time.Duration(c.Reports.Retention),
 		RolePolicies: c.rolePolicies(),
+		MFA:          mfa,
 		Logger:       log,
 	})
 }
