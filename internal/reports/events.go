@@ -99,7 +99,7 @@ func (r *Recorder) Person(ev PersonEvent) {
 	if ev.At.IsZero() {
 		ev.At = r.now()
 	}
-	r.enqueue(event{person: ev})
+	enqueue(r, r.persons, ev)
 }
 
 // Access records ev without waiting. An action that is not
@@ -111,7 +111,7 @@ func (r *Recorder) Access(ev AccessEvent) {
 	if ev.At.IsZero() {
 		ev.At = r.now()
 	}
-	r.enqueue(event{isAccess: true, access: ev})
+	enqueue(r, r.access, ev)
 }
 
 func validAction(a string) bool {
@@ -259,19 +259,15 @@ func (a *accessAgg) ops(action string) []store.AggregateOp {
 	return ops
 }
 
-// fold adds ev's changes to p.
-func (r *Recorder) fold(p *pending, ev *event) {
-	if ev.isAccess {
-		k := accessKey{ev.access.RoleARN, ev.access.Action}
-		a := p.access[k]
-		if a == nil {
-			a = &accessAgg{}
-			p.access[k] = a
-		}
-		a.fold(&ev.access)
-		return
+// addAccess folds an authorize decision into p.
+func (p *pending) addAccess(ev *AccessEvent) {
+	k := accessKey{ev.RoleARN, ev.Action}
+	a := p.access[k]
+	if a == nil {
+		a = &accessAgg{}
+		p.access[k] = a
 	}
-	p.add(setPerson, personID(ev.person.Provider, ev.person.Username), ev.person.ops())
+	a.fold(ev)
 }
 
 // pending holds the changes folded from the queue: the authorize

@@ -30,10 +30,13 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRetention     = 90 * 24 * time.Hour
-	MinRetention         = 24 * time.Hour
-	MaxRetention         = store.MaxLifetime
-	DefaultQueueSize     = 8192
+	DefaultRetention = 90 * 24 * time.Hour
+	MinRetention     = 24 * time.Hour
+	MaxRetention     = store.MaxLifetime
+	// DefaultQueueSize bounds each queue (decisions, person events). The
+	// garbage collector scans a queue's whole buffer at every cycle, so it
+	// is kept small and drained often rather than made large.
+	DefaultQueueSize     = 2048
 	DefaultFlushInterval = time.Second
 	// storeTimeout bounds one batch written to the store.
 	storeTimeout = 5 * time.Second
@@ -44,7 +47,8 @@ type Options struct {
 	// Retention is how long an aggregate lives after its last change
 	// (reports.retention; 1 day to 366 days; default 90 days).
 	Retention time.Duration
-	// QueueSize bounds the events waiting to be written.
+	// QueueSize bounds the events waiting to be folded, per queue (the
+	// authorize decisions, the person events).
 	QueueSize int
 	// FlushInterval is how often the queue's changes are written.
 	FlushInterval time.Duration
@@ -75,11 +79,12 @@ func ValidateRetention(d time.Duration) error {
 
 // Recorder records events off the hot path and answers the reports.
 type Recorder struct {
-	st    store.Store
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	queue chan event
+	st      store.Store
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	access  chan AccessEvent
+	persons chan PersonEvent
 
 	dropped   atomic.Uint64
 	unwritten atomic.Uint64
@@ -94,14 +99,6 @@ type Recorder struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-}
-
-// event is one queued event: a person's or an authorize decision. It is
-// queued by value, so that recording allocates nothing.
-type event struct {
-	isAccess bool
-	person   PersonEvent
-	access   AccessEvent
 }
 
 // New starts a Recorder writing to st; Close stops it.
@@ -129,8 +126,9 @@ func New(st store.Store, opts Options) (*Recorder, error) {
 	}
 	r := &Recorder{
 		st: st, opts: opts, log: opts.Logger, now: opts.Now,
-		queue: make(chan event, opts.QueueSize),
-		kick:  make(chan struct{}, 1), kickAt: max(1, opts.QueueSize/2),
+		access:  make(chan AccessEvent, opts.QueueSize),
+		persons: make(chan PersonEvent, opts.QueueSize),
+		kick:    make(chan struct{}, 1), kickAt: max(1, opts.QueueSize/2),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}), done: make(chan struct{}),
 	}
@@ -148,11 +146,12 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 // refused or could not take their batch.
 func (r *Recorder) Unwritten() uint64 { return r.unwritten.Load() }
 
-// enqueue queues ev without waiting.
-func (r *Recorder) enqueue(ev event) {
+// enqueue queues ev on q without waiting (events are queued by value:
+// recording allocates nothing).
+func enqueue[E any](r *Recorder, q chan E, ev E) {
 	select {
-	case r.queue <- ev:
-		if len(r.queue) >= r.kickAt {
+	case q <- ev:
+		if len(q) >= r.kickAt {
 			select {
 			case r.kick <- struct{}{}:
 			default:
@@ -198,7 +197,7 @@ func (r *Recorder) Close() error {
 // a queue half full wakes it at once (kick). Recording an event therefore
 // never wakes the writer by itself: a goroutine switch per authorize
 // request would cost more than the request.
-const drainInterval = 50 * time.Millisecond
+const drainInterval = 20 * time.Millisecond
 
 // run is the one writer: it folds queued events into pending changes and
 // writes them every FlushInterval, at MaxAggregateBatch pending records,
@@ -212,14 +211,16 @@ func (r *Recorder) run() {
 	drain := func() {
 		for {
 			select {
-			case ev := <-r.queue:
-				r.fold(p, &ev)
-				if p.size() >= store.MaxAggregateBatch {
-					r.write(p)
-					lastWrite = time.Now()
-				}
+			case ev := <-r.access:
+				p.addAccess(&ev)
+			case ev := <-r.persons:
+				p.add(setPerson, personID(ev.Provider, ev.Username), ev.ops())
 			default:
 				return
+			}
+			if p.size() >= store.MaxAggregateBatch {
+				r.write(p)
+				lastWrite = time.Now()
 			}
 		}
 	}
@@ -251,7 +252,7 @@ func (r *Recorder) run() {
 // undercount rather than hold memory without bound while the store is
 // down.
 func (r *Recorder) write(p *pending) {
-	if len(r.queue) < cap(r.queue)/2 {
+	if len(r.access) < r.kickAt && len(r.persons) < r.kickAt {
 		r.burst.Store(false)
 	}
 	if p.size() == 0 {
