@@ -63,11 +63,21 @@ func (s *Server) auditDropped(ctx context.Context, id providers.Identity, dec ma
 // audit records a security event. It never carries a secret: the access
 // key id is public, the secret and session token are never passed here.
 func (s *Server) audit(ctx context.Context, event string, id providers.Identity, attrs ...slog.Attr) {
+	s.auditAt(ctx, slog.LevelInfo, event, id, attrs...)
+}
+
+// auditWarn is audit for an event an operator should see (a lock-out).
+func (s *Server) auditWarn(ctx context.Context, event string, id providers.Identity, attrs ...slog.Attr) {
+	s.auditAt(ctx, slog.LevelWarn, event, id, attrs...)
+}
+
+func (s *Server) auditAt(ctx context.Context, level slog.Level, event string, id providers.Identity, attrs ...slog.Attr) {
 	all := append([]slog.Attr{
 		slog.String("event", event),
 		slog.String("provider", id.Provider),
 		slog.String("user", id.Username),
 	}, attrs...)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", all...)
+	s.log.LogAttrs(ctx, level, "audit", all...)
 	s.observe(ctx, event, id, attrs)
+	s.recordAudit(event, id, attrs)
 }

@@ -173,6 +173,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "authorize: session cannot be evaluated", "principal", sess.AssumedRoleARN(), "err", err)
 		res = policy.Result{Decision: policy.ImplicitDeny}
 	}
+	s.recordAccess(sess.RoleARN, sess.AssumedRoleARN(), req.Action, res.Decision == policy.Allow)
 	out := authorizeResponse{Decision: res.Decision.String(), Matched: make([]authorizeMatch, 0, len(res.Matched))}
 	for _, m := range res.Matched {
 		out.Matched = append(out.Matched, authorizeMatch{Policy: m.Policy, Sid: m.Sid})

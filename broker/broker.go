@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
 	"github.com/idbroker/idbroker/providers"
@@ -138,6 +139,10 @@ type Config struct {
 	Limiter IssueLimiter
 	// Observer, when set, receives the broker's measurements (observe.go).
 	Observer Observer
+	// Reports records the audit events and the authorize API's decisions
+	// for the credential report and the access advisor, and serves them
+	// (reportsapi.go); nil keeps no reports.
+	Reports *reports.Recorder
 	// MFA keeps the TOTP enrolments (*mfa.Service; mfa.go). Nil: nobody
 	// can enrol, and a provider's MFA policy other than off is refused.
 	MFA MFAService
@@ -201,6 +206,10 @@ func New(cfg Config) (*Server, error) {
 		portal:    cfg.Portal,
 		assets:    assets,
 	}
+	// A lock is a security event of the broker's: audited like the rest.
+	lo.onLock = func(ctx context.Context, provider, username string, attrs []slog.Attr) {
+		s.auditWarn(ctx, "login.locked", providers.Identity{Provider: provider, Username: username}, attrs...)
+	}
 	for _, p := range cfg.Providers {
 		if err := checkSAMLProviderName(p); err != nil {
 			return nil, err
@@ -260,6 +269,7 @@ func (s *Server) routes() {
 	s.oauthRoutes(mux, cop)
 	s.decisionRoutes(mux, cop)
 	s.adminRoutes(mux, cop)
+	s.reportRoutes(mux)
 	s.mfaRoutes(mux, cop)
 	s.handler = realClient(s.cfg.TrustedProxies, s.instrument(securityHeaders(s.secure, cop.Handler(mux))))
 }

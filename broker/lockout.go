@@ -38,6 +38,9 @@ type lockout struct {
 	// refused login takes upstream, so that a locked answer takes about as
 	// long. The map is filled once in newLockout and only read afterwards.
 	latency map[string]*atomic.Int64
+	// onLock records a lock as it is set: the broker's audit (so the
+	// credential report counts it); nil logs it here.
+	onLock func(ctx context.Context, provider, username string, attrs []slog.Attr)
 }
 
 func newLockout(cfg LoginProtection, st store.Store, provs []Provider, log *slog.Logger, now func() time.Time) (*lockout, error) {
@@ -194,18 +197,14 @@ func (l *lockout) failed(ctx context.Context, provider, username string, bs []bu
 		if err := l.store.SetTTL(ctx, b.key("lock"), strikes, d); err != nil {
 			return fmt.Errorf("login protection: %w", err)
 		}
-		attrs := []any{slog.String("event", "login.locked"), slog.String("bucket", b.kind), slog.String("provider", provider),
-			slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d)}
-		switch b.kind {
-		case kindUser, kindUserAddr:
-			attrs = append(attrs, slog.String("user", username))
-		case kindAccount, kindAccountAddr:
-			attrs = append(attrs, slog.String("user", username), slog.String("account", b.who))
+		attrs := []slog.Attr{slog.String("bucket", b.kind), slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d)}
+		if b.kind == kindAccount || b.kind == kindAccountAddr {
+			attrs = append(attrs, slog.String("account", b.who))
 		}
 		if b.addr != "" {
 			attrs = append(attrs, slog.String("client", b.addr))
 		}
-		l.log.WarnContext(ctx, "audit", attrs...)
+		l.recordLock(ctx, provider, username, attrs)
 	}
 	return nil
 }
@@ -283,4 +282,14 @@ func (l *lockout) wait(provider string, elapsed time.Duration) time.Duration {
 	}
 	d := time.Duration(float64(us)*(0.85+0.3*rand.Float64())) * time.Microsecond
 	return min(d, lockoutMaxDelay) - elapsed
+}
+
+// recordLock records a lock just set on provider's username.
+func (l *lockout) recordLock(ctx context.Context, provider, username string, attrs []slog.Attr) {
+	if l.onLock != nil {
+		l.onLock(ctx, provider, username, attrs)
+		return
+	}
+	l.log.LogAttrs(ctx, slog.LevelWarn, "audit", append([]slog.Attr{slog.String("event", "login.locked"),
+		slog.String("provider", provider), slog.String("user", username)}, attrs...)...)
 }

@@ -95,9 +95,8 @@ func (m *mfaAttempt) failed(ctx context.Context) error {
 	if err := l.store.SetTTL(ctx, m.key("lock"), strikes, d); err != nil {
 		return fmt.Errorf("%w: login protection: %w", providers.ErrUnavailable, err)
 	}
-	l.log.WarnContext(ctx, "audit", slog.String("event", "login.locked"), slog.String("bucket", "mfa"),
-		slog.String("provider", m.a.provider), slog.String("user", m.a.username),
-		slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d))
+	l.recordLock(ctx, m.a.provider, m.a.username, []slog.Attr{slog.String("bucket", "mfa"),
+		slog.Int64("failures", n), slog.Int64("lock_number", strikes), slog.Duration("lock", d)})
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/idbroker/idbroker/internal/awsspec"
 	"github.com/idbroker/idbroker/internal/metrics"
 	"github.com/idbroker/idbroker/internal/mfa"
+	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
@@ -35,7 +36,10 @@ type app struct {
 	ownRevocations bool
 	// providers are the upstream providers as built (the broker serves them).
 	providers []broker.Provider
-	close     func()
+	// reports records the reports' events (its Dropped and Unwritten
+	// counts are for the metrics).
+	reports *reports.Recorder
+	close   func()
 }
 
 // secrets are the key material an app runs with.
@@ -307,6 +311,14 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
+	// The reports' recorder (credential report, access advisor), its MFA
+	// columns read from the enrolments.
+	rec, err := newReports(cfg, st, mfaSvc, log)
+	if err != nil {
+		closeProviders(bps)
+		closeStore()
+		return nil, err
+	}
 
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
@@ -325,21 +337,25 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		Portal: cfg.Portal.broker(), Region: cfg.Region,
 
 		Limiter: brokerLimiter(limiter), Observer: brokerObserver(sec.metrics),
+		Reports: rec,
 	})
 	if err != nil {
+		_ = rec.Close()
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
 	if err := registerLDAPIdentity(cfg, svc, b); err != nil {
+		_ = rec.Close()
 		closeProviders(bps)
 		closeStore()
 		return nil, err
 	}
 	observeApp(sec.metrics, cfg, st, svc)
 	stsMFA.Attach(b)
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
+	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, reports: rec,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
+			_ = rec.Close() // writes what is queued, before the store closes
 			closeProviders(bps)
 			closeStore()
 		}}, nil

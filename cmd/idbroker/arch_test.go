@@ -56,6 +56,10 @@ var houseRules = []struct {
 	// internal/cli is the client side of the terminal commands: it speaks
 	// to the broker over HTTP only, as any other client would.
 	{pkg: "internal/cli", onlyOurs: []string{"internal/cli", "internal/loopback"}},
+	// internal/reports keeps the reports' counts in the store; what it
+	// needs of the broker (sessions, lock-out, MFA) it reads through
+	// interfaces of its own.
+	{pkg: "internal/reports", onlyOurs: []string{"internal/reports", "internal/store", "internal/casefold"}},
 }
 
 func under(importPath, prefix string) bool {

@@ -41,6 +41,9 @@ type fileConfig struct {
 
 	// Limits are the issuance rate limits (limitsconfig.go).
 	Limits limitsConfig `yaml:"limits"`
+	// Reports keeps the credential report's and the access advisor's
+	// aggregates (reportsconfig.go).
+	Reports reportsConfig `yaml:"reports"`
 }
 
 // adminConfig names who may use the administrators' APIs (GET

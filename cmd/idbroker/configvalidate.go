@@ -47,6 +47,7 @@ func (c *fileConfig) validate() []error {
 	p = append(p, checkRoleDescriptions(c.Roles)...)
 	p = append(p, c.LoginProtection.validate()...)
 	p = append(p, c.Limits.validate()...)
+	p = append(p, c.Reports.validate()...)
 	p = append(p, c.validateLDAPSTS()...)
 	return p
 }

@@ -6,6 +6,8 @@
 //	idbroker explain --config FILE (--identity FILE | --provider NAME --user NAME) [--json]
 //	idbroker revoke --url URL (--user U [--provider P] | --group G [--provider P] | --role R | --session ID | --access-key AKID) [--json]
 //	idbroker sessions --url URL [--user U] [--provider P] [--json]
+//	idbroker report credentials|access --url URL …
+//	idbroker mfa enroll [--profile NAME | --url URL] · mfa reset --url URL --user U [--provider P]
 //	idbroker keys init|rotate|list|retire|prune --dir DIR …
 //	idbroker policy simulate|validate …
 //	idbroker hash-password
@@ -50,6 +52,11 @@ commands:
                                          (signed with the AWS credentials of the environment)
   sessions --url URL [--user U] [--provider P]
                                          list a running broker's sessions (idem)
+  report credentials --url URL [--format csv|json]
+                                         the credential report: people, sign-ins, keys, MFA (idem)
+  report access --url URL [--role R]     the access advisor: actions asked about, allowed unused (idem)
+  mfa reset --url URL --user U [--provider P]
+                                         remove a person's TOTP enrolment (idem)
   keys init DIR                          create a key directory (STS session keys, broker keys)
   keys rotate|list|retire|prune --dir DIR
                                          rotate the STS keys without a restart (idbroker keys help)
@@ -67,6 +74,8 @@ terminal (from one sign-in to every AWS tool on this machine):
                                          the keys as environment variables
   credentials-server --profile NAME [--listen 127.0.0.1:0] [--token-file F]
                                          serve the keys to containers and SDKs (ECS format)
+  mfa enroll [--profile NAME | --url URL]
+                                         enrol a TOTP authenticator (QR code, recovery codes)
   version                                print the version
 `
 
@@ -89,6 +98,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRevoke(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "sessions":
 		return runSessions(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "report":
+		return runReport(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "mfa":
+		return runMFA(ctx, args[1:], os.Getenv, stdin, stdout, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
 	case "policy":

@@ -198,6 +198,11 @@ var conformance = []struct {
 	{"RevocationCap", testRevocationCap},
 	{"WatchRevocations", testWatchRevocations},
 	{"WatchEndsWithContext", testWatchEndsWithContext},
+	{"Aggregates", testAggregates},
+	{"AggregateInvalid", testAggregateInvalid},
+	{"AggregateExpiry", testAggregateExpiry},
+	{"AggregateConcurrent", testAggregateConcurrent},
+	{"AggregateCap", testAggregateCap},
 	{"ContextEnded", testContextEnded},
 }
 
@@ -869,6 +874,11 @@ func testContextEnded(t *testing.T, b *backend) {
 		"Revocations":      func() error { _, err := b.s.Revocations(ctx); return err },
 		"WatchRevocation":  func() error { _, err := b.s.WatchRevocations(ctx); return err },
 		"Ping":             func() error { return b.s.Ping(ctx) },
+		"UpdateAggregates": func() error {
+			return b.s.UpdateAggregates(ctx, []AggregateUpdate{b.aggregate("person", "x", time.Hour, aggAdd("n", 1))})
+		},
+		"GetAggregate":   func() error { _, err := b.s.GetAggregate(ctx, "person", "x"); return err },
+		"ListAggregates": func() error { _, err := b.s.ListAggregates(ctx, "person"); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrUnavailable) {

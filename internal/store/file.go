@@ -49,6 +49,8 @@ var (
 	bucketSessionIndex = []byte("session_index")
 	// bucketRevocations holds id → encodeRevocation.
 	bucketRevocations = []byte("revocations")
+	// bucketAggregates holds set, NUL, id → encodeAggregate.
+	bucketAggregates = []byte("aggregates")
 
 	fileFormat = []byte("1")
 )
@@ -124,7 +126,7 @@ func (f *File) initBuckets(tx *bolt.Tx) error {
 	case string(v) != string(fileFormat):
 		return fmt.Errorf("store file format %q, this build reads %q", v, fileFormat)
 	}
-	for _, b := range [][]byte{bucketKV, bucketSessions, bucketSessionIndex, bucketRevocations} {
+	for _, b := range [][]byte{bucketKV, bucketSessions, bucketSessionIndex, bucketRevocations, bucketAggregates} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}

@@ -424,5 +424,13 @@ func (f *File) sweepOnce(tx *bolt.Tx) (int, error) {
 	if err := del(bucketRevocations); err != nil {
 		return 0, err
 	}
+	collect(bucketAggregates, func(_, v []byte) bool {
+		exp, err := aggregateExpiry(v)
+		return err != nil || !now.Before(exp)
+	})
+	removed += len(dead)
+	if err := del(bucketAggregates); err != nil {
+		return 0, err
+	}
 	return removed, nil
 }

@@ -18,6 +18,8 @@ type Memory struct {
 	// keep it exact, so its only stale entries are expired sessions.
 	index map[string]map[string]struct{}
 	revs  map[string]RevocationRecord
+	// aggs holds the aggregate records by set, then id.
+	aggs  map[string]map[string]AggregateRecord
 	ops   int
 	lim   limits
 	watch fanout
@@ -38,7 +40,7 @@ func NewMemory(now func() time.Time) *Memory {
 	return &Memory{
 		now: now, entries: map[string]memEntry{}, sessions: map[string]SessionRecord{},
 		index: map[string]map[string]struct{}{}, revs: map[string]RevocationRecord{},
-		lim: defaultLimits,
+		aggs: map[string]map[string]AggregateRecord{}, lim: defaultLimits,
 	}
 }
 
@@ -74,6 +76,7 @@ func (m *Memory) sweep() {
 			delete(m.revs, id)
 		}
 	}
+	m.sweepAggregates(now)
 }
 
 // Claim implements Store.

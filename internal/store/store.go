@@ -1,6 +1,6 @@
 // Package store is the small state every idbroker replica shares: the replay
 // caches (SAML assertion IDs, JWT ids), the login failure counters, broker
-// sessions and revocations.
+// sessions, revocations and the reports' aggregates.
 //
 // Three backends implement Store:
 //   - Memory serves one process and forgets everything when it stops (the demo);
@@ -138,6 +138,19 @@ type Store interface {
 	// convergence, the watch only makes it fast.
 	WatchRevocations(ctx context.Context) (<-chan RevocationRecord, error)
 
+	// UpdateAggregates applies each update to its aggregate record (created
+	// when absent), atomically per record, and sets the record's expiry to
+	// the update's Expires. At most MaxAggregateBatch updates; an invalid
+	// one refuses the whole batch (ErrInvalid) before anything is written.
+	// A failure part-way (ErrUnavailable) may leave some updates applied.
+	UpdateAggregates(ctx context.Context, updates []AggregateUpdate) error
+	// GetAggregate returns the record id of set, or ErrNotFound when it is
+	// absent or expired.
+	GetAggregate(ctx context.Context, set, id string) (AggregateRecord, error)
+	// ListAggregates returns the live records of set, in no particular
+	// order: at most MaxListAggregates, then with ErrTruncated.
+	ListAggregates(ctx context.Context, set string) ([]AggregateRecord, error)
+
 	// Shared reports whether several broker processes can share this store
 	// (true for Redis only). A caller configured for several replicas
 	// refuses a store that is not shared.
@@ -181,8 +194,9 @@ type RevocationRecord struct {
 // limits are the caps a store applies; tests lower them to exercise the
 // truncation paths cheaply.
 type limits struct {
-	listSessions int
-	revocations  int
+	listSessions   int
+	revocations    int
+	listAggregates int
 }
 
-var defaultLimits = limits{listSessions: MaxListSessions, revocations: MaxRevocations}
+var defaultLimits = limits{listSessions: MaxListSessions, revocations: MaxRevocations, listAggregates: MaxListAggregates}
