@@ -121,10 +121,34 @@ func passwordLogin(ctx context.Context, client *cli.Client, f *loginFlags, provi
 			return "", err
 		}
 	}
-	token, err := client.CreateSession(ctx, provider, username, password)
+	in := cli.SignIn{Provider: provider, Username: username, Password: password}
+	token, err := client.CreateSession(ctx, in)
+	// The second factor, when the broker asks for it: a code from the
+	// authenticator app, or a recovery code (three tries).
+	for try := 0; try < 3 && (cli.IsAPIError(err, "MFARequired") || (try > 0 && cli.IsAPIError(err, "InvalidMFACode"))); try++ {
+		if ask == nil {
+			return "", errors.New("the broker asks for an MFA code and there is no terminal to ask it at: sign in with --browser or --device")
+		}
+		if try > 0 {
+			fmt.Fprintln(ask.stderr, "That code is wrong or was used already.")
+		}
+		code, aerr := ask.password(ctx, "MFA code from your authenticator app (or a recovery code): ")
+		if aerr != nil {
+			return "", aerr
+		}
+		in.TOTPCode, in.RecoveryCode = "", ""
+		if code = strings.TrimSpace(code); len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+			in.TOTPCode = code
+		} else {
+			in.RecoveryCode = code
+		}
+		token, err = client.CreateSession(ctx, in)
+	}
 	switch {
 	case err == nil:
 		return token, nil
+	case cli.IsAPIError(err, "InvalidMFACode"):
+		return "", errors.New("the MFA code was wrong or used already (after several tries the account is locked for a while)")
 	case cli.IsAPIError(err, "InvalidCredentials"):
 		return "", errors.New("wrong username or password (after several tries the account is locked for a while)")
 	case cli.IsAPIError(err, "UnsupportedProvider"):

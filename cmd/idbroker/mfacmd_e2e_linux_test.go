@@ -128,6 +128,48 @@ func TestMFAEnrollAndResetEndToEnd(t *testing.T) {
 		t.Fatalf("sign-in with a recovery code: %d %v", status, out)
 	}
 
+	// idbroker login at a terminal asks for the code after the password
+	// (without echo), and signs in with it; the profile then gives keys.
+	// A code of the next time step: this one was used by the enrolment.
+	login := exec.Command(bin, "login", "--url", ts.URL, "--provider", "demo", "--username", "alice", "--role", "Developer", "--profile", "alice-mfa")
+	login.Env = home.env("TERM=dumb")
+	ltty, err := pty.StartWithSize(login, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ltty.Close()
+	lscreen := &ptyScreen{}
+	go func() { _, _ = io.Copy(lscreen, ltty) }()
+	lexited := make(chan error, 1)
+	go func() { lexited <- login.Wait() }()
+	t.Cleanup(func() { _ = login.Process.Kill() })
+	lat := lscreen.waitFor(t, 0, "Password for alice: ")
+	if _, err := ltty.Write([]byte("alice\r")); err != nil {
+		t.Fatal(err)
+	}
+	lat = lscreen.waitFor(t, lat, "MFA code from your authenticator app (or a recovery code): ")
+	next, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ltty.Write([]byte(next + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lexited:
+		if err != nil {
+			t.Fatalf("idbroker login with an MFA code: %v\n%s", err, lscreen.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("idbroker login did not end:\n%s", lscreen.String())
+	}
+	if strings.Contains(lscreen.String()[lat:], next) || !strings.Contains(lscreen.String(), "Signed in to "+ts.URL+" as alice") {
+		t.Fatalf("login's terminal:\n%s", lscreen.String())
+	}
+	if arn := home.callerARN(ts.URL, "alice-mfa"); !strings.HasSuffix(arn, ":assumed-role/Developer/alice") {
+		t.Errorf("the profile's caller: %s", arn)
+	}
+
 	admin := oneShot(t, ts.URL, "bob", "bob", "Admin")
 	ac := adminAPI(t, ts.URL, admin)
 	row := personRow(t, ac, "alice")

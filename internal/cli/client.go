@@ -69,10 +69,23 @@ type Credentials struct {
 	RoleARN         string    `json:"RoleArn"`
 }
 
-// CreateSession signs in with a password (POST /api/v1/sessions) and
-// returns the session token.
-func (c *Client) CreateSession(ctx context.Context, provider, username, password string) (string, error) {
-	body := map[string]string{"provider": provider, "username": username, "password": password}
+// SignIn is a password sign-in (POST /api/v1/sessions), with the second
+// factor when the broker asks for one (401 MFARequired): a TOTP code or a
+// recovery code.
+type SignIn struct {
+	Provider, Username, Password string
+	TOTPCode, RecoveryCode       string
+}
+
+// CreateSession signs in and returns the session token.
+func (c *Client) CreateSession(ctx context.Context, in SignIn) (string, error) {
+	body := map[string]string{"provider": in.Provider, "username": in.Username, "password": in.Password}
+	if in.TOTPCode != "" {
+		body["totp_code"] = in.TOTPCode
+	}
+	if in.RecoveryCode != "" {
+		body["recovery_code"] = in.RecoveryCode
+	}
 	var out struct {
 		Token string `json:"session_token"`
 	}

@@ -120,7 +120,7 @@ func TestAPIErrors(t *testing.T) {
 	if _, err := c.CurrentSession(context.Background(), "S.tok"); err == nil || !strings.Contains(err.Error(), "a redirect") {
 		t.Errorf("redirect: %v", err)
 	}
-	if _, err := c.CreateSession(context.Background(), "p", "u", "pw"); err == nil || !strings.Contains(err.Error(), "HTTP 502: the broker or a proxy in front of it has a problem") {
+	if _, err := c.CreateSession(context.Background(), SignIn{Provider: "p", Username: "u", Password: "pw"}); err == nil || !strings.Contains(err.Error(), "HTTP 502: the broker or a proxy in front of it has a problem") {
 		t.Errorf("502: %v", err)
 	}
 }
