@@ -351,7 +351,7 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	observeApp(sec.metrics, cfg, st, svc)
+	observeApp(sec.metrics, cfg, st, svc, rec)
 	stsMFA.Attach(b)
 	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, reports: rec,
 		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {

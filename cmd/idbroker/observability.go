@@ -12,6 +12,7 @@ import (
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/metrics"
 	"github.com/idbroker/idbroker/internal/ratelimit"
+	"github.com/idbroker/idbroker/internal/reports"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -48,9 +49,10 @@ func brokerObserver(m *metrics.Metrics) broker.Observer {
 }
 
 // observeApp points m at an assembled app: the configured providers and
-// roles bound its labels, the app's store counts active sessions and its
-// STS the credentials minted.
-func observeApp(m *metrics.Metrics, cfg *fileConfig, st store.Store, svc *sts.Service) {
+// roles bound its labels, the app's store counts active sessions, its
+// STS the credentials minted and its report recorder (nil: none) the
+// events it lost.
+func observeApp(m *metrics.Metrics, cfg *fileConfig, st store.Store, svc *sts.Service, rec *reports.Recorder) {
 	if m == nil {
 		return
 	}
@@ -65,6 +67,9 @@ func observeApp(m *metrics.Metrics, cfg *fileConfig, st store.Store, svc *sts.Se
 	m.Configure(providers, roles)
 	m.CountSessionsWith(st.CountSessions)
 	m.IssuedFrom(svc.Issued)
+	if rec != nil {
+		m.ReportsFrom(rec.Dropped, rec.Unwritten)
+	}
 }
 
 // metricsListener serves m's GET /metrics alone on addr until ctx ends.

@@ -66,12 +66,37 @@ type Metrics struct {
 	sessionsAt    time.Time
 	sessions      float64
 
-	// issuedMu guards issued, the STS's own count of minted credentials,
-	// and issuedBase, the counts of the STSs a reload replaced (so that
-	// the counter never goes back).
-	issuedMu   sync.Mutex
-	issued     func() uint64
-	issuedBase uint64
+	// issued is the STS's own count of minted credentials; reportsDropped
+	// and reportsUnwritten the report recorder's losses (all three belong
+	// to the running configuration and carry over a reload).
+	issued, reportsDropped, reportsUnwritten carried
+}
+
+// carried is a counter read from a component that a reload replaces: the
+// replaced one's count is kept, so the counter never goes back.
+type carried struct {
+	mu    sync.Mutex
+	count func() uint64
+	base  uint64
+}
+
+func (c *carried) from(count func() uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.count != nil {
+		c.base += c.count()
+	}
+	c.count = count
+}
+
+func (c *carried) total() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.base
+	if c.count != nil {
+		n += c.count()
+	}
+	return float64(n)
 }
 
 // bounds are the configured providers and roles (role ARN → name).
@@ -117,7 +142,15 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "idbroker_sts_credentials_issued_total",
 		Help: "Credentials minted by the STS, every surface included (kept across reloads).",
-	}, m.issuedTotal))
+	}, m.issued.total))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "idbroker_report_events_dropped_total",
+		Help: "Events the credential report and access advisor did not record because their queue was full (kept across reloads).",
+	}, m.reportsDropped.total))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "idbroker_report_events_unwritten_total",
+		Help: "Events the credential report and access advisor lost because the state store refused their batch (kept across reloads).",
+	}, m.reportsUnwritten.total))
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series whose label values are known start at zero, so that a rate
 	// (and an alert) sees the first event.
@@ -150,23 +183,13 @@ var loginResults = []string{"success", "invalid_credentials", "locked", "unavail
 
 // IssuedFrom sets the STS whose minted credentials the issued counter
 // reads (replaced on reload; the replaced one's count is kept).
-func (m *Metrics) IssuedFrom(count func() uint64) {
-	m.issuedMu.Lock()
-	defer m.issuedMu.Unlock()
-	if m.issued != nil {
-		m.issuedBase += m.issued()
-	}
-	m.issued = count
-}
+func (m *Metrics) IssuedFrom(count func() uint64) { m.issued.from(count) }
 
-func (m *Metrics) issuedTotal() float64 {
-	m.issuedMu.Lock()
-	defer m.issuedMu.Unlock()
-	n := m.issuedBase
-	if m.issued != nil {
-		n += m.issued()
-	}
-	return float64(n)
+// ReportsFrom sets the report recorder whose lost events the two report
+// counters read (replaced on reload, as IssuedFrom).
+func (m *Metrics) ReportsFrom(dropped, unwritten func() uint64) {
+	m.reportsDropped.from(dropped)
+	m.reportsUnwritten.from(unwritten)
 }
 
 // Handler serves the registry in the Prometheus exposition formats.

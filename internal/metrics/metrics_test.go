@@ -35,6 +35,8 @@ var families = []string{
 	"idbroker_store_errors_total",
 	"idbroker_config_reloads_total",
 	"idbroker_sts_credentials_issued_total",
+	"idbroker_report_events_dropped_total",
+	"idbroker_report_events_unwritten_total",
 }
 
 // touched is a Metrics with one observation of each kind.
@@ -116,14 +118,23 @@ func TestLabelsAreBounded(t *testing.T) {
 	}
 }
 
-// TestIssuedCounterSurvivesReload: the STS a reload replaced keeps its
-// count in the counter.
-func TestIssuedCounterSurvivesReload(t *testing.T) {
+// TestCountersSurviveReload: the STS and the report recorder a reload
+// replaced keep their counts in the counters.
+func TestCountersSurviveReload(t *testing.T) {
 	m := New("test")
 	m.IssuedFrom(func() uint64 { return 5 })
 	m.IssuedFrom(func() uint64 { return 2 })
-	if got := m.issuedTotal(); got != 7 {
-		t.Fatalf("issued after a reload: %v, want 7", got)
+	m.ReportsFrom(func() uint64 { return 3 }, func() uint64 { return 1 })
+	m.ReportsFrom(func() uint64 { return 4 }, func() uint64 { return 0 })
+	for name, c := range map[string]struct {
+		got  float64
+		want float64
+	}{
+		"issued": {m.issued.total(), 7}, "reports dropped": {m.reportsDropped.total(), 7}, "reports unwritten": {m.reportsUnwritten.total(), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s after a reload: %v, want %v", name, c.got, c.want)
+		}
 	}
 }
 
