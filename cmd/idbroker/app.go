@@ -15,6 +15,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/health"
 	"github.com/idbroker/idbroker/internal/revocation"
 	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/mapping"
@@ -37,7 +38,11 @@ type app struct {
 	ownRevocations bool
 	// providers are the upstream providers as built (the broker serves them).
 	providers []broker.Provider
-	close     func()
+	// health runs the /readyz checks (health.go).
+	health *health.Checker
+	// What the app releases when it is closed (applife.go); a reload hands
+	// the store and the revocation set's run to the next app.
+	resources
 }
 
 // secrets are the key material an app runs with.
@@ -117,11 +122,7 @@ func assembleOffline(cfg *fileConfig) (*app, error) {
 		_ = mem.Close()
 		return nil, err
 	}
-	closeApp := a.close
-	a.close = func() {
-		closeApp()
-		_ = mem.Close()
-	}
+	a.closeStore = func() { _ = mem.Close() }
 	return a, nil
 }
 
@@ -274,11 +275,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		extra["GET /debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
 	}
 
+	checker := newHealth(cfg, st, revs, bps, log)
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st, Sessions: cfg.Sessions.broker(), TrustedProxies: cfg.trustedProxies(),
-		Ready: readiness(st, revs),
+		Ready: readiness(st, revs), Health: checker,
 		Extra: extra,
 		// The administrators' APIs: explain, revocations, sessions.
 		Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
@@ -299,11 +301,13 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps,
-		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
-			closeProviders(bps)
-			closeStore()
-		}}, nil
+	a := &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, health: checker,
+		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " ")}
+	a.closeProviders = func() { closeProviders(bps) }
+	if ownStore {
+		a.closeStore = func() { _ = st.Close() }
+	}
+	return a, nil
 }
 
 // compileMapping compiles the mapping rules against the roles and providers

@@ -13,6 +13,7 @@
 //	idbroker credential-process --profile NAME
 //	idbroker logout [--profile NAME | --all] · status · env --profile NAME
 //	idbroker credentials-server --profile NAME [--listen 127.0.0.1:0]
+//	idbroker healthcheck [--url URL]
 //	idbroker version
 package main
 
@@ -67,6 +68,7 @@ terminal (from one sign-in to every AWS tool on this machine):
                                          the keys as environment variables
   credentials-server --profile NAME [--listen 127.0.0.1:0] [--token-file F]
                                          serve the keys to containers and SDKs (ECS format)
+  healthcheck [--url URL]                exit 0 when a running broker is ready (for HEALTHCHECK)
   version                                print the version
 `
 
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runEnv(ctx, args[1:], stdout, stderr)
 	case "credentials-server":
 		return runCredentialsServer(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "idbroker", buildVersion())
 		return 0
