@@ -24,7 +24,7 @@ import (
 // quickly), the upstreams less (each run costs the upstream a request).
 const (
 	storeCheckInterval    = 2 * time.Second
-	upstreamCheckInterval = 15 * time.Second
+	upstreamCheckInterval = 10 * time.Second
 	healthCheckTimeout    = 3 * time.Second
 )
 
