@@ -21,6 +21,8 @@ func (p *Provider) Health(ctx context.Context) (map[string]any, error) {
 			return nil, fmt.Errorf("saml provider %q: %w", p.name, err)
 		}
 	}
+	// A stale copy is refreshed in the background, as a login would.
+	_, _ = c.get(ctx)
 	cur := c.cur.Load()
 	age := c.now().Sub(cur.fetched)
 	detail := map[string]any{"metadata_age_seconds": int64(age / time.Second)}
@@ -31,7 +33,5 @@ func (p *Provider) Health(ctx context.Context) (map[string]any, error) {
 		return detail, fmt.Errorf("saml provider %q: %w: the metadata copy in use is %s old and the last %d fetches failed: %w",
 			p.name, providers.ErrUnavailable, age.Round(time.Second), failures, lastErr)
 	}
-	// A stale copy is refreshed in the background, as a login would.
-	_, _ = c.get(ctx)
 	return detail, nil
 }
