@@ -19,6 +19,9 @@ type swapHandler struct {
 
 	mu      sync.Mutex
 	retired []<-chan struct{}
+	// shut: closeAll ran; an app set afterwards (a reload racing the
+	// shutdown) is closed at once.
+	shut bool
 }
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -37,27 +40,31 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // set makes a the app served; the one it replaces (if any) is handed what
 // a reuses and retired.
 func (s *swapHandler) set(a *app) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		a.close()
+		return
+	}
 	prev := s.a.Swap(a)
 	if prev == nil {
 		return
 	}
 	prev.handOver(a)
-	done := prev.retire()
-	s.mu.Lock()
-	s.retired = append(s.retired, done)
-	s.mu.Unlock()
+	s.retired = append(s.retired, prev.retire())
 }
 
 // closeAll, at shutdown (the server has stopped serving), closes the
 // current app and waits for the retired ones to be closed.
 func (s *swapHandler) closeAll() {
-	if a := s.a.Load(); a != nil {
-		a.close()
-	}
 	s.mu.Lock()
-	retired := s.retired
+	s.shut = true
+	cur, retired := s.a.Load(), s.retired
 	s.retired = nil
 	s.mu.Unlock()
+	if cur != nil {
+		cur.close()
+	}
 	for _, done := range retired {
 		<-done
 	}
