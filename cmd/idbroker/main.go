@@ -57,6 +57,7 @@ commands:
   policy simulate < request.json         evaluate IAM policies for one request
   policy validate FILE...                check IAM policy documents
   hash-password                          read a password on stdin, print a bcrypt hash for static users
+  healthcheck [--url URL]                exit 0 when a running broker is ready (for HEALTHCHECK)
 
 terminal (from one sign-in to every AWS tool on this machine):
   login --url URL [--provider P] [--profile NAME] [--role R]... [--browser | --device]
@@ -68,7 +69,6 @@ terminal (from one sign-in to every AWS tool on this machine):
                                          the keys as environment variables
   credentials-server --profile NAME [--listen 127.0.0.1:0] [--token-file F]
                                          serve the keys to containers and SDKs (ECS format)
-  healthcheck [--url URL]                exit 0 when a running broker is ready (for HEALTHCHECK)
   version                                print the version
 `
 
