@@ -21,5 +21,9 @@ USER nonroot:nonroot
 # (BENCHMARKS.md, RSS at 1,000 connections). Override with -e GOMEMLIMIT=...
 ENV GOMEMLIMIT=80MiB
 EXPOSE 8080
+# Ready: the state store answers and the revocation set is in sync (the
+# image has no shell or curl: the binary asks itself). /healthz is liveness.
+HEALTHCHECK --interval=10s --timeout=6s --start-period=15s --retries=3 \
+  CMD ["/usr/local/bin/idbroker", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["/usr/local/bin/idbroker"]
 CMD ["serve", "--config", "/etc/idbroker/config.yaml", "--listen", "0.0.0.0:8080"]

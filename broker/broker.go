@@ -117,7 +117,10 @@ type Config struct {
 	// LoginProtection throttles password guessing (see lockout.go).
 	LoginProtection LoginProtection
 	// Ready reports whether dependencies (store, providers) are reachable.
-	Ready  func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Health, when set, answers GET /readyz instead of Ready (from checks
+	// run in the background: internal/health).
+	Health http.Handler
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Extra routes mounted on the same mux (metrics, pprof).
@@ -290,6 +293,10 @@ func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Health != nil {
+		s.cfg.Health.ServeHTTP(w, r)
+		return
+	}
 	if s.cfg.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/idbroker/idbroker/internal/ratelimit"
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/sts"
 )
@@ -63,8 +64,9 @@ const (
 	// classInvalidSession: a session token or cookie that is malformed,
 	// unknown, wrong, ended or expired.
 	classInvalidSession
-	// classSessionUnavailable: the session store cannot be read or written
-	// (fail closed: nothing is issued).
+	// classSessionUnavailable: the state store (sessions, login failure
+	// counters, one-time claims) cannot be read or written (fail closed:
+	// nothing is issued, no check is skipped).
 	classSessionUnavailable
 	// classAccountGone: a re-check found the session's person gone or
 	// disabled upstream; the session has ended.
@@ -264,9 +266,9 @@ var answers = map[failClass]answer{
 		pageStatus: http.StatusForbidden, pageText: "Your sign-in has expired.", pageHint: "Sign in again.",
 	},
 	classSessionUnavailable: {
-		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiText: "the broker's session store cannot be reached; try again later",
-		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: "The broker's session store cannot be reached. Try again later.",
-		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the broker's session store cannot be reached; try again later",
+		apiStatus: http.StatusServiceUnavailable, apiCode: "ServiceUnavailable", apiText: "the broker's state store cannot be reached; try again later",
+		stsStatus: http.StatusServiceUnavailable, stsCode: "ServiceUnavailable", stsText: "The broker's state store cannot be reached. Try again later.",
+		oauthStatus: http.StatusServiceUnavailable, oauthCode: "temporarily_unavailable", oauthText: "the broker's state store cannot be reached; try again later",
 		pageStatus: http.StatusServiceUnavailable, pageText: "Sign-in is unavailable right now. Try again later.", pageHint: hintNotYourPassword,
 	},
 	classAccountGone: {
@@ -328,6 +330,10 @@ func (s *Server) loginRefused(ctx context.Context, p Provider, err error) *refus
 	case errors.Is(err, providers.ErrInvalidCredentials):
 		r.class = classInvalidCredentials
 		return r
+	case errors.Is(err, store.ErrUnavailable):
+		// The login-protection counters cannot be read or written: the
+		// broker's own store is out, not the provider.
+		r.class = classSessionUnavailable
 	case errors.Is(err, providers.ErrConfiguration):
 		r.class = classProviderMisconfigured
 	case errors.Is(err, providers.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -342,6 +348,8 @@ func (s *Server) loginRefused(ctx context.Context, p Provider, err error) *refus
 		s.log.ErrorContext(ctx, "password login failed: the provider is misconfigured", attrs...)
 	case classProviderUnavailable:
 		s.log.WarnContext(ctx, "password login failed: the provider is unavailable", attrs...)
+	case classSessionUnavailable:
+		s.log.WarnContext(ctx, "password login failed: the state store is unavailable", attrs...)
 	default:
 		s.log.ErrorContext(ctx, "password login failed: unexpected error", attrs...)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/idbroker/idbroker/internal/store"
 	"github.com/idbroker/idbroker/providers"
 	"github.com/idbroker/idbroker/providers/saml"
 )
@@ -222,6 +223,10 @@ func (s *Server) serveSAMLACS(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusRequestEntityTooLarge
 		case errors.Is(err, saml.ErrInResponseTo) && len(ids) == 0:
 			msg = "Your sign-in has expired."
+		case errors.Is(err, store.ErrUnavailable):
+			// The assertion cannot be claimed: the broker's store is out,
+			// not the IdP.
+			status, msg, hint = http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again later.", ""
 		case errors.Is(err, providers.ErrUnavailable):
 			status, msg = http.StatusServiceUnavailable, "The identity provider cannot be reached right now. Try again later."
 		}

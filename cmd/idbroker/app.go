@@ -11,6 +11,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/awsspec"
+	"github.com/idbroker/idbroker/internal/health"
 	"github.com/idbroker/idbroker/internal/metrics"
 	"github.com/idbroker/idbroker/internal/mfa"
 	"github.com/idbroker/idbroker/internal/reports"
@@ -39,7 +40,11 @@ type app struct {
 	// reports records the reports' events (its Dropped and Unwritten
 	// counts are for the metrics).
 	reports *reports.Recorder
-	close   func()
+	// health runs the /readyz checks (health.go).
+	health *health.Checker
+	// What the app releases when it is closed (applife.go); a reload hands
+	// the store and the revocation set's run to the next app.
+	resources
 }
 
 // secrets are the key material an app runs with.
@@ -122,11 +127,7 @@ func assembleOffline(cfg *fileConfig) (*app, error) {
 		_ = mem.Close()
 		return nil, err
 	}
-	closeApp := a.close
-	a.close = func() {
-		closeApp()
-		_ = mem.Close()
-	}
+	a.closeStore = func() { _ = mem.Close() }
 	return a, nil
 }
 
@@ -320,11 +321,12 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	checker := newHealth(cfg, st, revs, bps, log)
 	b, err := broker.New(broker.Config{
 		PublicURL: pub, Providers: bps, Mapper: mapper, STS: svc,
 		Issuer: issuer, SAMLIdP: samlIdP, CookieKey: sec.broker.Cookie, Logger: log,
 		Store: st, Sessions: cfg.Sessions.broker(), TrustedProxies: cfg.trustedProxies(),
-		Ready: readiness(st, revs),
+		Ready: readiness(st, revs), Health: checker,
 		Extra: extra,
 		// The administrators' APIs: explain, revocations, sessions.
 		Explainer: mapper, AdminRoleARNs: cfg.adminRoleARNs(),
@@ -353,12 +355,14 @@ func assemble(cfg *fileConfig, sec *secrets, log *slog.Logger) (*app, error) {
 	}
 	observeApp(sec.metrics, cfg, st, svc, rec)
 	stsMFA.Attach(b)
-	return &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, reports: rec,
-		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " "), close: func() {
-			_ = rec.Close() // writes what is queued, before the store closes
-			closeProviders(bps)
-			closeStore()
-		}}, nil
+	a := &app{cfg: cfg, handler: b, sts: svc, mapper: mapper, broker: b, store: st, providers: bps, health: checker, reports: rec,
+		revocations: revs, ownRevocations: ownRevs, revocationsFor: strings.Join(sessionProviders, " ")}
+	a.closeReports = func() { _ = rec.Close() } // writes what is queued, before the store closes
+	a.closeProviders = func() { closeProviders(bps) }
+	if ownStore {
+		a.closeStore = func() { _ = st.Close() }
+	}
+	return a, nil
 }
 
 // compileMapping compiles the mapping rules against the roles and providers

@@ -129,6 +129,7 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 	defer stopWatching()
 	keys := &keyFollower{ctx: watchCtx, log: log}
 	keys.follow(sec.ring)
+	listenFrom := cfg.Server.Listen
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -143,12 +144,12 @@ func serveReloading(ctx context.Context, cfg *fileConfig, log *slog.Logger, read
 		return &configError{errs: problemsOf(err)}
 	}
 	a.startRevocations(ctx, log)
+	a.startHealth(ctx)
 	current := &swapHandler{}
 	current.set(a)
 	defer func() { current.closeAll() }()
-	current.track(a.close)
 	if trigger != nil && reload != nil {
-		go reloadLoop(ctx, trigger, reload, cfg, sec, log, current, keys)
+		go reloadLoop(ctx, trigger, reload, cfg, listenFrom, sec, log, current, keys)
 	}
 	srv := &http.Server{
 		Handler:           current,

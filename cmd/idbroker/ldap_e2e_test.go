@@ -455,7 +455,7 @@ func TestLDAPLockout(t *testing.T) {
 					t.Fatalf("store down: %d %s", a.status, a.body)
 				}
 				status, out := apiLogin(t, ts.URL, map[string]any{"provider": "demo", "username": "alice", "password": "alice"})
-				if e, _ := out["error"].(map[string]any); status != 503 || e["code"] != "ProviderUnavailable" {
+				if e, _ := out["error"].(map[string]any); status != 503 || e["code"] != "ServiceUnavailable" || !strings.Contains(fmt.Sprint(e["message"]), "state store") {
 					t.Fatalf("store down, API: %d %v", status, out)
 				}
 			}

@@ -15,6 +15,7 @@
 //	idbroker credential-process --profile NAME
 //	idbroker logout [--profile NAME | --all] · status · env --profile NAME
 //	idbroker credentials-server --profile NAME [--listen 127.0.0.1:0]
+//	idbroker healthcheck [--url URL]
 //	idbroker version
 package main
 
@@ -63,6 +64,7 @@ commands:
   policy simulate < request.json         evaluate IAM policies for one request
   policy validate FILE...                check IAM policy documents
   hash-password                          read a password on stdin, print a bcrypt hash for static users
+  healthcheck [--url URL]                exit 0 when a running broker is ready (for HEALTHCHECK)
 
 terminal (from one sign-in to every AWS tool on this machine):
   login --url URL [--provider P] [--profile NAME] [--role R]... [--browser | --device]
@@ -120,6 +122,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runEnv(ctx, args[1:], stdout, stderr)
 	case "credentials-server":
 		return runCredentialsServer(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "idbroker", buildVersion())
 		return 0

@@ -44,8 +44,9 @@ func newRevocationSet(st store.Store, sessionProviders []string, log *slog.Logge
 
 // startRevocations syncs a set this app built (not one a reload kept) and
 // keeps it in step with the store in the background until ctx ends; the
-// app's close stops it first. A first Sync that fails is logged: the
-// server serves, refusing every credential, until Run's resync succeeds.
+// app's close stops it (the next app's, when a reload keeps the set). A
+// first Sync that fails is logged: the server serves, refusing every
+// credential, until Run's resync succeeds.
 func (a *app) startRevocations(ctx context.Context, log *slog.Logger) {
 	if !a.ownRevocations {
 		return
@@ -62,11 +63,9 @@ func (a *app) startRevocations(ctx context.Context, log *slog.Logger) {
 		defer close(done)
 		_ = a.revocations.Run(rctx)
 	}()
-	closeApp := a.close
-	a.close = func() {
+	a.stopRevocations = func() {
 		stop()
 		<-done
-		closeApp()
 	}
 }
 
