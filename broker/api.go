@@ -81,6 +81,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	// JSON for programs, never HTML: URLs keep their "&" (an otpauth URI
+	// reads as the README shows it), not "\u0026".
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 
