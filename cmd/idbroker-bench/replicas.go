@@ -87,7 +87,10 @@ func startCluster(ctx context.Context, o options, dir string, render func(listen
 			c.redis, d.redisURL = r, url
 		}
 		d.keysDir = filepath.Join(dir, "keys")
-		if out, err := exec.CommandContext(ctx, o.server, "keys", "init", d.keysDir).CombinedOutput(); err != nil {
+		kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := exec.CommandContext(kctx, o.server, "keys", "init", d.keysDir).CombinedOutput()
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("%s keys init: %w\n%s", o.server, err, out)
 		}
 	}

@@ -48,17 +48,19 @@ type row struct {
 	loadResult
 	// PeakRSSMiB and ServerCPUus are sums over the replicas (per request:
 	// the deployment's CPU per request); the per-replica peaks follow.
-	PeakRSSMiB           float64         `json:"peak_rss_mib,omitempty"`
-	PeakRSSPerReplicaMiB []float64       `json:"peak_rss_per_replica_mib,omitempty"`
-	RSSStartMiB          float64         `json:"rss_start_mib,omitempty"`
-	RSSEndMiB            float64         `json:"rss_end_mib,omitempty"`
-	ServerCPUus          float64         `json:"server_cpu_us_per_req,omitempty"`
-	DriverCPUus          float64         `json:"driver_cpu_us_per_req,omitempty"`
-	DiskBytesPerReq      float64         `json:"disk_write_bytes_per_req"`
-	WriteBytesPerOK      float64         `json:"write_bytes_per_req"` // wchar: logs to a pipe included
-	FloorFraction        float64         `json:"floor_fraction,omitempty"`
-	P99VsFloor           float64         `json:"p99_vs_floor,omitempty"`
-	Metrics              *metricsFigures `json:"metrics,omitempty"`
+	PeakRSSMiB           float64   `json:"peak_rss_mib,omitempty"`
+	PeakRSSPerReplicaMiB []float64 `json:"peak_rss_per_replica_mib,omitempty"`
+	RSSStartMiB          float64   `json:"rss_start_mib,omitempty"`
+	RSSEndMiB            float64   `json:"rss_end_mib,omitempty"`
+	ServerCPUus          float64   `json:"server_cpu_us_per_req,omitempty"`
+	DriverCPUus          float64   `json:"driver_cpu_us_per_req,omitempty"`
+	// RedisCPUus is the CPU of the redis-server the replicas share.
+	RedisCPUus      float64         `json:"redis_cpu_us_per_req,omitempty"`
+	DiskBytesPerReq float64         `json:"disk_write_bytes_per_req"`
+	WriteBytesPerOK float64         `json:"write_bytes_per_req"` // wchar: logs to a pipe included
+	FloorFraction   float64         `json:"floor_fraction,omitempty"`
+	P99VsFloor      float64         `json:"p99_vs_floor,omitempty"`
+	Metrics         *metricsFigures `json:"metrics,omitempty"`
 }
 
 func printTable(w io.Writer, rep *report) {
@@ -85,7 +87,10 @@ func printTable(w io.Writer, rep *report) {
 	var skipped, counters []string
 	for _, r := range rep.Rows {
 		if r.Metrics != nil {
-			counters = append(counters, fmt.Sprintf("%s (%d conns): %.0f credentials issued, %.0f throttled", r.Flow, r.Conns, r.Metrics.Issued, r.Metrics.Throttles))
+			counters = append(counters, fmt.Sprintf("server metrics: %s (%d conns): %.0f credentials issued, %.0f throttled", r.Flow, r.Conns, r.Metrics.Issued, r.Metrics.Throttles))
+		}
+		if r.RedisCPUus > 0 {
+			counters = append(counters, fmt.Sprintf("redis: %s (%d conns): redis-server CPU %.0f us/req (not in srv CPU)", r.Flow, r.Conns, r.RedisCPUus))
 		}
 		if r.Skipped != "" {
 			skipped = append(skipped, fmt.Sprintf("%s (%s, %d conns): %s", r.Flow, r.Target, r.Conns, r.Skipped))
@@ -101,7 +106,7 @@ func printTable(w io.Writer, rep *report) {
 	}
 	_ = tw.Flush()
 	for _, s := range counters {
-		fmt.Fprintln(w, "server metrics:", s)
+		fmt.Fprintln(w, s)
 	}
 	for _, s := range skipped {
 		fmt.Fprintln(w, "skipped:", s)

@@ -39,6 +39,9 @@ type bench struct {
 	// metrics are the servers' metrics listeners (ops runs the driver
 	// started), read around each run.
 	metrics []string
+	// redisPid is the redis-server the driver started for replicas (0:
+	// none); its CPU is reported apart from the servers'.
+	redisPid int
 }
 
 func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error) {
@@ -120,6 +123,9 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 		}
 		defer cl.stop()
 		server.addr, pids, b.metrics = cl.addrs[0], cl.pids(), cl.metrics
+		if cl.redis != nil {
+			b.redisPid = cl.redis.pid()
+		}
 		if len(cl.addrs) > 1 {
 			server.dial = cl.addrs
 			log.Info("replicas", "n", len(cl.addrs), "addrs", cl.addrs, "public_url", "http://"+cl.addrs[0])
@@ -233,6 +239,10 @@ func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pids []int, co
 	if b.opts.profileDir != "" && t.kind == "idbroker" && conns == firstConns(b.opts.conns) {
 		profDone = b.profile(ctx, t.addr, f.name, conns)
 	}
+	var redis0 procStats
+	if b.redisPid > 0 && t.kind == "idbroker" {
+		redis0, _ = readProc(b.redisPid)
+	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	res := runLoad(loadSpec{Addr: t.addr, Dial: t.dial, Conns: conns, Warmup: b.opts.warmup, Duration: b.opts.duration,
@@ -246,6 +256,11 @@ func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pids []int, co
 	total := float64(res.Requests)
 	if total > 0 {
 		r.DriverCPUus = float64(cpuDelta(ru0, ru1).Microseconds()) / total
+	}
+	if b.redisPid > 0 && t.kind == "idbroker" && total > 0 {
+		if redis1, err := readProc(b.redisPid); err == nil {
+			r.RedisCPUus = float64(redis1.CPUTicks-redis0.CPUTicks) * (1e6 / clkTck) / (total + float64(res.WarmupRequests))
+		}
 	}
 	if readMetrics && metricsErr == nil {
 		throttles1, err1 := counterSum(ctx, b.metrics, "idbroker_throttles_total")
