@@ -7,8 +7,12 @@
 //	               [--conns 64,256] [--duration 10s] [--rss-conns 1000] [--json out.json]
 //	               [--profile-dir DIR] [--ops] [--replicas N [--redis-url URL]]
 //	idbroker-bench --addr 127.0.0.1:8080 --pid N --issuer-listen 127.0.0.1:18081 …
-//	idbroker-bench config --listen 127.0.0.1:8080 --issuer-listen 127.0.0.1:18081
+//	idbroker-bench config --listen 127.0.0.1:8080 --issuer-listen 127.0.0.1:18081 [--ops]
 //	idbroker-bench floor --listen 127.0.0.1:0 --issuer URL --bcrypt-hash HASH
+//
+// --ops turns on what production runs (rate limits that are never reached,
+// a metrics listener); --replicas N starts N servers on one Redis and one
+// key directory and spreads the connections over them round robin.
 //
 // It prints a table and, with --json, writes the same figures as JSON.
 // Only loopback addresses are accepted.
