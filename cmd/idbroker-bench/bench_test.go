@@ -234,7 +234,7 @@ func TestLoadAgainstFloor(t *testing.T) {
 }
 
 func TestBenchConfigParses(t *testing.T) {
-	cfg := benchConfig("127.0.0.1:8080", "http://127.0.0.1:18081", "$2a$04$abcdefghijklmnopqrstuuWFEZMEsWOBBa0M8VXGVDt8tdnEc2WG6", nil, nil)
+	cfg := benchConfig("127.0.0.1:8080", "http://127.0.0.1:18081", "$2a$04$abcdefghijklmnopqrstuuWFEZMEsWOBBa0M8VXGVDt8tdnEc2WG6", nil, nil, deployment{})
 	for _, want := range []string{"pprof: true", "oidc-provider/127.0.0.1:18081", `"127.0.0.1:18081:aud": "idbroker-bench"`, "issuer: http://127.0.0.1:18081"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q", want)

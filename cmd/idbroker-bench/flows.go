@@ -26,9 +26,12 @@ const (
 var benchRoleARN = "arn:aws:iam::" + benchAccount + ":role/" + benchRole
 
 // target is a server a flow is driven against: idbroker or its floor.
+// Requests name addr (the public URL's host: replica 0's); connections
+// dial dial round robin when it is set (replicas), addr otherwise.
 type target struct {
 	kind string // "idbroker" or "floor"
 	addr string
+	dial []string
 }
 
 // prepared is a flow ready to run against one target.

@@ -25,7 +25,10 @@ type checkFunc func(status int, body []byte) string
 // loadSpec is one run: C connections against addr for a bounded time and
 // a bounded number of requests.
 type loadSpec struct {
-	Addr     string
+	Addr string
+	// Dial, when set, are the addresses connections open instead of Addr:
+	// connection i dials Dial[i mod len(Dial)] (replicas, round robin).
+	Dial     []string
 	Conns    int
 	Warmup   time.Duration // requests before this are sent but not recorded
 	Duration time.Duration // measured interval after the warm-up
@@ -54,6 +57,8 @@ type loadResult struct {
 	P90ms          float64           `json:"p90_ms"`
 	P99ms          float64           `json:"p99_ms"`
 	MaxMs          float64           `json:"max_ms"`
+	// OKPerReplica counts the successes of each Dial address (replicas).
+	OKPerReplica []uint64 `json:"ok_per_replica,omitempty"`
 }
 
 // maxSamplesPerConn bounds the latency samples one connection keeps; at
@@ -83,7 +88,11 @@ func runLoad(spec loadSpec) loadResult {
 		st := &connStats{errors: map[string]uint64{}}
 		stats[i] = st
 		gen := spec.NewGen(i)
-		wg.Go(func() { drive(spec.Addr, gen, spec.Check, st, maxReq, measureFrom, deadline) })
+		addr := spec.Addr
+		if len(spec.Dial) > 0 {
+			addr = spec.Dial[i%len(spec.Dial)]
+		}
+		wg.Go(func() { drive(addr, gen, spec.Check, st, maxReq, measureFrom, deadline) })
 	}
 	wg.Wait()
 	end := time.Now()
@@ -91,8 +100,14 @@ func runLoad(spec loadSpec) loadResult {
 		end = deadline
 	}
 	res := loadResult{Errors: map[string]uint64{}}
+	if len(spec.Dial) > 1 {
+		res.OKPerReplica = make([]uint64, len(spec.Dial))
+	}
 	var all []time.Duration
-	for _, st := range stats {
+	for i, st := range stats {
+		if res.OKPerReplica != nil {
+			res.OKPerReplica[i%len(spec.Dial)] += st.ok
+		}
 		res.Requests += st.requests
 		res.WarmupRequests += st.warm
 		res.OK += st.ok

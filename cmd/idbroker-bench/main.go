@@ -5,10 +5,14 @@
 //
 //	idbroker-bench --server bin/idbroker [--flows web-identity,caller-identity,api-login]
 //	               [--conns 64,256] [--duration 10s] [--rss-conns 1000] [--json out.json]
-//	               [--profile-dir DIR]
+//	               [--profile-dir DIR] [--ops] [--replicas N [--redis-url URL]]
 //	idbroker-bench --addr 127.0.0.1:8080 --pid N --issuer-listen 127.0.0.1:18081 …
-//	idbroker-bench config --listen 127.0.0.1:8080 --issuer-listen 127.0.0.1:18081
+//	idbroker-bench config --listen 127.0.0.1:8080 --issuer-listen 127.0.0.1:18081 [--ops]
 //	idbroker-bench floor --listen 127.0.0.1:0 --issuer URL --bcrypt-hash HASH
+//
+// --ops turns on what production runs (rate limits that are never reached,
+// a metrics listener); --replicas N starts N servers on one Redis and one
+// key directory and spreads the connections over them round robin.
 //
 // It prints a table and, with --json, writes the same figures as JSON.
 // Only loopback addresses are accepted.
@@ -97,12 +101,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.serverEnv = append(o.serverEnv, v)
 		return nil
 	})
+	fs.BoolVar(&o.ops, "ops", false, "production settings: rate limits per user, role and source (1000000/s, never reached) and a metrics listener")
+	fs.IntVar(&o.replicas, "replicas", 1, "with --server: start N replicas on one Redis and one key directory; connection i goes to replica i mod N")
+	fs.StringVar(&o.redisURL, "redis-url", "", "with --replicas: a running Redis the replicas share (default: the driver starts a redis-server)")
 	fs.StringVar(&o.note, "note", "", "free text recorded with the results (e.g. 'machine busy')")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if (o.server == "") == (o.addr == "") {
 		fmt.Fprintln(stderr, "idbroker-bench: give exactly one of --server BIN and --addr HOST:PORT")
+		return 2
+	}
+	if o.replicas < 1 || o.replicas > 16 || (o.replicas > 1 && o.server == "") {
+		fmt.Fprintln(stderr, "idbroker-bench: --replicas is 1..16, and more than one needs --server BIN")
+		return 2
+	}
+	if o.redisURL != "" && o.replicas < 2 {
+		fmt.Fprintln(stderr, "idbroker-bench: --redis-url is for --replicas 2 or more")
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -135,4 +150,10 @@ type options struct {
 	noFloor                    bool
 	jsonOut, profileDir, note  string
 	serverEnv                  []string
+	// ops: the generated configuration turns on rate limits and metrics
+	// (with --addr: the server was started with `config --ops`).
+	ops bool
+	// replicas servers of one configuration; redisURL is their Redis.
+	replicas int
+	redisURL string
 }

@@ -74,6 +74,23 @@ func readProc(pid int) (procStats, error) {
 	return ps, nil
 }
 
+// readProcs sums the figures of pids (replicas); per holds each one's.
+func readProcs(pids []int) (sum procStats, per []procStats, err error) {
+	for _, pid := range pids {
+		ps, err := readProc(pid)
+		if err != nil {
+			return sum, nil, err
+		}
+		sum.RSSKiB += ps.RSSKiB
+		sum.HWMKiB += ps.HWMKiB
+		sum.CPUTicks += ps.CPUTicks
+		sum.WriteBytes += ps.WriteBytes
+		sum.WriteChar += ps.WriteChar
+		per = append(per, ps)
+	}
+	return sum, per, nil
+}
+
 func kib(v string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 	return n
@@ -86,14 +103,15 @@ func resetPeakRSS(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
-// rssSampler samples VmRSS every interval until stopped.
+// rssSampler samples the VmRSS of its processes (summed) every interval
+// until stopped.
 type rssSampler struct {
 	stop    chan struct{}
 	done    chan struct{}
 	samples []int64
 }
 
-func sampleRSS(pid int, every time.Duration) *rssSampler {
+func sampleRSS(pids []int, every time.Duration) *rssSampler {
 	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -104,7 +122,7 @@ func sampleRSS(pid int, every time.Duration) *rssSampler {
 			case <-s.stop:
 				return
 			case <-t.C:
-				if ps, err := readProc(pid); err == nil {
+				if ps, _, err := readProcs(pids); err == nil {
 					s.samples = append(s.samples, ps.RSSKiB)
 				}
 			}
@@ -171,10 +189,10 @@ func (c *child) stop() {
 	}
 }
 
-// startServer runs the idbroker binary with the bench configuration and
-// waits until /healthz answers.
-func startServer(ctx context.Context, bin, configPath, addr string, env []string) (*child, error) {
-	cmd := exec.CommandContext(ctx, bin, "serve", "--config", configPath)
+// startServer runs the idbroker binary with the bench configuration (and
+// args after it) and waits until /healthz answers.
+func startServer(ctx context.Context, bin, configPath, addr string, args, env []string) (*child, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--config", configPath}, args...)...)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +36,12 @@ type bench struct {
 	saml     *samlIdP
 	samlSkip string
 	samlPool []string
+	// metrics are the servers' metrics listeners (ops runs the driver
+	// started), read around each run.
+	metrics []string
+	// redisPid is the redis-server the driver started for replicas (0:
+	// none); its CPU is reported apart from the servers'.
+	redisPid int
 }
 
 func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error) {
@@ -50,9 +58,18 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 			return nil, fmt.Errorf("%s is not a loopback address", a)
 		}
 	}
+	if o.redisURL != "" {
+		u, err := url.Parse(o.redisURL)
+		if err != nil || !loopback.Addr(u.Host) {
+			return nil, errors.New("--redis-url must be redis://HOST:PORT/DB on a loopback address")
+		}
+	}
 	rep := &report{Date: time.Now().UTC().Format(time.RFC3339), Commit: gitCommit(), CPUModel: cpuModel(),
 		Cores: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAvg(), Note: o.note, ServerEnv: o.serverEnv,
-		DurationSec: o.duration.Seconds()}
+		DurationSec: o.duration.Seconds(), Ops: o.ops, Replicas: max(o.replicas, 1), Store: "memory"}
+	if o.replicas > 1 {
+		rep.Store = "redis"
+	}
 
 	b := &bench{opts: o, log: log}
 	b.issuer, err = startIssuerOn(o.issuerListen)
@@ -82,7 +99,10 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 	}
 
 	server := target{kind: "idbroker", addr: o.addr}
-	pid := o.pid
+	pids := []int{}
+	if o.pid > 0 {
+		pids = append(pids, o.pid)
+	}
 	b.samlSkip = "the saml flow needs --server (the driver registers its IdP in the server's config)"
 	if o.server != "" {
 		dir, err := os.MkdirTemp("", "idbroker-bench-")
@@ -90,25 +110,34 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		server.addr, err = freeLoopbackAddr()
-		if err != nil {
-			return nil, err
-		}
 		if wanted["saml"] {
 			if b.saml, err = newSAMLIdP(dir); err != nil {
 				return nil, err
 			}
 		}
-		cfgPath := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(cfgPath, []byte(benchConfig(server.addr, b.issuer.url, string(b.hash), b.ldap, b.saml)), 0o600); err != nil {
-			return nil, err
-		}
-		srv, err := startServer(ctx, o.server, cfgPath, server.addr, o.serverEnv)
+		cl, err := startCluster(ctx, o, dir, func(listen string, d deployment) string {
+			return benchConfig(listen, b.issuer.url, string(b.hash), b.ldap, b.saml, d)
+		})
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		pid = srv.pid()
+		defer cl.stop()
+		server.addr, pids, b.metrics = cl.addrs[0], cl.pids(), cl.metrics
+		if cl.redis != nil {
+			b.redisPid = cl.redis.pid()
+		}
+		if len(cl.addrs) > 1 {
+			server.dial = cl.addrs
+			log.Info("replicas", "n", len(cl.addrs), "addrs", cl.addrs, "public_url", "http://"+cl.addrs[0])
+			if o.profileDir != "" {
+				log.Info("profiles are of replica 0 only")
+			}
+		}
+	}
+	if o.replicas > 1 && !o.noFloor {
+		rep.FloorSkipped = fmt.Sprintf("not run: %d replicas against one floor process is no like-for-like comparison", o.replicas)
+		log.Info("floor skipped", "reason", rep.FloorSkipped)
+		o.noFloor = true
 	}
 	var fl *child
 	if !o.noFloor {
@@ -135,9 +164,9 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 			continue
 		}
 		for _, c := range conns {
-			r := b.runFlow(ctx, f, server, pid, c)
+			r := b.runFlow(ctx, f, server, pids, c)
 			if fl != nil {
-				fr := b.runFlow(ctx, f, target{kind: "floor", addr: fl.addr}, fl.pid(), c)
+				fr := b.runFlow(ctx, f, target{kind: "floor", addr: fl.addr}, []int{fl.pid()}, c)
 				if fr.OK > 0 && r.OK > 0 {
 					r.FloorFraction = r.ReqPerSec / fr.ReqPerSec
 					r.P99VsFloor = float64(r.P99) / float64(max(fr.P99, 1))
@@ -154,9 +183,9 @@ func benchmark(ctx context.Context, o options, log *slog.Logger) (*report, error
 	if o.rssConns > 0 && wanted["web-identity"] {
 		for _, f := range flows() {
 			if f.name == "web-identity" {
-				rep.Rows = append(rep.Rows, b.runFlow(ctx, f, server, pid, o.rssConns))
+				rep.Rows = append(rep.Rows, b.runFlow(ctx, f, server, pids, o.rssConns))
 				if fl != nil {
-					rep.Rows = append(rep.Rows, b.runFlow(ctx, f, target{kind: "floor", addr: fl.addr}, fl.pid(), o.rssConns))
+					rep.Rows = append(rep.Rows, b.runFlow(ctx, f, target{kind: "floor", addr: fl.addr}, []int{fl.pid()}, o.rssConns))
 				}
 			}
 		}
@@ -172,8 +201,9 @@ func startIssuerOn(listen string) (*issuer, error) {
 	return startIssuer(listen)
 }
 
-// runFlow runs one flow against one target at one concurrency.
-func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pid, conns int) row {
+// runFlow runs one flow against one target at one concurrency; pids are
+// the target's processes (several replicas: RSS and CPU are their sums).
+func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pids []int, conns int) row {
 	r := row{Flow: f.name, Target: t.kind, Conns: conns}
 	p, skip, err := f.prepare(ctx, b, t, conns)
 	switch {
@@ -189,18 +219,33 @@ func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pid, conns int
 	b.log.Info("running", "flow", f.name, "target", t.kind, "conns", conns, "duration", b.opts.duration)
 	var before procStats
 	var sampler *rssSampler
-	if pid > 0 {
-		_ = resetPeakRSS(pid)
-		before, _ = readProc(pid)
-		sampler = sampleRSS(pid, 250*time.Millisecond)
+	if len(pids) > 0 {
+		for _, pid := range pids {
+			_ = resetPeakRSS(pid)
+		}
+		before, _, _ = readProcs(pids)
+		sampler = sampleRSS(pids, 250*time.Millisecond)
+	}
+	var throttles0, issued0 float64
+	var metricsErr error
+	readMetrics := t.kind == "idbroker" && len(b.metrics) > 0
+	if readMetrics {
+		throttles0, metricsErr = counterSum(ctx, b.metrics, "idbroker_throttles_total")
+		if metricsErr == nil {
+			issued0, metricsErr = counterSum(ctx, b.metrics, "idbroker_sts_credentials_issued_total")
+		}
 	}
 	var profDone chan struct{}
 	if b.opts.profileDir != "" && t.kind == "idbroker" && conns == firstConns(b.opts.conns) {
 		profDone = b.profile(ctx, t.addr, f.name, conns)
 	}
+	var redis0 procStats
+	if b.redisPid > 0 && t.kind == "idbroker" {
+		redis0, _ = readProc(b.redisPid)
+	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	res := runLoad(loadSpec{Addr: t.addr, Conns: conns, Warmup: b.opts.warmup, Duration: b.opts.duration,
+	res := runLoad(loadSpec{Addr: t.addr, Dial: t.dial, Conns: conns, Warmup: b.opts.warmup, Duration: b.opts.duration,
 		MaxRequests: b.opts.maxRequests, NewGen: p.newGen, Check: p.check})
 	var ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
@@ -212,11 +257,32 @@ func (b *bench) runFlow(ctx context.Context, f flowDef, t target, pid, conns int
 	if total > 0 {
 		r.DriverCPUus = float64(cpuDelta(ru0, ru1).Microseconds()) / total
 	}
-	if pid > 0 {
+	if b.redisPid > 0 && t.kind == "idbroker" && total > 0 {
+		if redis1, err := readProc(b.redisPid); err == nil {
+			r.RedisCPUus = float64(redis1.CPUTicks-redis0.CPUTicks) * (1e6 / clkTck) / (total + float64(res.WarmupRequests))
+		}
+	}
+	if readMetrics && metricsErr == nil {
+		throttles1, err1 := counterSum(ctx, b.metrics, "idbroker_throttles_total")
+		issued1, err2 := counterSum(ctx, b.metrics, "idbroker_sts_credentials_issued_total")
+		metricsErr = errors.Join(err1, err2)
+		if metricsErr == nil {
+			r.Metrics = &metricsFigures{Throttles: throttles1 - throttles0, Issued: issued1 - issued0}
+		}
+	}
+	if metricsErr != nil {
+		b.log.Warn("metrics not read", "flow", f.name, "err", metricsErr)
+	}
+	if len(pids) > 0 {
 		samples := sampler.finish()
-		after, err := readProc(pid)
+		after, per, err := readProcs(pids)
 		if err == nil {
 			r.PeakRSSMiB = float64(after.HWMKiB) / 1024
+			if len(per) > 1 {
+				for _, ps := range per {
+					r.PeakRSSPerReplicaMiB = append(r.PeakRSSPerReplicaMiB, float64(ps.HWMKiB)/1024)
+				}
+			}
 			if total > 0 {
 				// The server's CPU covers the warm-up requests too.
 				r.ServerCPUus = float64(after.CPUTicks-before.CPUTicks) * (1e6 / clkTck) / (total + float64(res.WarmupRequests))

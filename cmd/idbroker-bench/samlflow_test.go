@@ -60,7 +60,7 @@ func TestBenchConfigSAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := benchConfig("127.0.0.1:8080", "http://127.0.0.1:18081", "$2a$04$abcdefghijklmnopqrstuuWFEZMEsWOBBa0M8VXGVDt8tdnEc2WG6", nil, idp)
+	cfg := benchConfig("127.0.0.1:8080", "http://127.0.0.1:18081", "$2a$04$abcdefghijklmnopqrstuuWFEZMEsWOBBa0M8VXGVDt8tdnEc2WG6", nil, idp, deployment{})
 	var doc struct {
 		Roles []struct {
 			TrustPolicy struct {
