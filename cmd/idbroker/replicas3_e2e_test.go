@@ -238,9 +238,5 @@ func rotationUnderLoad(t *testing.T, rs *replicaSet) {
 	}
 }
 
-// TestReplicasShareRateLimits is R1's (issue 17 item 2): the issuance rate
-// limits count on every replica together. It belongs with the limits
-// themselves, which R1 tests with two replicas on this harness.
-func TestReplicasShareRateLimits(t *testing.T) {
-	t.Skip("left to R1 (issue 17 item 2: rate limit counters shared across replicas); see startReplicas")
-}
+// Rate limits shared by replicas on one Redis: TestLimitsSharedAcrossReplicas
+// (limits_e2e_test.go).
