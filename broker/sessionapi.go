@@ -55,6 +55,10 @@ type sessionView struct {
 	// the broker's TOTP), MFATime when it happened.
 	MFA     bool   `json:"mfa"`
 	MFATime string `json:"mfa_time,omitempty"`
+	// MFARoles are the roles of Roles that need MFA in the session
+	// (roles[].require_mfa): without it their credentials are refused with
+	// MFARequired until a step-up.
+	MFARoles []string `json:"mfa_roles"`
 }
 
 func apiTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -114,10 +118,16 @@ func (s *Server) serveCurrentSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	roles := grantARNs(s.cfg.Mapper.Map(se.identity()).Grants)
+	grants := s.cfg.Mapper.Map(se.identity()).Grants
 	view := sessionView{
 		SessionID: se.ID, Provider: se.Identity.Provider, User: se.Identity.Username,
-		CreatedAt: apiTime(se.Created), ExpiresAt: apiTime(se.Expires), LastRecheckAt: apiTime(se.Checked), Roles: roles,
+		CreatedAt: apiTime(se.Created), ExpiresAt: apiTime(se.Expires), LastRecheckAt: apiTime(se.Checked),
+		Roles: grantARNs(grants), MFARoles: []string{},
+	}
+	for _, g := range grants {
+		if g.RequireMFA {
+			view.MFARoles = append(view.MFARoles, g.RoleARN)
+		}
 	}
 	if id := withMFA(se.identity(), se.MFAAt); id.MFA {
 		view.MFA = true

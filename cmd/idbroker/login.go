@@ -221,6 +221,9 @@ func login(ctx context.Context, f *loginFlags, stdin io.Reader, stdout, stderr i
 			return err
 		}
 	}
+	if err := stepUpForRoles(ctx, client, cache, token, info, plan, ask, stderr); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "Wrote %d profile(s) to %s:\n", len(plan), cfgPath)
 	for _, p := range plan {
 		fmt.Fprintf(stdout, "  %-20s %s\n", p.name, p.role)

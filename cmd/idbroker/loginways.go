@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -129,18 +130,8 @@ func passwordLogin(ctx context.Context, client *cli.Client, f *loginFlags, provi
 		if ask == nil {
 			return "", errors.New("the broker asks for an MFA code and there is no terminal to ask it at: sign in with --browser or --device")
 		}
-		if try > 0 {
-			fmt.Fprintln(ask.stderr, "That code is wrong or was used already.")
-		}
-		code, aerr := ask.password(ctx, "MFA code from your authenticator app (or a recovery code): ")
-		if aerr != nil {
-			return "", aerr
-		}
-		in.TOTPCode, in.RecoveryCode = "", ""
-		if code = strings.TrimSpace(code); len(code) == 6 && strings.Trim(code, "0123456789") == "" {
-			in.TOTPCode = code
-		} else {
-			in.RecoveryCode = code
+		if in.TOTPCode, in.RecoveryCode, err = askMFACode(ctx, ask, try > 0); err != nil {
+			return "", err
 		}
 		token, err = client.CreateSession(ctx, in)
 	}
@@ -187,4 +178,59 @@ func deviceLogin(ctx context.Context, client *cli.Client, stderr io.Writer) (str
 			fmt.Fprintf(stderr, "Waiting for the approval; the code expires at %s...\n", da.Expiry.Local().Format("15:04:05"))
 		}
 	}})
+}
+
+// askMFACode asks at the terminal for a code of the authenticator app (six
+// digits) or a recovery code, without echo; again says the last one was
+// refused.
+func askMFACode(ctx context.Context, ask *prompter, again bool) (totpCode, recoveryCode string, err error) {
+	if again {
+		fmt.Fprintln(ask.stderr, "That code is wrong or was used already.")
+	}
+	code, err := ask.password(ctx, "MFA code from your authenticator app (or a recovery code): ")
+	if err != nil {
+		return "", "", err
+	}
+	if code = strings.TrimSpace(code); len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+		return code, "", nil
+	}
+	return "", code, nil
+}
+
+// stepUpForRoles gives the session MFA when a role it writes a profile
+// for needs it and the session has none: it asks for a code at the
+// terminal and gets that role's keys with it (a step-up), which it caches
+// for the profile, so that credential_process works without asking. No
+// terminal: a note says how to get MFA, and the profile is written all the
+// same (credential_process will say MFARequired).
+func stepUpForRoles(ctx context.Context, client *cli.Client, cache *cli.Cache, token string, info *cli.SessionInfo, plan []plannedProfile, ask *prompter, stderr io.Writer) error {
+	if info.MFA {
+		return nil
+	}
+	for _, p := range plan {
+		if !slices.Contains(info.MFARoles, p.role) {
+			continue
+		}
+		if ask == nil {
+			fmt.Fprintf(stderr, "Note: %s needs multi-factor authentication, which this session has not: sign in at a terminal (a code is asked for), or with --browser or --device.\n", p.role)
+			return nil
+		}
+		fmt.Fprintf(stderr, "%s needs multi-factor authentication.\n", p.role)
+		var err error
+		for try := range 3 {
+			totpCode, recoveryCode, aerr := askMFACode(ctx, ask, try > 0)
+			if aerr != nil {
+				return aerr
+			}
+			var creds *cli.Credentials
+			if creds, err = client.CredentialsWithMFA(ctx, token, p.role, totpCode, recoveryCode); err == nil {
+				return cache.SaveKeys(&cli.CachedKeys{Profile: p.name, SessionID: info.ID, Credentials: *creds})
+			}
+			if !cli.IsAPIError(err, "InvalidMFACode") {
+				break
+			}
+		}
+		return fmt.Errorf("the session could not get multi-factor authentication: %w", err)
+	}
+	return nil
 }

@@ -58,6 +58,11 @@ type SessionInfo struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// Roles are the role ARNs the rules in force grant the session now.
 	Roles []string `json:"roles"`
+	// MFA says the session has multi-factor authentication; MFARoles are
+	// the roles of Roles that need it (refused with MFARequired until a
+	// step-up, CredentialsWithMFA).
+	MFA      bool     `json:"mfa"`
+	MFARoles []string `json:"mfa_roles"`
 }
 
 // Credentials are temporary AWS keys for one role.
@@ -118,8 +123,21 @@ func (c *Client) EndSession(ctx context.Context, token string) error {
 // Credentials asks for keys of role (an ARN or a name) from the session
 // of token.
 func (c *Client) Credentials(ctx context.Context, token, role string) (*Credentials, error) {
+	return c.CredentialsWithMFA(ctx, token, role, "", "")
+}
+
+// CredentialsWithMFA is Credentials with a step-up: the TOTP code (or a
+// recovery code) gives the session MFA before the keys are issued.
+func (c *Client) CredentialsWithMFA(ctx context.Context, token, role, totpCode, recoveryCode string) (*Credentials, error) {
+	body := map[string]string{"role": role}
+	if totpCode != "" {
+		body["totp_code"] = totpCode
+	}
+	if recoveryCode != "" {
+		body["recovery_code"] = recoveryCode
+	}
 	var out Credentials
-	if err := c.do(ctx, http.MethodPost, "/api/v1/credentials", token, map[string]string{"role": role}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/api/v1/credentials", token, body, &out); err != nil {
 		return nil, err
 	}
 	if out.AccessKeyID == "" || out.SecretAccessKey == "" || out.SessionToken == "" || out.Expiration.IsZero() {
