@@ -8,7 +8,6 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -177,13 +176,6 @@ type stsOIDCProvider struct {
 	// so how soon an outage is retried (default 30s).
 	JWKSRefreshInterval yamltypes.Duration `yaml:"jwks_refresh_interval"`
 }
-
-// Bounds of sts.oidc_providers[].timeout and .jwks_refresh_interval (0:
-// the providers/oidc default).
-const (
-	minOIDCTimeout, maxOIDCTimeout                 = 100 * time.Millisecond, time.Minute
-	minJWKSRefreshInterval, maxJWKSRefreshInterval = 100 * time.Millisecond, time.Hour
-)
 
 // parseConfig parses and validates a configuration file. It reports every
 // problem it finds at once, each naming its key path.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/idbroker/idbroker/broker"
 	"github.com/idbroker/idbroker/internal/loopback"
+	"github.com/idbroker/idbroker/providers/oidc"
 )
 
 var (
@@ -164,11 +165,11 @@ func (c *fileConfig) checkSTS(p *problems) {
 				p.add(fmt.Sprintf("%s.client_ids[%d]", key, j), "must be 1 to 255 characters")
 			}
 		}
-		if d := time.Duration(op.Timeout); d != 0 && (d < minOIDCTimeout || d > maxOIDCTimeout) {
-			p.add(key+".timeout", "%s must be between %s and %s", d, minOIDCTimeout, maxOIDCTimeout)
+		if err := oidc.CheckTimeout(time.Duration(op.Timeout)); err != nil {
+			p.add(key+".timeout", "%v", err)
 		}
-		if d := time.Duration(op.JWKSRefreshInterval); d != 0 && (d < minJWKSRefreshInterval || d > maxJWKSRefreshInterval) {
-			p.add(key+".jwks_refresh_interval", "%s must be between %s and %s", d, minJWKSRefreshInterval, maxJWKSRefreshInterval)
+		if err := oidc.CheckJWKSRefreshInterval(time.Duration(op.JWKSRefreshInterval)); err != nil {
+			p.add(key+".jwks_refresh_interval", "%v", err)
 		}
 	}
 }

@@ -109,14 +109,44 @@ func (c *Config) Validate() error {
 			bad("allowed_audiences", "empty audience")
 		}
 	}
-	for key, d := range map[string]time.Duration{"timeout": c.Timeout, "clock_skew": c.ClockSkew, "max_token_age": c.MaxTokenAge, "jwks_refresh_interval": c.JWKSRefreshInterval} {
+	for key, d := range map[string]time.Duration{"clock_skew": c.ClockSkew, "max_token_age": c.MaxTokenAge} {
 		if d < 0 {
 			bad(key, "must not be negative")
 		}
 	}
+	if err := CheckTimeout(c.Timeout); err != nil {
+		bad("timeout", "%v", err)
+	}
+	if err := CheckJWKSRefreshInterval(c.JWKSRefreshInterval); err != nil {
+		bad("jwks_refresh_interval", "%v", err)
+	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if len(errs) > 0 {
 		return fmt.Errorf("oidc provider %q: %w", c.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Bounds of Timeout and JWKSRefreshInterval (0 takes the default): a
+// request needs some time, and a key set re-fetched more often than ten
+// times a second, or less than hourly after an outage, serves nobody.
+const (
+	MinTimeout, MaxTimeout                         = 100 * time.Millisecond, time.Minute
+	MinJWKSRefreshInterval, MaxJWKSRefreshInterval = 100 * time.Millisecond, time.Hour
+)
+
+// CheckTimeout checks a Timeout against its bounds (0: the default).
+func CheckTimeout(d time.Duration) error { return checkBounds(d, MinTimeout, MaxTimeout) }
+
+// CheckJWKSRefreshInterval checks a JWKSRefreshInterval against its bounds
+// (0: the default).
+func CheckJWKSRefreshInterval(d time.Duration) error {
+	return checkBounds(d, MinJWKSRefreshInterval, MaxJWKSRefreshInterval)
+}
+
+func checkBounds(d, lo, hi time.Duration) error {
+	if d != 0 && (d < lo || d > hi) {
+		return fmt.Errorf("%s must be between %s and %s", d, lo, hi)
 	}
 	return nil
 }

@@ -454,6 +454,11 @@ func TestConfigValidate(t *testing.T) {
 		{"bad groups path", func(c *oidc.Config) { c.GroupsClaim = "a..b" }, []string{"groups_claim"}},
 		{"http overage", func(c *oidc.Config) { c.OverageEndpoint = "http://graph.example.com/x" }, []string{"overage_endpoint"}},
 		{"negative timeout", func(c *oidc.Config) { c.Timeout = -time.Second }, []string{"timeout"}},
+		{"timeout too short", func(c *oidc.Config) { c.Timeout = time.Nanosecond }, []string{"timeout"}},
+		{"timeout too long", func(c *oidc.Config) { c.Timeout = 2 * time.Minute }, []string{"timeout"}},
+		{"timeout at its bounds", func(c *oidc.Config) { c.Timeout, c.JWKSRefreshInterval = oidc.MinTimeout, oidc.MaxJWKSRefreshInterval }, nil},
+		{"JWKS refresh too often", func(c *oidc.Config) { c.JWKSRefreshInterval = time.Millisecond }, []string{"jwks_refresh_interval"}},
+		{"JWKS refresh too rare", func(c *oidc.Config) { c.JWKSRefreshInterval = 2 * time.Hour }, []string{"jwks_refresh_interval"}},
 		{"empty allowed audience", func(c *oidc.Config) { c.AllowedAudiences = []string{""} }, []string{"allowed_audiences"}},
 	}
 	for _, tc := range cases {
