@@ -78,6 +78,14 @@ func portalWalk() []portalPage {
 			c.do("reload", chromedp.Reload())
 			c.waitFor("the portal with its notice", `!!document.querySelector(".notice")`)
 		}, nil},
+		{"mfa", func(c *portalBrowser, base string) {
+			c.do("open the MFA page", chromedp.Navigate(base+"/portal/mfa"))
+			c.waitFor("the MFA page", `!!document.querySelector("#mfa-enrol")`)
+		}, nil},
+		{"mfa-enrol", func(c *portalBrowser, base string) {
+			c.do("set up an authenticator app", chromedp.Click(chromedp.CSS(`#mfa-enrol`)))
+			c.waitFor("the QR code and the key", `!!document.querySelector("#mfa-qr") && document.querySelector("#mfa-qr").complete && document.querySelector("#mfa-qr").naturalWidth > 0 && !!document.querySelector("#mfa-secret")`)
+		}, nil},
 		{"authorize", func(c *portalBrowser, base string) {
 			// The confirmation of `idbroker login` (loopback): no listener is
 			// needed to look at it.
