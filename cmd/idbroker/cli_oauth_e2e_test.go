@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,21 +12,7 @@ import (
 
 // The browser and device ways into `idbroker login`, end to end: the
 // built CLI against the broker's OAuth server for its CLI, the person's
-// part through the broker's pages (person). They need the broker's
-// /oauth2/authorize (the OAuth server of issue 14's server side); on a
-// broker without it they skip, saying so.
-
-func needOAuthServer(t *testing.T, base string) {
-	t.Helper()
-	resp, err := http.Get(base + "/oauth2/authorize")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		t.Skip("SKIPPED: this broker has no OAuth server for its CLI yet (GET /oauth2/authorize is 404)")
-	}
-}
+// part through the broker's pages (person).
 
 // runningCLI is a command running in the background.
 type runningCLI struct {
@@ -91,7 +76,6 @@ func (r *runningCLI) waitOutput(t *testing.T, re *regexp.Regexp) []string {
 // credential-process. Denying in the browser ends login with the words.
 func TestCLIBrowserLogin(t *testing.T) {
 	ts := startServer(t, cliDemoConfig(t))
-	needOAuthServer(t, ts.URL)
 	bin := buildIdbroker(t)
 
 	for _, tc := range []struct {
@@ -158,7 +142,6 @@ func TestCLIBrowserLogin(t *testing.T) {
 // session and writes the profiles. Denying ends login with the words.
 func TestCLIDeviceLogin(t *testing.T) {
 	ts := startServer(t, cliDemoConfig(t))
-	needOAuthServer(t, ts.URL)
 	bin := buildIdbroker(t)
 	host, _ := os.Hostname()
 	shown := regexp.MustCompile(`open (\S+) in a browser on any device and enter the code\n\n    ([B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4})\n\n\(or open (\S+)\)`)

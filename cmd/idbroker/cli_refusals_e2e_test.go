@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -148,17 +149,13 @@ func TestCLICredentialProcessRefusals(t *testing.T) {
 		if err := broker.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		pollUntil(t, 20*time.Second, "the reload taking effect", func() string {
 			_, cur, _ := sessionAPI(t, http.MethodGet, base+"/api/v1/sessions/current", token, "", "")
-			if roles, _ := cur["roles"].([]any); len(roles) == 1 {
-				break
+			if roles, _ := cur["roles"].([]any); len(roles) != 1 {
+				return fmt.Sprintf("roles %v\n%s", cur["roles"], broker.log.String())
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the reload did not take effect:\n%s", broker.log.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return ""
+		})
 		refused(t, "Admin", "role arn:aws:iam::123456789012:role/Admin is no longer granted to carol at "+base,
 			"run `idbroker login --url "+base+"` to see the roles you have now")
 		if code, out, errOut := home.run("", "credential-process", "--profile", "Developer"); code != 0 || !strings.Contains(out, `"Version":1`) {

@@ -141,7 +141,7 @@ func TestLoopbackLogin(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("allowed", func(t *testing.T) {
-		var page string
+		pageCh := make(chan string, 1) // the browser's last page
 		var shown string
 		tok, err := c.LoopbackLogin(ctx, LoopbackOptions{Provider: "corp", Show: func(u string) { shown = u },
 			Open: func(u string) error {
@@ -158,7 +158,8 @@ func TestLoopbackLogin(t *testing.T) {
 					if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 						t.Errorf("foreign Host: %v %v", resp, err)
 					}
-					_, page = browse(t, u)
+					_, page := browse(t, u)
+					pageCh <- page
 				}()
 				return nil
 			}})
@@ -169,12 +170,13 @@ func TestLoopbackLogin(t *testing.T) {
 		if au.Query().Get("provider") != "corp" || !strings.HasPrefix(shown, srv.URL+"/oauth2/authorize?") {
 			t.Errorf("authorization URL %s", shown)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for page == "" && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if !strings.Contains(page, "You can close this tab") {
-			t.Errorf("page %q", page)
+		select {
+		case page := <-pageCh:
+			if !strings.Contains(page, "You can close this tab") {
+				t.Errorf("page %q", page)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the browser never got the loopback's page")
 		}
 	})
 
