@@ -162,3 +162,48 @@ func TestCLIPromptInterrupted(t *testing.T) {
 func termios(f *os.File) (*unix.Termios, error) {
 	return unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 }
+
+// ptyRun is a command on a pseudo-terminal: what it shows (the embedded
+// screen) and the keys typed at it.
+type ptyRun struct {
+	*ptyScreen
+	tty    *os.File
+	exited chan error
+}
+
+// startPTY starts cmd on a 40×200 terminal; the process is killed when the
+// test ends.
+func startPTY(t *testing.T, cmd *exec.Cmd) *ptyRun {
+	t.Helper()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tty.Close() })
+	p := &ptyRun{ptyScreen: &ptyScreen{}, tty: tty, exited: make(chan error, 1)}
+	go func() { _, _ = io.Copy(p.ptyScreen, tty) }()
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// typeLine types s and Enter.
+func (p *ptyRun) typeLine(t *testing.T, s string) {
+	t.Helper()
+	if _, err := p.tty.Write([]byte(s + "\r")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait returns how the command ended, failing the test when it has not
+// within 30 s.
+func (p *ptyRun) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the command did not end:\n%s", p.String())
+		return nil
+	}
+}

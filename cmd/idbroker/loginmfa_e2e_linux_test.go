@@ -1,13 +1,10 @@
 package main
 
 import (
-	"io"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 )
 
 // loginMFAConfig: MFA off at sign-in, but the role Prod needs it.
@@ -49,40 +46,20 @@ func TestLoginStepsUpForAnMFARole(t *testing.T) {
 
 	login := exec.Command(bin, "login", "--url", ts.URL, "--provider", "demo", "--username", "alice", "--role", "Prod", "--profile", "prod")
 	login.Env = home.env("TERM=dumb")
-	tty, err := pty.StartWithSize(login, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	screen := &ptyScreen{}
-	go func() { _, _ = io.Copy(screen, tty) }()
-	exited := make(chan error, 1)
-	go func() { exited <- login.Wait() }()
-	t.Cleanup(func() { _ = login.Process.Kill() })
-	at := screen.waitFor(t, 0, "Password for alice: ")
-	if _, err := tty.Write([]byte("alice\r")); err != nil {
-		t.Fatal(err)
-	}
-	at = screen.waitFor(t, at, "needs multi-factor authentication.")
-	at = screen.waitFor(t, at, "MFA code from your authenticator app (or a recovery code): ")
-	if _, err := tty.Write([]byte(wrongCode(t, app) + "\r")); err != nil {
-		t.Fatal(err)
-	}
-	at = screen.waitFor(t, at, "That code is wrong or was used already.")
+	term := startPTY(t, login)
+	at := term.waitFor(t, 0, "Password for alice: ")
+	term.typeLine(t, "alice")
+	at = term.waitFor(t, at, "needs multi-factor authentication.")
+	at = term.waitFor(t, at, "MFA code from your authenticator app (or a recovery code): ")
+	term.typeLine(t, wrongCode(t, app))
+	at = term.waitFor(t, at, "That code is wrong or was used already.")
 	code := app.code(t)
-	if _, err := tty.Write([]byte(code + "\r")); err != nil {
-		t.Fatal(err)
+	term.typeLine(t, code)
+	if err := term.wait(t); err != nil {
+		t.Fatalf("idbroker login: %v\n%s", err, term.String())
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("idbroker login: %v\n%s", err, screen.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("idbroker login did not end:\n%s", screen.String())
-	}
-	if strings.Contains(screen.String()[at:], code) {
-		t.Errorf("the code was echoed:\n%s", screen.String())
+	if strings.Contains(term.String()[at:], code) {
+		t.Errorf("the code was echoed:\n%s", term.String())
 	}
 	if arn := home.callerARN(ts.URL, "prod"); !strings.HasSuffix(arn, ":assumed-role/Prod/alice") {
 		t.Errorf("the profile's caller: %s", arn)

@@ -133,38 +133,20 @@ func TestMFAEnrollAndResetEndToEnd(t *testing.T) {
 	// A code of the next time step: this one was used by the enrolment.
 	login := exec.Command(bin, "login", "--url", ts.URL, "--provider", "demo", "--username", "alice", "--role", "Developer", "--profile", "alice-mfa")
 	login.Env = home.env("TERM=dumb")
-	ltty, err := pty.StartWithSize(login, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ltty.Close()
-	lscreen := &ptyScreen{}
-	go func() { _, _ = io.Copy(lscreen, ltty) }()
-	lexited := make(chan error, 1)
-	go func() { lexited <- login.Wait() }()
-	t.Cleanup(func() { _ = login.Process.Kill() })
-	lat := lscreen.waitFor(t, 0, "Password for alice: ")
-	if _, err := ltty.Write([]byte("alice\r")); err != nil {
-		t.Fatal(err)
-	}
-	lat = lscreen.waitFor(t, lat, "MFA code from your authenticator app (or a recovery code): ")
+	term := startPTY(t, login)
+	lat := term.waitFor(t, 0, "Password for alice: ")
+	term.typeLine(t, "alice")
+	lat = term.waitFor(t, lat, "MFA code from your authenticator app (or a recovery code): ")
 	next, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ltty.Write([]byte(next + "\r")); err != nil {
-		t.Fatal(err)
+	term.typeLine(t, next)
+	if err := term.wait(t); err != nil {
+		t.Fatalf("idbroker login with an MFA code: %v\n%s", err, term.String())
 	}
-	select {
-	case err := <-lexited:
-		if err != nil {
-			t.Fatalf("idbroker login with an MFA code: %v\n%s", err, lscreen.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("idbroker login did not end:\n%s", lscreen.String())
-	}
-	if strings.Contains(lscreen.String()[lat:], next) || !strings.Contains(lscreen.String(), "Signed in to "+ts.URL+" as alice") {
-		t.Fatalf("login's terminal:\n%s", lscreen.String())
+	if strings.Contains(term.String()[lat:], next) || !strings.Contains(term.String(), "Signed in to "+ts.URL+" as alice") {
+		t.Fatalf("login's terminal:\n%s", term.String())
 	}
 	if arn := home.callerARN(ts.URL, "alice-mfa"); !strings.HasSuffix(arn, ":assumed-role/Developer/alice") {
 		t.Errorf("the profile's caller: %s", arn)
